@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from maturity.models import Choice, Dimension, Framework, Level, Question
+
+# Framework content is loaded from YAML (manage.py load_framework); the admin is for browsing.
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class LevelInline(ReadOnlyInline):
+    model = Level
+    fields = ("number", "name", "threshold", "description")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class DimensionInline(ReadOnlyInline):
+    model = Dimension
+    fields = ("order", "key", "name", "weight")
+    readonly_fields = fields
+
+
+class QuestionInline(ReadOnlyInline):
+    model = Question
+    fk_name = "dimension"
+    fields = ("order", "key", "text", "weight", "allow_na", "requires")
+    readonly_fields = fields
+
+
+class ChoiceInline(ReadOnlyInline):
+    model = Choice
+    fields = ("score", "label", "description", "next_step")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(Framework)
+class FrameworkAdmin(admin.ModelAdmin):
+    list_display = ("title", "slug", "version", "published", "dimension_count", "loaded_at")
+    list_filter = ("published", "slug")
+    search_fields = ("slug", "title")
+    ordering = ("slug", "-version")
+    readonly_fields = ("slug", "version", "content_hash", "source", "loaded_at")
+    inlines = [LevelInline, DimensionInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Framework]:
+        return super().get_queryset(request).annotate(dimension_total=Count("dimensions"))
+
+    @admin.display(description="dimensions", ordering="dimension_total")
+    def dimension_count(self, obj: Framework) -> int:
+        return obj.dimension_total
+
+
+@admin.register(Dimension)
+class DimensionAdmin(admin.ModelAdmin):
+    list_display = ("name", "key", "framework", "order", "weight")
+    list_filter = ("framework",)
+    search_fields = ("key", "name", "description")
+    ordering = ("framework", "order")
+    list_select_related = ("framework",)
+    inlines = [QuestionInline]
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = ("key", "short_text", "dimension", "weight", "allow_na", "framework")
+    list_filter = ("framework", "dimension", "allow_na")
+    search_fields = ("key", "text", "guidance")
+    ordering = ("framework", "order")
+    list_select_related = ("framework", "dimension")
+    inlines = [ChoiceInline]
+
+    @admin.display(description="text")
+    def short_text(self, obj: Question) -> str:
+        return obj.text if len(obj.text) <= 80 else obj.text[:77] + "..."

@@ -1,0 +1,134 @@
+"""Writes to the maturity model: loading framework files."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.db import transaction
+
+from maturity.models import Choice, Dimension, Framework, Level, Question
+from maturity.schema import FrameworkSpec
+
+
+class FrameworkError(Exception):
+    """A framework load that breaks a rule (e.g. changing a version that has answers)."""
+
+
+class LoadOutcome(enum.Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    framework: Framework
+    outcome: LoadOutcome
+
+    def describe(self) -> str:
+        fw = self.framework
+        counts = f"{fw.dimensions.count()} dimensions, {fw.questions.count()} questions"
+        if self.outcome is LoadOutcome.UNCHANGED:
+            return f"{fw.slug} v{fw.version} is already loaded with this content; nothing changed."
+        return f"{self.outcome.value.capitalize()} {fw.slug} v{fw.version} ({counts})."
+
+
+def framework_has_answers(framework: Framework) -> bool:
+    """Tell whether any answer (draft or submitted) refers to this framework's questions."""
+    answer_model = apps.get_model("surveys", "Answer")
+    return answer_model.objects.filter(question__framework=framework).exists()
+
+
+@transaction.atomic
+def framework_load(*, spec: FrameworkSpec, source: str = "") -> LoadResult:
+    """Create or update the framework version described by a validated spec.
+
+    Loading the same content again changes nothing. Changed content replaces a version that
+    has no answers yet; a version with answers is never mutated: bump ``version`` instead,
+    keeping question keys stable so that trends compare across versions.
+    """
+    content_hash = spec.content_hash()
+    framework = (
+        Framework.objects.select_for_update().filter(slug=spec.slug, version=spec.version).first()
+    )
+    if framework is not None and framework.content_hash == content_hash:
+        return LoadResult(framework, LoadOutcome.UNCHANGED)
+    if framework is not None and framework_has_answers(framework):
+        raise FrameworkError(
+            f"{spec.slug} v{spec.version} already has answers and its content differs from "
+            f"{source or 'this file'}. Published versions are never changed in place: set "
+            f"`version: {spec.version + 1}` in the file (keep question keys stable) and load it."
+        )
+
+    outcome = LoadOutcome.CREATED if framework is None else LoadOutcome.UPDATED
+    if framework is None:
+        framework = Framework(slug=spec.slug, version=spec.version)
+    else:
+        framework.levels.all().delete()
+        framework.dimensions.all().delete()  # cascades to questions and choices
+    framework.title = spec.title
+    framework.description = spec.description
+    framework.published = spec.published
+    framework.content_hash = content_hash
+    framework.source = source
+    framework.save()
+    _create_content(framework, spec)
+    return LoadResult(framework, outcome)
+
+
+def _create_content(framework: Framework, spec: FrameworkSpec) -> None:
+    Level.objects.bulk_create(
+        Level(
+            framework=framework,
+            number=level.number,
+            name=level.name,
+            threshold=level.threshold,
+            description=level.description,
+        )
+        for level in spec.levels
+    )
+    dimensions = Dimension.objects.bulk_create(
+        Dimension(
+            framework=framework,
+            key=dimension.key,
+            name=dimension.name,
+            description=dimension.description,
+            weight=dimension.weight,
+            order=order,
+            seed_refs=dimension.seed_refs,
+        )
+        for order, dimension in enumerate(spec.dimensions, start=1)
+    )
+    question_rows = []
+    for dimension, dimension_spec in zip(dimensions, spec.dimensions, strict=True):
+        for question in dimension_spec.questions:
+            question_rows.append(
+                Question(
+                    framework=framework,
+                    dimension=dimension,
+                    key=question.key,
+                    text=question.text,
+                    guidance=question.guidance,
+                    weight=question.weight,
+                    allow_na=question.allow_na,
+                    order=len(question_rows) + 1,
+                    max_score=question.max_score,
+                    requires=question.requires,
+                    seed_refs=question.seed_refs,
+                )
+            )
+    questions = Question.objects.bulk_create(question_rows)
+    question_specs = [question for _, question in spec.questions()]
+    Choice.objects.bulk_create(
+        Choice(
+            question=question,
+            score=choice.score,
+            label=choice.label,
+            description=choice.description,
+            next_step=choice.next_step or "",
+        )
+        for question, question_spec in zip(questions, question_specs, strict=True)
+        for choice in sorted(question_spec.choices, key=lambda c: c.score)
+    )

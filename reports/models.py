@@ -1,0 +1,139 @@
+"""Persisted results of aggregation: one snapshot per (survey, team), replaced as a whole.
+
+Reports and exports read these rows; nothing recomputes scores on a page view.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from maturity.models import Dimension, Question
+from surveys.models import Survey, Team
+
+
+class TeamScore(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="team_scores")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="team_scores")
+    score = models.FloatField(null=True, help_text="Overall 0-100; null when nothing answered.")
+    level = models.PositiveSmallIntegerField(null=True, help_text="Weakest dimension's level.")
+    weakest_dimension = models.ForeignKey(
+        Dimension, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    n_respondents = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+    # Input watermark: the newest submission and the number of counted responses read.
+    # A run whose watermark is older than the stored one does not overwrite it.
+    watermark_at = models.DateTimeField(null=True)
+    watermark_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["survey", "team"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "team"], name="teamscore_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} in {self.survey}: {self.score}"
+
+
+class DimensionScore(models.Model):
+    team_score = models.ForeignKey(TeamScore, on_delete=models.CASCADE, related_name="dimensions")
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    level = models.PositiveSmallIntegerField()
+    disagreement = models.FloatField(null=True)
+    answered_ratio = models.FloatField()
+    interval_low = models.FloatField(null=True)
+    interval_high = models.FloatField(null=True)
+    n_answers = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["team_score", "dimension__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["team_score", "dimension"], name="dimscore_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension_id}: {self.score:.1f}"
+
+
+class QuestionScore(models.Model):
+    team_score = models.ForeignKey(TeamScore, on_delete=models.CASCADE, related_name="questions")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+")
+    n = models.PositiveIntegerField()
+    mean = models.FloatField(help_text="Q(t,q) in [0, 1].")
+    std = models.FloatField(null=True, help_text="Population std of v; null when n < 2.")
+    contested = models.BooleanField(default=False)
+    na_count = models.PositiveIntegerField(default=0)
+    distribution = models.JSONField(default=list, help_text="Answer count per choice score.")
+
+    class Meta:
+        ordering = ["team_score", "question__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["team_score", "question"], name="qscore_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id}: {self.mean:.3f} (n={self.n})"
+
+
+class TeamRecommendation(models.Model):
+    team_score = models.ForeignKey(
+        TeamScore, on_delete=models.CASCADE, related_name="recommendations"
+    )
+    rank = models.PositiveIntegerField()
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+")
+    priority = models.FloatField()
+    current_score = models.PositiveSmallIntegerField()
+    next_score = models.PositiveSmallIntegerField()
+    text = models.TextField()
+    requires = models.JSONField(default=list, help_text="Recommended prerequisites (keys).")
+
+    class Meta:
+        ordering = ["team_score", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["team_score", "rank"], name="recommendation_rank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank}: {self.text[:60]}"
+
+
+class AggregationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped (newer scores already stored)"
+        FAILED = "failed", "Failed"
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="aggregation_runs")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=32, default="submission")
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    load_ms = models.FloatField(null=True, blank=True)
+    score_ms = models.FloatField(null=True, blank=True)
+    persist_ms = models.FloatField(null=True, blank=True)
+    teams_scored = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["survey", "team", "-queued_at"], name="run_lookup")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "skipped", "failed"]),
+                name="run_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.team.slug if self.team_id else "all teams"
+        return f"Run {self.pk} of {self.survey_id} ({scope}): {self.status}"

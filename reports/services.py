@@ -1,0 +1,389 @@
+"""Aggregation: load answer aggregates from the database, score with pandas, persist.
+
+The database reduces answers to one row per (team, question) (and per (team, respondent,
+dimension) for intervals) with portable SQL; ``maturity.scoring`` does the rest; results
+are written with bulk operations, replacing a team's snapshot in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from maturity import scoring
+from maturity.models import Choice, Framework, Question
+from reports.models import (
+    AggregationRun,
+    DimensionScore,
+    QuestionScore,
+    TeamRecommendation,
+    TeamScore,
+)
+from surveys.models import Response, Survey
+
+logger = logging.getLogger(__name__)
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """What a run read: the newest counted submission and how many responses counted."""
+
+    at: datetime | None
+    count: int
+
+    def older_than(self, other: Watermark) -> bool:
+        mine = (self.at or _EPOCH, self.count)
+        theirs = (other.at or _EPOCH, other.count)
+        return mine < theirs
+
+
+@dataclass(frozen=True)
+class Inputs:
+    question_stats: pd.DataFrame
+    respondents: pd.Series
+    respondent_dimension_scores: pd.DataFrame
+    distribution: pd.DataFrame
+    watermarks: dict[int, Watermark]
+
+
+def framework_frames(framework: Framework) -> scoring.Framework:
+    """Return the framework as the DataFrames the scoring engine takes (keyed by ids)."""
+    dimensions = pd.DataFrame.from_records(
+        framework.dimensions.values_list("id", "weight", "order"),
+        columns=["dimension", "weight", "order"],
+    )
+    question_rows = list(
+        framework.questions.values_list("id", "key", "dimension_id", "weight", "max_score", "order")
+    )
+    key_to_id = {key: qid for qid, key, *_ in question_rows}
+    requires = dict(framework.questions.values_list("id", "requires"))
+    questions = pd.DataFrame.from_records(
+        [
+            (qid, dimension, weight, max_score, [key_to_id[k] for k in requires[qid]], order)
+            for qid, _, dimension, weight, max_score, order in question_rows
+        ],
+        columns=["question", "dimension", "weight", "max_score", "requires", "order"],
+    )
+    levels = pd.DataFrame.from_records(
+        framework.levels.values_list("number", "name", "threshold"),
+        columns=["level", "name", "threshold"],
+    )
+    choices = pd.DataFrame.from_records(
+        Choice.objects.filter(question__framework=framework).values_list(
+            "question_id", "score", "label", "next_step"
+        ),
+        columns=["question", "score", "label", "next_step"],
+    )
+    return scoring.Framework(
+        dimensions=dimensions, questions=questions, levels=levels, choices=choices
+    )
+
+
+def _team_filter(team_ids: list[int] | None) -> tuple[str, list[int]]:
+    if team_ids is None:
+        return "", []
+    placeholders = ", ".join(["%s"] * len(team_ids))
+    return f" AND r.team_id IN ({placeholders})", list(team_ids)
+
+
+def _frame(sql: str, params: list, columns: list[str]) -> pd.DataFrame:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+
+
+# v = score / max_score; 1.0 * forces float division on both PostgreSQL and SQLite.
+_V = "(1.0 * a.score / q.max_score)"
+_COUNTED = (
+    " FROM surveys_answer a"
+    " JOIN surveys_response r ON r.id = a.response_id"
+    " JOIN maturity_question q ON q.id = a.question_id"
+    " WHERE r.survey_id = %s AND r.status = 'submitted'"
+)
+
+
+def load_inputs(survey: Survey, team_ids: list[int] | None = None) -> Inputs:
+    """Read what scoring needs for the survey's teams (all, or ``team_ids``).
+
+    The watermark is read first: answers committed between the two reads make the stored
+    watermark look older than the data, so a later reconcile rescoring is harmless.
+    """
+    watermark_rows = (
+        Response.objects.filter(survey=survey, status=Response.Status.SUBMITTED)
+        .filter(**({"team_id__in": team_ids} if team_ids is not None else {}))
+        .values("team_id")
+        .annotate(at=Max("submitted_at"), count=Count("id"))
+        .order_by()
+    )
+    watermarks = {row["team_id"]: Watermark(row["at"], row["count"]) for row in watermark_rows}
+    team_sql, team_params = _team_filter(team_ids)
+    params = [survey.pk, *team_params]
+    question_stats = _frame(
+        f"SELECT r.team_id, a.question_id, COUNT(*), AVG({_V}), AVG({_V} * {_V})"  # noqa: S608
+        f"{_COUNTED} AND a.score IS NOT NULL{team_sql} GROUP BY r.team_id, a.question_id",
+        params,
+        ["team", "question", "n", "mean_v", "mean_v2"],
+    )
+    respondent_dimension_scores = _frame(
+        f"SELECT r.team_id, a.response_id, q.dimension_id,"  # noqa: S608
+        f" 100.0 * SUM(q.weight * {_V}) / SUM(q.weight)"
+        f"{_COUNTED} AND a.score IS NOT NULL{team_sql}"
+        " GROUP BY r.team_id, a.response_id, q.dimension_id",
+        params,
+        ["team", "respondent", "dimension", "score"],
+    )
+    distribution = _frame(
+        f"SELECT r.team_id, a.question_id, a.score, COUNT(*)"  # noqa: S608
+        f"{_COUNTED}{team_sql} GROUP BY r.team_id, a.question_id, a.score",
+        params,
+        ["team", "question", "score", "count"],
+    )
+    respondents = pd.Series(
+        {team: watermark.count for team, watermark in watermarks.items()}, dtype="int64"
+    )
+    return Inputs(
+        question_stats=question_stats,
+        respondents=respondents,
+        respondent_dimension_scores=respondent_dimension_scores,
+        distribution=distribution,
+        watermarks=watermarks,
+    )
+
+
+def aggregate(
+    *, survey: Survey, team_ids: list[int] | None = None, run: AggregationRun | None = None
+) -> AggregationRun:
+    """Score the survey's teams (all, or ``team_ids``) and persist their snapshots.
+
+    Records timings on ``run`` (created if not given). Teams whose stored snapshot was
+    computed from newer input are left alone and counted as skipped.
+    """
+    if run is None:
+        team_id = team_ids[0] if team_ids and len(team_ids) == 1 else None
+        run = AggregationRun.objects.create(survey=survey, team_id=team_id, trigger="manual")
+    run.status = AggregationRun.Status.RUNNING
+    run.started_at = timezone.now()
+    run.attempts += 1
+    run.save(update_fields=["status", "started_at", "attempts"])
+
+    started = time.perf_counter()
+    all_team_ids = list(survey.teams.values_list("id", flat=True))
+    scope = all_team_ids if team_ids is None else [t for t in team_ids if t in all_team_ids]
+    inputs = load_inputs(survey, scope if team_ids is not None else None)
+    loaded = time.perf_counter()
+
+    respondents = inputs.respondents.reindex(scope, fill_value=0).astype("int64")
+    result = scoring.score_teams(
+        inputs.question_stats,
+        framework_frames(survey.framework),
+        respondents,
+        inputs.respondent_dimension_scores,
+    )
+    scored = time.perf_counter()
+
+    written = _persist(survey, scope, result, inputs)
+    finished = time.perf_counter()
+
+    run.load_ms = round((loaded - started) * 1000, 2)
+    run.score_ms = round((scored - loaded) * 1000, 2)
+    run.persist_ms = round((finished - scored) * 1000, 2)
+    run.teams_scored = written
+    run.finished_at = timezone.now()
+    run.status = (
+        AggregationRun.Status.DONE if written or not scope else AggregationRun.Status.SKIPPED
+    )
+    run.error = ""
+    run.save()
+    return run
+
+
+def _persist(
+    survey: Survey, team_ids: list[int], result: scoring.ScoringResult, inputs: Inputs
+) -> int:
+    """Replace the snapshots of ``team_ids`` in one transaction; return how many were written."""
+    now = timezone.now()
+    with transaction.atomic():
+        TeamScore.objects.bulk_create(
+            [TeamScore(survey=survey, team_id=t, computed_at=now) for t in team_ids],
+            ignore_conflicts=True,
+        )
+        stored = {
+            ts.team_id: ts
+            for ts in TeamScore.objects.select_for_update().filter(
+                survey=survey, team_id__in=team_ids
+            )
+        }
+        delay = getattr(settings, "AGGREGATION_TEST_SLEEP_SECONDS", 0)
+        if delay:
+            time.sleep(delay)  # test-only: widens the window a killed worker must survive
+
+        fresh: dict[int, TeamScore] = {}
+        for team_id in team_ids:
+            team_score = stored[team_id]
+            new = inputs.watermarks.get(team_id, Watermark(None, 0))
+            old = Watermark(team_score.watermark_at, team_score.watermark_count)
+            if team_score.computed_at != now and new.older_than(old):
+                continue
+            team_score.watermark_at, team_score.watermark_count = new.at, new.count
+            fresh[team_id] = team_score
+        if not fresh:
+            return 0
+
+        teams = result.team_scores.set_index("team")
+        for team_id, team_score in fresh.items():
+            row = teams.loc[team_id]
+            team_score.score = _float(row["score"])
+            team_score.level = _int(row["level"])
+            team_score.weakest_dimension_id = _int(row["weakest_dimension"])
+            team_score.n_respondents = int(row["n_respondents"])
+            team_score.computed_at = now
+        TeamScore.objects.bulk_update(
+            list(fresh.values()),
+            [
+                "score",
+                "level",
+                "weakest_dimension",
+                "n_respondents",
+                "computed_at",
+                "watermark_at",
+                "watermark_count",
+            ],
+            batch_size=1000,
+        )
+        ids = {team_id: ts.pk for team_id, ts in fresh.items()}
+        for model in (DimensionScore, QuestionScore, TeamRecommendation):
+            model.objects.filter(team_score_id__in=ids.values()).delete()
+        _bulk_children(result, inputs, ids)
+    return len(fresh)
+
+
+def _bulk_children(result: scoring.ScoringResult, inputs: Inputs, ids: dict[int, int]) -> None:
+    def mine(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame[frame["team"].isin(ids.keys())].copy()
+        frame["team_score_id"] = frame["team"].map(ids)
+        return frame
+
+    dimensions = mine(result.dimension_scores)
+    DimensionScore.objects.bulk_create(
+        (
+            DimensionScore(
+                team_score_id=r.team_score_id,
+                dimension_id=int(r.dimension),
+                score=float(r.score),
+                level=int(r.level),
+                disagreement=_float(r.disagreement),
+                answered_ratio=float(r.answered_ratio),
+                interval_low=_float(r.interval_low),
+                interval_high=_float(r.interval_high),
+                n_answers=int(r.n_answers),
+            )
+            for r in dimensions.itertuples(index=False)
+        ),
+        batch_size=2000,
+    )
+
+    questions = mine(result.question_scores)
+    if not questions.empty:
+        questions = questions.join(_distribution(inputs.distribution), on=["team", "question"])
+    QuestionScore.objects.bulk_create(
+        (
+            QuestionScore(
+                team_score_id=r.team_score_id,
+                question_id=int(r.question),
+                n=int(r.n),
+                mean=float(r.mean),
+                std=_float(r.std),
+                contested=bool(r.contested),
+                na_count=int(r.na_count),
+                distribution=r.distribution,
+            )
+            for r in questions.itertuples(index=False)
+        ),
+        batch_size=2000,
+    )
+
+    recommendations = mine(result.recommendations)
+    keys = dict(
+        Question.objects.filter(pk__in=set(recommendations["question"])).values_list("id", "key")
+    )
+    TeamRecommendation.objects.bulk_create(
+        (
+            TeamRecommendation(
+                team_score_id=r.team_score_id,
+                rank=int(r.rank),
+                question_id=int(r.question),
+                priority=float(r.priority),
+                current_score=int(r.current_score),
+                next_score=int(r.next_score),
+                text=r.text or "",
+                requires=[keys.get(int(q), str(q)) for q in r.requires],
+            )
+            for r in recommendations.itertuples(index=False)
+        ),
+        batch_size=2000,
+    )
+
+
+def _distribution(distribution: pd.DataFrame) -> pd.DataFrame:
+    """Return per (team, question): answer counts by choice score (a list) and N/A count."""
+    counted = distribution.dropna(subset=["score"]).astype({"score": "int64"})
+    top = int(counted["score"].max()) if not counted.empty else 0
+    wide = counted.pivot_table(
+        index=["team", "question"], columns="score", values="count", aggfunc="sum", fill_value=0
+    ).reindex(columns=range(top + 1), fill_value=0)
+    result = pd.DataFrame(
+        {"distribution": pd.Series(wide.to_numpy(dtype="int64").tolist(), index=wide.index)}
+    )
+    na = distribution[distribution["score"].isna()].groupby(["team", "question"])["count"].sum()
+    result = result.join(na.rename("na_count"), how="outer")
+    result["na_count"] = result["na_count"].fillna(0).astype("int64")
+    return result
+
+
+def _float(value: object) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def _int(value: object) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def stale_team_scores() -> list[tuple[int, int]]:
+    """Return (survey id, team id) pairs whose newest submission is newer than their snapshot."""
+    latest = (
+        Response.objects.filter(status=Response.Status.SUBMITTED)
+        .exclude(survey__status=Survey.Status.DRAFT)
+        .values("survey_id", "team_id")
+        .annotate(at=Max("submitted_at"), count=Count("id"))
+        .order_by()
+    )
+    stored = {
+        (ts["survey_id"], ts["team_id"]): Watermark(ts["watermark_at"], ts["watermark_count"])
+        for ts in TeamScore.objects.values(
+            "survey_id", "team_id", "watermark_at", "watermark_count"
+        )
+    }
+    stale = []
+    for row in latest:
+        key = (row["survey_id"], row["team_id"])
+        snapshot = stored.get(key)
+        if snapshot is None or snapshot.older_than(Watermark(row["at"], row["count"])):
+            stale.append(key)
+    return sorted(stale)
+
+
+def run_failed(run_id: int, error: str) -> None:
+    AggregationRun.objects.filter(pk=run_id).update(
+        status=AggregationRun.Status.FAILED, error=error[:4000], finished_at=timezone.now()
+    )

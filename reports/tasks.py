@@ -1,0 +1,147 @@
+"""Celery tasks: thin wrappers over reports.services that own the retry policy.
+
+Submissions enqueue ``aggregate_team`` after commit. A short "pending" marker in Redis
+coalesces bursts: while a run for a team is queued and not yet started, further submissions
+for that team enqueue nothing (the queued run will read them). ``reconcile_scores`` (beat,
+every minute) re-enqueues any team whose newest submission is newer than its snapshot, so a
+lost message or a broker outage only delays scores.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+from reports import services
+from reports.models import AggregationRun
+from surveys.models import Survey
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (OperationalError, InterfaceError, BrokerError, redis.RedisError, ConnectionError)
+# Seconds a queued run waits before reading, so that a burst of submissions shares it.
+COALESCE_SECONDS = 1.0
+PENDING_TTL_SECONDS = 60
+
+
+def _redis() -> redis.Redis | None:
+    url = settings.CELERY_BROKER_URL
+    if settings.CELERY_TASK_ALWAYS_EAGER or not url.startswith(("redis://", "rediss://")):
+        return None
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _pending_key(survey_id: int, team_id: int) -> str:
+    return f"maturity:aggregate-pending:{survey_id}:{team_id}"
+
+
+def enqueue_team_aggregation(
+    survey_id: int, team_id: int, trigger: str = "submission"
+) -> AggregationRun | None:
+    """Queue a scoring run for one team, unless one is already queued; never raises.
+
+    Returns the queued run, or None when an already queued run will cover this change or
+    the broker is unreachable (the run is then recorded as failed and reconcile retries).
+    """
+    client = _redis()
+    key = _pending_key(survey_id, team_id)
+    try:
+        if client is not None and not client.set(key, "1", nx=True, ex=PENDING_TTL_SECONDS):
+            return None
+    except redis.RedisError as error:
+        logger.warning("aggregation not queued for %s/%s: %s", survey_id, team_id, error)
+        return None
+    run = AggregationRun.objects.create(survey_id=survey_id, team_id=team_id, trigger=trigger)
+    try:
+        aggregate_team.apply_async(
+            (survey_id, team_id, run.pk),
+            countdown=None if settings.CELERY_TASK_ALWAYS_EAGER else COALESCE_SECONDS,
+        )
+    except RETRYABLE as error:
+        logger.warning("broker unavailable, run %s not queued: %s", run.pk, error)
+        services.run_failed(run.pk, f"Broker unavailable: {error}. reconcile_scores will retry.")
+        try:
+            if client is not None:
+                client.delete(key)
+        except redis.RedisError:
+            pass  # the marker expires by itself
+        return None
+    return run
+
+
+def enqueue_survey_aggregation(
+    survey_id: int, trigger: str = "survey closed"
+) -> AggregationRun | None:
+    """Queue a scoring run for every team of a survey; never raises (see above)."""
+    run = AggregationRun.objects.create(survey_id=survey_id, trigger=trigger)
+    try:
+        aggregate_survey.apply_async((survey_id, run.pk))
+    except RETRYABLE as error:
+        logger.warning("broker unavailable, run %s not queued: %s", run.pk, error)
+        services.run_failed(run.pk, f"Broker unavailable: {error}. reconcile_scores will retry.")
+        return None
+    return run
+
+
+_TASK_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+@shared_task(**_TASK_OPTIONS)
+def aggregate_team(self, survey_id: int, team_id: int, run_id: int | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Score one team of a survey and persist its snapshot (idempotent)."""
+    client = _redis()
+    if client is not None:
+        # From here on, new submissions need a new run: this one may not see them.
+        client.delete(_pending_key(survey_id, team_id))
+    return _run(self, survey_id, [team_id], run_id)
+
+
+@shared_task(**_TASK_OPTIONS)
+def aggregate_survey(self, survey_id: int, run_id: int | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Score every team of a survey in one pass (one GROUP BY for all teams)."""
+    return _run(self, survey_id, None, run_id)
+
+
+def _run(task, survey_id: int, team_ids: list[int] | None, run_id: int | None) -> dict:  # type: ignore[no-untyped-def]
+    survey = Survey.objects.select_related("framework").filter(pk=survey_id).first()
+    if survey is None:
+        if run_id:
+            services.run_failed(run_id, "The survey no longer exists.")
+        return {"status": "failed", "error": "no such survey"}
+    run = AggregationRun.objects.filter(pk=run_id).first() if run_id else None
+    try:
+        run = services.aggregate(survey=survey, team_ids=team_ids, run=run)
+    except RETRYABLE as error:
+        if run is not None and task.request.retries >= task.max_retries:
+            services.run_failed(run.pk, f"Gave up after retries: {type(error).__name__}: {error}")
+        raise  # autoretry_for retries it with backoff
+    except Exception as error:
+        if run is not None:
+            services.run_failed(run.pk, f"{type(error).__name__}: {error}")
+        raise
+    return {"run": run.pk, "status": run.status, "teams_scored": run.teams_scored}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reconcile_scores() -> int:
+    """Re-enqueue every (survey, team) whose newest submission is newer than its snapshot."""
+    stale = services.stale_team_scores()
+    for survey_id, team_id in stale:
+        enqueue_team_aggregation(survey_id, team_id, trigger="reconcile")
+    if stale:
+        logger.info("reconcile_scores re-enqueued %d stale team(s)", len(stale))
+    return len(stale)

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+
+
+class InvitationForm(forms.Form):
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        help_text="Optional. Format: 2026-12-31 18:00",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    max_uses = forms.IntegerField(
+        required=False, min_value=1, max_value=100000, label="Maximum uses", help_text="Optional."
+    )
+
+    def clean_expires_at(self):  # type: ignore[no-untyped-def]
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("The expiry must be in the future.")
+        return expires_at

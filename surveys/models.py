@@ -1,0 +1,227 @@
+"""Teams, survey campaigns, invitations, responses and answers.
+
+A respondent is identified by ``Response.respondent_key``: ``u:<user id>`` for a signed-in
+user, ``a:<random>`` for an anonymous invitee, ``x:<external id>`` for an admin import into
+an anonymous survey. Each respondent has at most one draft and one submitted (counted)
+response per survey and team; a resubmission marks the earlier one ``superseded``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from maturity.models import Framework, Question
+
+
+class Team(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        MANAGER = "manager", "Manager"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=["member", "manager"]), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class Survey(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    framework = models.ForeignKey(Framework, on_delete=models.PROTECT, related_name="surveys")
+    teams = models.ManyToManyField(Team, related_name="surveys")
+    opens_at = models.DateTimeField(default=timezone.now)
+    closes_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    anonymous = models.BooleanField(
+        default=False, help_text="Respondents are not identified; small groups are withheld."
+    )
+    min_group_size = models.PositiveSmallIntegerField(
+        default=3, help_text="In anonymous surveys, teams with fewer respondents are withheld."
+    )
+    members_see_results = models.BooleanField(
+        default=True, help_text="Team members (not only managers) may read their team's report."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-opens_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "open", "closed"]), name="survey_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(closes_at__isnull=True) | Q(closes_at__gt=F("opens_at")),
+                name="survey_closes_after_opening",
+            ),
+            models.CheckConstraint(condition=Q(min_group_size__gte=1), name="survey_min_group"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def accepts_answers(self, now: timezone.datetime | None = None) -> bool:
+        """Tell whether answers may be saved: open, and within opens_at/closes_at."""
+        now = now or timezone.now()
+        return (
+            self.status == self.Status.OPEN
+            and self.opens_at <= now
+            and (self.closes_at is None or now < self.closes_at)
+        )
+
+
+class Invitation(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    # sha256 of the secret token; the token itself is shown once and never stored.
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0)
+    revoked = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")),
+                name="invitation_uses_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.survey} for {self.team}"
+
+
+class Response(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+        SUPERSEDED = "superseded", "Superseded"
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="responses")
+    respondent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="responses",
+    )
+    respondent_key = models.CharField(max_length=80)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # Where the respondent stopped (dimension key), so they resume there on any device.
+    last_dimension = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["survey", "team", "status"], name="response_survey_team_status"),
+            models.Index(fields=["survey", "submitted_at"], name="response_survey_submitted"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "submitted", "superseded"]),
+                name="response_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft", submitted_at__isnull=True)
+                | (~Q(status="draft") & Q(submitted_at__isnull=False)),
+                name="response_submitted_at_iff_submitted",
+            ),
+            models.UniqueConstraint(
+                fields=["survey", "team", "respondent_key"],
+                condition=Q(status="submitted"),
+                name="response_one_counted_per_respondent",
+            ),
+            models.UniqueConstraint(
+                fields=["survey", "team", "respondent_key"],
+                condition=Q(status="draft"),
+                name="response_one_draft_per_respondent",
+            ),
+            models.UniqueConstraint(
+                fields=["survey", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="response_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Response {self.pk} ({self.status}) to {self.survey} for {self.team}"
+
+
+class Answer(models.Model):
+    """One answer: a choice score, or N/A. The choice is (question, score) of maturity.Choice.
+
+    A draft may hold a comment before a choice is made (score null, na false); submission
+    requires every question to have a score or N/A.
+
+    The database enforces that the score is one of the question's choices (a composite
+    foreign key on PostgreSQL, triggers on SQLite; see migration 0002).
+    """
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    na = models.BooleanField(default=False)
+    comment = models.TextField(blank=True, max_length=5000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["response", "question__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "question"], name="answer_unique"),
+            # N/A has no score; neither N/A nor a score is a draft note still unanswered.
+            models.CheckConstraint(
+                condition=~Q(na=True, score__isnull=False), name="answer_na_has_no_score"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question.key}: {'N/A' if self.na else self.score}"

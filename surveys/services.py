@@ -1,0 +1,397 @@
+"""Writes and business rules for surveys, invitations and responses.
+
+Services assume input that the edge (forms, serializers) already validated, and raise
+SurveyError for rule violations: survey closed, not a member, incomplete submission.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from maturity.models import Question
+from surveys.models import Answer, Invitation, Membership, Response, Survey, Team
+
+T = TypeVar("T")
+
+
+class SurveyError(Exception):
+    """A rule violation; ``code`` is stable for APIs, ``details`` carries specifics."""
+
+    def __init__(self, message: str, *, code: str, details: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class AnswerInput:
+    question: Question
+    score: int | None = None
+    na: bool = False
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    response: Response
+    replayed: bool = False
+    superseded: list[int] = field(default_factory=list)
+
+
+def respondent_key_for(user: AbstractBaseUser, survey: Survey) -> str:
+    """Return the respondent key of a signed-in user in a survey.
+
+    In anonymous surveys the key is a keyed hash, so it stays stable for resubmission but
+    does not reveal who answered.
+    """
+    if survey.anonymous:
+        digest = salted_hmac("surveys.respondent", f"{survey.pk}:{user.pk}").hexdigest()
+        return f"h:{digest[:32]}"
+    return f"u:{user.pk}"
+
+
+def new_anonymous_key() -> str:
+    return f"a:{secrets.token_urlsafe(18)}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- surveys -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def survey_open(*, survey: Survey) -> Survey:
+    """Open a draft (or reopen a closed) survey for answers."""
+    if not survey.teams.exists():
+        raise SurveyError("A survey needs at least one team before it opens.", code="no_teams")
+    survey.status = Survey.Status.OPEN
+    if survey.closes_at is not None and survey.closes_at <= timezone.now():
+        survey.closes_at = None
+    survey.save(update_fields=["status", "closes_at"])
+    return survey
+
+
+@transaction.atomic
+def survey_close(*, survey: Survey) -> Survey:
+    """Close a survey and, once committed, score every team one final time."""
+    from reports.tasks import enqueue_survey_aggregation
+
+    survey.status = Survey.Status.CLOSED
+    survey.save(update_fields=["status"])
+    transaction.on_commit(lambda: enqueue_survey_aggregation(survey.pk))
+    return survey
+
+
+def _require_open(survey: Survey) -> None:
+    if survey.status == Survey.Status.DRAFT or survey.opens_at > timezone.now():
+        raise SurveyError("This survey is not open yet.", code="survey_not_open")
+    if not survey.accepts_answers():
+        raise SurveyError("This survey is closed; answers can no longer change.", code="closed")
+
+
+def _require_team(survey: Survey, team: Team) -> None:
+    if not survey.teams.filter(pk=team.pk).exists():
+        raise SurveyError(
+            f"Team '{team.slug}' is not part of this survey.", code="team_not_in_survey"
+        )
+
+
+def user_can_answer(user: AbstractBaseUser, team: Team) -> bool:
+    return Membership.objects.filter(user=user, team=team).exists()
+
+
+# --- responses ---------------------------------------------------------------------------
+
+
+def _locked_draft(survey: Survey, team: Team, respondent_key: str) -> Response | None:
+    return (
+        Response.objects.select_for_update()
+        .filter(survey=survey, team=team, respondent_key=respondent_key, status="draft")
+        .first()
+    )
+
+
+@transaction.atomic
+def response_start(
+    *,
+    survey: Survey,
+    team: Team,
+    respondent_key: str,
+    respondent: AbstractBaseUser | None = None,
+) -> Response:
+    """Return the respondent's draft, creating it (from their last submission) if needed.
+
+    Reopening after a submission starts a draft pre-filled with the submitted answers; the
+    submission keeps counting until the draft is submitted.
+    """
+    _require_open(survey)
+    _require_team(survey, team)
+    draft = _locked_draft(survey, team, respondent_key)
+    if draft is not None:
+        return draft
+    return _retry_on_conflict(lambda: _create_draft(survey, team, respondent_key, respondent))
+
+
+def _create_draft(
+    survey: Survey, team: Team, respondent_key: str, respondent: AbstractBaseUser | None
+) -> Response:
+    with transaction.atomic():
+        existing = _locked_draft(survey, team, respondent_key)
+        if existing is not None:
+            return existing
+        draft = Response.objects.create(
+            survey=survey, team=team, respondent=respondent, respondent_key=respondent_key
+        )
+        submitted = Response.objects.filter(
+            survey=survey, team=team, respondent_key=respondent_key, status="submitted"
+        ).first()
+        if submitted is not None:
+            draft.last_dimension = submitted.last_dimension
+            draft.save(update_fields=["last_dimension"])
+            Answer.objects.bulk_create(
+                Answer(
+                    response=draft,
+                    question_id=answer.question_id,
+                    score=answer.score,
+                    na=answer.na,
+                    comment=answer.comment,
+                )
+                for answer in submitted.answers.all()
+            )
+        return draft
+
+
+def _retry_on_conflict(action: Callable[[], T], attempts: int = 5) -> T:
+    """Run ``action`` in a savepoint, retrying when a concurrent writer won a unique race."""
+    for attempt in range(attempts):
+        try:
+            with transaction.atomic():
+                return action()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def answer_save(
+    *,
+    response: Response,
+    question: Question,
+    score: int | None = None,
+    na: bool = False,
+    comment: str = "",
+    dimension_key: str = "",
+) -> Answer | None:
+    """Save (autosave) one answer of a draft; an empty answer removes the stored one."""
+    response = Response.objects.select_for_update().select_related("survey").get(pk=response.pk)
+    _require_open(response.survey)
+    if response.status != Response.Status.DRAFT:
+        raise SurveyError("Only a draft can be edited.", code="not_draft")
+    if question.framework_id != response.survey.framework_id:
+        raise SurveyError("That question is not part of this survey.", code="unknown_question")
+    if na and not question.allow_na:
+        raise SurveyError(f"'{question.key}' cannot be answered N/A.", code="na_not_allowed")
+    if dimension_key:
+        response.last_dimension = dimension_key
+    response.save(update_fields=["updated_at", "last_dimension"])
+    if score is None and not na and not comment:
+        Answer.objects.filter(response=response, question=question).delete()
+        return None
+    answer, _ = Answer.objects.update_or_create(
+        response=response,
+        question=question,
+        defaults={"score": None if na else score, "na": na, "comment": comment},
+    )
+    return answer
+
+
+def missing_questions(response: Response) -> list[Question]:
+    """Return the questions of the response's framework still without a score or N/A."""
+    answered = response.answers.filter(Q(score__isnull=False) | Q(na=True)).values("question_id")
+    return list(
+        Question.objects.filter(framework_id=response.survey.framework_id)
+        .exclude(pk__in=answered)
+        .select_related("dimension")
+        .order_by("order")
+    )
+
+
+def response_submit(
+    *,
+    survey: Survey,
+    team: Team,
+    respondent_key: str,
+    respondent: AbstractBaseUser | None = None,
+    answers: Sequence[AnswerInput] | None = None,
+    idempotency_key: str | None = None,
+) -> SubmitResult:
+    """Submit the respondent's draft, or ``answers`` given whole (API); return the response.
+
+    The new submission replaces the respondent's earlier one atomically (it is marked
+    ``superseded``). A repeated ``idempotency_key`` returns the first result and writes
+    nothing, also under concurrency. Raises SurveyError(code="incomplete") listing missing
+    question keys. Scores are recomputed after commit.
+    """
+    if idempotency_key:
+        earlier = _replay(survey, idempotency_key)
+        if earlier is not None:
+            return earlier
+    attempts = 5
+    for attempt in range(attempts):
+        try:
+            result = _submit_once(
+                survey, team, respondent_key, respondent, answers, idempotency_key
+            )
+        except IntegrityError:
+            # A concurrent submission with the same key, or by the same respondent, won.
+            if idempotency_key:
+                earlier = _replay(survey, idempotency_key)
+                if earlier is not None:
+                    return earlier
+            if attempt == attempts - 1:
+                raise
+            continue
+        return result
+    raise AssertionError("unreachable")
+
+
+def _replay(survey: Survey, idempotency_key: str) -> SubmitResult | None:
+    earlier = Response.objects.filter(survey=survey, idempotency_key=idempotency_key).first()
+    return SubmitResult(earlier, replayed=True) if earlier is not None else None
+
+
+@transaction.atomic
+def _submit_once(
+    survey: Survey,
+    team: Team,
+    respondent_key: str,
+    respondent: AbstractBaseUser | None,
+    answers: Sequence[AnswerInput] | None,
+    idempotency_key: str | None,
+) -> SubmitResult:
+    _require_open(survey)
+    _require_team(survey, team)
+    draft = _locked_draft(survey, team, respondent_key)
+    if answers is not None:
+        if draft is None:
+            draft = Response.objects.create(
+                survey=survey, team=team, respondent=respondent, respondent_key=respondent_key
+            )
+        draft.answers.all().delete()
+        Answer.objects.bulk_create(
+            Answer(
+                response=draft,
+                question=answer.question,
+                score=None if answer.na else answer.score,
+                na=answer.na,
+                comment=answer.comment,
+            )
+            for answer in answers
+        )
+    elif draft is None:
+        raise SurveyError("There is no draft to submit.", code="no_draft")
+
+    missing = missing_questions(draft)
+    if missing:
+        raise SurveyError(
+            f"{len(missing)} question(s) still need an answer or N/A.",
+            code="incomplete",
+            details=[question.key for question in missing],
+        )
+    now = timezone.now()
+    previous = list(
+        Response.objects.select_for_update()
+        .filter(survey=survey, team=team, respondent_key=respondent_key, status="submitted")
+        .values_list("pk", flat=True)
+    )
+    Response.objects.filter(pk__in=previous).update(status=Response.Status.SUPERSEDED)
+    draft.status = Response.Status.SUBMITTED
+    draft.submitted_at = now
+    draft.idempotency_key = idempotency_key or None
+    if respondent is not None and draft.respondent_id is None:
+        draft.respondent = respondent
+    draft.save(update_fields=["status", "submitted_at", "idempotency_key", "respondent"])
+
+    from reports.tasks import enqueue_team_aggregation
+
+    transaction.on_commit(lambda: enqueue_team_aggregation(survey.pk, team.pk))
+    return SubmitResult(draft, replayed=False, superseded=previous)
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    survey: Survey,
+    team: Team,
+    created_by: AbstractBaseUser | None,
+    expires_at: datetime | None = None,
+    max_uses: int | None = None,
+) -> tuple[Invitation, str]:
+    """Create a shareable invitation; return it with its secret token (shown only once)."""
+    _require_team(survey, team)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise SurveyError("The expiry must be in the future.", code="expired")
+    token = secrets.token_urlsafe(24)
+    invitation = Invitation.objects.create(
+        survey=survey,
+        team=team,
+        token_hash=hash_token(token),
+        created_by=created_by,
+        expires_at=expires_at,
+        max_uses=max_uses,
+    )
+    return invitation, token
+
+
+def invitation_lookup(token: str) -> Invitation:
+    """Return the usable invitation for a token, or raise SurveyError saying why not."""
+    invitation = (
+        Invitation.objects.select_related("survey", "team").filter(token_hash=hash_token(token))
+    ).first()
+    if invitation is None or invitation.revoked:
+        raise SurveyError("This invitation link is not valid.", code="invalid_invitation")
+    if invitation.expires_at is not None and invitation.expires_at <= timezone.now():
+        raise SurveyError("This invitation link has expired.", code="invitation_expired")
+    if invitation.max_uses is not None and invitation.uses >= invitation.max_uses:
+        raise SurveyError("This invitation link has been used up.", code="invitation_used_up")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: AbstractBaseUser | None = None) -> Invitation:
+    """Use an invitation once: count the use and, in a named survey, join the user as member.
+
+    Named surveys need a signed-in user; anonymous surveys store no identity (the caller
+    keeps a random respondent key in a signed cookie).
+    """
+    invitation = invitation_lookup(token)
+    _require_open(invitation.survey)
+    if not invitation.survey.anonymous:
+        if user is None:
+            raise SurveyError("Log in to accept this invitation.", code="login_required")
+        Membership.objects.get_or_create(user=user, team=invitation.team)
+    counted = Invitation.objects.filter(pk=invitation.pk).filter(
+        Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses"))
+    )
+    if counted.update(uses=F("uses") + 1) != 1:
+        raise SurveyError("This invitation link has been used up.", code="invitation_used_up")
+    invitation.refresh_from_db()
+    return invitation

@@ -1,0 +1,171 @@
+"""POST /api/v1/surveys/{id}/responses/: field errors, permissions, idempotency."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from surveys.models import Response
+from tests.conftest import api_answers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def url(survey):
+    return f"/api/v1/surveys/{survey.pk}/responses/"
+
+
+def test_member_submits_a_complete_response(api, survey, team, member, framework):
+    api.force_authenticate(member)
+    response = api.post(
+        url(survey), {"team": team.slug, "answers": api_answers(framework, 3)}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "submitted"
+    assert body["team"] == team.slug
+    assert body["answer_count"] == framework.questions.count()
+    assert Response.objects.get(status="submitted").respondent == member
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda a: a[0].update(question="no-such-key"),
+            {"question": ["Unknown question key 'no-such-key'."]},
+        ),
+        (lambda a: a[0].update(choice=9), "is not offered"),
+        (
+            lambda a: a[0].update(choice=None),
+            {"choice": ["A choice score is required unless na is true."]},
+        ),
+        (lambda a: a[0].update(choice=None, na=True), "cannot be answered N/A"),
+        (
+            lambda a: a[0].update(na=True),
+            {"choice": ["Give either a choice or na: true, not both."]},
+        ),
+        (lambda a: a[0].update(choice="three"), {"choice": ["A valid integer is required."]}),
+        (lambda a: a.append(dict(a[0])), "is answered twice"),
+    ],
+)
+def test_answer_field_errors_name_the_answer_and_field(
+    api, survey, team, member, framework, mutate, expected
+):
+    api.force_authenticate(member)
+    answers = api_answers(framework)
+    # the first question does not allow N/A in the shipped framework
+    assert not framework.questions.get(key=answers[0]["question"]).allow_na
+    mutate(answers)
+    response = api.post(url(survey), {"team": team.slug, "answers": answers}, format="json")
+    assert response.status_code == 400
+    errors = response.json()["answers"]
+    position = len(answers) - 1 if "twice" in str(expected) else 0
+    if isinstance(expected, dict):
+        assert errors[position] == expected
+    else:
+        assert expected in str(errors[position])
+    assert not Response.objects.exists()
+
+
+def test_team_not_in_survey_and_missing_fields_are_field_errors(api, survey, member, framework):
+    api.force_authenticate(member)
+    response = api.post(
+        url(survey), {"team": "nope", "answers": api_answers(framework)}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"team": ["Team 'nope' is not part of this survey."]}
+    response = api.post(url(survey), {}, format="json")
+    assert set(response.json()) == {"team", "answers"}
+    response = api.post(url(survey), "not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_incomplete_response_lists_missing_questions(api, survey, team, member, framework):
+    api.force_authenticate(member)
+    answers = api_answers(framework)[1:]
+    response = api.post(url(survey), {"team": team.slug, "answers": answers}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "incomplete"
+    assert response.json()["missing"] == [framework.questions.order_by("order").first().key]
+
+
+def test_closed_survey_is_a_conflict(api, survey, team, member, framework):
+    survey.status = "closed"
+    survey.save()
+    api.force_authenticate(member)
+    response = api.post(
+        url(survey), {"team": team.slug, "answers": api_answers(framework)}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "closed"
+
+
+def test_idempotency_key_replay_returns_the_first_result(api, survey, team, member, framework):
+    api.force_authenticate(member)
+    payload = {"team": team.slug, "answers": api_answers(framework, 1)}
+    first = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="abc")
+    payload["answers"] = api_answers(framework, 4)
+    replay = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="abc")
+    assert first.status_code == replay.status_code == 201
+    assert replay.json() == first.json()
+    assert replay["Idempotent-Replayed"] == "true"
+    assert Response.objects.count() == 1
+    assert set(Response.objects.get().answers.values_list("score", flat=True)) == {1}
+
+
+def test_member_of_another_team_cannot_write_or_see(api, survey, team, other_member, framework):
+    api.force_authenticate(other_member)
+    response = api.post(
+        url(survey), {"team": team.slug, "answers": api_answers(framework)}, format="json"
+    )
+    assert response.status_code == 403
+    from tests.factories import SurveyFactory, TeamFactory
+
+    hidden = SurveyFactory(framework=framework, teams=[TeamFactory(slug="hidden")])
+    response = api.post(
+        url(hidden), {"team": "hidden", "answers": api_answers(framework)}, format="json"
+    )
+    assert response.status_code == 404
+    assert not Response.objects.exists()
+
+
+def test_anonymous_clients_are_refused(api, survey, team, framework):
+    response = api.post(
+        url(survey), {"team": team.slug, "answers": api_answers(framework)}, format="json"
+    )
+    assert response.status_code == 403
+
+
+def test_only_admins_submit_on_behalf_of_others(api, survey, team, member, admin_user, framework):
+    payload = {"team": team.slug, "answers": api_answers(framework), "respondent": member.username}
+    api.force_authenticate(member)
+    assert api.post(url(survey), payload, format="json").status_code == 400
+    api.force_authenticate(admin_user)
+    response = api.post(url(survey), payload, format="json")
+    assert response.status_code == 201
+    assert Response.objects.get().respondent == member
+    payload["respondent"] = "ghost"
+    assert api.post(url(survey), payload, format="json").json() == {
+        "respondent": ["No user 'ghost'."]
+    }
+
+
+def test_admin_import_into_anonymous_survey_stores_no_identity(
+    api, survey, team, admin_user, framework
+):
+    survey.anonymous = True
+    survey.save()
+    api.force_authenticate(admin_user)
+    payload = {"team": team.slug, "answers": api_answers(framework), "respondent": "hr-4711"}
+    assert api.post(url(survey), payload, format="json").status_code == 201
+    assert api.post(url(survey), payload, format="json").status_code == 201  # resubmission
+    counted = Response.objects.get(status="submitted")
+    assert counted.respondent is None
+    assert "hr-4711" not in counted.respondent_key
+    assert Response.objects.filter(status="superseded").count() == 1
