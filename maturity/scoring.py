@@ -563,10 +563,7 @@ def _recommendations(stats: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     recs["rank"] = recs.groupby("team", sort=False).cumcount() + 1
 
     edges = _recommended_prerequisite_edges(recs, framework)
-    requires_lists = edges.groupby("row", sort=False)["prerequisite"].agg(list)
-    requires_lists = requires_lists.reindex(recs.index)
-    # One list object per row is unavoidable for a list column; no scoring happens here.
-    recs["requires"] = [keys if isinstance(keys, list) else [] for keys in requires_lists]
+    recs["requires"] = _lists_per_row(edges["row"], edges["prerequisite"], len(recs))
 
     out_of_order = (
         recs.loc[edges["prerequisite_row"], "rank"].to_numpy()
@@ -591,6 +588,19 @@ def _recommended_prerequisite_edges(recs: pd.DataFrame, framework: Framework) ->
     edges = edges.merge(prerequisite_rows, on=["team", "prerequisite"])
     edges = edges.sort_values(["row", "position"], kind="mergesort").reset_index(drop=True)
     return edges[["row", "prerequisite", "prerequisite_row"]]
+
+
+def _lists_per_row(rows: pd.Series, values: pd.Series, n_rows: int) -> list[list[object]]:
+    """Return, for each row 0..n_rows-1, the list of ``values`` whose ``rows`` entry is it.
+
+    ``rows`` must be sorted. This slices one flat list at the row boundaries instead of
+    groupby(...).agg(list) or np.split, which build a pandas/numpy object per group and are
+    10-50x slower; one list object per row is unavoidable for a list column.
+    """
+    ends = np.cumsum(np.bincount(rows.to_numpy(dtype=np.int64), minlength=n_rows)).tolist()
+    starts = [0, *ends[:-1]]
+    flat = values.tolist()
+    return [flat[start:end] for start, end in zip(starts, ends, strict=True)]
 
 
 def _greedy_ranks(
