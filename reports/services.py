@@ -19,7 +19,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from maturity import scoring
-from maturity.models import Choice, Framework, Question
+from maturity.models import Choice, Framework
 from reports.models import (
     AggregationRun,
     DimensionScore,
@@ -57,37 +57,61 @@ class Inputs:
     watermarks: dict[int, Watermark]
 
 
-def framework_frames(framework: Framework) -> scoring.Framework:
-    """Return the framework as the DataFrames the scoring engine takes (keyed by ids)."""
-    dimensions = pd.DataFrame.from_records(
-        framework.dimensions.values_list("id", "weight", "order"),
-        columns=["dimension", "weight", "order"],
-    )
+@dataclass(frozen=True)
+class FrameworkTables:
+    """The framework as the scoring engine takes it (keyed by question/dimension keys, so
+    that ties break by key as the rules say), plus the maps back to database ids."""
+
+    frames: scoring.Framework
+    question_keys: dict[int, str]
+    dimension_keys: dict[int, str]
+
+    @property
+    def question_ids(self) -> dict[str, int]:
+        return {key: pk for pk, key in self.question_keys.items()}
+
+    @property
+    def dimension_ids(self) -> dict[str, int]:
+        return {key: pk for pk, key in self.dimension_keys.items()}
+
+
+def framework_tables(framework: Framework) -> FrameworkTables:
+    """Read a framework version into the DataFrames of ``maturity.scoring.Framework``."""
+    dimension_rows = list(framework.dimensions.values_list("id", "key", "weight", "order"))
+    dimension_keys = {pk: key for pk, key, _, _ in dimension_rows}
     question_rows = list(
-        framework.questions.values_list("id", "key", "dimension_id", "weight", "max_score", "order")
+        framework.questions.values_list(
+            "id", "key", "dimension_id", "weight", "max_score", "requires", "order"
+        )
     )
-    key_to_id = {key: qid for qid, key, *_ in question_rows}
-    requires = dict(framework.questions.values_list("id", "requires"))
-    questions = pd.DataFrame.from_records(
-        [
-            (qid, dimension, weight, max_score, [key_to_id[k] for k in requires[qid]], order)
-            for qid, _, dimension, weight, max_score, order in question_rows
-        ],
-        columns=["question", "dimension", "weight", "max_score", "requires", "order"],
-    )
-    levels = pd.DataFrame.from_records(
-        framework.levels.values_list("number", "name", "threshold"),
-        columns=["level", "name", "threshold"],
-    )
-    choices = pd.DataFrame.from_records(
-        Choice.objects.filter(question__framework=framework).values_list(
-            "question_id", "score", "label", "next_step"
+    question_keys = {pk: key for pk, key, *_ in question_rows}
+    frames = scoring.Framework(
+        dimensions=pd.DataFrame(
+            [(key, weight, order) for _, key, weight, order in dimension_rows],
+            columns=["dimension", "weight", "order"],
         ),
-        columns=["question", "score", "label", "next_step"],
+        questions=pd.DataFrame(
+            [
+                (key, dimension_keys[dimension], weight, max_score, list(requires), order)
+                for _, key, dimension, weight, max_score, requires, order in question_rows
+            ],
+            columns=["question", "dimension", "weight", "max_score", "requires", "order"],
+        ),
+        levels=pd.DataFrame(
+            list(framework.levels.values_list("number", "name", "threshold")),
+            columns=["level", "name", "threshold"],
+        ),
+        choices=pd.DataFrame(
+            [
+                (question_keys[qid], score, label, next_step)
+                for qid, score, label, next_step in Choice.objects.filter(
+                    question__framework=framework
+                ).values_list("question_id", "score", "label", "next_step")
+            ],
+            columns=["question", "score", "label", "next_step"],
+        ),
     )
-    return scoring.Framework(
-        dimensions=dimensions, questions=questions, levels=levels, choices=choices
-    )
+    return FrameworkTables(frames, question_keys, dimension_keys)
 
 
 def _team_filter(team_ids: list[int] | None) -> tuple[str, list[int]]:
@@ -113,7 +137,9 @@ _COUNTED = (
 )
 
 
-def load_inputs(survey: Survey, team_ids: list[int] | None = None) -> Inputs:
+def load_inputs(
+    survey: Survey, tables: FrameworkTables, team_ids: list[int] | None = None
+) -> Inputs:
     """Read what scoring needs for the survey's teams (all, or ``team_ids``).
 
     The watermark is read first: answers committed between the two reads make the stored
@@ -149,6 +175,11 @@ def load_inputs(survey: Survey, team_ids: list[int] | None = None) -> Inputs:
         params,
         ["team", "question", "score", "count"],
     )
+    for frame in (question_stats, distribution):
+        frame["question"] = frame["question"].map(tables.question_keys)
+    respondent_dimension_scores["dimension"] = respondent_dimension_scores["dimension"].map(
+        tables.dimension_keys
+    )
     respondents = pd.Series(
         {team: watermark.count for team, watermark in watermarks.items()}, dtype="int64"
     )
@@ -180,19 +211,20 @@ def aggregate(
     started = time.perf_counter()
     all_team_ids = list(survey.teams.values_list("id", flat=True))
     scope = all_team_ids if team_ids is None else [t for t in team_ids if t in all_team_ids]
-    inputs = load_inputs(survey, scope if team_ids is not None else None)
+    tables = framework_tables(survey.framework)
+    inputs = load_inputs(survey, tables, scope if team_ids is not None else None)
     loaded = time.perf_counter()
 
     respondents = inputs.respondents.reindex(scope, fill_value=0).astype("int64")
     result = scoring.score_teams(
         inputs.question_stats,
-        framework_frames(survey.framework),
+        tables.frames,
         respondents,
         inputs.respondent_dimension_scores,
     )
     scored = time.perf_counter()
 
-    written = _persist(survey, scope, result, inputs)
+    written = _persist(survey, scope, result, inputs, tables)
     finished = time.perf_counter()
 
     run.load_ms = round((loaded - started) * 1000, 2)
@@ -209,7 +241,11 @@ def aggregate(
 
 
 def _persist(
-    survey: Survey, team_ids: list[int], result: scoring.ScoringResult, inputs: Inputs
+    survey: Survey,
+    team_ids: list[int],
+    result: scoring.ScoringResult,
+    inputs: Inputs,
+    tables: FrameworkTables,
 ) -> int:
     """Replace the snapshots of ``team_ids`` in one transaction; return how many were written."""
     now = timezone.now()
@@ -245,7 +281,10 @@ def _persist(
             row = teams.loc[team_id]
             team_score.score = _float(row["score"])
             team_score.level = _int(row["level"])
-            team_score.weakest_dimension_id = _int(row["weakest_dimension"])
+            weakest = row["weakest_dimension"]
+            team_score.weakest_dimension_id = (
+                None if pd.isna(weakest) else tables.dimension_ids[weakest]
+            )
             team_score.n_respondents = int(row["n_respondents"])
             team_score.computed_at = now
         TeamScore.objects.bulk_update(
@@ -264,11 +303,15 @@ def _persist(
         ids = {team_id: ts.pk for team_id, ts in fresh.items()}
         for model in (DimensionScore, QuestionScore, TeamRecommendation):
             model.objects.filter(team_score_id__in=ids.values()).delete()
-        _bulk_children(result, inputs, ids)
+        _bulk_children(result, inputs, tables, ids)
     return len(fresh)
 
 
-def _bulk_children(result: scoring.ScoringResult, inputs: Inputs, ids: dict[int, int]) -> None:
+def _bulk_children(
+    result: scoring.ScoringResult, inputs: Inputs, tables: FrameworkTables, ids: dict[int, int]
+) -> None:
+    question_ids, dimension_ids = tables.question_ids, tables.dimension_ids
+
     def mine(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame[frame["team"].isin(ids.keys())].copy()
         frame["team_score_id"] = frame["team"].map(ids)
@@ -279,7 +322,7 @@ def _bulk_children(result: scoring.ScoringResult, inputs: Inputs, ids: dict[int,
         (
             DimensionScore(
                 team_score_id=r.team_score_id,
-                dimension_id=int(r.dimension),
+                dimension_id=dimension_ids[r.dimension],
                 score=float(r.score),
                 level=int(r.level),
                 disagreement=_float(r.disagreement),
@@ -300,7 +343,7 @@ def _bulk_children(result: scoring.ScoringResult, inputs: Inputs, ids: dict[int,
         (
             QuestionScore(
                 team_score_id=r.team_score_id,
-                question_id=int(r.question),
+                question_id=question_ids[r.question],
                 n=int(r.n),
                 mean=float(r.mean),
                 std=_float(r.std),
@@ -314,20 +357,17 @@ def _bulk_children(result: scoring.ScoringResult, inputs: Inputs, ids: dict[int,
     )
 
     recommendations = mine(result.recommendations)
-    keys = dict(
-        Question.objects.filter(pk__in=set(recommendations["question"])).values_list("id", "key")
-    )
     TeamRecommendation.objects.bulk_create(
         (
             TeamRecommendation(
                 team_score_id=r.team_score_id,
                 rank=int(r.rank),
-                question_id=int(r.question),
+                question_id=question_ids[r.question],
                 priority=float(r.priority),
                 current_score=int(r.current_score),
                 next_score=int(r.next_score),
                 text=r.text or "",
-                requires=[keys.get(int(q), str(q)) for q in r.requires],
+                requires=list(r.requires),
             )
             for r in recommendations.itertuples(index=False)
         ),

@@ -389,6 +389,21 @@ class TestRecommendations:
         assert ranked_questions(result, "a") == ["mid", "alpha", "zeta"]
         assert result.recommendations["rank"].tolist() == [1, 2, 3]
 
+    def test_float_noise_does_not_break_a_priority_tie(self) -> None:
+        plain = spec(
+            [("ops", 1.0)],
+            [
+                question("a-noisy", "ops", 1, weight=3.0, max_score=6),
+                question("b-exact", "ops", 2),
+            ],
+        )
+        # a-noisy: 3 * (1 - 5/6) is 0.5 exactly but 0.4999999999999999 in floats;
+        # b-exact: 1 * (1 - 2/4) = 0.5. A tie, so the key decides.
+        answers = [("a", "r1", "a-noisy", 5), ("a", "r1", "b-exact", 2)]
+        result = run(plain, answers, {"a": 1})
+        assert row(result.recommendations, question="a-noisy")["priority"] < 0.5
+        assert ranked_questions(result, "a") == ["a-noisy", "b-exact"]
+
     def test_prerequisite_is_recommended_before_a_higher_priority_dependent(self) -> None:
         plain = spec(
             [("ops", 1.0)],

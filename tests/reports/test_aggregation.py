@@ -1,0 +1,297 @@
+"""Aggregation persists exactly what the scoring rules give (checked against the plain
+reference), replaces snapshots whole, and never lets an older input overwrite a newer one."""
+
+from __future__ import annotations
+
+import math
+import random
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from maturity.models import Choice
+from reports import services, tasks
+from reports.models import (
+    AggregationRun,
+    DimensionScore,
+    QuestionScore,
+    TeamRecommendation,
+    TeamScore,
+)
+from surveys import services as survey_services
+from surveys.models import Response
+from tests.conftest import complete_answers
+from tests.factories import MembershipFactory
+from tests.maturity.reference_scoring import reference_score
+
+pytestmark = pytest.mark.django_db
+
+
+def reference_framework(framework) -> dict:
+    return {
+        "dimensions": [
+            {"key": d.key, "weight": d.weight, "order": d.order} for d in framework.dimensions.all()
+        ],
+        "questions": [
+            {
+                "key": q.key,
+                "dimension": q.dimension.key,
+                "weight": q.weight,
+                "max_score": q.max_score,
+                "requires": q.requires,
+                "order": q.order,
+            }
+            for q in framework.questions.select_related("dimension")
+        ],
+        "levels": [
+            {"level": lvl.number, "name": lvl.name, "threshold": lvl.threshold}
+            for lvl in framework.levels.all()
+        ],
+        "choices": [
+            {
+                "question": c.question.key,
+                "score": c.score,
+                "label": c.label,
+                "next_step": c.next_step,
+            }
+            for c in Choice.objects.filter(question__framework=framework).select_related("question")
+        ],
+    }
+
+
+def fill_randomly(survey, teams, framework, seed: int, respondents: int = 4):
+    """Submit random answers (with N/A where allowed); return them as reference tuples."""
+    rng = random.Random(seed)
+    questions = list(framework.questions.order_by("order"))
+    raw = []
+    for team, level in teams:
+        for index in range(respondents):
+            user = MembershipFactory(team=team, user__username=f"{team.slug}-{seed}-{index}").user
+            overrides = {}
+            for question in questions:
+                if question.allow_na and rng.random() < 0.3:
+                    overrides[question.key] = "na"
+                else:
+                    overrides[question.key] = max(0, min(4, level + rng.randint(-2, 2)))
+            survey_services.response_submit(
+                survey=survey,
+                team=team,
+                respondent=user,
+                respondent_key=survey_services.respondent_key_for(user, survey),
+                answers=complete_answers(framework, **overrides),
+            )
+            raw.extend(
+                (team.pk, user.pk, key, None if value == "na" else value)
+                for key, value in overrides.items()
+            )
+    return raw
+
+
+def close(a, b) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    return b is not None and abs(a - b) <= 1e-9
+
+
+def test_persisted_scores_equal_the_reference(survey, team, other_team, framework):
+    raw = fill_randomly(survey, [(team, 3), (other_team, 1)], framework, seed=11)
+    run = services.aggregate(survey=survey)
+    assert run.status == "done" and run.teams_scored == 2
+
+    expected = reference_score(reference_framework(framework), raw, {team.pk: 4, other_team.pk: 4})
+    for team_score in TeamScore.objects.filter(survey=survey).select_related("weakest_dimension"):
+        want = expected["teams"][team_score.team_id]
+        assert close(team_score.score, want["score"])
+        assert team_score.level == want["level"]
+        assert team_score.weakest_dimension.key == want["weakest_dimension"]
+        assert team_score.n_respondents == 4
+
+        dimensions = {d.dimension.key: d for d in team_score.dimensions.select_related("dimension")}
+        want_dimensions = {
+            k: v for (t, k), v in expected["dimensions"].items() if t == team_score.team_id
+        }
+        assert dimensions.keys() == want_dimensions.keys()
+        for key, row in dimensions.items():
+            want = want_dimensions[key]
+            for field in (
+                "score",
+                "disagreement",
+                "answered_ratio",
+                "interval_low",
+                "interval_high",
+            ):
+                assert close(getattr(row, field), want[field]), (key, field)
+            assert row.level == want["level"]
+
+        questions = {q.question.key: q for q in team_score.questions.select_related("question")}
+        for (t, key), want in expected["questions"].items():
+            if t != team_score.team_id:
+                continue
+            assert questions[key].n == want["n"]
+            assert close(questions[key].mean, want["mean"])
+            assert close(questions[key].std, want["std"])
+            assert questions[key].contested == want["contested"]
+            assert sum(questions[key].distribution) == want["n"]
+
+        recommendations = list(team_score.recommendations.select_related("question"))
+        want_recs = expected["recommendations"][team_score.team_id]
+        assert [r.question.key for r in recommendations] == [r["question"] for r in want_recs]
+        for got, want in zip(recommendations, want_recs, strict=True):
+            assert close(got.priority, want["priority"])
+            assert (got.current_score, got.next_score) == (
+                want["current_score"],
+                want["next_score"],
+            )
+            assert got.text == want["text"]
+            assert got.requires == want["requires"]
+
+
+def test_na_answers_are_counted_per_question(survey, team, framework):
+    na_key = framework.questions.filter(allow_na=True).first().key
+    for index in range(3):
+        user = MembershipFactory(team=team).user
+        value = "na" if index < 2 else 4
+        survey_services.response_submit(
+            survey=survey,
+            team=team,
+            respondent=user,
+            respondent_key=survey_services.respondent_key_for(user, survey),
+            answers=complete_answers(framework, 2, **{na_key: value}),
+        )
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    row = QuestionScore.objects.get(question__key=na_key)
+    assert (row.n, row.na_count, row.mean, row.distribution) == (1, 2, 1.0, [0, 0, 0, 0, 1])
+
+
+def test_rerunning_replaces_the_snapshot_without_duplicates(survey, team, framework):
+    fill_randomly(survey, [(team, 2)], framework, seed=3, respondents=3)
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    counts = [
+        m.objects.count() for m in (TeamScore, DimensionScore, QuestionScore, TeamRecommendation)
+    ]
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    services.aggregate(survey=survey)
+    assert [m.objects.count() for m in (TeamScore, DimensionScore, QuestionScore)] == [
+        2,
+        *counts[1:3],
+    ]
+    assert TeamRecommendation.objects.count() == counts[3]
+
+
+def test_only_latest_submissions_count(survey, team, member, framework):
+    key = survey_services.respondent_key_for(member, survey)
+    for score in (0, 4):
+        survey_services.response_submit(
+            survey=survey,
+            team=team,
+            respondent=member,
+            respondent_key=key,
+            answers=complete_answers(framework, score),
+        )
+    draft = survey_services.response_start(
+        survey=survey, team=team, respondent_key=key, respondent=member
+    )
+    survey_services.answer_save(response=draft, question=framework.questions.first(), score=0)
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    team_score = TeamScore.objects.get(team=team)
+    assert (team_score.score, team_score.level, team_score.n_respondents) == (100.0, 4, 1)
+    assert not team_score.recommendations.exists()
+
+
+def test_team_without_responses_has_an_empty_snapshot(survey, team, other_team, framework):
+    fill_randomly(survey, [(team, 2)], framework, seed=5, respondents=1)
+    services.aggregate(survey=survey)
+    empty = TeamScore.objects.get(team=other_team)
+    assert (empty.score, empty.level, empty.n_respondents) == (None, None, 0)
+    assert not empty.dimensions.exists()
+    single = TeamScore.objects.get(team=team)
+    assert single.dimensions.filter(interval_low__isnull=False).count() == 0  # n < 3
+    assert single.questions.filter(std__isnull=False).count() == 0  # n < 2
+
+
+def test_a_run_with_an_older_watermark_does_not_overwrite_a_newer_one(survey, team, framework):
+    fill_randomly(survey, [(team, 1)], framework, seed=8, respondents=2)
+    tables = services.framework_tables(survey.framework)
+    old_inputs = services.load_inputs(survey, tables, [team.pk])
+    fill_randomly(survey, [(team, 4)], framework, seed=9, respondents=2)
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    newer = TeamScore.objects.get(team=team)
+    assert newer.n_respondents == 4
+
+    from maturity import scoring
+
+    old_result = scoring.score_teams(
+        old_inputs.question_stats,
+        tables.frames,
+        old_inputs.respondents,
+        old_inputs.respondent_dimension_scores,
+    )
+    written = services._persist(survey, [team.pk], old_result, old_inputs, tables)
+    assert written == 0
+    after = TeamScore.objects.get(team=team)
+    assert (after.score, after.n_respondents, after.computed_at) == (
+        newer.score,
+        4,
+        newer.computed_at,
+    )
+
+
+def test_stale_teams_are_found_until_scored(survey, team, framework):
+    fill_randomly(survey, [(team, 2)], framework, seed=1, respondents=1)
+    TeamScore.objects.all().delete()
+    assert services.stale_team_scores() == [(survey.pk, team.pk)]
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    assert services.stale_team_scores() == []
+    fill_randomly(survey, [(team, 2)], framework, seed=2, respondents=1)
+    assert services.stale_team_scores() == [(survey.pk, team.pk)]
+    assert tasks.reconcile_scores() == 1  # eager: scores right away
+    assert services.stale_team_scores() == []
+
+
+def test_submission_scores_the_team_after_commit_in_eager_mode(
+    survey, team, member, framework, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        survey_services.response_submit(
+            survey=survey,
+            team=team,
+            respondent=member,
+            respondent_key=survey_services.respondent_key_for(member, survey),
+            answers=complete_answers(framework, 3),
+        )
+    run = AggregationRun.objects.get()
+    assert (run.status, run.trigger, run.team_id, run.teams_scored) == (
+        "done",
+        "submission",
+        team.pk,
+        1,
+    )
+    assert run.load_ms is not None and run.finished_at is not None
+    assert TeamScore.objects.get(team=team).score == 75.0
+
+
+def test_closing_a_survey_scores_every_team(
+    survey, team, other_team, framework, django_capture_on_commit_callbacks
+):
+    fill_randomly(survey, [(team, 2), (other_team, 3)], framework, seed=4, respondents=1)
+    TeamScore.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        survey_services.survey_close(survey=survey)
+    assert TeamScore.objects.filter(survey=survey).count() == 2
+    assert AggregationRun.objects.filter(team=None, trigger="survey closed", status="done").exists()
+
+
+def test_aggregate_command(survey, team, framework):
+    fill_randomly(survey, [(team, 2)], framework, seed=6, respondents=2)
+    out = StringIO()
+    call_command("aggregate", str(survey.pk), "--team", team.slug, "--sync", stdout=out)
+    assert "done, 1 team(s) scored" in out.getvalue()
+    with pytest.raises(CommandError, match="No survey with id 999"):
+        call_command("aggregate", "999")
+    with pytest.raises(CommandError, match="not part of survey"):
+        call_command("aggregate", str(survey.pk), "--team", "nope")
+    out = StringIO()
+    call_command("aggregate", str(survey.pk), stdout=out)  # eager: queued and run
+    assert "Queued run" in out.getvalue()
+    assert Response.objects.filter(status="submitted").count() == 2
