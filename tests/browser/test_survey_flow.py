@@ -20,8 +20,9 @@ def answer_page(page, level: int) -> int:
     fieldsets = page.locator("fieldset.question")
     count = fieldsets.count()
     for index in range(count):
-        fieldset = fieldsets.nth(index)
-        fieldset.locator(f"input[type=radio][value='{level}']").check()
+        radio = fieldsets.nth(index).locator(f"input[type=radio][value='{level}']")
+        with page.expect_response(lambda r: r.request.method == "POST" and "/d/" in r.url):
+            radio.check()
         expect(page.locator("#save-status")).to_contain_text("Saved at")
     return count
 
