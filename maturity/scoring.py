@@ -223,13 +223,17 @@ def score_teams(
     framework: Framework,
     respondents: pd.Series,
     respondent_dimension_scores: pd.DataFrame | None = None,
+    respondent_dimension_moments: pd.DataFrame | None = None,
 ) -> ScoringResult:
     """Score every team in ``respondents`` from its per-question answer aggregates.
 
     ``question_stats`` has one row per (team, question): team, question, n (non-N/A answers),
     mean_v, mean_v2. ``respondents`` maps team -> number of counted respondents.
     ``respondent_dimension_scores`` (team, respondent, dimension, score 0-100) feeds the 90%
-    intervals; without it the interval columns are NaN.
+    intervals; without it the interval columns are NaN. Instead of those rows, a database can
+    pass ``respondent_dimension_moments`` (team, dimension, count, mean, mean_sq: the count,
+    mean and mean of squares of the per-respondent scores), which gives the same intervals
+    up to float rounding without moving one row per respondent out of the database.
 
     Rows with n == 0 are ignored. A team with respondents but no answers gets a team_scores
     row with NaN score, <NA> level and no other rows. Raise ValueError for questions or
@@ -242,7 +246,12 @@ def score_teams(
     stats = _with_spread(_prepare_question_stats(question_stats, framework, respondent_counts))
     question_scores = stats.rename(columns={"mean_v": "mean"})[QUESTION_SCORE_COLUMNS]
     dimension_scores = _dimension_scores(
-        stats, framework, respondent_counts, respondent_dimension_scores
+        stats,
+        framework,
+        respondent_counts,
+        _respondent_score_summary(
+            respondent_dimension_scores, respondent_dimension_moments, framework
+        ),
     )
     team_scores = _team_scores(dimension_scores, framework, respondent_counts)
     recommendations = _recommendations(stats, framework)
@@ -386,7 +395,7 @@ def _dimension_scores(
     stats: pd.DataFrame,
     framework: Framework,
     respondent_counts: pd.DataFrame,
-    respondent_dimension_scores: pd.DataFrame | None,
+    respondent_summary: pd.DataFrame | None,
 ) -> pd.DataFrame:
     """Return one row per defined (team, dimension), sorted by team then dimension order."""
     if stats.empty:
@@ -414,7 +423,7 @@ def _dimension_scores(
         dimensions["n_respondents"] * dimensions["n_questions"]
     )
 
-    intervals = _dimension_intervals(respondent_dimension_scores, framework)
+    intervals = _dimension_intervals(respondent_summary)
     dimensions = dimensions.merge(intervals, on=["team", "dimension"], how="left")
     dimensions["n_answers"] = dimensions["n_answers"].astype(np.int64)
 
@@ -426,31 +435,67 @@ def _dimension_scores(
     return dimensions[DIMENSION_SCORE_COLUMNS]
 
 
-def _dimension_intervals(
-    respondent_dimension_scores: pd.DataFrame | None, framework: Framework
-) -> pd.DataFrame:
+MOMENT_COLUMNS = ["team", "dimension", "count", "mean", "mean_sq"]
+
+
+def _respondent_score_summary(
+    scores: pd.DataFrame | None, moments: pd.DataFrame | None, framework: Framework
+) -> pd.DataFrame | None:
+    """Return team, dimension, count, mean, std (sample) of per-respondent dimension scores."""
+    if scores is not None and not scores.empty:
+        missing = [c for c in RESPONDENT_SCORE_COLUMNS if c not in scores]
+        if missing:
+            raise ValueError(f"respondent_dimension_scores lacks columns {missing}")
+        _require_known_dimensions(scores, framework, "respondent_dimension_scores")
+        return (
+            scores.dropna(subset=["score"])
+            .astype({"score": float})
+            .groupby(["team", "dimension"], sort=False)["score"]
+            .agg(count="count", mean="mean", std="std")  # std: sample std, ddof=1
+            .reset_index()
+        )
+    if moments is not None and not moments.empty:
+        missing = [c for c in MOMENT_COLUMNS if c not in moments]
+        if missing:
+            raise ValueError(f"respondent_dimension_moments lacks columns {missing}")
+        _require_known_dimensions(moments, framework, "respondent_dimension_moments")
+        count = moments["count"].to_numpy(dtype=float)
+        mean = moments["mean"].to_numpy(dtype=float)
+        mean_sq = moments["mean_sq"].to_numpy(dtype=float)
+        variance = mean_sq - mean * mean
+        # E[s²] − E[s]² cancels badly when all respondents agree: call such noise zero.
+        variance = np.where(variance <= 1e-9 * np.maximum(mean_sq, 1.0), 0.0, variance)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            std = np.sqrt(variance * count / (count - 1))
+        return pd.DataFrame(
+            {
+                "team": moments["team"].to_numpy(),
+                "dimension": moments["dimension"].to_numpy(),
+                "count": count,
+                "mean": mean,
+                "std": np.where(count > 1, std, np.nan),
+            }
+        )
+    return None
+
+
+def _require_known_dimensions(frame: pd.DataFrame, framework: Framework, name: str) -> None:
+    unknown = ~frame["dimension"].isin(framework.dimensions["dimension"])
+    if unknown.any():
+        keys = sorted(set(frame.loc[unknown, "dimension"].astype(str)))
+        raise ValueError(f"{name} has unknown dimensions {keys}")
+
+
+def _dimension_intervals(summary: pd.DataFrame | None) -> pd.DataFrame:
     """Return team, dimension, interval_low, interval_high (90% t-interval, clipped to 0-100).
 
     Only (team, dimension) pairs with at least 3 defined per-respondent scores get bounds;
     the others are NaN. A zero spread gives a zero-width interval at the mean.
     """
     columns = ["team", "dimension", "interval_low", "interval_high"]
-    if respondent_dimension_scores is None or respondent_dimension_scores.empty:
+    if summary is None or summary.empty:
         return _empty_frame(columns)
-    missing = [c for c in RESPONDENT_SCORE_COLUMNS if c not in respondent_dimension_scores]
-    if missing:
-        raise ValueError(f"respondent_dimension_scores lacks columns {missing}")
-    unknown = ~respondent_dimension_scores["dimension"].isin(framework.dimensions["dimension"])
-    if unknown.any():
-        keys = sorted(set(respondent_dimension_scores.loc[unknown, "dimension"].astype(str)))
-        raise ValueError(f"respondent_dimension_scores has unknown dimensions {keys}")
-    defined = respondent_dimension_scores.dropna(subset=["score"])
-    summary = (
-        defined.astype({"score": float})
-        .groupby(["team", "dimension"], sort=False)["score"]
-        .agg(count="count", mean="mean", std="std")  # std: sample std, ddof=1
-        .reset_index()
-    )
+    summary = summary.copy()
     count = summary["count"].to_numpy(dtype=float)
     enough = count >= MIN_INTERVAL_RESPONDENTS
     # Degrees of freedom only matter where there are enough respondents; 1 avoids NaN warnings.

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
@@ -50,10 +51,10 @@ class Watermark:
 
 @dataclass(frozen=True)
 class Inputs:
-    question_stats: pd.DataFrame
-    respondents: pd.Series
-    respondent_dimension_scores: pd.DataFrame
-    distribution: pd.DataFrame
+    question_stats: pd.DataFrame  # team, question, n, mean_v, mean_v2 (n > 0 only)
+    respondents: pd.Series  # team -> counted respondents
+    respondent_dimension_moments: pd.DataFrame  # team, dimension, count, mean, mean_sq
+    answer_counts: pd.DataFrame  # team, question, distribution (count per score), na_count
     watermarks: dict[int, Watermark]
 
 
@@ -155,39 +156,72 @@ def load_inputs(
     watermarks = {row["team_id"]: Watermark(row["at"], row["count"]) for row in watermark_rows}
     team_sql, team_params = _team_filter(team_ids)
     params = [survey.pk, *team_params]
-    question_stats = _frame(
-        f"SELECT r.team_id, a.question_id, COUNT(*), AVG({_V}), AVG({_V} * {_V})"  # noqa: S608
-        f"{_COUNTED} AND a.score IS NOT NULL{team_sql} GROUP BY r.team_id, a.question_id",
-        params,
-        ["team", "question", "n", "mean_v", "mean_v2"],
+
+    # One scan gives, per (team, question), the count of each choice score and of N/A; the
+    # question statistics follow exactly from those integer counts.
+    top = int(tables.frames.questions["max_score"].max())
+    score_columns = [f"n{k}" for k in range(top + 1)]
+    counts_sql = ", ".join(
+        f"SUM(CASE WHEN a.score = {k} THEN 1 ELSE 0 END)" for k in range(top + 1)
     )
-    respondent_dimension_scores = _frame(
-        f"SELECT r.team_id, a.response_id, q.dimension_id,"  # noqa: S608
-        f" 100.0 * SUM(q.weight * {_V}) / SUM(q.weight)"
+    per_question = _frame(
+        f"SELECT r.team_id, a.question_id, {counts_sql},"  # noqa: S608
+        f" SUM(CASE WHEN a.na THEN 1 ELSE 0 END){_COUNTED}{team_sql}"
+        " GROUP BY r.team_id, a.question_id",
+        params,
+        ["team", "question", *score_columns, "na_count"],
+    )
+    per_question["question"] = per_question["question"].map(tables.question_keys)
+    counts = per_question[score_columns].to_numpy(dtype=np.int64)
+    scores = np.arange(top + 1)
+    max_score = (
+        per_question["question"]
+        .map(tables.frames.questions.set_index("question")["max_score"])
+        .to_numpy(dtype=float)
+    )
+    n = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_v = (counts @ scores) / (n * max_score)
+        mean_v2 = (counts @ (scores * scores)) / (n * max_score * max_score)
+    question_stats = pd.DataFrame(
+        {
+            "team": per_question["team"],
+            "question": per_question["question"],
+            "n": n,
+            "mean_v": mean_v,
+            "mean_v2": mean_v2,
+        }
+    )[n > 0]
+    answer_counts = pd.DataFrame(
+        {
+            "team": per_question["team"],
+            "question": per_question["question"],
+            "distribution": counts.tolist(),
+            "na_count": per_question["na_count"].astype("int64"),
+        }
+    )
+
+    # Per-respondent dimension scores, reduced in the database to their moments per
+    # (team, dimension): enough for the t-interval, and a few rows instead of one per person.
+    moments = _frame(
+        "SELECT team_id, dimension_id, COUNT(*), AVG(s), AVG(s * s) FROM ("  # noqa: S608
+        f" SELECT r.team_id, a.response_id, q.dimension_id,"
+        f" 100.0 * SUM(q.weight * {_V}) / SUM(q.weight) AS s"
         f"{_COUNTED} AND a.score IS NOT NULL{team_sql}"
-        " GROUP BY r.team_id, a.response_id, q.dimension_id",
+        " GROUP BY r.team_id, a.response_id, q.dimension_id) per_respondent"
+        " GROUP BY team_id, dimension_id",
         params,
-        ["team", "respondent", "dimension", "score"],
+        ["team", "dimension", "count", "mean", "mean_sq"],
     )
-    distribution = _frame(
-        f"SELECT r.team_id, a.question_id, a.score, COUNT(*)"  # noqa: S608
-        f"{_COUNTED}{team_sql} GROUP BY r.team_id, a.question_id, a.score",
-        params,
-        ["team", "question", "score", "count"],
-    )
-    for frame in (question_stats, distribution):
-        frame["question"] = frame["question"].map(tables.question_keys)
-    respondent_dimension_scores["dimension"] = respondent_dimension_scores["dimension"].map(
-        tables.dimension_keys
-    )
+    moments["dimension"] = moments["dimension"].map(tables.dimension_keys)
     respondents = pd.Series(
         {team: watermark.count for team, watermark in watermarks.items()}, dtype="int64"
     )
     return Inputs(
         question_stats=question_stats,
         respondents=respondents,
-        respondent_dimension_scores=respondent_dimension_scores,
-        distribution=distribution,
+        respondent_dimension_moments=moments,
+        answer_counts=answer_counts,
         watermarks=watermarks,
     )
 
@@ -220,7 +254,7 @@ def aggregate(
         inputs.question_stats,
         tables.frames,
         respondents,
-        inputs.respondent_dimension_scores,
+        respondent_dimension_moments=inputs.respondent_dimension_moments,
     )
     scored = time.perf_counter()
 
@@ -338,7 +372,7 @@ def _bulk_children(
 
     questions = mine(result.question_scores)
     if not questions.empty:
-        questions = questions.join(_distribution(inputs.distribution), on=["team", "question"])
+        questions = questions.merge(inputs.answer_counts, on=["team", "question"], how="left")
     QuestionScore.objects.bulk_create(
         (
             QuestionScore(
@@ -373,22 +407,6 @@ def _bulk_children(
         ),
         batch_size=2000,
     )
-
-
-def _distribution(distribution: pd.DataFrame) -> pd.DataFrame:
-    """Return per (team, question): answer counts by choice score (a list) and N/A count."""
-    counted = distribution.dropna(subset=["score"]).astype({"score": "int64"})
-    top = int(counted["score"].max()) if not counted.empty else 0
-    wide = counted.pivot_table(
-        index=["team", "question"], columns="score", values="count", aggfunc="sum", fill_value=0
-    ).reindex(columns=range(top + 1), fill_value=0)
-    result = pd.DataFrame(
-        {"distribution": pd.Series(wide.to_numpy(dtype="int64").tolist(), index=wide.index)}
-    )
-    na = distribution[distribution["score"].isna()].groupby(["team", "question"])["count"].sum()
-    result = result.join(na.rename("na_count"), how="outer")
-    result["na_count"] = result["na_count"].fillna(0).astype("int64")
-    return result
 
 
 def _float(value: object) -> float | None:

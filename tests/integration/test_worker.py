@@ -48,7 +48,7 @@ def fault_free(survey, team) -> scoring.ScoringResult:
         inputs.question_stats,
         tables.frames,
         inputs.respondents,
-        inputs.respondent_dimension_scores,
+        respondent_dimension_moments=inputs.respondent_dimension_moments,
     )
 
 

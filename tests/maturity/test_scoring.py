@@ -353,6 +353,40 @@ class TestIntervals:
         result = run(BASIC, answers, {"a": 3}, with_intervals=False)
         assert result.dimension_scores[["interval_low", "interval_high"]].isna().all(axis=None)
 
+    def test_moments_from_the_database_give_the_same_intervals(self) -> None:
+        answers = [
+            ("a", "r1", "ci", 2),
+            ("a", "r1", "monitoring", 1),
+            ("a", "r2", "ci", 2),
+            ("a", "r2", "monitoring", 2),
+            ("a", "r3", "ci", 4),
+            ("a", "r3", "monitoring", 3),
+            ("b", "r4", "ci", 1),
+            ("b", "r5", "ci", 1),
+            ("b", "r6", "ci", 1),
+        ]
+        raw = respondent_scores(BASIC, answers)
+        moments = (
+            raw.assign(square=raw["score"] ** 2)
+            .groupby(["team", "dimension"])
+            .agg(count=("score", "size"), mean=("score", "mean"), mean_sq=("square", "mean"))
+            .reset_index()
+        )
+        from_raw = run(BASIC, answers, {"a": 3, "b": 3}).dimension_scores
+        from_moments = score_teams(
+            aggregate_like_sql(BASIC, answers),
+            to_framework(BASIC),
+            pd.Series({"a": 3, "b": 3}),
+            respondent_dimension_moments=moments,
+        ).dimension_scores
+        for column in ("interval_low", "interval_high"):
+            assert from_moments[column].to_numpy() == pytest.approx(
+                from_raw[column].to_numpy(), abs=1e-9
+            )
+        # Everyone agrees in team b: a zero-width interval, not float noise.
+        agreed = row(from_moments, team="b", dimension="deploy")
+        assert agreed["interval_low"] == agreed["interval_high"] == 25.0
+
 
 class TestRecommendations:
     def test_text_current_choice_and_priority(self) -> None:

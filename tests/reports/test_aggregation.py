@@ -88,10 +88,10 @@ def fill_randomly(survey, teams, framework, seed: int, respondents: int = 4):
     return raw
 
 
-def close(a, b) -> bool:
+def close(a, b, tolerance: float = 1e-9) -> bool:
     if a is None or (isinstance(a, float) and math.isnan(a)):
         return b is None or (isinstance(b, float) and math.isnan(b))
-    return b is not None and abs(a - b) <= 1e-9
+    return b is not None and abs(a - b) <= tolerance
 
 
 def test_persisted_scores_equal_the_reference(survey, team, other_team, framework):
@@ -225,7 +225,7 @@ def test_a_run_with_an_older_watermark_does_not_overwrite_a_newer_one(survey, te
         old_inputs.question_stats,
         tables.frames,
         old_inputs.respondents,
-        old_inputs.respondent_dimension_scores,
+        respondent_dimension_moments=old_inputs.respondent_dimension_moments,
     )
     written = services._persist(survey, [team.pk], old_result, old_inputs, tables)
     assert written == 0
