@@ -655,24 +655,33 @@ def _greedy_ranks(
 
     ``recs`` must be in provisional order (team, -priority, question) so that the first
     available row of a team is its best choice. Each loop step ranks one recommendation per
-    team, for all teams at once.
+    team, for all teams at once, with plain numpy arrays (a step costs microseconds).
     """
-    pending = recs.loc[recs["team"].isin(teams), ["team"]]
-    scoped_edges = edges[edges["row"].isin(pending.index)]
+    in_scope = recs["team"].isin(teams).to_numpy()
+    pending = np.flatnonzero(in_scope)  # row positions, in provisional order
+    team_codes = pd.factorize(recs["team"].to_numpy()[pending])[0]
+    edge_rows = edges["row"].to_numpy(dtype=np.int64)
+    edge_prerequisites = edges["prerequisite_row"].to_numpy(dtype=np.int64)
+    scoped = in_scope[edge_rows]
+    edge_rows, edge_prerequisites = edge_rows[scoped], edge_prerequisites[scoped]
+
     taken = np.zeros(len(recs), dtype=bool)
-    ranks = pd.Series(0, index=pending.index, dtype=np.int64)
-    steps = int(pending.groupby("team", sort=False).size().max())
+    ranks = np.zeros(len(pending), dtype=np.int64)
+    steps = int(np.bincount(team_codes).max())
     for step in range(1, steps + 1):
-        blocked = scoped_edges.loc[~taken[scoped_edges["prerequisite_row"]], "row"]
-        still_open = pending[~taken[pending.index]]
-        available = still_open[~still_open.index.isin(blocked)]
-        picks = available.groupby("team", sort=False).head(1).index
-        if len(picks) < still_open["team"].nunique():
+        blocked = np.zeros(len(recs), dtype=bool)
+        blocked[edge_rows[~taken[edge_prerequisites]]] = True
+        open_rows = ~taken[pending]
+        available = open_rows & ~blocked[pending]
+        # The first available row of each team is its pick (rows are in provisional order).
+        teams_available, first = np.unique(team_codes[available], return_index=True)
+        if len(teams_available) < len(np.unique(team_codes[open_rows])):
             # Unreachable after Framework.validate(); kept so a bug cannot loop silently.
             raise ValueError("recommendation prerequisites form a cycle")
-        taken[picks] = True
+        picks = np.flatnonzero(available)[first]
+        taken[pending[picks]] = True
         ranks[picks] = step
-    return ranks
+    return pd.Series(ranks, index=recs.index[pending], dtype=np.int64)
 
 
 def _sorted_by_team(frame: pd.DataFrame) -> pd.DataFrame:

@@ -38,8 +38,16 @@ class TeamScore(models.Model):
 
 
 class DimensionScore(models.Model):
-    team_score = models.ForeignKey(TeamScore, on_delete=models.CASCADE, related_name="dimensions")
-    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="+")
+    # db_index=False on team_score: the unique constraint below starts with it.
+    team_score = models.ForeignKey(
+        TeamScore, on_delete=models.CASCADE, related_name="dimensions", db_index=False
+    )
+    # No database constraint: snapshot rows are written in bulk by one writer and point at
+    # framework rows that never change once answered; the check costs a third of a
+    # survey-wide run (BENCHMARKS.md).
+    dimension = models.ForeignKey(
+        Dimension, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     score = models.FloatField()
     level = models.PositiveSmallIntegerField()
     disagreement = models.FloatField(null=True)
@@ -59,8 +67,12 @@ class DimensionScore(models.Model):
 
 
 class QuestionScore(models.Model):
-    team_score = models.ForeignKey(TeamScore, on_delete=models.CASCADE, related_name="questions")
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+")
+    team_score = models.ForeignKey(
+        TeamScore, on_delete=models.CASCADE, related_name="questions", db_index=False
+    )
+    question = models.ForeignKey(  # no database constraint: see DimensionScore.dimension
+        Question, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     n = models.PositiveIntegerField()
     mean = models.FloatField(help_text="Q(t,q) in [0, 1].")
     std = models.FloatField(null=True, help_text="Population std of v; null when n < 2.")
@@ -80,10 +92,12 @@ class QuestionScore(models.Model):
 
 class TeamRecommendation(models.Model):
     team_score = models.ForeignKey(
-        TeamScore, on_delete=models.CASCADE, related_name="recommendations"
+        TeamScore, on_delete=models.CASCADE, related_name="recommendations", db_index=False
     )
     rank = models.PositiveIntegerField()
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+")
+    question = models.ForeignKey(  # no database constraint: see DimensionScore.dimension
+        Question, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     priority = models.FloatField()
     current_score = models.PositiveSmallIntegerField()
     next_score = models.PositiveSmallIntegerField()

@@ -7,9 +7,10 @@ are written with bulk operations, replacing a team's snapshot in one transaction
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -122,14 +123,38 @@ def _team_filter(team_ids: list[int] | None) -> tuple[str, list[int]]:
     return f" AND r.team_id IN ({placeholders})", list(team_ids)
 
 
-def _frame(sql: str, params: list, columns: list[str]) -> pd.DataFrame:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+# PostgreSQL settings for the two big aggregations, measured in benchmarks/aggregation.py:
+# enough memory that a million per-respondent groups do not spill to disk, no JIT (its
+# compile time exceeds its gain here), and a sort-based per-respondent aggregation that
+# walks answers in response order through the (response, question) unique index.
+_POSTGRES_AGGREGATION_SETTINGS = {
+    "work_mem": "256MB",
+    "jit": "off",
+}
 
 
-# v = score / max_score; 1.0 * forces float division on both PostgreSQL and SQLite.
-_V = "(1.0 * a.score / q.max_score)"
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    params: list
+    columns: list[str]
+    postgres_settings: dict[str, str] = field(default_factory=dict)
+
+
+def _run(query: Query) -> pd.DataFrame:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for name, value in {
+                **_POSTGRES_AGGREGATION_SETTINGS,
+                **query.postgres_settings,
+            }.items():
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute(query.sql, query.params)
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=query.columns)
+
+
+# v = score / max_score as a float (a numeric 1.0 * ... would make PostgreSQL use NUMERIC).
+_V = "(CAST(a.score AS DOUBLE PRECISION) / q.max_score)"
 _COUNTED = (
     " FROM surveys_answer a"
     " JOIN surveys_response r ON r.id = a.response_id"
@@ -164,13 +189,27 @@ def load_inputs(
     counts_sql = ", ".join(
         f"SUM(CASE WHEN a.score = {k} THEN 1 ELSE 0 END)" for k in range(top + 1)
     )
-    per_question = _frame(
+    per_question_query = Query(
         f"SELECT r.team_id, a.question_id, {counts_sql},"  # noqa: S608
         f" SUM(CASE WHEN a.na THEN 1 ELSE 0 END){_COUNTED}{team_sql}"
         " GROUP BY r.team_id, a.question_id",
         params,
         ["team", "question", *score_columns, "na_count"],
     )
+    # Per-respondent dimension scores, reduced in the database to their moments per
+    # (team, dimension): enough for the t-interval, and a few rows instead of one per person.
+    moments_query = Query(
+        "SELECT team_id, dimension_id, COUNT(*), AVG(s), AVG(s * s) FROM ("  # noqa: S608
+        f" SELECT r.team_id, a.response_id, q.dimension_id,"
+        f" 100 * SUM(q.weight * {_V}) / SUM(q.weight) AS s"
+        f"{_COUNTED} AND a.score IS NOT NULL{team_sql}"
+        " GROUP BY r.team_id, a.response_id, q.dimension_id) per_respondent"
+        " GROUP BY team_id, dimension_id",
+        params,
+        ["team", "dimension", "count", "mean", "mean_sq"],
+        {"enable_hashagg": "off"},
+    )
+    per_question, moments = _run(per_question_query), _run(moments_query)
     per_question["question"] = per_question["question"].map(tables.question_keys)
     counts = per_question[score_columns].to_numpy(dtype=np.int64)
     scores = np.arange(top + 1)
@@ -201,18 +240,6 @@ def load_inputs(
         }
     )
 
-    # Per-respondent dimension scores, reduced in the database to their moments per
-    # (team, dimension): enough for the t-interval, and a few rows instead of one per person.
-    moments = _frame(
-        "SELECT team_id, dimension_id, COUNT(*), AVG(s), AVG(s * s) FROM ("  # noqa: S608
-        f" SELECT r.team_id, a.response_id, q.dimension_id,"
-        f" 100.0 * SUM(q.weight * {_V}) / SUM(q.weight) AS s"
-        f"{_COUNTED} AND a.score IS NOT NULL{team_sql}"
-        " GROUP BY r.team_id, a.response_id, q.dimension_id) per_respondent"
-        " GROUP BY team_id, dimension_id",
-        params,
-        ["team", "dimension", "count", "mean", "mean_sq"],
-    )
     moments["dimension"] = moments["dimension"].map(tables.dimension_keys)
     respondents = pd.Series(
         {team: watermark.count for team, watermark in watermarks.items()}, dtype="int64"
@@ -281,132 +308,162 @@ def _persist(
     inputs: Inputs,
     tables: FrameworkTables,
 ) -> int:
-    """Replace the snapshots of ``team_ids`` in one transaction; return how many were written."""
+    """Replace the snapshots of ``team_ids`` in one transaction; return how many were written.
+
+    Teams whose stored snapshot came from newer input (a later watermark) are left alone.
+    Child rows are written as whole DataFrames (COPY on PostgreSQL), not model by model.
+    """
     now = timezone.now()
     with transaction.atomic():
         TeamScore.objects.bulk_create(
             [TeamScore(survey=survey, team_id=t, computed_at=now) for t in team_ids],
             ignore_conflicts=True,
         )
-        stored = {
-            ts.team_id: ts
-            for ts in TeamScore.objects.select_for_update().filter(
-                survey=survey, team_id__in=team_ids
-            )
-        }
+        stored = list(
+            TeamScore.objects.select_for_update()
+            .filter(survey=survey, team_id__in=team_ids)
+            .values_list("pk", "team_id", "computed_at", "watermark_at", "watermark_count")
+        )
         delay = getattr(settings, "AGGREGATION_TEST_SLEEP_SECONDS", 0)
         if delay:
             time.sleep(delay)  # test-only: widens the window a killed worker must survive
 
-        fresh: dict[int, TeamScore] = {}
-        for team_id in team_ids:
-            team_score = stored[team_id]
+        ids = {}
+        for pk, team_id, computed_at, watermark_at, watermark_count in stored:
             new = inputs.watermarks.get(team_id, Watermark(None, 0))
-            old = Watermark(team_score.watermark_at, team_score.watermark_count)
-            if team_score.computed_at != now and new.older_than(old):
+            if computed_at != now and new.older_than(Watermark(watermark_at, watermark_count)):
                 continue
-            team_score.watermark_at, team_score.watermark_count = new.at, new.count
-            fresh[team_id] = team_score
-        if not fresh:
+            ids[team_id] = pk
+        if not ids:
             return 0
 
-        teams = result.team_scores.set_index("team")
-        for team_id, team_score in fresh.items():
-            row = teams.loc[team_id]
-            team_score.score = _float(row["score"])
-            team_score.level = _int(row["level"])
-            weakest = row["weakest_dimension"]
-            team_score.weakest_dimension_id = (
-                None if pd.isna(weakest) else tables.dimension_ids[weakest]
+        teams = result.team_scores[result.team_scores["team"].isin(ids.keys())]
+        weakest = teams["weakest_dimension"].map(tables.dimension_ids)
+        updates = [
+            (
+                _float(score),
+                _int(level),
+                _int(weakest_id),
+                int(n_respondents),
+                now,
+                inputs.watermarks.get(team, Watermark(None, 0)).at,
+                inputs.watermarks.get(team, Watermark(None, 0)).count,
+                ids[team],
             )
-            team_score.n_respondents = int(row["n_respondents"])
-            team_score.computed_at = now
-        TeamScore.objects.bulk_update(
-            list(fresh.values()),
-            [
-                "score",
-                "level",
-                "weakest_dimension",
-                "n_respondents",
-                "computed_at",
-                "watermark_at",
-                "watermark_count",
-            ],
-            batch_size=1000,
-        )
-        ids = {team_id: ts.pk for team_id, ts in fresh.items()}
-        for model in (DimensionScore, QuestionScore, TeamRecommendation):
-            model.objects.filter(team_score_id__in=ids.values()).delete()
-        _bulk_children(result, inputs, tables, ids)
-    return len(fresh)
+            for team, score, level, weakest_id, n_respondents in zip(
+                teams["team"],
+                teams["score"],
+                teams["level"],
+                weakest,
+                teams["n_respondents"],
+                strict=True,
+            )
+        ]
+        table = TeamScore._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET score = %s, level = %s, weakest_dimension_id = %s,"  # noqa: S608
+                " n_respondents = %s, computed_at = %s, watermark_at = %s,"
+                " watermark_count = %s WHERE id = %s",
+                updates,
+            )
+            pks = list(ids.values())
+            for model in (DimensionScore, QuestionScore, TeamRecommendation):
+                for chunk in range(0, len(pks), 5000):
+                    part = pks[chunk : chunk + 5000]
+                    cursor.execute(
+                        f"DELETE FROM {model._meta.db_table}"  # noqa: S608
+                        f" WHERE team_score_id IN ({', '.join(['%s'] * len(part))})",
+                        part,
+                    )
+        _insert_children(result, inputs, tables, ids)
+    return len(ids)
 
 
-def _bulk_children(
+def _insert_children(
     result: scoring.ScoringResult, inputs: Inputs, tables: FrameworkTables, ids: dict[int, int]
 ) -> None:
-    question_ids, dimension_ids = tables.question_ids, tables.dimension_ids
-
     def mine(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame[frame["team"].isin(ids.keys())].copy()
-        frame["team_score_id"] = frame["team"].map(ids)
-        return frame
+        frame = frame[frame["team"].isin(ids.keys())]
+        return frame.assign(team_score_id=frame["team"].map(ids))
 
     dimensions = mine(result.dimension_scores)
-    DimensionScore.objects.bulk_create(
-        (
-            DimensionScore(
-                team_score_id=r.team_score_id,
-                dimension_id=dimension_ids[r.dimension],
-                score=float(r.score),
-                level=int(r.level),
-                disagreement=_float(r.disagreement),
-                answered_ratio=float(r.answered_ratio),
-                interval_low=_float(r.interval_low),
-                interval_high=_float(r.interval_high),
-                n_answers=int(r.n_answers),
-            )
-            for r in dimensions.itertuples(index=False)
+    _insert_frame(
+        DimensionScore,
+        pd.DataFrame(
+            {
+                "team_score_id": dimensions["team_score_id"],
+                "dimension_id": dimensions["dimension"].map(tables.dimension_ids),
+                "score": dimensions["score"],
+                "level": dimensions["level"],
+                "disagreement": dimensions["disagreement"],
+                "answered_ratio": dimensions["answered_ratio"],
+                "interval_low": dimensions["interval_low"],
+                "interval_high": dimensions["interval_high"],
+                "n_answers": dimensions["n_answers"],
+            }
         ),
-        batch_size=2000,
     )
-
-    questions = mine(result.question_scores)
-    if not questions.empty:
-        questions = questions.merge(inputs.answer_counts, on=["team", "question"], how="left")
-    QuestionScore.objects.bulk_create(
-        (
-            QuestionScore(
-                team_score_id=r.team_score_id,
-                question_id=question_ids[r.question],
-                n=int(r.n),
-                mean=float(r.mean),
-                std=_float(r.std),
-                contested=bool(r.contested),
-                na_count=int(r.na_count),
-                distribution=r.distribution,
-            )
-            for r in questions.itertuples(index=False)
+    questions = mine(result.question_scores).merge(
+        inputs.answer_counts, on=["team", "question"], how="left"
+    )
+    _insert_frame(
+        QuestionScore,
+        pd.DataFrame(
+            {
+                "team_score_id": questions["team_score_id"],
+                "question_id": questions["question"].map(tables.question_ids),
+                "n": questions["n"],
+                "mean": questions["mean"],
+                "std": questions["std"],
+                "contested": questions["contested"],
+                "na_count": questions["na_count"],
+                "distribution": questions["distribution"].map(json.dumps),
+            }
         ),
-        batch_size=2000,
     )
-
     recommendations = mine(result.recommendations)
-    TeamRecommendation.objects.bulk_create(
-        (
-            TeamRecommendation(
-                team_score_id=r.team_score_id,
-                rank=int(r.rank),
-                question_id=question_ids[r.question],
-                priority=float(r.priority),
-                current_score=int(r.current_score),
-                next_score=int(r.next_score),
-                text=r.text or "",
-                requires=list(r.requires),
-            )
-            for r in recommendations.itertuples(index=False)
+    _insert_frame(
+        TeamRecommendation,
+        pd.DataFrame(
+            {
+                "team_score_id": recommendations["team_score_id"],
+                "rank": recommendations["rank"],
+                "question_id": recommendations["question"].map(tables.question_ids),
+                "priority": recommendations["priority"],
+                "current_score": recommendations["current_score"],
+                "next_score": recommendations["next_score"],
+                "text": recommendations["text"].fillna(""),
+                "requires": recommendations["requires"].map(json.dumps),
+            }
         ),
-        batch_size=2000,
     )
+
+
+def _insert_frame(model: type, frame: pd.DataFrame) -> None:
+    """Insert a DataFrame whose columns are the table's columns, in bulk.
+
+    PostgreSQL gets one COPY of the frame as CSV, with missing numbers written as \\N (the
+    NULL marker) and text columns never NULL; other databases get one executemany.
+    """
+    if frame.empty:
+        return
+    table = model._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(column) for column in frame.columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            text_columns = [c for c in frame.columns if frame[c].dtype == object]
+            force = f", FORCE_NOT_NULL ({', '.join(text_columns)})" if text_columns else ""
+            sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N'{force})"
+            with cursor.cursor.copy(sql) as copy:
+                copy.write(frame.to_csv(index=False, header=False, na_rep="\\N"))
+            return
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        placeholders = ", ".join(["%s"] * len(frame.columns))
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608
+            list(rows),
+        )
 
 
 def _float(value: object) -> float | None:

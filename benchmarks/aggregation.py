@@ -1,0 +1,251 @@
+"""Benchmark aggregation on PostgreSQL against a bare SQL GROUP BY in the same run.
+
+    .venv/bin/python benchmarks/aggregation.py                 # 1,000 teams x 100 x 50 = 5M
+    .venv/bin/python benchmarks/aggregation.py --teams 100     # smaller, faster
+    BENCH_DATABASE_URL=postgres://... (default: postgres://postgres@127.0.0.1:5432/mlops_bench)
+
+The benchmark database is dedicated: its answers, responses and scores are truncated first.
+Prints a markdown table (paste it into BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import tracemalloc
+
+from common import machine, median, p95, peak_rss_mb, setup_django, table, timed
+
+
+def build(teams: int, respondents: int, questions: int, seed: int):  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.utils import timezone
+
+    from maturity.schema import parse_framework
+    from maturity.services import framework_load
+    from surveys.models import Survey, Team
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE surveys_answer, surveys_response, reports_teamrecommendation,"
+            " reports_questionscore, reports_dimensionscore, reports_teamscore,"
+            " reports_aggregationrun, surveys_survey_teams, surveys_invitation,"
+            " surveys_survey, surveys_membership, surveys_team CASCADE"
+        )
+    per_dimension = 5
+    spec = parse_framework(
+        {
+            "slug": f"bench-{questions}",
+            "version": 1,
+            "title": "Benchmark framework",
+            "levels": [{"number": n, "name": f"L{n}", "threshold": 20 * n} for n in range(5)],
+            "dimensions": [
+                {
+                    "key": f"d{d}",
+                    "name": f"Dimension {d}",
+                    "weight": 1 + (d % 3) / 2,
+                    "seed_refs": ["benchmark"],
+                    "questions": [
+                        {
+                            "key": f"q{d}-{q}",
+                            "text": f"Question {d}.{q}?",
+                            "weight": 1 + (q % 2),
+                            "requires": [f"q{d}-{q - 1}"] if q % 2 else [],
+                            "seed_refs": ["benchmark"],
+                            "choices": [
+                                {"score": s, "label": f"S{s}"}
+                                | ({"next_step": f"Step {s + 1}"} if s < 4 else {})
+                                for s in range(5)
+                            ],
+                        }
+                        for q in range(per_dimension)
+                    ],
+                }
+                for d in range(math.ceil(questions / per_dimension))
+            ],
+        }
+    )
+    framework = framework_load(spec=spec).framework
+    now = timezone.now()
+    Team.objects.bulk_create(Team(slug=f"t{i}", name=f"Team {i}") for i in range(teams))
+    probe = Team.objects.create(slug="probe", name="Probe team")
+    survey = Survey.objects.create(
+        title="Benchmark", framework=framework, status="open", opens_at=now
+    )
+    survey.teams.set(Team.objects.all())
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed / 1000])
+        cursor.execute(
+            "INSERT INTO surveys_response (survey_id, team_id, respondent_key, status,"
+            " started_at, updated_at, submitted_at, last_dimension)"
+            " SELECT %s, t.id, 'b:' || t.id || ':' || g, 'submitted', now(), now(),"
+            " now() - g * interval '1 second', ''"
+            " FROM surveys_team t CROSS JOIN generate_series(1, CASE WHEN t.slug = 'probe'"
+            " THEN 10 ELSE %s END) g",
+            [survey.pk, respondents],
+        )
+        # Teams sit at different maturity (team id mod 5), respondents disagree by +-1.
+        cursor.execute(
+            "INSERT INTO surveys_answer (response_id, question_id, score, na, comment,"
+            " updated_at)"
+            " SELECT r.id, q.id, LEAST(4, GREATEST(0, r.team_id %% 5 + floor(random() * 3)::int"
+            " - 1)), false, '', now()"
+            " FROM surveys_response r CROSS JOIN maturity_question q"
+            " WHERE r.survey_id = %s AND q.framework_id = %s",
+            [survey.pk, framework.pk],
+        )
+        answers = cursor.rowcount
+        cursor.execute("ANALYZE surveys_answer")
+        cursor.execute("ANALYZE surveys_response")
+    generate_seconds = time.perf_counter() - started
+    return survey, probe, answers, generate_seconds
+
+
+def floor_query(survey_id: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.team_id, a.question_id, COUNT(*), AVG(a.score)"
+            " FROM surveys_answer a JOIN surveys_response r ON r.id = a.response_id"
+            " WHERE r.survey_id = %s AND r.status = 'submitted'"
+            " GROUP BY r.team_id, a.question_id",
+            [survey_id],
+        )
+        cursor.fetchall()
+
+
+def naive_orm(survey, team_ids: list[int]) -> None:  # type: ignore[no-untyped-def]
+    """The straightforward way: per team, loop over every answer in Python, save row by row."""
+    from django.utils import timezone
+
+    from reports.models import DimensionScore, TeamScore
+    from surveys.models import Answer
+
+    for team_id in team_ids:
+        per_question: dict[int, list[float]] = {}
+        questions = {}
+        answers = Answer.objects.filter(
+            response__survey=survey, response__team_id=team_id, response__status="submitted"
+        ).select_related("question__dimension")
+        for answer in answers:
+            if answer.score is None:
+                continue
+            questions[answer.question_id] = answer.question
+            per_question.setdefault(answer.question_id, []).append(
+                answer.score / answer.question.max_score
+            )
+        per_dimension: dict[int, list[tuple[float, float]]] = {}
+        for question_id, values in per_question.items():
+            question = questions[question_id]
+            per_dimension.setdefault(question.dimension_id, []).append(
+                (question.weight, sum(values) / len(values))
+            )
+        team_score, _ = TeamScore.objects.update_or_create(
+            survey=survey, team_id=team_id, defaults={"computed_at": timezone.now()}
+        )
+        team_score.dimensions.all().delete()
+        for dimension_id, pairs in per_dimension.items():
+            score = 100 * sum(w * q for w, q in pairs) / sum(w for w, _ in pairs)
+            DimensionScore.objects.create(
+                team_score=team_score,
+                dimension_id=dimension_id,
+                score=score,
+                level=min(4, int(score // 20)),
+                answered_ratio=1.0,
+                n_answers=0,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=1000)
+    parser.add_argument("--respondents", type=int, default=100)
+    parser.add_argument("--questions", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--team-runs", type=int, default=40)
+    parser.add_argument("--naive-teams", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    setup_django()
+    from reports.services import aggregate
+
+    survey, probe, answers, generate_seconds = build(
+        args.teams, args.respondents, args.questions, args.seed
+    )
+    print(
+        f"generated {answers:,} answers in {generate_seconds:.1f} s "
+        f"({answers / generate_seconds:,.0f} rows/s, server-side INSERT ... SELECT)"
+    )
+
+    floor = timed(lambda: floor_query(survey.pk), args.runs)
+    runs = []
+    survey_seconds = timed(lambda: runs.append(aggregate(survey=survey)), args.runs)
+    rss_after_survey = peak_rss_mb()
+    tracemalloc.start()
+    aggregate(survey=survey)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    team_seconds = timed(lambda: aggregate(survey=survey, team_ids=[probe.pk]), args.team_runs)
+
+    subset = list(
+        survey.teams.exclude(pk=probe.pk).values_list("pk", flat=True)[: args.naive_teams]
+    )
+    naive = timed(lambda: naive_orm(survey, subset), 1)
+    ours_subset = timed(lambda: aggregate(survey=survey, team_ids=subset), args.runs)
+    fan_out_estimate = median(team_seconds) * (args.teams + 1)
+
+    last = runs[-1]
+    rows = [
+        ["floor: bare SQL GROUP BY team, question (count, avg)", f"{median(floor):.3f} s", "1.0x"],
+        [
+            "aggregate_survey, one pass (load + score + persist)",
+            f"{median(survey_seconds):.3f} s",
+            f"{median(survey_seconds) / median(floor):.1f}x",
+        ],
+        [
+            "  of which load / score / persist (last run)",
+            f"{last.load_ms / 1000:.3f} / {last.score_ms / 1000:.3f} / "
+            f"{last.persist_ms / 1000:.3f} s",
+            "",
+        ],
+        [
+            "aggregate_team, 10-respondent team in that survey",
+            f"p50 {median(team_seconds) * 1000:.1f} ms, p95 {p95(team_seconds) * 1000:.1f} ms",
+            "",
+        ],
+        [
+            f"fan-out estimate ({args.teams + 1} x aggregate_team p50)",
+            f"{fan_out_estimate:.1f} s",
+            f"{fan_out_estimate / median(floor):.1f}x",
+        ],
+        [
+            f"naive ORM loop, {len(subset)} teams "
+            f"({len(subset) * args.respondents * args.questions:,} answers)",
+            f"{naive[0]:.3f} s",
+            f"{naive[0] / median(ours_subset):.0f}x ours",
+        ],
+        [f"ours on the same {len(subset)} teams", f"{median(ours_subset):.3f} s", ""],
+        [
+            "peak memory (process RSS after survey runs / traced Python peak of one run)",
+            f"{rss_after_survey:.0f} MB / {traced_peak / 2**20:.0f} MB",
+            "",
+        ],
+    ]
+    print()
+    print(f"Machine: {machine()}")
+    print(
+        f"Data: {args.teams:,} teams x {args.respondents} respondents x {args.questions} "
+        f"questions = {answers:,} answers (+ a 10-respondent probe team); medians of "
+        f"{args.runs} runs, aggregate_team over {args.team_runs} runs"
+    )
+    print()
+    print(table(["measure", "time", "vs floor"], rows))
+
+
+if __name__ == "__main__":
+    main()
