@@ -224,13 +224,16 @@ def score_teams(
     respondents: pd.Series,
     respondent_dimension_scores: pd.DataFrame | None = None,
     respondent_dimension_moments: pd.DataFrame | None = None,
+    targets: pd.DataFrame | None = None,
 ) -> ScoringResult:
     """Score every team in ``respondents`` from its per-question answer aggregates.
 
     ``question_stats`` has one row per (team, question): team, question, n (non-N/A answers),
     mean_v, mean_v2. ``respondents`` maps team -> number of counted respondents.
     ``respondent_dimension_scores`` (team, respondent, dimension, score 0-100) feeds the 90%
-    intervals; without it the interval columns are NaN. Instead of those rows, a database can
+    intervals; without it the interval columns are NaN. ``targets`` (team, dimension,
+    target_level) raise the priority of recommendations in dimensions below target (see
+    _target_factors). Instead of those rows, a database can
     pass ``respondent_dimension_moments`` (team, dimension, count, mean, mean_sq: the count,
     mean and mean of squares of the per-respondent scores), which gives the same intervals
     up to float rounding without moving one row per respondent out of the database.
@@ -254,7 +257,7 @@ def score_teams(
         ),
     )
     team_scores = _team_scores(dimension_scores, framework, respondent_counts)
-    recommendations = _recommendations(stats, framework)
+    recommendations = _recommendations(stats, framework, _target_factors(dimension_scores, targets))
     return ScoringResult(
         team_scores=team_scores,
         dimension_scores=dimension_scores,
@@ -572,7 +575,28 @@ def _team_scores(
     return _sorted_by_team(teams)[TEAM_SCORE_COLUMNS]
 
 
-def _recommendations(stats: pd.DataFrame, framework: Framework) -> pd.DataFrame:
+TARGET_COLUMNS = ["team", "dimension", "target_level"]
+
+
+def _target_factors(dimension_scores: pd.DataFrame, targets: pd.DataFrame | None) -> pd.DataFrame:
+    """Return team, dimension, factor: 1 + the levels a dimension lies below its target.
+
+    A team's target level for a dimension multiplies the priority of that dimension's
+    recommendations by (1 + max(0, target level − current level)): one level short doubles
+    it, two triple it; at or above target nothing changes.
+    """
+    if targets is None or targets.empty or dimension_scores.empty:
+        return pd.DataFrame(columns=["team", "dimension", "factor"])
+    merged = targets[TARGET_COLUMNS].merge(
+        dimension_scores[["team", "dimension", "level"]], on=["team", "dimension"]
+    )
+    gap = (merged["target_level"].astype(float) - merged["level"].astype(float)).clip(lower=0)
+    return merged.assign(factor=1.0 + gap)[["team", "dimension", "factor"]]
+
+
+def _recommendations(
+    stats: pd.DataFrame, framework: Framework, target_factors: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Return the ranked recommendations of every team, sorted by team then rank.
 
     Ordering: sort by (team, -priority, question) and take that as the provisional rank. If
@@ -589,6 +613,11 @@ def _recommendations(stats: pd.DataFrame, framework: Framework) -> pd.DataFrame:
         ["team", "question", "dimension", "mean_v", "max_score", "weight", "dimension_weight"]
     ].copy()
     recs["priority"] = recs["dimension_weight"] * recs["weight"] * (1.0 - recs["mean_v"])
+    if target_factors is not None and not target_factors.empty:
+        factor = recs[["team", "dimension"]].merge(
+            target_factors, on=["team", "dimension"], how="left"
+        )["factor"]
+        recs["priority"] = recs["priority"] * factor.fillna(1.0).to_numpy()
     # The choice the team sits on: +1e-9 keeps e.g. Q*S = 2.9999999999 on choice 3.
     recs["current_score"] = np.floor(
         recs["mean_v"] * recs["max_score"] + FULL_SCORE_TOLERANCE

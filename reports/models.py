@@ -21,6 +21,8 @@ class TeamScore(models.Model):
         Dimension, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     n_respondents = models.PositiveIntegerField(default=0)
+    # A parent team's roll-up: its children's answers pooled (it takes no survey itself).
+    is_rollup = models.BooleanField(default=False)
     computed_at = models.DateTimeField()
     # Input watermark: the newest submission and the number of counted responses read.
     # A run whose watermark is older than the stored one does not overwrite it.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from reports.models import (
     TeamRecommendation,
     TeamScore,
 )
-from surveys.models import Response, Survey
+from surveys.models import DimensionTarget, Response, Survey, Team
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +164,9 @@ _COUNTED = (
 )
 
 
-def load_inputs(
+def load_raw_inputs(
     survey: Survey, tables: FrameworkTables, team_ids: list[int] | None = None
-) -> Inputs:
+) -> RawInputs:
     """Read what scoring needs for the survey's teams (all, or ``team_ids``).
 
     The watermark is read first: answers committed between the two reads make the stored
@@ -211,46 +212,100 @@ def load_inputs(
     )
     per_question, moments = _run(per_question_query), _run(moments_query)
     per_question["question"] = per_question["question"].map(tables.question_keys)
-    counts = per_question[score_columns].to_numpy(dtype=np.int64)
-    scores = np.arange(top + 1)
-    max_score = (
-        per_question["question"]
-        .map(tables.frames.questions.set_index("question")["max_score"])
-        .to_numpy(dtype=float)
-    )
-    n = counts.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_v = (counts @ scores) / (n * max_score)
-        mean_v2 = (counts @ (scores * scores)) / (n * max_score * max_score)
-    question_stats = pd.DataFrame(
-        {
-            "team": per_question["team"],
-            "question": per_question["question"],
-            "n": n,
-            "mean_v": mean_v,
-            "mean_v2": mean_v2,
-        }
-    )[n > 0]
-    answer_counts = pd.DataFrame(
-        {
-            "team": per_question["team"],
-            "question": per_question["question"],
-            "distribution": counts.tolist(),
-            "na_count": per_question["na_count"].astype("int64"),
-        }
-    )
-
     moments["dimension"] = moments["dimension"].map(tables.dimension_keys)
-    respondents = pd.Series(
-        {team: watermark.count for team, watermark in watermarks.items()}, dtype="int64"
-    )
-    return Inputs(
-        question_stats=question_stats,
-        respondents=respondents,
-        respondent_dimension_moments=moments,
-        answer_counts=answer_counts,
-        watermarks=watermarks,
-    )
+    return RawInputs(per_question, moments, watermarks)
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """What the database returns: per (team, question) answer counts by score (n0..nS) and
+    N/A (na_count); per (team, dimension) moments of respondents' scores; watermarks."""
+
+    per_question: pd.DataFrame
+    moments: pd.DataFrame
+    watermarks: dict[int, Watermark]
+
+    def with_rollups(self, children: dict[int, list[int]]) -> RawInputs:
+        """Add a row set for each parent team pooling the answers of its child teams.
+
+        A parent's question score is then the respondent-weighted mean of its children's
+        (the mean over all their answers), and the engine scores it like any team.
+        """
+        links = pd.DataFrame(
+            [(parent, child) for parent, kids in children.items() for child in kids],
+            columns=["parent", "team"],
+        )
+        if links.empty:
+            return self
+        pooled = (
+            self.per_question.merge(links, on="team")
+            .drop(columns="team")
+            .rename(columns={"parent": "team"})
+            .groupby(["team", "question"], as_index=False)
+            .sum()
+        )
+        weighted = self.moments.merge(links, on="team").assign(
+            sum=lambda f: f["count"] * f["mean"], sum_sq=lambda f: f["count"] * f["mean_sq"]
+        )
+        pooled_moments = (
+            weighted.groupby(["parent", "dimension"], as_index=False)[["count", "sum", "sum_sq"]]
+            .sum()
+            .rename(columns={"parent": "team"})
+        )
+        pooled_moments["mean"] = pooled_moments["sum"] / pooled_moments["count"]
+        pooled_moments["mean_sq"] = pooled_moments["sum_sq"] / pooled_moments["count"]
+        watermarks = dict(self.watermarks)
+        for parent, kids in children.items():
+            marks = [self.watermarks[kid] for kid in kids if kid in self.watermarks]
+            if marks:
+                latest = max((m.at for m in marks if m.at is not None), default=None)
+                watermarks[parent] = Watermark(latest, sum(m.count for m in marks))
+        return RawInputs(
+            pd.concat([self.per_question, pooled], ignore_index=True),
+            pd.concat([self.moments, pooled_moments[MOMENT_COLUMNS]], ignore_index=True),
+            watermarks,
+        )
+
+    def to_inputs(self, tables: FrameworkTables) -> Inputs:
+        """Derive the engine's question statistics exactly from the integer counts."""
+        score_columns = [c for c in self.per_question.columns if re.fullmatch(r"n\d+", c)]
+        counts = self.per_question[score_columns].to_numpy(dtype=np.int64)
+        scores = np.arange(len(score_columns))
+        max_score = (
+            self.per_question["question"]
+            .map(tables.frames.questions.set_index("question")["max_score"])
+            .to_numpy(dtype=float)
+        )
+        n = counts.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_v = (counts @ scores) / (n * max_score)
+            mean_v2 = (counts @ (scores * scores)) / (n * max_score * max_score)
+        teams, questions = self.per_question["team"], self.per_question["question"]
+        question_stats = pd.DataFrame(
+            {"team": teams, "question": questions, "n": n, "mean_v": mean_v, "mean_v2": mean_v2}
+        )[n > 0]
+        answer_counts = pd.DataFrame(
+            {
+                "team": teams,
+                "question": questions,
+                "distribution": counts.tolist(),
+                "na_count": self.per_question["na_count"].astype("int64"),
+            }
+        )
+        respondents = pd.Series(
+            {team: watermark.count for team, watermark in self.watermarks.items()},
+            dtype="int64",
+        )
+        return Inputs(
+            question_stats=question_stats,
+            respondents=respondents,
+            respondent_dimension_moments=self.moments,
+            answer_counts=answer_counts,
+            watermarks=self.watermarks,
+        )
+
+
+MOMENT_COLUMNS = ["team", "dimension", "count", "mean", "mean_sq"]
 
 
 def aggregate(
@@ -270,22 +325,28 @@ def aggregate(
     run.save(update_fields=["status", "started_at", "attempts"])
 
     started = time.perf_counter()
-    all_team_ids = list(survey.teams.values_list("id", flat=True))
-    scope = all_team_ids if team_ids is None else [t for t in team_ids if t in all_team_ids]
+    survey_teams = set(survey.teams.values_list("id", flat=True))
+    requested = survey_teams if team_ids is None else survey_teams & set(team_ids)
+    children = _rollup_children(survey_teams, requested)
+    needed = requested.union(*children.values())
     tables = framework_tables(survey.framework)
-    inputs = load_inputs(survey, tables, scope if team_ids is not None else None)
+    raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed))
+    inputs = raw.with_rollups(children).to_inputs(tables)
+    scope = sorted(requested) + sorted(children)
     loaded = time.perf_counter()
 
-    respondents = inputs.respondents.reindex(scope, fill_value=0).astype("int64")
+    # Siblings were loaded only to pool into their parents' roll-ups.
+    stats, moments = inputs.question_stats, inputs.respondent_dimension_moments
     result = scoring.score_teams(
-        inputs.question_stats,
+        stats[stats["team"].isin(scope)],
         tables.frames,
-        respondents,
-        respondent_dimension_moments=inputs.respondent_dimension_moments,
+        inputs.respondents.reindex(scope, fill_value=0).astype("int64"),
+        respondent_dimension_moments=moments[moments["team"].isin(scope)],
+        targets=_targets(scope, tables),
     )
     scored = time.perf_counter()
 
-    written = _persist(survey, scope, result, inputs, tables)
+    written = _persist(survey, scope, result, inputs, tables, rollups=set(children))
     finished = time.perf_counter()
 
     run.load_ms = round((loaded - started) * 1000, 2)
@@ -301,12 +362,50 @@ def aggregate(
     return run
 
 
+def _rollup_children(survey_teams: set[int], requested: set[int]) -> dict[int, list[int]]:
+    """Return, for each parent team above the requested teams, the survey teams below it.
+
+    Parents that take the survey themselves keep their own score and get no roll-up.
+    """
+    parents = dict(Team.objects.values_list("id", "parent_id"))
+
+    def ancestors(team_id: int) -> list[int]:
+        found, parent = [], parents.get(team_id)
+        while parent is not None and parent not in found:
+            found.append(parent)
+            parent = parents.get(parent)
+        return found
+
+    wanted = {a for t in requested for a in ancestors(t) if a not in survey_teams}
+    children: dict[int, list[int]] = {}
+    for team_id in sorted(survey_teams):
+        for ancestor in ancestors(team_id):
+            if ancestor in wanted:
+                children.setdefault(ancestor, []).append(team_id)
+    return children
+
+
+def _targets(team_ids: list[int], tables: FrameworkTables) -> pd.DataFrame:
+    rows = DimensionTarget.objects.filter(
+        team_id__in=team_ids, dimension_key__in=tables.dimension_ids.keys()
+    ).values_list("team_id", "dimension_key", "target_level")
+    return pd.DataFrame(list(rows), columns=scoring.TARGET_COLUMNS)
+
+
+def load_inputs(
+    survey: Survey, tables: FrameworkTables, team_ids: list[int] | None = None
+) -> Inputs:
+    """Read and derive the engine's inputs for survey teams (no roll-ups)."""
+    return load_raw_inputs(survey, tables, team_ids).to_inputs(tables)
+
+
 def _persist(
     survey: Survey,
     team_ids: list[int],
     result: scoring.ScoringResult,
     inputs: Inputs,
     tables: FrameworkTables,
+    rollups: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> int:
     """Replace the snapshots of ``team_ids`` in one transaction; return how many were written.
 
@@ -316,7 +415,10 @@ def _persist(
     now = timezone.now()
     with transaction.atomic():
         TeamScore.objects.bulk_create(
-            [TeamScore(survey=survey, team_id=t, computed_at=now) for t in team_ids],
+            [
+                TeamScore(survey=survey, team_id=t, computed_at=now, is_rollup=t in rollups)
+                for t in team_ids
+            ],
             ignore_conflicts=True,
         )
         stored = list(

@@ -225,3 +225,29 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.question.key}: {'N/A' if self.na else self.score}"
+
+
+class DimensionTarget(models.Model):
+    """The maturity level a team aims for in a dimension; it lifts that dimension's
+    recommendations in the team's roadmap while the team is below it.
+
+    Keyed by dimension key, so a target carries over to later framework versions.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="targets")
+    dimension_key = models.SlugField(max_length=64)
+    target_level = models.PositiveSmallIntegerField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team", "dimension_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "dimension_key"], name="target_unique"),
+            models.CheckConstraint(condition=Q(target_level__lte=10), name="target_level_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.dimension_key} -> {self.target_level}"

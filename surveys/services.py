@@ -20,7 +20,15 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from maturity.models import Question
-from surveys.models import Answer, Invitation, Membership, Response, Survey, Team
+from surveys.models import (
+    Answer,
+    DimensionTarget,
+    Invitation,
+    Membership,
+    Response,
+    Survey,
+    Team,
+)
 
 T = TypeVar("T")
 
@@ -395,3 +403,34 @@ def invitation_accept(*, token: str, user: AbstractBaseUser | None = None) -> In
         raise SurveyError("This invitation link has been used up.", code="invitation_used_up")
     invitation.refresh_from_db()
     return invitation
+
+
+# --- targets ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def target_set(
+    *, team: Team, dimension_key: str, target_level: int | None, set_by: AbstractBaseUser
+) -> DimensionTarget | None:
+    """Set (or, with None, clear) a team's target level for a dimension, then re-rank.
+
+    The roadmap of every survey the team takes is re-scored after commit, since targets
+    change recommendation priorities (see maturity.scoring._target_factors).
+    """
+    if target_level is None:
+        DimensionTarget.objects.filter(team=team, dimension_key=dimension_key).delete()
+        target = None
+    else:
+        target, _ = DimensionTarget.objects.update_or_create(
+            team=team,
+            dimension_key=dimension_key,
+            defaults={"target_level": target_level, "set_by": set_by},
+        )
+    from reports.tasks import enqueue_team_aggregation
+
+    survey_ids = list(team.surveys.exclude(status=Survey.Status.DRAFT).values_list("id", flat=True))
+    for survey_id in survey_ids:
+        transaction.on_commit(
+            lambda survey_id=survey_id: enqueue_team_aggregation(survey_id, team.pk, "target")
+        )
+    return target

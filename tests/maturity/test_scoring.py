@@ -741,3 +741,28 @@ def test_engine_matches_reference(
             assert record["next_score"] == want["next_score"], what
             assert record["text"] == want["text"], what
             assert record["requires"] == want["requires"], what
+
+
+class TestTargets:
+    def test_a_dimension_below_target_moves_up_the_roadmap(self) -> None:
+        # versioning (data, W=1): answer 1/4 -> priority 1 * 1 * 0.75 = 0.75, data level 1.
+        # ci (deploy, W=2): answer 2/4 -> priority 2 * 1 * 0.5 = 1.0, deploy level 2.
+        answers = [("a", "r1", "versioning", 1), ("a", "r1", "ci", 2)]
+        stats = aggregate_like_sql(BASIC, answers)
+        framework = to_framework(BASIC)
+        plain = score_teams(stats, framework, pd.Series({"a": 1}))
+        assert ranked_questions(plain, "a") == ["ci", "versioning"]
+
+        # Target level 3 for data: 2 levels short -> priority x3 = 2.25, now first.
+        targets = pd.DataFrame({"team": ["a"], "dimension": ["data"], "target_level": [3]})
+        targeted = score_teams(stats, framework, pd.Series({"a": 1}), targets=targets)
+        assert ranked_questions(targeted, "a") == ["versioning", "ci"]
+        assert row(targeted.recommendations, question="versioning")["priority"] == pytest.approx(
+            2.25
+        )
+        # A target already reached changes nothing.
+        reached = pd.DataFrame({"team": ["a"], "dimension": ["deploy"], "target_level": [1]})
+        same = score_teams(stats, framework, pd.Series({"a": 1}), targets=reached)
+        assert (
+            same.recommendations["priority"].tolist() == plain.recommendations["priority"].tolist()
+        )

@@ -295,3 +295,63 @@ def test_aggregate_command(survey, team, framework):
     call_command("aggregate", str(survey.pk), stdout=out)  # eager: queued and run
     assert "Queued run" in out.getvalue()
     assert Response.objects.filter(status="submitted").count() == 2
+
+
+def test_parent_teams_get_a_rollup_of_their_children(survey, team, other_team, framework):
+    from surveys.models import Team
+
+    parent = Team.objects.create(slug="org", name="Organisation")
+    Team.objects.filter(pk__in=[team.pk, other_team.pk]).update(parent=parent)
+    raw = fill_randomly(survey, [(team, 3), (other_team, 1)], framework, seed=21, respondents=3)
+    services.aggregate(survey=survey)
+    rollup = TeamScore.objects.get(team=parent)
+    assert rollup.is_rollup and rollup.n_respondents == 6
+    # The parent's question score is the mean over all of its children's answers.
+    expected = reference_score(
+        reference_framework(framework), [("org", *answer[1:]) for answer in raw], {"org": 6}
+    )
+    assert close(rollup.score, expected["teams"]["org"]["score"])
+    for row in rollup.questions.select_related("question"):
+        assert close(row.mean, expected["questions"][("org", row.question.key)]["mean"])
+    # Scoring one child re-scores its parent too.
+    survey_services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=MembershipFactory(team=team).user,
+        respondent_key="u:extra",
+        answers=complete_answers(framework, 4),
+    )
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    assert TeamScore.objects.get(team=parent).n_respondents == 7
+
+
+def test_a_target_reorders_the_roadmap_after_commit(
+    survey, team, member, manager, framework, django_capture_on_commit_callbacks
+):
+    overrides = {key: 4 for key in framework.questions.values_list("key", flat=True)}
+    first_dimension = framework.dimensions.order_by("order").first()
+    last_dimension = framework.dimensions.order_by("order").last()
+    # Weak in the first dimension (level 1), weakest in the last one (level 0).
+    for key in first_dimension.questions.values_list("key", flat=True):
+        overrides[key] = 1
+    for key in last_dimension.questions.values_list("key", flat=True):
+        overrides[key] = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        survey_services.response_submit(
+            survey=survey,
+            team=team,
+            respondent=member,
+            respondent_key=survey_services.respondent_key_for(member, survey),
+            answers=complete_answers(framework, **overrides),
+        )
+    top = TeamScore.objects.get(team=team).recommendations.select_related("question__dimension")
+    assert top.first().question.dimension == last_dimension
+
+    with django_capture_on_commit_callbacks(execute=True):
+        survey_services.target_set(
+            team=team, dimension_key=first_dimension.key, target_level=4, set_by=manager
+        )
+    top = TeamScore.objects.get(team=team).recommendations.select_related("question__dimension")
+    # The first dimension sits at level 1 (25), three short of 4: its priorities x4.
+    assert top.first().question.dimension == first_dimension
+    assert AggregationRun.objects.filter(trigger="target", status="done").exists()
