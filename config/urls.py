@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/v1/", include("config.api")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("reports/", include("reports.urls")),
     path("", include("surveys.urls")),
 ]

@@ -8,11 +8,15 @@ survey with fewer counted respondents than ``min_group_size`` is withheld).
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from dataclasses import dataclass, field
 
-from reports.models import TeamScore
-from surveys.models import Membership, Survey, Team
+import pandas as pd
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, QuerySet, Sum
+
+from maturity.models import Choice, Dimension, Level, Question
+from reports.models import DimensionScore, TeamScore
+from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
 
 
 def _with_descendants(team_ids: set[int]) -> set[int]:
@@ -74,3 +78,476 @@ def team_scores(survey: Survey, team_ids: set[int] | None = None) -> QuerySet[Te
     if team_ids is not None:
         scores = scores.filter(team_id__in=team_ids)
     return scores.order_by("team__name")
+
+
+# --- team report ---------------------------------------------------------------------------
+
+
+@dataclass
+class QuestionRow:
+    question: Question
+    mean_on_scale: float  # team mean on the question's 0..S scale
+    n: int
+    na_count: int
+    std: float | None
+    contested: bool
+    distribution: list[dict]  # [{"score", "label", "count", "percent"}]
+    comments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Contribution:
+    question_key: str
+    question_text: str
+    points: float  # contribution to the dimension's change, in score points
+
+
+@dataclass
+class DimensionRow:
+    dimension: Dimension
+    score: float
+    level: int
+    level_name: str
+    interval_low: float | None
+    interval_high: float | None
+    disagreement: float | None
+    answered_ratio: float
+    previous: float | None = None
+    target_level: int | None = None
+    org_median: float | None = None
+    questions: list[QuestionRow] = field(default_factory=list)
+    contributions: list[Contribution] = field(default_factory=list)
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.previous is None else self.score - self.previous
+
+    @property
+    def gap(self) -> int:
+        return max(0, (self.target_level or 0) - self.level) if self.target_level else 0
+
+
+@dataclass
+class RoadmapRow:
+    rank: int
+    question: Question
+    text: str
+    priority: float
+    current_label: str
+    next_label: str
+    current_score: int
+    next_score: int
+    prerequisites: list[str]
+
+
+@dataclass
+class TeamReport:
+    survey: Survey
+    team: Team
+    team_score: TeamScore | None
+    withheld: bool
+    levels: list[Level]
+    previous_survey: Survey | None = None
+    previous_score: float | None = None
+    members: int = 0
+    pending: bool = False
+    dimensions: list[DimensionRow] = field(default_factory=list)
+    contested: list[QuestionRow] = field(default_factory=list)
+    roadmap: list[RoadmapRow] = field(default_factory=list)
+
+    @property
+    def overall_delta(self) -> float | None:
+        if self.previous_score is None or self.team_score is None:
+            return None
+        return self.team_score.score - self.previous_score
+
+    @property
+    def level_name(self) -> str:
+        levels = {level.number: level.name for level in self.levels}
+        return levels.get(self.team_score.level, "") if self.team_score else ""
+
+    def chart_data(self) -> dict:
+        """Return the radar chart's series as JSON-ready data (also feeds the SVG)."""
+        return {
+            "dimensions": [row.dimension.name for row in self.dimensions],
+            "series": [
+                {"name": str(self.survey), "values": [round(r.score, 1) for r in self.dimensions]},
+                *(
+                    [
+                        {
+                            "name": str(self.previous_survey),
+                            "values": [
+                                None if r.previous is None else round(r.previous, 1)
+                                for r in self.dimensions
+                            ],
+                        }
+                    ]
+                    if self.previous_survey
+                    else []
+                ),
+                {
+                    "name": "Organisation median",
+                    "values": [
+                        None if r.org_median is None else round(r.org_median, 1)
+                        for r in self.dimensions
+                    ],
+                },
+            ],
+            "levels": [{"name": lvl.name, "threshold": lvl.threshold} for lvl in self.levels],
+        }
+
+
+def previous_survey(survey: Survey, team: Team) -> Survey | None:
+    """Return the team's latest earlier round that has scores for it."""
+    return (
+        Survey.objects.filter(teams=team, opens_at__lt=survey.opens_at, team_scores__team=team)
+        .exclude(status=Survey.Status.DRAFT)
+        .order_by("-opens_at")
+        .first()
+    )
+
+
+def _dimension_means(team_score: TeamScore) -> dict[str, dict]:
+    """Return per dimension key: score and per question key (weight, mean) of a snapshot."""
+    rows = team_score.questions.select_related("question__dimension")
+    by_dimension: dict[str, dict] = {}
+    for row in rows:
+        entry = by_dimension.setdefault(row.question.dimension.key, {"questions": {}})
+        entry["questions"][row.question.key] = (row.question.weight, row.mean, row.question.text)
+    for entry in by_dimension.values():
+        total = sum(weight for weight, _, _ in entry["questions"].values())
+        entry["total_weight"] = total
+    return by_dimension
+
+
+def explained_change(current: TeamScore, previous: TeamScore) -> dict[str, list[Contribution]]:
+    """Return per dimension key how many points each question contributed to its change.
+
+    With D = 100 * sum(w_q * Q_q) / W over the answered questions, question q contributes
+    100 * w_q * Q_new / W_new - 100 * w_q * Q_old / W_old (a term is 0 where q was not
+    answered in that round), so the contributions add up exactly to D_new - D_old.
+    """
+    now, before = _dimension_means(current), _dimension_means(previous)
+    result: dict[str, list[Contribution]] = {}
+    for key in now.keys() & before.keys():
+        new, old = now[key], before[key]
+        contributions = []
+        for question_key in sorted(new["questions"].keys() | old["questions"].keys()):
+            points, text = 0.0, ""
+            if question_key in new["questions"]:
+                weight, mean, text = new["questions"][question_key]
+                points += 100 * weight * mean / new["total_weight"]
+            if question_key in old["questions"]:
+                weight, mean, old_text = old["questions"][question_key]
+                points -= 100 * weight * mean / old["total_weight"]
+                text = text or old_text
+            contributions.append(Contribution(question_key, text, points))
+        contributions.sort(key=lambda c: -abs(c.points))
+        result[key] = contributions
+    return result
+
+
+def org_dimension_medians(survey: Survey) -> dict[str, float]:
+    """Return the median dimension score over the survey's teams that are not withheld."""
+    rows = DimensionScore.objects.filter(
+        team_score__survey=survey, team_score__is_rollup=False
+    ).values_list("dimension__key", "score", "team_score__n_respondents")
+    frame = pd.DataFrame(list(rows), columns=["dimension", "score", "n"])
+    if survey.anonymous:
+        frame = frame[frame["n"] >= survey.min_group_size]
+    return frame.groupby("dimension")["score"].median().to_dict()
+
+
+def team_report(survey: Survey, team: Team) -> TeamReport:
+    """Read everything the team report shows from persisted snapshots."""
+    team_score = (
+        TeamScore.objects.filter(survey=survey, team=team)
+        .select_related("weakest_dimension")
+        .first()
+    )
+    levels = list(survey.framework.levels.order_by("number"))
+    report = TeamReport(
+        survey=survey,
+        team=team,
+        team_score=team_score,
+        withheld=team_score is None or is_withheld(survey, team_score.n_respondents),
+        levels=levels,
+        members=Membership.objects.filter(team=team).count(),
+    )
+    if team_score is None or report.withheld:
+        return report
+    report.pending = (
+        Response.objects.filter(
+            survey=survey,
+            team=team,
+            status=Response.Status.SUBMITTED,
+            submitted_at__gt=team_score.watermark_at,
+        ).exists()
+        if team_score.watermark_at
+        else False
+    )
+
+    level_names = {level.number: level.name for level in levels}
+    targets = dict(
+        DimensionTarget.objects.filter(team=team).values_list("dimension_key", "target_level")
+    )
+    medians = org_dimension_medians(survey)
+    question_rows = _question_rows(survey, team, team_score)
+    by_dimension: dict[int, list[QuestionRow]] = {}
+    for row in question_rows:
+        by_dimension.setdefault(row.question.dimension_id, []).append(row)
+    for dim in team_score.dimensions.select_related("dimension").order_by("dimension__order"):
+        report.dimensions.append(
+            DimensionRow(
+                dimension=dim.dimension,
+                score=dim.score,
+                level=dim.level,
+                level_name=level_names.get(dim.level, ""),
+                interval_low=dim.interval_low,
+                interval_high=dim.interval_high,
+                disagreement=dim.disagreement,
+                answered_ratio=dim.answered_ratio,
+                target_level=targets.get(dim.dimension.key),
+                org_median=medians.get(dim.dimension.key),
+                questions=by_dimension.get(dim.dimension_id, []),
+            )
+        )
+    report.contested = sorted(
+        (row for row in question_rows if row.contested), key=lambda row: -(row.std or 0)
+    )
+    report.roadmap = _roadmap(team_score)
+
+    report.previous_survey = previous_survey(survey, team)
+    if report.previous_survey is not None:
+        previous = TeamScore.objects.get(survey=report.previous_survey, team=team)
+        if not is_withheld(report.previous_survey, previous.n_respondents):
+            report.previous_score = previous.score
+            old_scores = dict(previous.dimensions.values_list("dimension__key", "score"))
+            changes = explained_change(team_score, previous)
+            for row in report.dimensions:
+                row.previous = old_scores.get(row.dimension.key)
+                row.contributions = changes.get(row.dimension.key, [])
+    return report
+
+
+def _question_rows(survey: Survey, team: Team, team_score: TeamScore) -> list[QuestionRow]:
+    labels: dict[int, dict[int, str]] = {}
+    for question_id, score, label in Choice.objects.filter(
+        question__framework=survey.framework
+    ).values_list("question_id", "score", "label"):
+        labels.setdefault(question_id, {})[score] = label
+    comments: dict[int, list[str]] = {}
+    if not survey.anonymous:
+        for question_id, comment in (
+            Answer.objects.filter(
+                response__survey=survey, response__team=team, response__status="submitted"
+            )
+            .exclude(comment="")
+            .values_list("question_id", "comment")
+        ):
+            comments.setdefault(question_id, []).append(comment)
+    rows = []
+    for row in team_score.questions.select_related("question__dimension"):
+        question = row.question
+        total = sum(row.distribution) or 1
+        rows.append(
+            QuestionRow(
+                question=question,
+                mean_on_scale=row.mean * question.max_score,
+                n=row.n,
+                na_count=row.na_count,
+                std=row.std,
+                contested=row.contested,
+                distribution=[
+                    {
+                        "score": score,
+                        "label": labels.get(question.pk, {}).get(score, str(score)),
+                        "count": count,
+                        "percent": round(100 * count / total),
+                    }
+                    for score, count in enumerate(row.distribution[: question.max_score + 1])
+                ],
+                comments=comments.get(question.pk, []),
+            )
+        )
+    return rows
+
+
+def _roadmap(team_score: TeamScore) -> list[RoadmapRow]:
+    recommendations = list(team_score.recommendations.select_related("question__dimension"))
+    labels = {
+        (question_id, score): label
+        for question_id, score, label in Choice.objects.filter(
+            question_id__in=[r.question_id for r in recommendations]
+        ).values_list("question_id", "score", "label")
+    }
+    texts = {r.question.key: r.question.text for r in recommendations}
+    return [
+        RoadmapRow(
+            rank=r.rank,
+            question=r.question,
+            text=r.text,
+            priority=r.priority,
+            current_label=labels.get((r.question_id, r.current_score), ""),
+            next_label=labels.get((r.question_id, r.next_score), ""),
+            current_score=r.current_score,
+            next_score=r.next_score,
+            prerequisites=[texts.get(key, key) for key in r.requires],
+        )
+        for r in recommendations
+    ]
+
+
+# --- organisation report -------------------------------------------------------------------
+
+
+@dataclass
+class OrgTeamRow:
+    team: Team
+    team_score: TeamScore | None
+    withheld: bool
+    is_rollup: bool
+    percentile: float | None = None
+    level_name: str = ""
+    cells: list[dict] = field(default_factory=list)  # per dimension: score, level or None
+    invited: int = 0
+    started: int = 0
+    submitted: int = 0
+
+
+@dataclass
+class OrgReport:
+    survey: Survey
+    dimensions: list[Dimension]
+    levels: list[Level]
+    rows: list[OrgTeamRow]
+    level_distribution: list[dict]  # per dimension: counts per level
+
+    def heatmap_data(self) -> dict:
+        """Return the heatmap's cells as JSON-ready data; withheld teams have no cells."""
+        visible = [row for row in self.rows if not row.withheld and row.team_score]
+        return {
+            "teams": [row.team.name for row in visible],
+            "dimensions": [d.name for d in self.dimensions],
+            "cells": [
+                [x, y, None if cell["score"] is None else round(cell["score"], 1), cell["level"]]
+                for y, row in enumerate(visible)
+                for x, cell in enumerate(row.cells)
+            ],
+            "levels": [{"name": lvl.name, "number": lvl.number} for lvl in self.levels],
+        }
+
+
+def percentiles(survey: Survey) -> dict[int, float]:
+    """Return each scored, not withheld survey team's percentile of overall score.
+
+    100 x pandas rank(pct=True, method="average") among the survey's teams with a score.
+    """
+    rows = TeamScore.objects.filter(survey=survey, is_rollup=False, score__isnull=False)
+    frame = pd.DataFrame(
+        list(rows.values_list("team_id", "score", "n_respondents")),
+        columns=["team", "score", "n"],
+    )
+    if survey.anonymous:
+        frame = frame[frame["n"] >= survey.min_group_size]
+    if frame.empty:
+        return {}
+    frame["percentile"] = 100 * frame["score"].rank(pct=True, method="average")
+    return dict(zip(frame["team"], frame["percentile"], strict=True))
+
+
+def org_report(survey: Survey, user: AbstractBaseUser) -> OrgReport:
+    """Read the organisation overview of a survey, limited to what ``user`` may see."""
+    readable = readable_team_ids(user, survey)
+    managed = managed_team_ids(user)
+    dimensions = list(survey.framework.dimensions.order_by("order"))
+    levels = list(survey.framework.levels.order_by("number"))
+    level_names = {level.number: level.name for level in levels}
+    scores = {
+        ts.team_id: ts
+        for ts in TeamScore.objects.filter(survey=survey)
+        .select_related("team")
+        .prefetch_related("dimensions__dimension")
+    }
+    rollups = [
+        ts for ts in scores.values() if ts.is_rollup and (managed is None or ts.team_id in managed)
+    ]
+    withheld_children = {
+        ts.team.parent_id
+        for ts in scores.values()
+        if not ts.is_rollup and is_withheld(survey, ts.n_respondents)
+    }
+    ranks = percentiles(survey)
+    participation = _participation(survey, readable)
+    rows = []
+    teams = Team.objects.filter(pk__in=readable).order_by("name")
+    for team in [*teams, *sorted((ts.team for ts in rollups), key=lambda t: t.name)]:
+        team_score = scores.get(team.pk)
+        is_rollup = bool(team_score and team_score.is_rollup)
+        withheld = team_score is None or is_withheld(survey, team_score.n_respondents)
+        # A roll-up beside a withheld child could be differenced to reveal it.
+        if is_rollup and survey.anonymous and team.pk in withheld_children:
+            withheld = True
+        row = OrgTeamRow(team=team, team_score=team_score, withheld=withheld, is_rollup=is_rollup)
+        row.invited, row.started, row.submitted = participation.get(team.pk, (0, 0, 0))
+        if team_score is not None and not withheld:
+            row.percentile = ranks.get(team.pk)
+            row.level_name = level_names.get(team_score.level, "")
+            by_dimension = {d.dimension_id: d for d in team_score.dimensions.all()}
+            row.cells = [
+                {
+                    "score": by_dimension[d.pk].score if d.pk in by_dimension else None,
+                    "level": by_dimension[d.pk].level if d.pk in by_dimension else None,
+                    "level_name": level_names.get(by_dimension[d.pk].level, "")
+                    if d.pk in by_dimension
+                    else "",
+                }
+                for d in dimensions
+            ]
+        rows.append(row)
+    distribution = []
+    visible = [row for row in rows if not row.withheld and row.cells and not row.is_rollup]
+    for index, dimension in enumerate(dimensions):
+        counts = [0] * len(levels)
+        for row in visible:
+            level = row.cells[index]["level"]
+            if level is not None and level < len(counts):
+                counts[level] += 1
+        distribution.append({"dimension": dimension, "counts": counts})
+    return OrgReport(survey, dimensions, levels, rows, distribution)
+
+
+def _participation(survey: Survey, team_ids: set[int]) -> dict[int, tuple[int, int, int]]:
+    """Return per team: invited (members + invitation uses), started, submitted."""
+    members = dict(
+        Membership.objects.filter(team_id__in=team_ids)
+        .values("team_id")
+        .annotate(count=Count("id"))
+        .values_list("team_id", "count")
+    )
+    invited = dict(
+        survey.invitations.filter(team_id__in=team_ids)
+        .values("team_id")
+        .annotate(count=Sum("uses"))
+        .values_list("team_id", "count")
+    )
+    started = dict(
+        Response.objects.filter(survey=survey, team_id__in=team_ids)
+        .values("team_id")
+        .annotate(count=Count("respondent_key", distinct=True))
+        .values_list("team_id", "count")
+    )
+    submitted = dict(
+        Response.objects.filter(survey=survey, team_id__in=team_ids, status="submitted")
+        .values("team_id")
+        .annotate(count=Count("id"))
+        .values_list("team_id", "count")
+    )
+    return {
+        team_id: (
+            members.get(team_id, 0) + (invited.get(team_id) or 0),
+            started.get(team_id, 0),
+            submitted.get(team_id, 0),
+        )
+        for team_id in team_ids
+    }

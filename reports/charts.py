@@ -1,0 +1,82 @@
+"""Server-rendered SVG charts for the PDF and for pages without JavaScript.
+
+The page itself draws the same data with ECharts (static/vendor/echarts); these functions
+give a printable, dependency-free equivalent.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.utils.html import escape
+
+SERIES_COLOURS = ["#1f5fbf", "#9aa5b1", "#e07b00"]
+
+
+def radar_svg(data: dict, size: int = 420) -> str:
+    """Return an SVG radar of ``data`` (TeamReport.chart_data()): one polygon per series,
+    level bands as rings, dimension names around."""
+    names = data["dimensions"]
+    count = len(names)
+    if count < 3:
+        return ""
+    width = size + 240  # room for dimension names left and right
+    centre_x, centre, radius = width / 2, size / 2, size / 2 - 70
+
+    def point(index: int, value: float) -> tuple[float, float]:
+        angle = -math.pi / 2 + 2 * math.pi * index / count
+        distance = radius * max(0.0, min(value, 100.0)) / 100
+        return centre_x + distance * math.cos(angle), centre + distance * math.sin(angle)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {size}" '
+        f'width="{width}" height="{size}" role="img" '
+        'aria-label="Radar chart of dimension scores">'
+    ]
+    for level in data["levels"]:
+        ring = [point(i, level["threshold"] or 0.5) for i in range(count)]
+        parts.append(
+            '<polygon fill="none" stroke="#d9dee5" stroke-width="1" points="'
+            + " ".join(f"{x:.1f},{y:.1f}" for x, y in ring)
+            + '"/>'
+        )
+    outer = [point(i, 100) for i in range(count)]
+    parts.append(
+        '<polygon fill="none" stroke="#9aa5b1" stroke-width="1" points="'
+        + " ".join(f"{x:.1f},{y:.1f}" for x, y in outer)
+        + '"/>'
+    )
+    for index, name in enumerate(names):
+        x, y = point(index, 100)
+        parts.append(
+            f'<line x1="{centre}" y1="{centre}" x2="{x:.1f}" y2="{y:.1f}" stroke="#eef0f3"/>'
+        )
+        lx, ly = point(index, 118)
+        anchor = "middle" if abs(lx - centre_x) < 10 else ("start" if lx > centre_x else "end")
+        label = escape(name if len(name) <= 40 else name[:38] + "…")
+        parts.append(
+            f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="10" text-anchor="{anchor}" '
+            f'fill="#1b2430">{label}</text>'
+        )
+    for series_index, series in enumerate(data["series"]):
+        values = series["values"]
+        if all(value is None for value in values):
+            continue
+        colour = SERIES_COLOURS[series_index % len(SERIES_COLOURS)]
+        shape = [point(i, value or 0) for i, value in enumerate(values)]
+        dash = ' stroke-dasharray="4 3"' if series_index else ""
+        fill = "0.18" if series_index == 0 else "0"
+        parts.append(
+            f'<polygon fill="{colour}" fill-opacity="{fill}" stroke="{colour}" stroke-width="2"'
+            f'{dash} points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in shape) + '"/>'
+        )
+    legend_y = size - 14 * len(data["series"])
+    for series_index, series in enumerate(data["series"]):
+        colour = SERIES_COLOURS[series_index % len(SERIES_COLOURS)]
+        y = legend_y + 14 * series_index
+        parts.append(f'<rect x="8" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
+        parts.append(
+            f'<text x="24" y="{y}" font-size="10" fill="#1b2430">{escape(series["name"])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

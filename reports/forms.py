@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django import forms
+
+from maturity.models import Dimension, Level
+
+
+class TargetsForm(forms.Form):
+    """One optional target level per dimension of a framework."""
+
+    def __init__(self, *args, dimensions: list[Dimension], levels: list[Level], **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        choices = [("", "No target")] + [
+            (str(lvl.number), f"{lvl.number} · {lvl.name}") for lvl in levels
+        ]
+        for dimension in dimensions:
+            self.fields[f"target-{dimension.key}"] = forms.TypedChoiceField(
+                choices=choices, coerce=int, empty_value=None, required=False, label=dimension.name
+            )

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def signed(value: float | None, digits: int = 1) -> str:
+    """Format a change with its sign: +3.2, -1.0, ±0.0; empty for None."""
+    if value is None:
+        return ""
+    rounded = round(value, digits)
+    if rounded == 0:
+        return f"±{abs(rounded):.{digits}f}"
+    return f"{rounded:+.{digits}f}"
+
+
+@register.filter
+def trend_arrow(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value >= 2:
+        return "▲"
+    if value <= -2:
+        return "▼"
+    return "▶"
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.0f}%"

@@ -1,0 +1,148 @@
+"""Manager reports: a team's report (page and PDF) and the organisation overview.
+
+Pages read persisted snapshots only (reports.selectors); nothing is scored on a page view.
+Teams a user may not read are 404, like everywhere else.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from reports import selectors
+from reports.charts import radar_svg
+from reports.forms import TargetsForm
+from surveys import services as survey_services
+from surveys.models import Membership, Survey, Team
+
+
+def _surveys_of(team: Team, user) -> list[Survey]:  # type: ignore[no-untyped-def]
+    surveys = selectors.readable_surveys(user).filter(teams=team).exclude(status="draft")
+    return [
+        s for s in surveys.order_by("-opens_at") if team.pk in selectors.readable_team_ids(user, s)
+    ]
+
+
+def _resolve(request: HttpRequest, slug: str) -> tuple[Team, Survey, list[Survey]]:
+    team = get_object_or_404(Team, slug=slug)
+    surveys = _surveys_of(team, request.user)
+    if not surveys:
+        raise Http404("No report for you here.")
+    wanted = request.GET.get("survey", "")
+    if wanted:
+        if not wanted.isdigit():
+            raise Http404("No such survey.")
+        survey = next((s for s in surveys if s.pk == int(wanted)), None)
+        if survey is None:
+            raise Http404("No such survey.")
+    else:
+        survey = surveys[0]
+    return team, survey, surveys
+
+
+def _can_set_targets(user, team: Team) -> bool:  # type: ignore[no-untyped-def]
+    managed = selectors.managed_team_ids(user)
+    return managed is None or team.pk in managed
+
+
+@login_required
+def team_report(request: HttpRequest, slug: str) -> HttpResponse:
+    team, survey, surveys = _resolve(request, slug)
+    report = selectors.team_report(survey, team)
+    targets_form = None
+    if _can_set_targets(request.user, team) and not report.withheld:
+        targets_form = TargetsForm(
+            dimensions=[row.dimension for row in report.dimensions],
+            levels=report.levels,
+            initial={f"target-{r.dimension.key}": r.target_level for r in report.dimensions},
+        )
+    return render(
+        request,
+        "reports/team.html",
+        {
+            "report": report,
+            "surveys": surveys,
+            "chart": report.chart_data(),
+            "radar_svg": mark_safe(radar_svg(report.chart_data())),  # noqa: S308 - escaped inside
+            "targets_form": targets_form,
+        },
+    )
+
+
+@login_required
+@require_POST
+def team_targets(request: HttpRequest, slug: str) -> HttpResponse:
+    team, survey, _ = _resolve(request, slug)
+    if not _can_set_targets(request.user, team):
+        raise Http404("No report for you here.")
+    dimensions = list(survey.framework.dimensions.order_by("order"))
+    form = TargetsForm(
+        request.POST, dimensions=dimensions, levels=list(survey.framework.levels.all())
+    )
+    if not form.is_valid():
+        messages.error(request, "Choose one of the offered levels for each target.")
+        return redirect(f"/reports/teams/{team.slug}/?survey={survey.pk}#targets")
+    current = dict(team.targets.values_list("dimension_key", "target_level"))
+    for dimension in dimensions:
+        level = form.cleaned_data[f"target-{dimension.key}"]
+        if level != current.get(dimension.key):
+            survey_services.target_set(
+                team=team, dimension_key=dimension.key, target_level=level, set_by=request.user
+            )
+    messages.success(request, "Targets saved. The roadmap is re-ranked in the background.")
+    return redirect(f"/reports/teams/{team.slug}/?survey={survey.pk}#targets")
+
+
+@login_required
+def team_report_pdf(request: HttpRequest, slug: str) -> HttpResponse:
+    """Render the team report as an A4 PDF (WeasyPrint), charts as server-side SVG."""
+    from weasyprint import HTML
+
+    team, survey, _ = _resolve(request, slug)
+    report = selectors.team_report(survey, team)
+    html = render_to_string(
+        "reports/team_pdf.html",
+        {"report": report, "radar_svg": mark_safe(radar_svg(report.chart_data()))},  # noqa: S308
+        request=request,
+    )
+    pdf = HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf()
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="maturity-{team.slug}-survey-{survey.pk}.pdf"'
+    )
+    return response
+
+
+@login_required
+def org_report(request: HttpRequest) -> HttpResponse:
+    surveys = [
+        s
+        for s in selectors.readable_surveys(request.user)
+        .exclude(status="draft")
+        .order_by("-opens_at")
+        if selectors.readable_team_ids(request.user, s)
+    ]
+    if not surveys:
+        return render(request, "reports/org.html", {"report": None, "surveys": []})
+    wanted = request.GET.get("survey", "")
+    survey = next((s for s in surveys if wanted.isdigit() and s.pk == int(wanted)), None)
+    if wanted and survey is None:
+        raise Http404("No such survey.")
+    survey = survey or surveys[0]
+    report = selectors.org_report(survey, request.user)
+    return render(
+        request,
+        "reports/org.html",
+        {
+            "report": report,
+            "surveys": surveys,
+            "heatmap": report.heatmap_data(),
+            "is_manager": request.user.is_staff
+            or Membership.objects.filter(user=request.user, role="manager").exists(),
+        },
+    )

@@ -1,0 +1,82 @@
+/* Draw report charts with ECharts (vendored) from the JSON the page embeds. The same
+   numbers are always in an HTML table next to the chart, and a server-rendered SVG is
+   used when printing. */
+(function () {
+  "use strict";
+  var LEVEL_COLOURS = ["#d7301f", "#fc8d59", "#fdcc8a", "#91cf60", "#1a9850"];
+
+  function readJson(id) {
+    var element = document.getElementById(id);
+    return element ? JSON.parse(element.textContent) : null;
+  }
+
+  function draw(element, option) {
+    var chart = echarts.init(element, null, { renderer: "svg" });
+    chart.setOption(option);
+    element.classList.add("rendered");
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+
+  function radar() {
+    var element = document.getElementById("radar");
+    var data = readJson("radar-data");
+    if (!element || !data || !data.dimensions.length) { return; }
+    draw(element, {
+      animation: false,
+      color: ["#1f5fbf", "#7b8794", "#e07b00"],
+      legend: { bottom: 0, data: data.series.map(function (s) { return s.name; }) },
+      tooltip: { trigger: "item" },
+      radar: {
+        radius: "60%",
+        splitNumber: data.levels.length,
+        indicator: data.dimensions.map(function (name) { return { name: name, max: 100 }; }),
+        axisName: { color: "#1b2430", fontSize: 11 },
+        splitArea: { areaStyle: { color: LEVEL_COLOURS.map(function (c) { return c + "14"; }) } }
+      },
+      series: [{
+        type: "radar",
+        data: data.series.map(function (series, index) {
+          return {
+            name: series.name,
+            value: series.values.map(function (v) { return v === null ? "-" : v; }),
+            areaStyle: index === 0 ? { opacity: 0.18 } : undefined,
+            lineStyle: index === 0 ? { width: 2 } : { type: "dashed" }
+          };
+        })
+      }]
+    });
+  }
+
+  function heatmap() {
+    var element = document.getElementById("heatmap");
+    var data = readJson("heatmap-data");
+    if (!element || !data || !data.teams.length) { return; }
+    element.style.height = Math.max(300, 230 + 34 * data.teams.length) + "px";
+    draw(element, {
+      animation: false,
+      tooltip: {
+        formatter: function (p) {
+          var level = data.levels[p.value[3]];
+          return data.teams[p.value[1]] + "<br>" + data.dimensions[p.value[0]] + ": " +
+            p.value[2] + (level ? " (" + level.name + ")" : "");
+        }
+      },
+      grid: { left: 150, right: 20, top: 10, bottom: 200 },
+      xAxis: { type: "category", data: data.dimensions, axisLabel: { rotate: 40, fontSize: 11 } },
+      yAxis: { type: "category", data: data.teams, inverse: true },
+      visualMap: {
+        type: "piecewise", dimension: 3, orient: "horizontal", left: "center", bottom: 0,
+        pieces: data.levels.map(function (level) {
+          return { value: level.number, label: level.number + " " + level.name,
+                   color: LEVEL_COLOURS[level.number % LEVEL_COLOURS.length] };
+        })
+      },
+      series: [{
+        type: "heatmap", data: data.cells.filter(function (c) { return c[2] !== null; }),
+        label: { show: true, fontSize: 11 }
+      }]
+    });
+  }
+
+  if (window.echarts) { radar(); heatmap(); }
+})();
