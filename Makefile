@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format worker beat migrate demo bench check-deploy clean
+.PHONY: run serve test lint format worker beat migrate demo bench check-deploy backup restore clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,27 @@ demo: migrate
 
 run: demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production-style server: gunicorn with config/gunicorn.py (DEBUG off, JSON access log).
+serve: $(VENV)/.runtime
+	$(PY) manage.py collectstatic --noinput -v0
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local} \
+	GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
+
+# PostgreSQL backup/restore (see deploy/README.md): a custom-format dump of DATABASE_URL.
+BACKUP_DIR ?= backups
+backup:
+	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL=postgres://..." && exit 1)
+	mkdir -p $(BACKUP_DIR)
+	pg_dump --format=custom --no-owner --file=$(BACKUP_DIR)/maturity-$$(date -u +%Y%m%dT%H%M%SZ).dump "$$DATABASE_URL"
+	@ls -1t $(BACKUP_DIR) | head -n 1
+
+restore:
+	@test -n "$$DATABASE_URL" -a -n "$(FILE)" || (echo "usage: make restore FILE=backups/x.dump DATABASE_URL=postgres://..." && exit 1)
+	pg_restore --clean --if-exists --no-owner --dbname="$$DATABASE_URL" "$(FILE)"
+
+bench: $(VENV)/.dev
+	$(PY) benchmarks/aggregation.py
 
 test: $(VENV)/.dev
 	$(PY) -m pytest
