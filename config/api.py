@@ -1,10 +1,54 @@
-"""The API root: everything under /api/v1/."""
+"""The API root: one router and the per-survey routes, everything under /api/v1/."""
 
 from __future__ import annotations
 
-from django.urls import path
+from typing import Any
 
-from surveys.api import SurveyResponsesView
+from django.urls import path, re_path
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
+
+from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
+from reports.api.exports import AnswerExportView, ScoreExportView
+from reports.api.scores import (
+    AggregationRunViewSet,
+    SurveyAggregateView,
+    SurveyRecommendationsView,
+    SurveyScoresView,
+)
+from surveys.api import (
+    FrameworkViewSet,
+    MembershipViewSet,
+    SurveyResponsesView,
+    SurveyViewSet,
+    TeamViewSet,
+)
+
+
+@extend_schema(exclude=True)
+class NoSuchEndpoint(APIView):
+    """Answer unknown /api/v1/ paths (and ids no route accepts) with a JSON 404."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes: list = []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise NotFound("No such API endpoint.")
+
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("frameworks", FrameworkViewSet, basename="framework")
+router.register("teams", TeamViewSet, basename="team")
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("surveys", SurveyViewSet, basename="survey")
+router.register("aggregation-runs", AggregationRunViewSet, basename="aggregation-run")
 
 urlpatterns = [
     path(
@@ -12,4 +56,19 @@ urlpatterns = [
         SurveyResponsesView.as_view(),
         name="api-survey-responses",
     ),
+    path("surveys/<int:survey_id>/scores/", SurveyScoresView.as_view(), name="api-survey-scores"),
+    path(
+        "surveys/<int:survey_id>/recommendations/",
+        SurveyRecommendationsView.as_view(),
+        name="api-survey-recommendations",
+    ),
+    path(
+        "surveys/<int:survey_id>/aggregate/",
+        SurveyAggregateView.as_view(),
+        name="api-survey-aggregate",
+    ),
+    path("exports/answers/", AnswerExportView.as_view(), name="api-export-answers"),
+    path("exports/scores/", ScoreExportView.as_view(), name="api-export-scores"),
+    *router.urls,
+    re_path(r"^.*$", NoSuchEndpoint.as_view(), name="api-not-found"),
 ]

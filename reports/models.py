@@ -5,6 +5,7 @@ Reports and exports read these rows; nothing recomputes scores on a page view.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -153,3 +154,69 @@ class AggregationRun(models.Model):
     def __str__(self) -> str:
         scope = self.team.slug if self.team_id else "all teams"
         return f"Run {self.pk} of {self.survey_id} ({scope}): {self.status}"
+
+
+class ApiToken(models.Model):
+    """A named API key of one user: only a prefix (for lookup) and a sha256 hash are stored.
+
+    The key is ``<prefix>.<secret>`` with 256 random bits in the secret, so a plain sha256
+    is enough (no slow password hash): the key is shown once, by ``create_api_token``.
+    """
+
+    name = models.CharField(max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+class ExportAudit(models.Model):
+    """One export, by the API or the command line: who, when, what and how many rows."""
+
+    class Kind(models.TextChoices):
+        ANSWERS = "answers", "Answers"
+        SCORES = "scores", "Scores"
+
+    class Status(models.TextChoices):
+        STARTED = "started", "Started"
+        COMPLETED = "completed", "Completed"
+        ABORTED = "aborted", "Aborted (client went away or an error)"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Kept when the user is deleted; "cli:<os user>" for the export command.
+    actor = models.CharField(max_length=200)
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    via = models.CharField(max_length=8, default="api")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    format = models.CharField(max_length=16)
+    filters = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STARTED)
+    row_count = models.PositiveBigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} export ({self.format}) by {self.actor}"

@@ -1,29 +1,417 @@
-"""Submission API: POST /api/v1/surveys/{id}/responses/ (DESIGN.md section 5)."""
+"""Survey content and campaigns over the API (DESIGN.md section 5).
+
+Frameworks (read), teams, memberships, surveys (admins write; others read what they may)
+and the submission endpoint POST /api/v1/surveys/{id}/responses/.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
+import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils.crypto import salted_hmac
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
-from maturity.models import Question
+from maturity.models import Choice, Dimension, Framework, Level, Question
+from reports.api.common import Cursor, IsAdminOrReadOnly, SlugRelated, storable
+from reports.selectors import managed_team_ids, readable_surveys
 from surveys import services
-from surveys.models import Membership, Response, Survey
+from surveys.models import Membership, Response, Survey, Team
+from surveys.selectors import framework_outline
+
+User = get_user_model()
+
+
+def api_surveys(user: Any) -> QuerySet[Survey]:
+    """Return the surveys a user may see: all for admins, else readable non-drafts."""
+    surveys = readable_surveys(user)
+    if not user.is_staff:
+        surveys = surveys.exclude(status=Survey.Status.DRAFT)
+    return surveys
+
+
+def api_teams(user: Any) -> QuerySet[Team]:
+    """Return the teams a user may see: all for admins, else their own and managed ones."""
+    if user.is_staff:
+        return Team.objects.all()
+    mine = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
+    return Team.objects.filter(pk__in=mine | (managed_team_ids(user) or set()))
+
+
+def rule_violation(error: services.SurveyError, status_code: int = 400) -> ApiResponse:
+    """Answer a domain rule violation as ``{"detail", "code"}``."""
+    return ApiResponse({"detail": error.message, "code": error.code}, status=status_code)
+
+
+# --- frameworks ------------------------------------------------------------------------------
+
+
+class ChoiceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Choice
+        fields = ["score", "label", "description", "next_step"]
+
+
+class QuestionSerializer(serializers.ModelSerializer):
+    choices = ChoiceSerializer(many=True, read_only=True)
+    requires = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Question
+        fields = [
+            "key",
+            "text",
+            "guidance",
+            "weight",
+            "allow_na",
+            "order",
+            "max_score",
+            "requires",
+            "choices",
+        ]
+
+
+class DimensionSerializer(serializers.ModelSerializer):
+    questions = QuestionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Dimension
+        fields = ["key", "name", "description", "weight", "order", "questions"]
+
+
+class LevelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Level
+        fields = ["number", "name", "threshold", "description"]
+
+
+class FrameworkSerializer(serializers.ModelSerializer):
+    dimension_count = serializers.IntegerField(read_only=True)
+    question_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Framework
+        fields = [
+            "slug",
+            "version",
+            "title",
+            "description",
+            "published",
+            "dimension_count",
+            "question_count",
+        ]
+
+
+class FrameworkDetailSerializer(serializers.ModelSerializer):
+    levels = LevelSerializer(many=True, read_only=True)
+    dimensions = DimensionSerializer(many=True, read_only=True, source="outline")
+
+    class Meta:
+        model = Framework
+        fields = ["slug", "version", "title", "description", "published", "levels", "dimensions"]
+
+
+class FrameworkQuerySerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+
+@extend_schema_view(
+    list=extend_schema(description="The latest published version of each framework."),
+    retrieve=extend_schema(
+        description="One framework with its levels, dimensions, questions and choices: the "
+        "latest published version, or `?version=`.",
+        parameters=[FrameworkQuerySerializer],
+    ),
+)
+class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Framework.objects.none()  # for the schema; get_queryset narrows
+    serializer_class = FrameworkSerializer
+    pagination_class = Cursor
+    cursor_ordering = "slug"
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    filterset_fields = ["slug"]
+
+    def get_queryset(self) -> QuerySet[Framework]:
+        latest = (
+            Framework.objects.filter(slug=OuterRef("slug"), published=True)
+            .order_by("-version")
+            .values("pk")[:1]
+        )
+        return Framework.objects.filter(published=True, pk=Subquery(latest)).annotate(
+            dimension_count=Count("dimensions", distinct=True),
+            question_count=Count("questions", distinct=True),
+        )
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return FrameworkDetailSerializer if self.action == "retrieve" else FrameworkSerializer
+
+    def get_object(self) -> Framework:
+        query = FrameworkQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        versions = Framework.objects.filter(slug=self.kwargs["slug"])
+        if not self.request.user.is_staff:
+            versions = versions.filter(published=True)
+        version = query.validated_data.get("version")
+        if version is not None:
+            versions = versions.filter(version=version)
+        framework = versions.prefetch_related("levels").order_by("-version").first()
+        if framework is None:
+            raise NotFound("No such framework (or version).")
+        framework.outline = framework_outline(framework)
+        return framework
+
+
+# --- teams and memberships -------------------------------------------------------------------
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    parent = SlugRelated(
+        slug_field="slug",
+        queryset=Team.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="Slug of the parent team (org roll-ups).",
+    )
+
+    class Meta:
+        model = Team
+        fields = ["slug", "name", "parent"]
+
+    def validate_parent(self, parent: Team | None) -> Team | None:
+        team = self.instance
+        ancestor = parent
+        while team is not None and ancestor is not None:
+            if ancestor.pk == team.pk:
+                raise serializers.ValidationError("A team cannot be its own ancestor.")
+            ancestor = ancestor.parent
+        return parent
+
+
+class TeamFilter(django_filters.FilterSet):
+    parent = django_filters.CharFilter(field_name="parent__slug")
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = Team
+        fields = ["parent", "name"]
+
+
+@extend_schema_view(
+    list=extend_schema(description="Teams you may see (admins: all)."),
+    create=extend_schema(description="Admins only."),
+    update=extend_schema(description="Admins only."),
+    partial_update=extend_schema(description="Admins only."),
+)
+class TeamViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Team.objects.none()  # for the schema; get_queryset narrows
+    serializer_class = TeamSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    pagination_class = Cursor
+    cursor_ordering = "slug"
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    filterset_class = TeamFilter
+
+    def get_queryset(self) -> QuerySet[Team]:
+        return api_teams(self.request.user).select_related("parent")
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    user = SlugRelated(slug_field="username", queryset=User.objects.all())
+    team = SlugRelated(slug_field="slug", queryset=Team.objects.all())
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "team", "role", "joined_at"]
+
+
+class MembershipFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug")
+    user = django_filters.CharFilter(field_name="user__username")
+
+    class Meta:
+        model = Membership
+        fields = ["team", "user", "role"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Memberships you may see: admins all, managers those of the teams they "
+        "manage, everyone their own."
+    ),
+    create=extend_schema(description="Admins only."),
+    update=extend_schema(description="Admins only."),
+    partial_update=extend_schema(description="Admins only."),
+    destroy=extend_schema(description="Admins only."),
+)
+class MembershipViewSet(viewsets.ModelViewSet):
+    queryset = Membership.objects.none()  # for the schema; get_queryset narrows
+    serializer_class = MembershipSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    pagination_class = Cursor
+    cursor_ordering = "id"
+    filterset_class = MembershipFilter
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        user = self.request.user
+        memberships = Membership.objects.select_related("user", "team")
+        if user.is_staff:
+            return memberships
+        managed = managed_team_ids(user) or set()
+        return memberships.filter(Q(team_id__in=managed) | Q(user=user))
+
+
+# --- surveys ---------------------------------------------------------------------------------
+
+
+class SurveySerializer(serializers.ModelSerializer):
+    framework = serializers.SlugField(source="framework.slug", help_text="Framework slug.")
+    framework_version = serializers.IntegerField(
+        source="framework.version",
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Defaults to the latest published version.",
+    )
+    teams = SlugRelated(slug_field="slug", many=True, queryset=Team.objects.all(), required=False)
+
+    class Meta:
+        model = Survey
+        fields = [
+            "id",
+            "title",
+            "description",
+            "framework",
+            "framework_version",
+            "teams",
+            "opens_at",
+            "closes_at",
+            "status",
+            "anonymous",
+            "min_group_size",
+            "members_see_results",
+            "created_at",
+        ]
+        read_only_fields = ["status", "created_at"]
+        extra_kwargs = {"min_group_size": {"min_value": 1}}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        survey: Survey | None = self.instance
+        errors: dict[str, list[str]] = {}
+        wanted = attrs.pop("framework", None)
+        if wanted is not None:
+            versions = Framework.objects.filter(slug=wanted["slug"], published=True)
+            if "version" in wanted:
+                versions = versions.filter(version=wanted["version"])
+            framework = versions.order_by("-version").first()
+            if framework is None:
+                errors["framework"] = ["No such published framework (or version)."]
+            else:
+                attrs["framework"] = framework
+        opens_at = attrs.get("opens_at", survey.opens_at if survey else None)
+        closes_at = attrs.get("closes_at", survey.closes_at if survey else None)
+        if opens_at and closes_at and closes_at <= opens_at:
+            errors["closes_at"] = ["Must be after opens_at."]
+        if survey is not None and survey.responses.exists():
+            if "framework" in attrs and attrs["framework"].pk != survey.framework_id:
+                errors["framework"] = ["The survey has responses: its framework is fixed."]
+            if "anonymous" in attrs and attrs["anonymous"] != survey.anonymous:
+                errors["anonymous"] = ["The survey has responses: anonymity is fixed."]
+            if "teams" in attrs:
+                kept = {team.pk for team in attrs["teams"]}
+                answered = set(survey.responses.values_list("team__slug", "team_id"))
+                dropped = sorted(slug for slug, pk in answered if pk not in kept)
+                if dropped:
+                    errors["teams"] = [f"Teams with responses cannot be removed: {dropped}."]
+        if survey is None and "framework" not in attrs and "framework" not in errors:
+            errors["framework"] = ["This field is required."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class SurveyFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="teams__slug")
+
+    class Meta:
+        model = Survey
+        fields = ["status", "anonymous", "team"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Surveys you may see: admins all, others the open and closed surveys of "
+        "their teams and the teams they manage."
+    ),
+    create=extend_schema(description="Admins only. The survey starts as a draft."),
+    update=extend_schema(description="Admins only."),
+    partial_update=extend_schema(description="Admins only."),
+    open=extend_schema(request=None, description="Admins only: open (or reopen) the survey."),
+    close=extend_schema(
+        request=None,
+        description="Admins only: close the survey; every team is scored once more.",
+    ),
+)
+class SurveyViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Survey.objects.none()  # for the schema; get_queryset narrows
+    serializer_class = SurveySerializer
+    permission_classes = [IsAdminOrReadOnly]
+    pagination_class = Cursor
+    filterset_class = SurveyFilter
+
+    def get_queryset(self) -> QuerySet[Survey]:
+        return api_surveys(self.request.user).select_related("framework").prefetch_related("teams")
+
+    @action(detail=True, methods=["post"])
+    def open(self, request: Request, pk: str | None = None) -> ApiResponse:
+        survey = self.get_object()
+        try:
+            services.survey_open(survey=survey)
+        except services.SurveyError as error:
+            return rule_violation(error)
+        return ApiResponse(self.get_serializer(survey).data)
+
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, pk: str | None = None) -> ApiResponse:
+        survey = self.get_object()
+        services.survey_close(survey=survey)
+        return ApiResponse(self.get_serializer(survey).data)
+
+
+# --- responses -------------------------------------------------------------------------------
 
 
 class AnswerInSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=64, help_text="Question key.")
     choice = serializers.IntegerField(
-        required=False, allow_null=True, min_value=0, help_text="Choice score; null with na."
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=32767,
+        help_text="Choice score; null with na.",
     )
     na = serializers.BooleanField(required=False, default=False)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
@@ -47,12 +435,14 @@ class ResponseInSerializer(serializers.Serializer):
 
     def validate_answers(self, answers: list[dict[str, Any]]) -> list[services.AnswerInput]:
         survey: Survey = self.context["survey"]
-        questions = {
-            q.key: q
-            for q in Question.objects.filter(framework_id=survey.framework_id).prefetch_related(
-                "choices"
-            )
-        }
+        questions = {q.key: q for q in Question.objects.filter(framework_id=survey.framework_id)}
+        # Plain (question, score) pairs: a submission checks 50+ answers against them, and
+        # model instances for every choice would cost more than the rest of the validation.
+        scores_offered: dict[int, set[int]] = defaultdict(set)
+        for question_id, score in Choice.objects.filter(
+            question__framework_id=survey.framework_id
+        ).values_list("question_id", "score"):
+            scores_offered[question_id].add(score)
         errors: list[dict[str, list[str]]] = []
         seen: set[str] = set()
         result = []
@@ -70,8 +460,8 @@ class ResponseInSerializer(serializers.Serializer):
                 error["na"] = [f"'{question.key}' cannot be answered N/A."]
             elif not na and choice is None:
                 error["choice"] = ["A choice score is required unless na is true."]
-            elif not na and choice not in {c.score for c in question.choices.all()}:
-                offered = sorted(c.score for c in question.choices.all())
+            elif not na and choice not in scores_offered[question.pk]:
+                offered = sorted(scores_offered[question.pk])
                 error["choice"] = [
                     f"Score {choice} is not offered for '{question.key}'; choose one of {offered}."
                 ]
@@ -97,13 +487,6 @@ class ResponseOutSerializer(serializers.ModelSerializer):
         fields = ["id", "survey", "team", "status", "started_at", "submitted_at", "answer_count"]
 
 
-def visible_surveys(user: Any) -> QuerySet[Survey]:
-    """Surveys a user may see: all for admins, else those including one of their teams."""
-    if user.is_staff:
-        return Survey.objects.all()
-    return Survey.objects.filter(teams__memberships__user=user).distinct()
-
-
 class SurveyResponsesView(APIView):
     @extend_schema(
         operation_id="survey_responses_create",
@@ -114,19 +497,26 @@ class SurveyResponsesView(APIView):
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="A replay with the same key returns the first result and writes "
-                "nothing.",
+                description="A replay with the same key returns the first result (header "
+                "`Idempotent-Replayed: true`) and writes nothing. At most 255 characters.",
             )
         ],
         description="Submit a complete response for a team. Resubmitting replaces the "
-        "respondent's earlier response.",
+        "respondent's earlier response. 400 with field errors or "
+        '`{"code": "incomplete", "missing": [keys]}`, 403 for a team you are not in, 409 '
+        "when the survey is closed.",
     )
     def post(self, request: Request, survey_id: int) -> ApiResponse:
-        survey = get_object_or_404(visible_surveys(request.user), pk=survey_id)
+        survey = get_object_or_404(api_surveys(request.user), pk=survey_id)
         idempotency_key = request.headers.get("Idempotency-Key") or None
         if idempotency_key is not None and len(idempotency_key) > 255:
             return ApiResponse(
                 {"Idempotency-Key": ["At most 255 characters."]}, status=status.HTTP_400_BAD_REQUEST
+            )
+        if not storable(idempotency_key):
+            return ApiResponse(
+                {"Idempotency-Key": ["Null characters are not allowed."]},
+                status=status.HTTP_400_BAD_REQUEST,
             )
         if idempotency_key:
             earlier = Response.objects.filter(survey=survey, idempotency_key=idempotency_key)
@@ -148,11 +538,11 @@ class SurveyResponsesView(APIView):
                 idempotency_key=idempotency_key,
             )
         except services.SurveyError as error:
-            body: dict[str, Any] = {"detail": error.message, "code": error.code}
             if error.code == "incomplete":
-                body["missing"] = error.details
+                body = {"detail": error.message, "code": error.code, "missing": error.details}
+                return ApiResponse(body, status=status.HTTP_400_BAD_REQUEST)
             code = status.HTTP_409_CONFLICT if error.code == "closed" else 400
-            return ApiResponse(body, status=code)
+            return rule_violation(error, code)
         return self._created(result.response, replayed=result.replayed)
 
     @staticmethod
@@ -177,7 +567,7 @@ class SurveyResponsesView(APIView):
             if survey.anonymous:
                 digest = salted_hmac("surveys.external", f"{survey.pk}:{on_behalf}").hexdigest()
                 return None, f"x:{digest[:32]}"
-            user = get_user_model().objects.filter(username=on_behalf).first()
+            user = User.objects.filter(username=on_behalf).first()
             if user is None:
                 raise serializers.ValidationError({"respondent": [f"No user '{on_behalf}'."]})
             return user, services.respondent_key_for(user, survey)

@@ -6,3 +6,14 @@ from django.apps import AppConfig
 class SurveysConfig(AppConfig):
     name = "surveys"
     verbose_name = "Surveys"
+
+    def ready(self) -> None:
+        # Who changed which survey, team, membership, invitation or target, and how:
+        # visible under "Log entries" in the admin.
+        from auditlog.registry import auditlog
+
+        from surveys.models import DimensionTarget, Invitation, Membership, Survey, Team
+
+        for model in (Survey, Team, Membership, Invitation, DimensionTarget):
+            if not auditlog.contains(model):
+                auditlog.register(model, exclude_fields=["token_hash"])

@@ -20,3 +20,28 @@ class InvitationForm(forms.Form):
         if expires_at is not None and expires_at <= timezone.now():
             raise forms.ValidationError("The expiry must be in the future.")
         return expires_at
+
+
+class EmailInvitationForm(forms.Form):
+    emails = forms.CharField(
+        label="E-mail addresses",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One or more addresses, separated by commas, spaces or new lines. "
+        "Each gets its own single-use link.",
+    )
+
+    def clean_emails(self) -> list[str]:
+        from django.core.validators import validate_email
+
+        raw = self.cleaned_data["emails"].replace(",", " ").split()
+        if len(raw) > 200:
+            raise forms.ValidationError("At most 200 addresses at a time.")
+        invalid = []
+        for address in raw:
+            try:
+                validate_email(address)
+            except forms.ValidationError:
+                invalid.append(address)
+        if invalid:
+            raise forms.ValidationError(f"Not valid e-mail addresses: {', '.join(invalid)}")
+        return list(dict.fromkeys(raw))

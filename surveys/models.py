@@ -251,3 +251,20 @@ class DimensionTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.dimension_key} -> {self.target_level}"
+
+
+class Reminder(models.Model):
+    """A reminder e-mail sent to a member who had not submitted; at most one per survey."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="reminders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "user"], name="reminder_once_per_survey"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder to {self.user} for {self.survey}"

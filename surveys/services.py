@@ -10,12 +10,15 @@ import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -25,6 +28,7 @@ from surveys.models import (
     DimensionTarget,
     Invitation,
     Membership,
+    Reminder,
     Response,
     Survey,
     Team,
@@ -434,3 +438,101 @@ def target_set(
             lambda survey_id=survey_id: enqueue_team_aggregation(survey_id, team.pk, "target")
         )
     return target
+
+
+# --- e-mail: invitations, reminders, closing on time --------------------------------------
+
+
+def invitation_email(
+    *,
+    survey: Survey,
+    team: Team,
+    emails: Sequence[str],
+    invited_by: AbstractBaseUser,
+    link_for: Callable[[str], str],
+) -> int:
+    """E-mail each address its own single-use invitation link; return how many were sent.
+
+    ``link_for`` turns a token into an absolute URL (the view knows the host).
+    """
+    sent = 0
+    for email in emails:
+        _, token = invitation_create(
+            survey=survey,
+            team=team,
+            created_by=invited_by,
+            max_uses=1,
+            expires_at=survey.closes_at,
+        )
+        sent += send_mail(
+            subject=f"Please take part in “{survey.title}” for {team.name}",
+            message=render_to_string(
+                "surveys/email/invitation.txt",
+                {"survey": survey, "team": team, "link": link_for(token), "inviter": invited_by},
+            ),
+            from_email=None,
+            recipient_list=[email],
+        )
+    return sent
+
+
+def reminders_send(*, now: datetime | None = None) -> int:
+    """Remind members who have not submitted, N days before their survey closes.
+
+    N is REMINDER_DAYS_BEFORE_CLOSE. Each person gets at most one reminder per survey,
+    recorded in Reminder; people without an e-mail address are skipped.
+    """
+    now = now or timezone.now()
+    window_end = now + timedelta(days=settings.REMINDER_DAYS_BEFORE_CLOSE)
+    surveys = Survey.objects.filter(
+        status=Survey.Status.OPEN, opens_at__lte=now, closes_at__gt=now, closes_at__lte=window_end
+    )
+    sent = 0
+    for survey in surveys:
+        already = set(survey.reminders.values_list("user_id", flat=True))
+        submitted = set(
+            survey.responses.filter(status="submitted").values_list("respondent_key", flat=True)
+        )
+        memberships = (
+            Membership.objects.filter(team__in=survey.teams.all())
+            .exclude(user__email="")
+            .select_related("user", "team")
+        )
+        for membership in memberships:
+            user = membership.user
+            if user.pk in already or respondent_key_for(user, survey) in submitted:
+                continue
+            with transaction.atomic():
+                _, created = Reminder.objects.get_or_create(
+                    survey=survey, user=user, defaults={"sent_at": now}
+                )
+                if not created:
+                    continue
+                send_mail(
+                    subject=f"Reminder: “{survey.title}” closes {survey.closes_at:%d %b %Y}",
+                    message=render_to_string(
+                        "surveys/email/reminder.txt",
+                        {
+                            "survey": survey,
+                            "team": membership.team,
+                            "user": user,
+                            "site_url": settings.SITE_URL,
+                            "path": f"/surveys/{survey.pk}/{membership.team.slug}/",
+                        },
+                    ),
+                    from_email=None,
+                    recipient_list=[user.email],
+                )
+            already.add(user.pk)
+            sent += 1
+    return sent
+
+
+def surveys_close_due(*, now: datetime | None = None) -> list[int]:
+    """Close every open survey whose closes_at has passed (final scoring follows)."""
+    now = now or timezone.now()
+    closed = []
+    for survey in Survey.objects.filter(status=Survey.Status.OPEN, closes_at__lte=now):
+        survey_close(survey=survey)
+        closed.append(survey.pk)
+    return closed

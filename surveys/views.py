@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from maturity.models import Dimension, Question
 from surveys import selectors, services
-from surveys.forms import InvitationForm
+from surveys.forms import EmailInvitationForm, InvitationForm
 from surveys.models import Answer, Membership, Response, Survey, Team
 
 RESPONDENT_COOKIE_SALT = "surveys.anonymous-respondent"
@@ -166,9 +166,13 @@ def survey_dimension(
     errors: dict[str, str] = {}
     if request.method == "POST":
         values, errors = _parse_page(request, questions)
+        stored = selectors.answers_by_question(response)
         try:
             for question in questions:
-                if question.pk in values:
+                # The page posts all its answers on every change; write only what changed.
+                if question.pk in values and values[question.pk] != _stored_answer(
+                    stored.get(question.pk)
+                ):
                     services.answer_save(
                         response=response,
                         question=question,
@@ -234,6 +238,12 @@ def survey_dimension(
         },
         status=422 if errors else 200,
     )
+
+
+def _stored_answer(answer: Answer | None) -> dict[str, object]:
+    if answer is None:
+        return {"score": None, "na": False, "comment": ""}
+    return {"score": answer.score, "na": answer.na, "comment": answer.comment}
 
 
 def _stored_value(answer: Answer | None) -> dict[str, str]:
@@ -382,9 +392,23 @@ def invitation_manage(request: HttpRequest, survey_id: int, team_slug: str) -> H
     team = get_object_or_404(survey.teams.all(), slug=team_slug)
     if not _can_invite(request.user, team):
         raise Http404("No such survey for you.")
-    form = InvitationForm(request.POST or None)
+    is_email = request.POST.get("action") == "email"
+    form = InvitationForm(request.POST if request.method == "POST" and not is_email else None)
+    email_form = EmailInvitationForm(request.POST if is_email else None)
     link = None
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and is_email and email_form.is_valid():
+        sent = services.invitation_email(
+            survey=survey,
+            team=team,
+            emails=email_form.cleaned_data["emails"],
+            invited_by=request.user,
+            link_for=lambda token: request.build_absolute_uri(
+                reverse("invitation-open", args=[token])
+            ),
+        )
+        messages.success(request, f"Sent {sent} invitation e-mail(s).")
+        return redirect("survey-invitations", survey.pk, team.slug)
+    if request.method == "POST" and not is_email and form.is_valid():
         try:
             _, token = services.invitation_create(
                 survey=survey,
@@ -405,10 +429,11 @@ def invitation_manage(request: HttpRequest, survey_id: int, team_slug: str) -> H
             "survey": survey,
             "team": team,
             "form": form,
+            "email_form": email_form,
             "link": link,
             "invitations": survey.invitations.filter(team=team),
         },
-        status=422 if form.errors else 200,
+        status=422 if form.errors or email_form.errors else 200,
     )
 
 

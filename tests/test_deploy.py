@@ -77,3 +77,16 @@ def test_gunicorn_config_reads_the_environment(monkeypatch):
     assert (config["workers"], config["threads"], config["worker_class"]) == (5, 2, "gthread")
     assert config["bind"] == "0.0.0.0:8000"
     assert '"request_id": "%({x-request-id}o)s"' in config["access_log_format"]
+
+
+def test_grafana_dashboard_uses_metrics_the_service_exports():
+    import json
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    expressions = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    ours = set(re.findall(r"maturity_[a-z_]+", expressions))
+    metrics_source = (ROOT / "reports" / "metrics.py").read_text()
+    for name in ours:
+        base = name.removesuffix("_total")
+        assert f'"{base}"' in metrics_source, f"dashboard uses {name}, which nothing exports"
+    assert {"maturity_submissions_total", "maturity_queue_depth", "maturity_stale_teams"} <= ours

@@ -31,12 +31,18 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "django_prometheus",
+    "axes",
+    "auditlog",
+    "drf_spectacular_sidecar",
     "maturity",
     "surveys",
     "reports",
 ]
 
 MIDDLEWARE = [
+    "config.observability.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -45,7 +51,43 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: locks out repeated failed logins.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five failed logins for one username from one address lock it for 15 minutes.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+
+# Content-Security-Policy: everything from our own origin, no inline scripts anywhere.
+# Inline style *attributes* are allowed (charts size their elements with them); inline
+# <style> elements and scripts are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -124,36 +166,83 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
 REST_FRAMEWORK = {
+    # Token first: a refused token answers 401 with WWW-Authenticate (reports.authentication).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "reports.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "reports.api.schema.ApiAutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["reports.api.common.SafeFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "reports.api.common.Cursor",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "reports.api.common.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
+        "reports.api.common.TokenRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "user": env("API_THROTTLE_USER", default="6000/min"),
         "anon": env("API_THROTTLE_ANON", default="60/min"),
+        "token": env("API_THROTTLE_TOKEN", default="3000/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MLOps maturity assessment API",
-    "DESCRIPTION": "Surveys, responses, scores, recommendations and exports.",
+    "DESCRIPTION": (
+        "Surveys, responses, scores, recommendations and exports. Authenticate with "
+        "`Authorization: Token <key>` (keys from `manage.py create_api_token <username>`) "
+        'or a browser session. Errors are JSON: `{"detail": ..., "code": ...}`, or '
+        '`{"field": ["message", ...]}` for invalid input. Lists use cursor pagination '
+        "(`next`/`previous` links, `page_size` up to 1000)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SurveyStatusEnum": "surveys.models.Survey.Status",
+        "RunStatusEnum": "reports.models.AggregationRun.Status",
+    },
 }
 
+# Logs: one JSON object per line (LOG_FORMAT=json, the default outside local development)
+# with the request id of the request being served; LOG_FORMAT=plain for humans.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "config.observability.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "plain") else "json",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# /metrics: Prometheus text format, for a bearer of METRICS_TOKEN or, without a token,
+# for requests from METRICS_ALLOWED_IPS only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
+# E-mail: invitations and reminders. EMAIL_URL like smtp+tls://user:pass@host:587 (console
+# backend by default: mails are printed).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MLOps maturity <maturity@localhost>")
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+REMINDER_DAYS_BEFORE_CLOSE = env.int("REMINDER_DAYS_BEFORE_CLOSE", default=3)
 
 # Directory of framework files loaded by `make run` and the demo.
 FRAMEWORKS_DIR = BASE_DIR / "maturity" / "frameworks"
@@ -163,6 +252,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.reconcile_scores",
         "schedule": env.float("RECONCILE_SECONDS", default=60.0),
     },
+    "close-due-surveys": {"task": "surveys.tasks.close_due_surveys", "schedule": 60.0},
+    "send-reminders": {"task": "surveys.tasks.send_reminders", "schedule": 15 * 60.0},
 }
 # Test-only: seconds to sleep inside the aggregation's write transaction (0 = off).
 AGGREGATION_TEST_SLEEP_SECONDS = env.float("AGGREGATION_TEST_SLEEP_SECONDS", default=0.0)

@@ -36,6 +36,7 @@ def browser():
 def new_page(browser, live_server):
     """Return a factory of pages in fresh browser contexts (like separate devices)."""
     contexts = []
+    violations: list[str] = []
 
     def make(viewport: dict | None = None):
         context = browser.new_context(
@@ -43,11 +44,21 @@ def new_page(browser, live_server):
         )
         context.set_default_timeout(15000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        # The Content-Security-Policy must not break anything the pages do.
+        page.on(
+            "console",
+            lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None,
+        )
+        page.on("pageerror", lambda error: violations.append(f"page error: {error}"))
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert violations == [], violations
 
 
 @pytest.fixture

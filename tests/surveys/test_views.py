@@ -210,3 +210,18 @@ def test_managers_create_invitation_links_members_cannot(client, survey, team, m
     assert response.context["invitations"][0].max_uses == 5
     bad = client.post(url, {"max_uses": "-3", "expires_at": "yesterday"})
     assert bad.status_code == 422
+
+
+def test_autosave_writes_only_the_answer_that_changed(client, survey, team, member, framework):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    first, second = list(dimension.questions.all())[:2]
+    url = dimension_url(survey, team, dimension.key)
+    client.post(url, {f"q-{first.key}": "1", f"q-{second.key}": "2"}, HTTP_HX_REQUEST="true")
+    draft = Response.objects.get(status="draft")
+    before = dict(draft.answers.values_list("question__key", "updated_at"))
+    client.post(url, {f"q-{first.key}": "1", f"q-{second.key}": "3"}, HTTP_HX_REQUEST="true")
+    after = dict(draft.answers.values_list("question__key", "updated_at"))
+    assert after[first.key] == before[first.key]
+    assert after[second.key] > before[second.key]
+    assert draft.answers.get(question=second).score == 3

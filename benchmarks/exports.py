@@ -1,0 +1,384 @@
+"""Benchmark exports and the API over HTTP (gunicorn) on PostgreSQL, against psql's \\copy.
+
+    .venv/bin/python benchmarks/exports.py                  # 1,000 teams x 20 x 50 = 1M answers
+    .venv/bin/python benchmarks/exports.py --teams 100      # smaller, faster
+    BENCH_DATABASE_URL=postgres://... (default: .../mlops_bench_exports, a dedicated database:
+    its answers, responses and scores are truncated first)
+
+Measures, in one run: the floor (``psql -c "\\copy (the export's query) to stdout csv"``),
+every export format over HTTP with a client on the same machine, the serving process's
+peak memory for 1M rows against 100k rows, the submission endpoint (50 answers) and the
+scores endpoint of a 1,000-team survey under 8 concurrent clients. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mlops_bench_exports"
+)
+
+from common import ROOT, machine, p95, setup_django, table  # noqa: E402
+
+HOST, PORT = "127.0.0.1", 8765
+FORMATS = ["csv", "ndjson", "json", "parquet", "xlsx"]
+# Celery tasks queued by submissions go to this Redis database and are dropped afterwards
+# (no worker runs): what a web process does in production, without the scoring work.
+BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+class Server:
+    """gunicorn serving config.wsgi against the benchmark database."""
+
+    def __init__(self, workers: int, threads: int = 1) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": os.environ["BENCH_DATABASE_URL"],
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": BENCH_REDIS,
+            "CELERY_BROKER_URL": BENCH_REDIS,
+            "CONN_MAX_AGE": "60",
+            # keep throttling on (its cost is measured) but above the benchmark's rates
+            "API_THROTTLE_USER": "1000000/min",
+            "API_THROTTLE_TOKEN": "1000000/min",
+        }
+        self.process = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "config.wsgi",
+                "--bind",
+                f"{HOST}:{PORT}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--timeout",
+                "900",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        for _ in range(100):
+            try:
+                connection = http.client.HTTPConnection(HOST, PORT, timeout=2)
+                connection.request("GET", "/healthz")
+                connection.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("gunicorn did not start")
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+
+
+def download(path: str, key: str) -> tuple[float, int, dict]:
+    """GET ``path`` and read the body to the end; return seconds, bytes and headers."""
+    connection = http.client.HTTPConnection(HOST, PORT, timeout=900)
+    started = time.perf_counter()
+    connection.request("GET", path, headers={"Authorization": f"Token {key}"})
+    response = connection.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"{path}: {response.status} {response.read()[:300]!r}")
+    size = 0
+    while data := response.read(1 << 20):
+        size += len(data)
+    seconds = time.perf_counter() - started
+    return seconds, size, dict(response.getheaders())
+
+
+def floor_seconds(sql: str, runs: int) -> float:
+    """Time ``psql -c "\\copy (sql) to stdout csv header"``, with the export's settings."""
+    url = os.environ["BENCH_DATABASE_URL"]
+    env = {**os.environ, "PGOPTIONS": "-c work_mem=64MB -c jit=off"}
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(
+            ["psql", url, "-X", "-q", "-c", f"\\copy ({sql}) to stdout with csv header"],
+            stdout=subprocess.DEVNULL,
+            check=True,
+            env=env,
+        )
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+def inline(sql: str, params: list) -> str:
+    """Bind parameters client-side, as the export's COPY does, for psql."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return cursor.cursor.mogrify(sql, params)
+
+
+def load(
+    method: str, path: str, keys: list[str], body_for, seconds: float, clients: int
+) -> tuple[float, list[float], int]:
+    """Run ``clients`` threads doing requests for ``seconds``; return rate, latencies, errors."""
+    latencies: list[float] = []
+    errors = [0]
+    stop = time.perf_counter() + seconds
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        key = keys[index % len(keys)]
+        mine = []
+        failed = 0
+        count = 0
+        while time.perf_counter() < stop:
+            body = body_for(index, count)
+            headers = {"Authorization": f"Token {key}"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            started = time.perf_counter()
+            connection = http.client.HTTPConnection(HOST, PORT, timeout=60)
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            mine.append(time.perf_counter() - started)
+            failed += response.status >= 300
+            count += 1
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies, errors[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=1000)
+    parser.add_argument("--respondents", type=int, default=20)
+    parser.add_argument("--questions", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3, help="floor and CSV runs (median)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per load test")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for load")
+    parser.add_argument("--skip-xlsx", action="store_true")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    setup_django()
+    from aggregation import build
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from reports.authentication import api_token_create
+    from reports.exports import Export, ExportRequest
+    from reports.models import ExportAudit
+    from reports.services import aggregate
+    from surveys.models import Membership, Team
+
+    survey, _probe, answers, generate_seconds = build(
+        args.teams, args.respondents, args.questions, seed=42
+    )
+    print(f"generated {answers:,} answers in {generate_seconds:.1f} s")
+    started = time.perf_counter()
+    aggregate(survey=survey)
+    print(f"aggregated {args.teams + 1} teams in {time.perf_counter() - started:.1f} s")
+    ExportAudit.objects.all().delete()
+    User = get_user_model()
+    admin, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    _, admin_key = api_token_create(user=admin, name="bench")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max(submitted_at) FROM surveys_response WHERE survey_id = %s", [survey.pk]
+        )
+        newest = cursor.fetchone()[0]
+    # submitted_at = now - g seconds for respondent g: the newest 2 of 20 are ~10%
+    since = newest - _seconds(1.5)
+    small = ExportRequest(kind="answers", survey=survey, since=since)
+    small_rows = Export(small).estimated_rows()
+    full_rows = Export(ExportRequest(kind="answers", survey=survey)).estimated_rows()
+    query = Export(ExportRequest(kind="answers", survey=survey)).query
+    copy_sql = inline(query.copy_sql, query.copy_params)
+    floor = floor_seconds(copy_sql, args.runs)
+    floor_rate = full_rows / floor
+    rows = [
+        [
+            f"floor: psql `\\copy (export query) to stdout csv`, {full_rows:,} rows",
+            f"{floor:.2f} s",
+            f"{floor_rate:,.0f}",
+            "1.00x",
+            "",
+        ]
+    ]
+
+    # One worker serves the exports, so that its peak memory is the export's.
+    server = Server(workers=1)
+    try:
+        [worker] = server.worker_pids()
+        since_param = since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for fmt in FORMATS:
+            if fmt == "xlsx" and args.skip_xlsx:
+                continue
+            base = f"/api/v1/exports/answers/?survey={survey.pk}&format={fmt}"
+            reset_peak(worker)
+            before = peak_rss_mb(worker)
+            download(f"{base}&since={since_param}", admin_key)
+            small_peak = peak_rss_mb(worker) - before
+            reset_peak(worker)
+            before = peak_rss_mb(worker)
+            runs = args.runs if fmt == "csv" else 1
+            timings = []
+            for _ in range(runs):
+                seconds, size, headers = download(base, admin_key)
+                timings.append(seconds)
+            full_peak = peak_rss_mb(worker) - before
+            audit = ExportAudit.objects.get(pk=int(headers["X-Export-Id"]))
+            assert audit.row_count == full_rows, (audit.row_count, full_rows)
+            seconds = statistics.median(timings)
+            rate = full_rows / seconds
+            rows.append(
+                [
+                    f"{fmt} over HTTP ({size / 2**20:,.0f} MiB)",
+                    f"{seconds:.2f} s",
+                    f"{rate:,.0f}",
+                    f"{rate / floor_rate:.2f}x",
+                    f"{small_peak:+.0f} / {full_peak:+.0f} MB "
+                    f"(growth {full_peak - small_peak:+.0f} MB)",
+                ]
+            )
+            print(rows[-1])
+    finally:
+        server.stop()
+
+    # Submissions: 8 clients, each its own member of a dedicated team, 50 answers a time.
+    team = Team.objects.create(slug="bench-submit", name="Benchmark submissions")
+    survey.teams.add(team)
+    keys = []
+    for index in range(args.clients):
+        user, _ = User.objects.get_or_create(username=f"bench-member-{index}")
+        Membership.objects.get_or_create(user=user, team=team)
+        keys.append(api_token_create(user=user, name="bench")[1])
+    question_keys = list(survey.framework.questions.order_by("order").values_list("key", flat=True))
+
+    def submission(index: int, count: int) -> str:
+        return json.dumps(
+            {
+                "team": team.slug,
+                "answers": [
+                    {"question": key, "choice": (index + count + n) % 5}
+                    for n, key in enumerate(question_keys)
+                ],
+            }
+        )
+
+    def nothing(index: int, count: int) -> None:
+        return None
+
+    server = Server(workers=args.workers)
+    try:
+        url = f"/api/v1/surveys/{survey.pk}/responses/"
+        load("POST", url, keys, submission, 2, args.clients)  # warm up
+        rate, latencies, errors = load("POST", url, keys, submission, args.seconds, args.clients)
+        rows.append(
+            [
+                f"submission, {len(question_keys)} answers, {args.clients} clients "
+                f"({args.workers} workers)",
+                f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
+                f"p95 {p95(latencies) * 1000:.1f} ms",
+                f"{rate:,.0f} req/s",
+                "",
+                f"{errors} errors",
+            ]
+        )
+        print(rows[-1])
+        for label, path in [
+            ("first page (100 teams)", f"/api/v1/surveys/{survey.pk}/scores/"),
+            ("one page of 1,000 teams", f"/api/v1/surveys/{survey.pk}/scores/?page_size=1000"),
+        ]:
+            load("GET", path, [admin_key], nothing, 2, args.clients)
+            rate, latencies, errors = load(
+                "GET", path, [admin_key], nothing, args.seconds, args.clients
+            )
+            rows.append(
+                [
+                    f"scores of a {args.teams + 2:,}-team survey, {label}, {args.clients} clients",
+                    f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
+                    f"p95 {p95(latencies) * 1000:.1f} ms",
+                    f"{rate:,.0f} req/s",
+                    "",
+                    f"{errors} errors",
+                ]
+            )
+            print(rows[-1])
+    finally:
+        server.stop()
+        _drop_queued_tasks()
+
+    print()
+    print(f"Machine: {machine()}")
+    print(
+        f"Data: {args.teams:,} teams x {args.respondents} respondents x {args.questions} "
+        f"questions = {full_rows:,} counted answers (+ a 10-respondent probe team); "
+        f"memory: {small_rows:,} rows (since=) vs {full_rows:,}; gunicorn sync workers, "
+        "client on the same machine"
+    )
+    print()
+    print(
+        table(
+            ["measure", "time", "rows/s or rate", "vs floor", "worker peak RSS growth"],
+            rows,
+        )
+    )
+
+
+def _seconds(value: float):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    return timedelta(seconds=value)
+
+
+def _drop_queued_tasks() -> None:
+    import redis
+
+    redis.Redis.from_url(BENCH_REDIS).flushdb()
+
+
+if __name__ == "__main__":
+    main()

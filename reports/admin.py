@@ -1,0 +1,112 @@
+"""Admin pages for API tokens (revocable) and the export audit log (read-only)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from reports.authentication import api_token_revoke
+from reports.models import AggregationRun, ApiToken, DimensionScore, ExportAudit, TeamScore
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at", "revoked_at", "user"]
+    fields = [
+        "name",
+        "user",
+        "prefix",
+        "key_hash",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are shown once: create them with `manage.py create_api_token`
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        tokens = list(queryset.filter(revoked_at__isnull=True))
+        for token in tokens:
+            api_token_revoke(token=token)
+        self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
+
+
+@admin.register(ExportAudit)
+class ExportAuditAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "actor",
+        "via",
+        "kind",
+        "format",
+        "filters",
+        "status",
+        "row_count",
+    ]
+    list_filter = ["kind", "format", "status", "via"]
+    search_fields = ["actor"]
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ExportAudit | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ExportAudit | None = None) -> bool:
+        return False
+
+
+class DimensionScoreInline(admin.TabularInline):
+    model = DimensionScore
+    extra = 0
+    can_delete = False
+    fields = ("dimension", "score", "level", "interval_low", "interval_high", "disagreement")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(TeamScore)
+class TeamScoreAdmin(admin.ModelAdmin):
+    list_display = ("team", "survey", "score", "level", "n_respondents", "is_rollup", "computed_at")
+    list_filter = ("survey", "is_rollup")
+    search_fields = ("team__name",)
+    readonly_fields = [f.name for f in TeamScore._meta.fields]
+    inlines = [DimensionScoreInline]
+
+
+@admin.register(AggregationRun)
+class AggregationRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "survey",
+        "team",
+        "status",
+        "trigger",
+        "queued_at",
+        "load_ms",
+        "score_ms",
+        "persist_ms",
+        "teams_scored",
+        "attempts",
+    )
+    list_filter = ("status", "trigger", "survey")
+    readonly_fields = [f.name for f in AggregationRun._meta.fields]

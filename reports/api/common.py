@@ -1,0 +1,152 @@
+"""What every API view shares: JSON errors, pagination, throttles, permissions, schema.
+
+This module must not import ``rest_framework.views`` at import time: DRF resolves the
+classes named in REST_FRAMEWORK while it defines APIView.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from reports.models import ApiToken
+
+logger = logging.getLogger(__name__)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """Turn every error into JSON: ``{"detail", "code"}`` or ``{field: [messages]}``.
+
+    Errors DRF does not know (bugs) are logged and answered with a JSON 500.
+    """
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+    from rest_framework.views import exception_handler, set_rollback
+
+    # As DRF's handler does, but before it, so that the code below sees DRF's exceptions.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("API error in %s", context.get("view"), exc_info=exc)
+        set_rollback()
+        return Response({"detail": "Internal server error.", "code": "server_error"}, status=500)
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        if not isinstance(data, dict):
+            response.data = {"non_field_errors": data}
+        return response
+    if isinstance(data, dict) and "detail" in data and "code" not in data:
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+        data["code"] = codes if isinstance(codes, str) else "error"
+    return response
+
+
+class Cursor(CursorPagination):
+    """Cursor pagination; views set ``ordering`` to a unique field."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = "-id"
+
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        ordering = getattr(view, "cursor_ordering", self.ordering)
+        return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: ["Invalid cursor."]}
+            ) from None
+
+
+class TokenRateThrottle(SimpleRateThrottle):
+    """Limit each API token on its own (the "user" throttle limits the user's sum)."""
+
+    scope = "token"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if not isinstance(request.auth, ApiToken):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class IsAdminOrReadOnly(BasePermission):
+    """Reads for every signed-in user (views narrow the queryset); writes for admins.
+
+    Writes to one object pass here and are refused by the object check, so that an object
+    the user cannot see is a 404 before it is a 403.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if request.method in SAFE_METHODS or request.user.is_staff:
+            return True
+        return bool(getattr(view, "kwargs", {}).get(getattr(view, "lookup_field", "pk")))
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        return request.method in SAFE_METHODS or bool(request.user.is_staff)
+
+
+class IsAdmin(BasePermission):
+    """Admins (staff users) only."""
+
+    message = "Only admins may do this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+def storable(value: object) -> bool:
+    """Tell whether a string can reach the database: no NUL, no lone surrogates."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
+class SafeFilterBackend(DjangoFilterBackend):
+    """django-filter, with query values the database cannot take refused as a 400."""
+
+    def filter_queryset(self, request: Request, queryset: Any, view: Any) -> Any:
+        bad = {
+            name: ["Null characters and lone surrogates are not allowed."]
+            for name, values in request.query_params.lists()
+            if not all(storable(value) for value in values)
+        }
+        if bad:
+            raise exceptions.ValidationError(bad)
+        return super().filter_queryset(request, queryset, view)
+
+
+class SlugRelated(serializers.SlugRelatedField):
+    """A SlugRelatedField that refuses values the database cannot take before the lookup."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not storable(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of every non-validation error."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()

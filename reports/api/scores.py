@@ -1,0 +1,363 @@
+"""Scores, recommendations and aggregation runs over the API (DESIGN.md section 5).
+
+Everything here reads persisted snapshots through ``reports.selectors``: who may read which
+team, and which teams of anonymous surveys are withheld (never partial data).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import django_filters
+from django.db.models import F, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from reports.api.common import Cursor, ErrorSerializer
+from reports.models import AggregationRun, DimensionScore, TeamRecommendation, TeamScore
+from reports.selectors import is_withheld, managed_team_ids, readable_team_ids, team_scores
+from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
+from surveys.api import api_surveys
+from surveys.models import Survey
+
+
+class TeamQuerySerializer(serializers.Serializer):
+    team = serializers.SlugField(required=False, max_length=64, help_text="One team's slug.")
+
+
+class DimensionScoreOut(serializers.Serializer):
+    dimension = serializers.CharField(help_text="Dimension key.")
+    name = serializers.CharField()
+    score = serializers.FloatField(help_text="0-100.")
+    level = serializers.IntegerField()
+    disagreement = serializers.FloatField(
+        allow_null=True, help_text="Mean population std of v over questions with n >= 2."
+    )
+    answered_ratio = serializers.FloatField()
+
+
+class TeamScoreOut(serializers.Serializer):
+    team = serializers.CharField(help_text="Team slug.")
+    team_name = serializers.CharField()
+    withheld = serializers.BooleanField(help_text="Always false here.")
+    score = serializers.FloatField(allow_null=True, help_text="Overall 0-100.")
+    level = serializers.IntegerField(allow_null=True, help_text="The weakest dimension's level.")
+    weakest_dimension = serializers.CharField(allow_null=True)
+    n_respondents = serializers.IntegerField()
+    computed_at = serializers.DateTimeField()
+    dimensions = DimensionScoreOut(many=True)
+
+
+class WithheldTeamOut(serializers.Serializer):
+    team = serializers.CharField(help_text="Team slug.")
+    withheld = serializers.BooleanField(help_text="Always true: too few respondents.")
+    n_respondents = serializers.IntegerField()
+    min_group_size = serializers.IntegerField()
+
+
+class RecommendationOut(serializers.Serializer):
+    rank = serializers.IntegerField()
+    question = serializers.CharField(help_text="Question key.")
+    dimension = serializers.CharField(help_text="Dimension key.")
+    priority = serializers.FloatField()
+    current_score = serializers.IntegerField()
+    next_score = serializers.IntegerField()
+    text = serializers.CharField(help_text="The next step.")
+    requires = serializers.ListField(child=serializers.CharField())
+
+
+class TeamRecommendationsOut(serializers.Serializer):
+    team = serializers.CharField(help_text="Team slug.")
+    withheld = serializers.BooleanField(help_text="Always false here.")
+    recommendations = RecommendationOut(many=True)
+
+
+def _paginated(name: str, child: serializers.Serializer) -> type[serializers.Serializer]:
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": child,
+        },
+    )
+
+
+PaginatedScores = _paginated(
+    "PaginatedTeamScores",
+    PolymorphicProxySerializer(
+        component_name="TeamScoreOrWithheld",
+        serializers=[TeamScoreOut, WithheldTeamOut],
+        resource_type_field_name=None,
+        many=True,
+    ),
+)
+PaginatedRecommendations = _paginated(
+    "PaginatedTeamRecommendations",
+    PolymorphicProxySerializer(
+        component_name="TeamRecommendationsOrWithheld",
+        serializers=[TeamRecommendationsOut, WithheldTeamOut],
+        resource_type_field_name=None,
+        many=True,
+    ),
+)
+
+
+def _withheld(survey: Survey, team_score: TeamScore) -> dict[str, Any]:
+    return {
+        "team": team_score.team_slug,
+        "withheld": True,
+        "n_respondents": team_score.n_respondents,
+        "min_group_size": survey.min_group_size,
+    }
+
+
+def score_payload(survey: Survey, page: list[TeamScore]) -> list[dict[str, Any]]:
+    """Return the API rows for a page of team scores; withheld teams carry no scores."""
+    shown = [ts.pk for ts in page if not is_withheld(survey, ts.n_respondents)]
+    dimensions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = (
+        DimensionScore.objects.filter(team_score_id__in=shown)
+        .order_by("team_score_id", "dimension__order")
+        .values_list(
+            "team_score_id",
+            "dimension__key",
+            "dimension__name",
+            "score",
+            "level",
+            "disagreement",
+            "answered_ratio",
+        )
+    )
+    for team_score_id, key, name, score, level, disagreement, answered_ratio in rows:
+        dimensions[team_score_id].append(
+            {
+                "dimension": key,
+                "name": name,
+                "score": score,
+                "level": level,
+                "disagreement": disagreement,
+                "answered_ratio": answered_ratio,
+            }
+        )
+    return [
+        _withheld(survey, ts)
+        if is_withheld(survey, ts.n_respondents)
+        else {
+            "team": ts.team_slug,
+            "team_name": ts.team.name,
+            "withheld": False,
+            "score": ts.score,
+            "level": ts.level,
+            "weakest_dimension": ts.weakest_dimension.key if ts.weakest_dimension else None,
+            "n_respondents": ts.n_respondents,
+            "computed_at": serializers.DateTimeField().to_representation(ts.computed_at),
+            "dimensions": dimensions[ts.pk],
+        }
+        for ts in page
+    ]
+
+
+def recommendation_payload(survey: Survey, page: list[TeamScore]) -> list[dict[str, Any]]:
+    """Return the ranked recommendations of a page of team scores (withheld: none)."""
+    shown = [ts.pk for ts in page if not is_withheld(survey, ts.n_respondents)]
+    ranked: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = (
+        TeamRecommendation.objects.filter(team_score_id__in=shown)
+        .order_by("team_score_id", "rank")
+        .values_list(
+            "team_score_id",
+            "rank",
+            "question__key",
+            "question__dimension__key",
+            "priority",
+            "current_score",
+            "next_score",
+            "text",
+            "requires",
+        )
+    )
+    for team_score_id, rank, question, dimension, priority, current, nxt, text, requires in rows:
+        ranked[team_score_id].append(
+            {
+                "rank": rank,
+                "question": question,
+                "dimension": dimension,
+                "priority": priority,
+                "current_score": current,
+                "next_score": nxt,
+                "text": text,
+                "requires": requires,
+            }
+        )
+    return [
+        _withheld(survey, ts)
+        if is_withheld(survey, ts.n_respondents)
+        else {"team": ts.team_slug, "withheld": False, "recommendations": ranked[ts.pk]}
+        for ts in page
+    ]
+
+
+class _PerTeamView(generics.GenericAPIView):
+    """A survey's persisted per-team results, for the teams the user may read."""
+
+    pagination_class = Cursor
+    cursor_ordering = "team_slug"
+    serializer_class = TeamQuerySerializer  # the query; responses are documented per view
+
+    def team_scores(self, request: Request, survey_id: int) -> tuple[Survey, list[TeamScore]]:
+        survey = get_object_or_404(api_surveys(request.user), pk=survey_id)
+        query = TeamQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        readable = readable_team_ids(request.user, survey)
+        slug = query.validated_data.get("team")
+        if slug:
+            team = survey.teams.filter(slug=slug, pk__in=readable).first()
+            if team is None:
+                raise NotFound(f"No team '{slug}' you may read in this survey.")
+            readable = {team.pk}
+        scores = team_scores(survey, readable).annotate(team_slug=F("team__slug"))
+        return survey, self.paginate_queryset(scores)
+
+
+class SurveyScoresView(_PerTeamView):
+    @extend_schema(
+        operation_id="survey_scores_list",
+        parameters=[TeamQuerySerializer],
+        responses={200: PaginatedScores},
+        description="Per team: overall score and level, respondents, and per dimension "
+        "score, level, disagreement and answered ratio. Teams of anonymous surveys with "
+        'fewer respondents than `min_group_size` appear as `{"team", "withheld": true, '
+        '"n_respondents", "min_group_size"}` with no scores.',
+    )
+    def get(self, request: Request, survey_id: int) -> Response:
+        survey, page = self.team_scores(request, survey_id)
+        return self.get_paginated_response(score_payload(survey, page))
+
+
+class SurveyRecommendationsView(_PerTeamView):
+    @extend_schema(
+        operation_id="survey_recommendations_list",
+        parameters=[TeamQuerySerializer],
+        responses={200: PaginatedRecommendations},
+        description="Per team: every question below full score, ranked by priority, never "
+        "before its recommended prerequisites. Withheld teams as in scores.",
+    )
+    def get(self, request: Request, survey_id: int) -> Response:
+        survey, page = self.team_scores(request, survey_id)
+        return self.get_paginated_response(recommendation_payload(survey, page))
+
+
+class AggregationRunSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AggregationRun
+        fields = [
+            "id",
+            "survey",
+            "team",
+            "status",
+            "trigger",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "load_ms",
+            "score_ms",
+            "persist_ms",
+            "teams_scored",
+            "attempts",
+            "error",
+        ]
+
+
+class AggregateSerializer(serializers.Serializer):
+    team = serializers.SlugField(
+        required=False, max_length=64, help_text="Score only this team (default: all teams)."
+    )
+
+
+class SurveyAggregateView(generics.GenericAPIView):
+    serializer_class = AggregateSerializer
+
+    @extend_schema(
+        operation_id="survey_aggregate",
+        request=AggregateSerializer,
+        responses={
+            202: AggregationRunSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="The task broker is unreachable."),
+        },
+        description="Admins only: queue a scoring run for the survey (or one team) and "
+        "answer 202 with the run; poll `aggregation-runs/{id}/`. While a run for the team "
+        "is already queued, that run is returned. 503 when the broker is unreachable.",
+    )
+    def post(self, request: Request, survey_id: int) -> Response:
+        survey = get_object_or_404(api_surveys(request.user), pk=survey_id)
+        if not request.user.is_staff:
+            raise PermissionDenied("Only admins may trigger aggregation.")
+        body = AggregateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        slug = body.validated_data.get("team")
+        if slug:
+            team = survey.teams.filter(slug=slug).first()
+            if team is None:
+                raise serializers.ValidationError(
+                    {"team": [f"Team '{slug}' is not part of this survey."]}
+                )
+            run = enqueue_team_aggregation(survey.pk, team.pk, trigger="api")
+            if run is None:  # coalesced into a queued run, or the broker is down
+                run = AggregationRun.objects.filter(
+                    survey=survey, team=team, status=AggregationRun.Status.QUEUED
+                ).first()
+        else:
+            run = enqueue_survey_aggregation(survey.pk, trigger="api")
+        if run is None:
+            return Response(
+                {"detail": "The task broker is unreachable; try again.", "code": "unavailable"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        run.refresh_from_db()
+        return Response(
+            AggregationRunSerializer(run).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/aggregation-runs/{run.pk}/"},
+        )
+
+
+class AggregationRunFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug")
+
+    class Meta:
+        model = AggregationRun
+        fields = ["survey", "team", "status"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Scoring runs, newest first: admins all, managers those of the teams "
+        "they manage."
+    ),
+)
+class AggregationRunViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = AggregationRun.objects.none()  # for the schema; get_queryset narrows
+    serializer_class = AggregationRunSerializer
+    pagination_class = Cursor
+    filterset_class = AggregationRunFilter
+
+    def get_queryset(self) -> QuerySet[AggregationRun]:
+        runs = AggregationRun.objects.select_related("team")
+        managed = managed_team_ids(self.request.user)
+        if managed is None:
+            return runs
+        return runs.filter(Q(team_id__in=managed))

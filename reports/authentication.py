@@ -1,0 +1,114 @@
+"""API tokens: creation, revocation, lookup and the DRF authentication class.
+
+A key is ``<prefix>.<secret>``: the 8-hex-digit prefix finds the row, the sha256 of the
+whole key is compared in constant time. Keys carry 256 random bits, so a fast hash is
+sound; only the prefix and the hash are stored, and the key is shown once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from reports.models import ApiToken
+
+KEYWORD = "Token"
+# last_used_at is written at most this often per token, so reads do not become writes.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(
+    *, user: AbstractBaseUser, name: str = "", expires_in: timedelta | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; return it with its key (shown once, never stored)."""
+    while True:
+        prefix = secrets.token_hex(4)
+        if not ApiToken.objects.filter(prefix=prefix).exists():
+            break
+    key = f"{prefix}.{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        name=name or "api",
+        user=user,
+        prefix=prefix,
+        key_hash=_digest(key),
+        expires_at=timezone.now() + expires_in if expires_in is not None else None,
+    )
+    return token, key
+
+
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    """Revoke a token now; revoking twice keeps the first time."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_check(key: str) -> ApiToken:
+    """Return the usable token for ``key`` or raise AuthenticationFailed saying why not.
+
+    Whether a token is expired or revoked is only told to a caller holding its full key.
+    """
+    prefix, dot, _ = key.partition(".")
+    token = None
+    if dot and len(prefix) == 8:
+        token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    # Compare even without a row, so that timing does not tell known prefixes apart.
+    expected = token.key_hash if token is not None else "0" * 64
+    if not hmac.compare_digest(expected, _digest(key)) or token is None:
+        raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")
+    now = timezone.now()
+    if token.revoked_at is not None:
+        raise exceptions.AuthenticationFailed("This token has been revoked.", code="token_revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise exceptions.AuthenticationFailed("This token has expired.", code="token_expired")
+    if not token.user.is_active:
+        raise exceptions.AuthenticationFailed("User inactive or deleted.", code="user_inactive")
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    """Authenticate ``Authorization: Token <key>``; bad, expired or revoked keys get 401."""
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != KEYWORD.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid token header: give 'Token <key>'.", code="invalid_token"
+            )
+        try:
+            key = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token") from None
+        token = api_token_check(key)
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str | None:
+        # A client that sent a token learns it was refused (401 + WWW-Authenticate); a
+        # client that sent nothing gets 403 "not_authenticated", as with session auth,
+        # which the submission endpoint has always answered.
+        parts = get_authorization_header(request).split()
+        if parts and parts[0].lower() == KEYWORD.lower().encode():
+            return f'{KEYWORD} realm="api"'
+        return None
