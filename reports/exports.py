@@ -141,7 +141,7 @@ class Query:
     copy_sql: str | None
     params: list[Any]
     copy_params: list[Any]
-    convert: Callable[[Sequence[Any]], tuple]  # a typed database row -> output values
+    convert: Callable[[Sequence[Any]], tuple] | None  # a database row -> output values
     text: list[Callable[[Any], str]]  # output value -> CSV text, per column
     arrow_types: list[Any] = field(default_factory=list)
 
@@ -169,7 +169,10 @@ def counted_team_ids(survey: Survey, team: Team | None) -> list[int]:
 
 def scored_team_ids(survey: Survey, team: Team | None) -> list[int]:
     """Return the teams whose persisted scores may be exported (withheld teams left out)."""
-    scores = TeamScore.objects.filter(survey=survey).values_list("team_id", "n_respondents")
+    # Roll-ups of parent teams are report pages' business, not per-team export rows.
+    scores = TeamScore.objects.filter(survey=survey, is_rollup=False).values_list(
+        "team_id", "n_respondents"
+    )
     return sorted(
         team_id
         for team_id, n in scores
@@ -188,7 +191,15 @@ def _text(value: Any) -> str:
 
 
 def answers_query(request: ExportRequest) -> Query:
+    """Build the answer export's SELECT.
+
+    On PostgreSQL the database formats what it can (timestamps as ISO text, pseudonyms),
+    so that rows need no per-row Python work; elsewhere ``convert`` does it.
+    """
+    import pyarrow as pa
+
     survey = request.survey
+    postgres = connection.vendor == "postgresql"
     team_sql, team_params = _in("r.team_id", counted_team_ids(survey, request.team))
     where = " WHERE r.survey_id = %s AND r.status = 'submitted'" + team_sql
     params: list[Any] = [survey.pk, *team_params]
@@ -204,85 +215,75 @@ def answers_query(request: ExportRequest) -> Query:
         " JOIN maturity_dimension d ON d.id = q.dimension_id"
         " LEFT JOIN maturity_choice c ON c.question_id = a.question_id AND c.score = a.score"
     )
-    order = ' ORDER BY r.id, q."order"'
+    select_params: list[Any] = []
     if survey.anonymous:
-        # Only the respondent key is read, and only its keyed hash leaves the database
-        # (COPY) or this process (the others): never a user id or name.
-        typed_respondent = "r.respondent_key"
-        copy_respondent = (
-            "substr(encode(sha256(convert_to(%s || r.respondent_key, 'UTF8')), 'hex'), 1, 16)"
-        )
-        copy_prefix = [respondent_pseudonym_salt(survey)]
+        # Only the respondent key is read, and only its keyed hash (respondent_pseudonym)
+        # leaves the database or this process: never a user id or name.
+        if postgres:
+            respondent = (
+                "substr(encode(sha256(convert_to(%s || r.respondent_key, 'UTF8')), 'hex'), 1, 16)"
+            )
+            select_params = [respondent_pseudonym_salt(survey)]
+        else:
+            respondent = "r.respondent_key"
     else:
         joins += " LEFT JOIN auth_user u ON u.id = r.respondent_id"
-        typed_respondent = "u.username"
-        copy_respondent = "COALESCE(u.username, '')"
-        copy_prefix = []
-    typed_sql = (
-        f"SELECT r.survey_id, s.title, t.slug, {typed_respondent}, r.id, r.submitted_at,"  # noqa: S608
-        " d.key, q.key, q.text, c.label, a.score, q.max_score, a.na, a.comment"
-        f"{joins}{where}{order}"
-    )
-    copy_sql = (
-        f"SELECT r.survey_id AS survey_id, s.title AS survey, t.slug AS team,"  # noqa: S608
-        f" {copy_respondent} AS respondent, r.id AS response_id,"
-        " to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        " AS submitted_at, d.key AS dimension, q.key AS question_key, q.text AS question,"
-        " c.label AS choice_label, a.score AS score, q.max_score AS max_score,"
-        " CASE WHEN a.na THEN 'true' ELSE 'false' END AS na, a.comment AS comment"
-        f"{joins}{where}{order}"
-    )
+        respondent = "COALESCE(u.username, '')"
+    if postgres:
+        submitted_at = (
+            "to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )
+    else:
+        submitted_at = "r.submitted_at"
 
-    pseudonyms: dict[str, str] = {}
-
-    def respondent(value: str | None) -> str:
-        if not survey.anonymous:
-            return value or ""
-        found = pseudonyms.get(value)
-        if found is None:
-            if len(pseudonyms) > 10_000:  # bounded memory; rows come grouped by response
-                pseudonyms.clear()
-            found = pseudonyms[value] = respondent_pseudonym(survey, value)
-        return found
-
-    def convert(row: Sequence[Any]) -> tuple:
+    def select(na: str) -> str:
         return (
-            row[0],
-            row[1],
-            row[2],
-            respondent(row[3]),
-            row[4],
-            _utc(row[5]),
-            row[6],
-            row[7],
-            row[8],
-            row[9],
-            row[10],
-            row[11],
-            bool(row[12]),
-            row[13],
+            f"SELECT r.survey_id AS survey_id, s.title AS survey, t.slug AS team,"  # noqa: S608
+            f" {respondent} AS respondent, r.id AS response_id,"
+            f" {submitted_at} AS submitted_at, d.key AS dimension, q.key AS question_key,"
+            " q.text AS question, c.label AS choice_label, a.score AS score,"
+            f" q.max_score AS max_score, {na} AS na, a.comment AS comment"
+            f'{joins}{where} ORDER BY r.id, q."order"'
         )
 
-    def text_iso(value: datetime | None) -> str:
-        return iso(value) or ""
+    convert = None
+    if not postgres:
+        pseudonyms: dict[str, str] = {}
 
-    import pyarrow as pa
+        def pseudonym(key: str) -> str:
+            found = pseudonyms.get(key)
+            if found is None:
+                if len(pseudonyms) > 10_000:  # bounded; rows come grouped by response
+                    pseudonyms.clear()
+                found = pseudonyms[key] = respondent_pseudonym(survey, key)
+            return found
+
+        def convert(row: Sequence[Any]) -> tuple:
+            return (
+                *row[:3],
+                pseudonym(row[3]) if survey.anonymous else row[3],
+                row[4],
+                iso(_utc(row[5])),
+                *row[6:12],
+                bool(row[12]),
+                row[13],
+            )
 
     return Query(
         columns=ANSWER_COLUMNS,
-        typed_sql=typed_sql,
-        copy_sql=copy_sql,
-        params=params,
-        copy_params=[*copy_prefix, *params],
+        typed_sql=select("a.na"),
+        copy_sql=select("CASE WHEN a.na THEN 'true' ELSE 'false' END") if postgres else None,
+        params=[*select_params, *params],
+        copy_params=[*select_params, *params],
         convert=convert,
-        text=[_text] * 5 + [text_iso] + [_text] * 8,
+        text=[_text] * 14,
         arrow_types=[
             pa.int64(),
             pa.string(),
             pa.string(),
             pa.string(),
             pa.int64(),
-            pa.timestamp("us", tz="UTC"),
+            pa.timestamp("us", tz="UTC"),  # sent as ISO text, cast by Arrow
             pa.string(),
             pa.string(),
             pa.string(),
@@ -296,6 +297,11 @@ def answers_query(request: ExportRequest) -> Query:
 
 
 def scores_query(request: ExportRequest) -> Query:
+    """Build the score export's SELECT over the persisted snapshots.
+
+    Per team an ``overall`` row, then its dimensions in framework order; the database
+    rounds (2 decimals for scores, 4 for disagreement) so that every format agrees.
+    """
     survey = request.survey
     team_sql, team_params = _in("ts.team_id", scored_team_ids(survey, request.team))
     where = " WHERE ts.survey_id = %s" + team_sql
@@ -429,7 +435,7 @@ class Export:
         with self._transaction(), connection.chunked_cursor() as cursor:
             cursor.execute(self.query.typed_sql, self.query.params)
             while rows := cursor.fetchmany(FETCH_ROWS):
-                chunk = [convert(row) for row in rows]
+                chunk = rows if convert is None else [convert(row) for row in rows]
                 self.rows += len(chunk)
                 yield chunk
 
@@ -480,14 +486,7 @@ class Export:
 
     def _dicts(self, chunk: list[tuple]) -> list[dict[str, Any]]:
         columns = self.query.columns
-        at = columns.index("submitted_at") if "submitted_at" in columns else None
-        rows = []
-        for row in chunk:
-            record = dict(zip(columns, row, strict=True))
-            if at is not None:
-                record["submitted_at"] = iso(row[at])
-            rows.append(record)
-        return rows
+        return [dict(zip(columns, row, strict=True)) for row in chunk]
 
     def _json(self) -> Iterator[bytes]:
         yield b"["
@@ -514,8 +513,6 @@ class Export:
         sheet_rows = XLSX_SHEET_ROWS
 
         def cell(value: Any) -> Any:
-            if isinstance(value, datetime):
-                return iso(value)
             if isinstance(value, str):
                 value = ILLEGAL_CHARACTERS_RE.sub("", value)
                 if value.startswith("="):  # text, never a formula
@@ -559,7 +556,7 @@ class Export:
                     batches.append(
                         pa.RecordBatch.from_arrays(
                             [
-                                pa.array(column, type=kind)
+                                _arrow_column(column, kind)
                                 for column, kind in zip(columns, schema.types, strict=True)
                             ],
                             schema=schema,
@@ -580,6 +577,14 @@ def _postgres_transaction() -> Iterator[None]:
         for name, value in _POSTGRES_SETTINGS.items():
             cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
         yield
+
+
+def _arrow_column(values: Sequence[Any], kind: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(kind):  # rows carry ISO 8601 text ("...Z")
+        return pa.array(values, type=pa.string()).cast(kind)
+    return pa.array(values, type=kind)
 
 
 def _read_back(spool: Any) -> Iterator[bytes]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -143,6 +145,20 @@ class SlugRelated(serializers.SlugRelatedField):
         if not storable(data):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class FastJSONRenderer(JSONRenderer):
+    """JSON through orjson, for the large read payloads (scores, recommendations)."""
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: dict | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        return orjson.dumps(data, default=str)
 
 
 class ErrorSerializer(serializers.Serializer):
