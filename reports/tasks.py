@@ -71,6 +71,10 @@ def enqueue_team_aggregation(
         except redis.RedisError:
             pass  # the marker expires by itself
         return None
+    except Exception:
+        # Eager mode (no broker) runs the task right here: a scoring failure must not turn
+        # a saved submission into an error page. The run is recorded as failed.
+        logger.exception("aggregation run %s failed", run.pk)
     return run
 
 
@@ -85,6 +89,8 @@ def enqueue_survey_aggregation(
         logger.warning("broker unavailable, run %s not queued: %s", run.pk, error)
         services.run_failed(run.pk, f"Broker unavailable: {error}. reconcile_scores will retry.")
         return None
+    except Exception:
+        logger.exception("aggregation run %s failed", run.pk)  # eager mode, see above
     return run
 
 

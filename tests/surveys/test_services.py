@@ -173,34 +173,34 @@ def test_anonymous_survey_keys_do_not_reveal_the_user(survey, team, member):
 
 
 def test_submission_enqueues_aggregation_after_commit(
-    survey, team, member, framework, django_capture_on_commit_callbacks, monkeypatch
+    survey, team, member, framework, django_capture_on_commit_callbacks
 ):
-    queued = []
-    monkeypatch.setattr(
-        "reports.tasks.enqueue_team_aggregation",
-        lambda survey_id, team_id, trigger="submission": queued.append((survey_id, team_id)),
-    )
+    from reports.models import AggregationRun
+
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         submit(survey, team, member, answers=complete_answers(framework))
-        assert queued == []  # nothing before the commit
+        assert not AggregationRun.objects.exists()  # nothing before the commit
     assert len(callbacks) == 1
-    assert queued == [(survey.pk, team.pk)]
+    run = AggregationRun.objects.get()  # eager in unit tests: queued and run at once
+    assert (run.survey_id, run.team_id, run.trigger, run.status) == (
+        survey.pk,
+        team.pk,
+        "submission",
+        "done",
+    )
 
 
 def test_rolled_back_submission_enqueues_nothing(
-    survey, team, member, framework, django_capture_on_commit_callbacks, monkeypatch
+    survey, team, member, framework, django_capture_on_commit_callbacks
 ):
-    queued = []
-    monkeypatch.setattr(
-        "reports.tasks.enqueue_team_aggregation",
-        lambda survey_id, team_id, trigger="submission": queued.append((survey_id, team_id)),
-    )
+    from reports.models import AggregationRun
+
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
             submit(survey, team, member, answers=complete_answers(framework))
             raise RuntimeError("something later in the request failed")
     assert callbacks == []
-    assert queued == []
+    assert not AggregationRun.objects.exists()
     assert not Response.objects.exists()
 
 
