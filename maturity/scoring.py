@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -140,6 +141,17 @@ class Framework:
     levels: pd.DataFrame
     choices: pd.DataFrame
 
+    # A Framework is treated as immutable: what is derived from it only (validation, the
+    # prerequisite links, the question table) is computed once per instance, which matters
+    # when one framework scores many small runs (reports.services caches the instance).
+    @cached_property
+    def prerequisite_edges(self) -> pd.DataFrame:
+        return _prerequisite_edges(self)
+
+    @cached_property
+    def question_table(self) -> pd.DataFrame:
+        return _question_table(self)
+
     def validate(self) -> None:
         """Raise ValueError when the framework cannot be scored.
 
@@ -147,6 +159,12 @@ class Framework:
         weights and max scores, and that prerequisites form no cycle (a cycle would leave
         recommendations that can never be taken).
         """
+        if not self.__dict__.get("_valid"):
+            self._check()
+            # Frozen dataclass: remember the result the way cached_property does.
+            self.__dict__["_valid"] = True
+
+    def _check(self) -> None:
         for frame_name, columns in _REQUIRED_FRAMEWORK_COLUMNS.items():
             missing = [c for c in columns if c not in getattr(self, frame_name).columns]
             if missing:
@@ -170,7 +188,7 @@ class Framework:
         if unknown_choices.any():
             keys = sorted(set(self.choices.loc[unknown_choices, "question"].astype(str)))
             raise ValueError(f"choices refer to unknown questions {keys}")
-        edges = _prerequisite_edges(self)
+        edges = self.prerequisite_edges
         unknown_prerequisites = ~edges["prerequisite"].isin(self.questions["question"])
         if unknown_prerequisites.any():
             keys = sorted(set(edges.loc[unknown_prerequisites, "prerequisite"].astype(str)))
@@ -357,7 +375,7 @@ def _prepare_question_stats(
     if stats.empty:
         # Nothing answered: skip the joins, whose key dtypes an empty frame cannot match.
         return _empty_frame(
-            [*QUESTION_STATS_COLUMNS, *_question_table(framework).columns.drop("question")]
+            [*QUESTION_STATS_COLUMNS, *framework.question_table.columns.drop("question")]
         )
     if stats.duplicated(["team", "question"]).any():
         raise ValueError("question_stats repeats a (team, question) row")
@@ -373,7 +391,7 @@ def _prepare_question_stats(
         raise ValueError("mean_v and mean_v2 must be within [0, 1] when n > 0")
     stats = stats.astype({"n": np.int64, "mean_v": float, "mean_v2": float})
     stats = stats.drop(columns="n_respondents").merge(
-        _question_table(framework), on="question", how="left", validate="many_to_one"
+        framework.question_table, on="question", how="left", validate="many_to_one"
     )
     stats = stats.sort_values(
         ["team", "dimension_order", "dimension", "question_order", "question"], kind="mergesort"
@@ -657,7 +675,7 @@ def _recommended_prerequisite_edges(recs: pd.DataFrame, framework: Framework) ->
     Rows are positions in ``recs``; edges are sorted by row, then framework requires order.
     """
     rows = recs[["team", "question"]].reset_index(names="row")
-    edges = rows.merge(_prerequisite_edges(framework), on="question")
+    edges = rows.merge(framework.prerequisite_edges, on="question")
     prerequisite_rows = rows.rename(columns={"question": "prerequisite", "row": "prerequisite_row"})
     edges = edges.merge(prerequisite_rows, on=["team", "prerequisite"])
     edges = edges.sort_values(["row", "position"], kind="mergesort").reset_index(drop=True)

@@ -78,8 +78,25 @@ class FrameworkTables:
         return {key: pk for pk, key in self.dimension_keys.items()}
 
 
+_TABLES_CACHE: dict[tuple, FrameworkTables] = {}
+
+
 def framework_tables(framework: Framework) -> FrameworkTables:
-    """Read a framework version into the DataFrames of ``maturity.scoring.Framework``."""
+    """Return a framework version as the engine's DataFrames, read once per process.
+
+    The key includes the content hash and load time, which change whenever a version's
+    content is replaced, so a cached copy is never stale.
+    """
+    key = (framework.pk, framework.content_hash, framework.loaded_at)
+    tables = _TABLES_CACHE.get(key)
+    if tables is None:
+        if len(_TABLES_CACHE) >= 32:
+            _TABLES_CACHE.clear()
+        tables = _TABLES_CACHE[key] = _read_framework_tables(framework)
+    return tables
+
+
+def _read_framework_tables(framework: Framework) -> FrameworkTables:
     dimension_rows = list(framework.dimensions.values_list("id", "key", "weight", "order"))
     dimension_keys = {pk: key for pk, key, _, _ in dimension_rows}
     question_rows = list(
