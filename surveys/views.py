@@ -232,7 +232,7 @@ def survey_dimension(
             "steps": steps,
             "previous": outline[position - 1] if position > 0 else None,
             "next": outline[position + 1] if position + 1 < len(outline) else None,
-            "progress": _progress(response),
+            "progress": _progress(response, answered),
             "errors": errors,
             "response": response,
         },
@@ -253,9 +253,11 @@ def _stored_value(answer: Answer | None) -> dict[str, str]:
     return {"selected": selected, "comment": answer.comment}
 
 
-def _progress(response: Response) -> dict[str, int]:
+def _progress(response: Response, answered_ids: set[int] | None = None) -> dict[str, int]:
     total = Question.objects.filter(framework_id=response.survey.framework_id).count()
-    answered = len(selectors.answered_question_ids(response))
+    if answered_ids is None:
+        answered_ids = selectors.answered_question_ids(response)
+    answered = len(answered_ids)
     return {
         "answered": answered,
         "total": total,
