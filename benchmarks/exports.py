@@ -196,33 +196,72 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="per load test")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for load")
     parser.add_argument("--skip-xlsx", action="store_true")
+    parser.add_argument(
+        "--api-only", action="store_true", help="only the submission and scores load tests"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the generated data of an earlier run"
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     setup_django()
     from aggregation import build
     from django.contrib.auth import get_user_model
-    from django.db import connection
 
     from reports.authentication import api_token_create
-    from reports.exports import Export, ExportRequest
     from reports.models import ExportAudit
     from reports.services import aggregate
-    from surveys.models import Membership, Team
+    from surveys.models import Survey
 
-    survey, _probe, answers, generate_seconds = build(
-        args.teams, args.respondents, args.questions, seed=42
-    )
-    print(f"generated {answers:,} answers in {generate_seconds:.1f} s")
-    started = time.perf_counter()
-    aggregate(survey=survey)
-    print(f"aggregated {args.teams + 1} teams in {time.perf_counter() - started:.1f} s")
+    survey = Survey.objects.order_by("-pk").first() if args.reuse else None
+    if survey is None:
+        survey, _probe, answers, generate_seconds = build(
+            args.teams, args.respondents, args.questions, seed=42
+        )
+        print(f"generated {answers:,} answers in {generate_seconds:.1f} s")
+        started = time.perf_counter()
+        aggregate(survey=survey)
+        print(f"aggregated {args.teams + 1} teams in {time.perf_counter() - started:.1f} s")
     ExportAudit.objects.all().delete()
     User = get_user_model()
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
     )
     _, admin_key = api_token_create(user=admin, name="bench")
+
+    rows = []
+    if not args.api_only:
+        rows, full_rows, small_rows = _exports(args, survey, admin_key)
+    _api_load(args, survey, admin_key, rows)
+
+    print()
+    print(f"Machine: {machine()}")
+    data = (
+        f"Data: {args.teams:,} teams x {args.respondents} respondents x {args.questions} "
+        f"questions (+ a 10-respondent probe team)"
+    )
+    if not args.api_only:
+        data += (
+            f" = {full_rows:,} counted answers; memory: {small_rows:,} rows (since=) vs "
+            f"{full_rows:,}; gunicorn sync workers, client on the same machine"
+        )
+    print(data)
+    print()
+    print(
+        table(
+            ["measure", "time", "rows/s or rate", "vs floor", "worker peak RSS growth"],
+            rows,
+        )
+    )
+
+
+def _exports(args, survey, admin_key):  # type: ignore[no-untyped-def]
+    """Measure the floor and every export format; return the table rows and row counts."""
+    from django.db import connection
+
+    from reports.exports import Export, ExportRequest
+    from reports.models import ExportAudit
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -286,9 +325,21 @@ def main() -> None:
             print(rows[-1])
     finally:
         server.stop()
+    return rows, full_rows, small_rows
 
+
+def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
+    """Load-test the submission and scores endpoints; append their rows to the table."""
+    from django.contrib.auth import get_user_model
+
+    from reports.authentication import api_token_create
+    from surveys.models import Membership, Team
+
+    User = get_user_model()
     # Submissions: 8 clients, each its own member of a dedicated team, 50 answers a time.
-    team = Team.objects.create(slug="bench-submit", name="Benchmark submissions")
+    team, _ = Team.objects.get_or_create(
+        slug="bench-submit", defaults={"name": "Benchmark submissions"}
+    )
     survey.teams.add(team)
     keys = []
     for index in range(args.clients):
@@ -350,22 +401,6 @@ def main() -> None:
     finally:
         server.stop()
         _drop_queued_tasks()
-
-    print()
-    print(f"Machine: {machine()}")
-    print(
-        f"Data: {args.teams:,} teams x {args.respondents} respondents x {args.questions} "
-        f"questions = {full_rows:,} counted answers (+ a 10-respondent probe team); "
-        f"memory: {small_rows:,} rows (since=) vs {full_rows:,}; gunicorn sync workers, "
-        "client on the same machine"
-    )
-    print()
-    print(
-        table(
-            ["measure", "time", "rows/s or rate", "vs floor", "worker peak RSS growth"],
-            rows,
-        )
-    )
 
 
 def _seconds(value: float):  # type: ignore[no-untyped-def]

@@ -29,6 +29,8 @@ class TeamScore(models.Model):
     # A run whose watermark is older than the stored one does not overwrite it.
     watermark_at = models.DateTimeField(null=True)
     watermark_count = models.PositiveIntegerField(default=0)
+    # Bumped by every write of the snapshot: the version of cached API pages of scores.
+    revision = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["survey", "team"]

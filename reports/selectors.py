@@ -62,9 +62,10 @@ def readable_surveys(user: AbstractBaseUser) -> QuerySet[Survey]:
     """Surveys a user may see: all for admins, else those with one of their teams."""
     if user.is_staff:
         return Survey.objects.all()
-    teams = Membership.objects.filter(user=user).values_list("team_id", flat=True)
-    managed = managed_team_ids(user) or set()
-    return Survey.objects.filter(teams__in={*teams, *managed}).distinct()
+    memberships = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
+    managed = {team for team, role in memberships if role == Membership.Role.MANAGER}
+    teams = {team for team, _ in memberships} | _with_descendants(managed)
+    return Survey.objects.filter(teams__in=teams).distinct()
 
 
 def is_withheld(survey: Survey, n_respondents: int) -> bool:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from maturity import scoring
 from maturity.models import Choice, Framework
+from maturity.selectors import per_framework_version
 from reports.models import (
     AggregationRun,
     DimensionScore,
@@ -78,22 +79,10 @@ class FrameworkTables:
         return {key: pk for pk, key in self.dimension_keys.items()}
 
 
-_TABLES_CACHE: dict[tuple, FrameworkTables] = {}
-
-
+@per_framework_version
 def framework_tables(framework: Framework) -> FrameworkTables:
-    """Return a framework version as the engine's DataFrames, read once per process.
-
-    The key includes the content hash and load time, which change whenever a version's
-    content is replaced, so a cached copy is never stale.
-    """
-    key = (framework.pk, framework.content_hash, framework.loaded_at)
-    tables = _TABLES_CACHE.get(key)
-    if tables is None:
-        if len(_TABLES_CACHE) >= 32:
-            _TABLES_CACHE.clear()
-        tables = _TABLES_CACHE[key] = _read_framework_tables(framework)
-    return tables
+    """Return a framework version as the engine's DataFrames, read once per process."""
+    return _read_framework_tables(framework)
 
 
 def _read_framework_tables(framework: Framework) -> FrameworkTables:
@@ -483,7 +472,7 @@ def _persist(
             cursor.executemany(
                 f"UPDATE {table} SET score = %s, level = %s, weakest_dimension_id = %s,"  # noqa: S608
                 " n_respondents = %s, computed_at = %s, watermark_at = %s,"
-                " watermark_count = %s WHERE id = %s",
+                " watermark_count = %s, revision = revision + 1 WHERE id = %s",
                 updates,
             )
             pks = list(ids.values())

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
+from config.connections import redis_client
 from reports import services
 from reports.models import AggregationRun
 from surveys.models import Survey
@@ -33,7 +34,7 @@ def _redis() -> redis.Redis | None:
     url = settings.CELERY_BROKER_URL
     if settings.CELERY_TASK_ALWAYS_EAGER or not url.startswith(("redis://", "rediss://")):
         return None
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return redis_client(url)
 
 
 def _pending_key(survey_id: int, team_id: int) -> str:

@@ -9,20 +9,22 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from config.db import insert_rows
 from maturity.models import Question
+from maturity.selectors import answer_rules
 from surveys.models import (
     Answer,
     DimensionTarget,
@@ -59,7 +61,7 @@ class AnswerInput:
 class SubmitResult:
     response: Response
     replayed: bool = False
-    superseded: list[int] = field(default_factory=list)
+    superseded: int = 0  # earlier counted responses this one replaced
 
 
 def respondent_key_for(user: AbstractBaseUser, survey: Survey) -> str:
@@ -127,6 +129,22 @@ def user_can_answer(user: AbstractBaseUser, team: Team) -> bool:
 
 
 # --- responses ---------------------------------------------------------------------------
+
+
+def _lock_respondent(survey: Survey, team: Team, respondent_key: str) -> None:
+    """Serialise one respondent's submissions until the transaction ends.
+
+    Two racing submissions would otherwise both supersede the same earlier response and
+    then collide on "one counted response". On PostgreSQL a transaction-scoped advisory
+    lock makes the second wait and then see the first; SQLite serialises writers anyway.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"maturity:response:{survey.pk}:{team.pk}:{respondent_key}"],
+        )
 
 
 def _locked_draft(survey: Survey, team: Team, respondent_key: str) -> Response | None:
@@ -298,27 +316,18 @@ def _submit_once(
 ) -> SubmitResult:
     _require_open(survey)
     _require_team(survey, team)
+    _lock_respondent(survey, team, respondent_key)
     draft = _locked_draft(survey, team, respondent_key)
     if answers is not None:
-        if draft is None:
-            draft = Response.objects.create(
-                survey=survey, team=team, respondent=respondent, respondent_key=respondent_key
-            )
-        draft.answers.all().delete()
-        Answer.objects.bulk_create(
-            Answer(
-                response=draft,
-                question=answer.question,
-                score=None if answer.na else answer.score,
-                na=answer.na,
-                comment=answer.comment,
-            )
-            for answer in answers
-        )
+        # Answers given whole (API): the framework's cached rules tell what is missing.
+        answered = {
+            answer.question.pk for answer in answers if answer.na or answer.score is not None
+        }
+        missing = answer_rules(survey.framework).missing(answered)
     elif draft is None:
         raise SurveyError("There is no draft to submit.", code="no_draft")
-
-    missing = missing_questions(draft)
+    else:
+        missing = missing_questions(draft)
     if missing:
         raise SurveyError(
             f"{len(missing)} question(s) still need an answer or N/A.",
@@ -326,23 +335,55 @@ def _submit_once(
             details=[question.key for question in missing],
         )
     now = timezone.now()
-    previous = list(
-        Response.objects.select_for_update()
-        .filter(survey=survey, team=team, respondent_key=respondent_key, status="submitted")
-        .values_list("pk", flat=True)
-    )
-    Response.objects.filter(pk__in=previous).update(status=Response.Status.SUPERSEDED)
-    draft.status = Response.Status.SUBMITTED
-    draft.submitted_at = now
-    draft.idempotency_key = idempotency_key or None
-    if respondent is not None and draft.respondent_id is None:
-        draft.respondent = respondent
-    draft.save(update_fields=["status", "submitted_at", "idempotency_key", "respondent"])
+    # Supersede the counted response first: one counted response per respondent.
+    superseded = Response.objects.filter(
+        survey=survey, team=team, respondent_key=respondent_key, status=Response.Status.SUBMITTED
+    ).update(status=Response.Status.SUPERSEDED, updated_at=now)
+    submitted = {
+        "status": Response.Status.SUBMITTED,
+        "submitted_at": now,
+        "idempotency_key": idempotency_key or None,
+    }
+    if draft is None:
+        # API submissions without a draft insert the counted response directly.
+        response = Response.objects.create(
+            survey=survey,
+            team=team,
+            respondent=respondent,
+            respondent_key=respondent_key,
+            **submitted,
+        )
+    else:
+        response = draft
+        for field, value in submitted.items():
+            setattr(response, field, value)
+        if respondent is not None and response.respondent_id is None:
+            response.respondent = respondent
+        response.save(update_fields=[*submitted, "respondent"])
+        if answers is not None:
+            response.answers.all().delete()
+    if answers is not None:
+        insert_rows(
+            Answer,
+            ["response_id", "question_id", "score", "na", "comment", "updated_at"],
+            (
+                (
+                    response.pk,
+                    answer.question.pk,
+                    None if answer.na else answer.score,
+                    answer.na,
+                    answer.comment,
+                    now,
+                )
+                for answer in answers
+            ),
+        )
+        response.answer_count = len(answers)
 
     from reports.tasks import enqueue_team_aggregation
 
     transaction.on_commit(lambda: enqueue_team_aggregation(survey.pk, team.pk))
-    return SubmitResult(draft, replayed=False, superseded=previous)
+    return SubmitResult(response, replayed=False, superseded=superseded)
 
 
 # --- invitations ---------------------------------------------------------------------------

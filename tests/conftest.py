@@ -11,6 +11,18 @@ from maturity.schema import parse_framework_file
 MLOPS_YAML = Path(__file__).resolve().parent.parent / "maturity" / "frameworks" / "mlops.yaml"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_page_cache():
+    """Cached API pages are keyed by ids and timestamps; a rolled-back test can leave an
+    entry whose key a later test (same ids, a frozen clock) would hit."""
+    yield
+    from django.core.cache import cache
+
+    from reports.api.common import forget_cached_pages
+
+    forget_cached_pages(cache)
+
+
 @pytest.fixture(scope="session")
 def mlops_spec():
     """The shipped framework, parsed and validated once per session."""

@@ -185,8 +185,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "reports.api.common.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "reports.api.common.UserRateThrottle",
+        "reports.api.common.AnonRateThrottle",
         "reports.api.common.TokenRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {

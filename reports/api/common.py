@@ -6,10 +6,14 @@ classes named in REST_FRAMEWORK while it defines APIView.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+from django.core.cache import cache
+from django.http import HttpResponse, HttpResponseNotModified
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
@@ -17,7 +21,9 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle as BaseAnonRateThrottle
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import UserRateThrottle as BaseUserRateThrottle
 
 from reports.models import ApiToken
 
@@ -75,7 +81,71 @@ class Cursor(CursorPagination):
             ) from None
 
 
-class TokenRateThrottle(SimpleRateThrottle):
+class CountingThrottleMixin:
+    """Count requests per fixed window with one atomic increment, instead of DRF's history.
+
+    DRF's SimpleRateThrottle reads and rewrites the list of every request time in the
+    window (two cache round trips and a pickle of up to ``num_requests`` floats per
+    request). This keeps one counter per (key, window): one round trip to Redis (INCR and
+    EXPIRE in a pipeline), or the local cache without Redis. A client can send up to twice
+    the rate across a window boundary, as with any fixed window. When Redis is
+    unreachable the request is let through and the outage logged: throttling must not
+    turn a Redis outage into an API outage.
+    """
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        now = self.timer()
+        window = int(now // self.duration)
+        self.window_ends = (window + 1) * self.duration
+        key = f"maturity:{self.key}:{window}"
+        try:
+            count = _increment(key, self.duration)
+        except Exception as error:  # noqa: BLE001 - any cache failure: fail open, loudly
+            logger.warning("throttle %s not counted: %s", self.scope, error)
+            return True
+        if count > self.num_requests:
+            self.now = now
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return max(0.0, self.window_ends - self.timer())
+
+
+def _increment(key: str, ttl: int) -> int:
+    from django.conf import settings
+    from django.core.cache import cache
+
+    if settings.REDIS_URL:
+        from config.connections import redis_client
+
+        pipe = redis_client(settings.REDIS_URL).pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, ttl + 1)
+        return int(pipe.execute()[0])
+    if cache.add(key, 1, ttl + 1):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, ttl + 1)
+        return 1
+
+
+class UserRateThrottle(CountingThrottleMixin, BaseUserRateThrottle):
+    """Limit each user (all their tokens and sessions together)."""
+
+
+class AnonRateThrottle(CountingThrottleMixin, BaseAnonRateThrottle):
+    """Limit anonymous clients per address."""
+
+
+class TokenRateThrottle(CountingThrottleMixin, SimpleRateThrottle):
     """Limit each API token on its own (the "user" throttle limits the user's sum)."""
 
     scope = "token"
@@ -159,6 +229,52 @@ class FastJSONRenderer(JSONRenderer):
         if data is None:
             return b""
         return orjson.dumps(data, default=str)
+
+
+PAGE_CACHE_SECONDS = 600
+PAGE_KEY_PREFIX = "maturity:api-page:"
+
+
+def cached_json(request: Request, version: tuple, build: Callable[[], Any]) -> HttpResponse:
+    """Answer ``build()`` as JSON, cached under the request's URL and ``version``.
+
+    ``version`` must hold everything besides the URL that the body depends on. The body
+    carries an ETag, and a client sending it back in If-None-Match gets a 304 without a
+    body. When the cache is unreachable the body is built each time (and the outage
+    logged): a cache outage must not become an API outage.
+    """
+    digest = hashlib.sha256(repr((request.build_absolute_uri(), version)).encode()).hexdigest()
+    etag = f'"{digest[:40]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return HttpResponseNotModified(headers=headers)
+    key = f"{PAGE_KEY_PREFIX}{digest}"
+    try:
+        body = cache.get(key)
+    except Exception as error:  # noqa: BLE001 - any cache failure: build it instead
+        logger.warning("page cache unavailable: %s", error)
+        body = None
+    if body is None:
+        body = orjson.dumps(build(), default=str)
+        try:
+            cache.set(key, body, PAGE_CACHE_SECONDS)
+        except Exception as error:  # noqa: BLE001
+            logger.warning("page cache unavailable: %s", error)
+    return HttpResponse(body, content_type="application/json", headers=headers)
+
+
+def forget_cached_pages(cache_backend: Any) -> None:
+    """Drop every cached API page (the tests start each test without any)."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        from config.connections import redis_client
+
+        client = redis_client(settings.REDIS_URL)
+        for key in client.scan_iter(match=f"*{PAGE_KEY_PREFIX}*", count=1000):
+            client.delete(key)
+    else:
+        cache_backend.clear()
 
 
 class ErrorSerializer(serializers.Serializer):

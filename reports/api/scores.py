@@ -7,10 +7,12 @@ team, and which teams of anonymous surveys are withheld (never partial data).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import django_filters
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -23,8 +25,8 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from reports.api.common import Cursor, ErrorSerializer, FastJSONRenderer
-from reports.models import AggregationRun, DimensionScore, TeamRecommendation
+from reports.api.common import Cursor, ErrorSerializer, FastJSONRenderer, cached_json
+from reports.models import AggregationRun, DimensionScore, TeamRecommendation, TeamScore
 from reports.selectors import is_withheld, managed_team_ids, readable_team_ids, team_scores
 from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
 from surveys.api import api_surveys
@@ -217,13 +219,48 @@ class _PerTeamView(generics.GenericAPIView):
     renderer_classes = [FastJSONRenderer]
     serializer_class = TeamQuerySerializer  # the query; responses are documented per view
 
-    def team_scores(self, request: Request, survey_id: int) -> tuple[Survey, list[dict[str, Any]]]:
-        survey = get_object_or_404(api_surveys(request.user), pk=survey_id)
+    def cached_page(
+        self,
+        request: Request,
+        survey_id: int,
+        payload: Callable[[Survey, list[dict[str, Any]]], list[dict[str, Any]]],
+    ) -> HttpResponseBase:
+        """Answer one page of per-team results, from the cache while the snapshots stand.
+
+        The cache key holds everything the page depends on: the URL (filters, cursor, page
+        size, host of the links), the survey's anonymity settings, the teams the user may
+        read, and the version of the survey's snapshots (every write bumps a revision;
+        team renames change ``updated_at``). So a page is never served stale, and the work
+        of building it (hundreds of rows) is done once per change, not once per request.
+        """
+        surveys = api_surveys(request.user).select_related("framework")
+        survey = get_object_or_404(surveys, pk=survey_id)
         query = TeamQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         # None: every team (admins), without a thousand-id IN list on large surveys.
         readable = None if request.user.is_staff else readable_team_ids(request.user, survey)
-        slug = query.validated_data.get("team")
+        version = TeamScore.objects.filter(survey=survey).aggregate(
+            revisions=Sum("revision"), rows=Count("pk"), renamed=Max("team__updated_at")
+        )
+        key = (
+            type(self).__name__,
+            survey.pk,
+            survey.anonymous,
+            survey.min_group_size,
+            survey.framework.loaded_at,
+            tuple(sorted(readable)) if readable is not None else None,
+            *version.values(),
+        )
+
+        def build() -> Any:
+            page = self.team_scores(survey, readable, query.validated_data.get("team"))
+            return self.get_paginated_response(payload(survey, page)).data
+
+        return cached_json(request, key, build)
+
+    def team_scores(
+        self, survey: Survey, readable: set[int] | None, slug: str | None
+    ) -> list[dict[str, Any]]:
         if slug:
             teams = survey.teams.filter(slug=slug)
             team = (teams if readable is None else teams.filter(pk__in=readable)).first()
@@ -246,7 +283,7 @@ class _PerTeamView(generics.GenericAPIView):
                 "computed_at",
             )
         )
-        return survey, self.paginate_queryset(scores)
+        return self.paginate_queryset(scores)
 
 
 class SurveyScoresView(_PerTeamView):
@@ -259,9 +296,8 @@ class SurveyScoresView(_PerTeamView):
         'fewer respondents than `min_group_size` appear as `{"team", "withheld": true, '
         '"n_respondents", "min_group_size"}` with no scores.',
     )
-    def get(self, request: Request, survey_id: int) -> Response:
-        survey, page = self.team_scores(request, survey_id)
-        return self.get_paginated_response(score_payload(survey, page))
+    def get(self, request: Request, survey_id: int) -> HttpResponseBase:
+        return self.cached_page(request, survey_id, score_payload)
 
 
 class SurveyRecommendationsView(_PerTeamView):
@@ -272,9 +308,8 @@ class SurveyRecommendationsView(_PerTeamView):
         description="Per team: every question below full score, ranked by priority, never "
         "before its recommended prerequisites. Withheld teams as in scores.",
     )
-    def get(self, request: Request, survey_id: int) -> Response:
-        survey, page = self.team_scores(request, survey_id)
-        return self.get_paginated_response(recommendation_payload(survey, page))
+    def get(self, request: Request, survey_id: int) -> HttpResponseBase:
+        return self.cached_page(request, survey_id, recommendation_payload)
 
 
 class AggregationRunSerializer(serializers.ModelSerializer):

@@ -263,6 +263,59 @@ def test_scores_paginate_with_a_cursor(survey, clients, framework, admin_user):
     assert response.json() == {"cursor": ["Invalid cursor."]}
 
 
+def test_cached_score_pages_follow_new_snapshots_and_renames(scored, clients, team, member):
+    url = f"/api/v1/surveys/{scored.pk}/scores/?team={team.slug}"
+    first = clients["admin"].get(url)
+    [row] = first.json()["results"]
+    assert row["score"] == pytest.approx(50.0)
+    # unchanged: the same page from the cache (no read of the snapshot rows), and a
+    # client holding its ETag gets a 304 without a body
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        again = clients["admin"].get(url)
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+    assert not [q for q in queries if "reports_dimensionscore" in q["sql"]]
+    not_modified = clients["admin"].get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    # a new snapshot is served at once
+    submit(scored, team, member, 4)
+    services.aggregate(survey=scored, team_ids=[team.pk])
+    [row] = clients["admin"].get(url).json()["results"]
+    stored = TeamScore.objects.get(survey=scored, team=team)
+    assert row["score"] == stored.score != pytest.approx(50.0)
+    assert clients["admin"].get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
+    # so is a renamed team
+    team.name = "Recommendations (renamed)"
+    team.save()
+    [row] = clients["admin"].get(url).json()["results"]
+    assert row["team_name"] == "Recommendations (renamed)"
+    # and a survey turned anonymous with a group size above the team's respondents
+    Survey.objects.filter(pk=scored.pk).update(anonymous=True, min_group_size=5)
+    [row] = clients["admin"].get(url).json()["results"]
+    assert row["withheld"] is True
+
+
+def test_cached_pages_are_per_reader(scored, clients, team, other_team):
+    url = f"/api/v1/surveys/{scored.pk}/scores/"
+    assert set(slugs(clients["admin"].get(url).json())) == {team.slug, other_team.slug}
+    assert slugs(clients["member"].get(url).json()) == [team.slug]
+    assert slugs(clients["other_member"].get(url).json()) == [other_team.slug]
+
+
+def test_score_pages_are_served_when_the_cache_is_down(scored, clients, team, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    response = clients["admin"].get(f"/api/v1/surveys/{scored.pk}/scores/?team={team.slug}")
+    assert response.status_code == 200
+    assert response.json()["results"][0]["score"] == pytest.approx(50.0)
+
+
 # --- aggregation -------------------------------------------------------------------------
 
 

@@ -138,12 +138,54 @@ def test_token_throttle_counts_each_token_separately(member, settings):
     from django.core.cache import cache
 
     cache.clear()
+    clock = [6_000_000.0]  # the start of a one-minute window
+    throttle.timer = lambda: clock[0]
     assert throttle.allow_request(request_with(first), None)
+    clock[0] += 30
     assert throttle.allow_request(request_with(first), None)
     assert not throttle.allow_request(request_with(first), None)
+    assert throttle.wait() == 30  # until the window ends
     assert throttle.allow_request(request_with(second), None)
+    clock[0] += 30  # the next window counts afresh
+    assert throttle.allow_request(request_with(first), None)
     # session requests (no token) are left to the per-user throttle
     assert throttle.get_cache_key(request_with(None), None) is None
+
+
+def test_throttled_requests_get_429_with_retry_after(member, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    cache.clear()
+    rates = {"user": "2/hour", "anon": "2/hour", "token": "100/hour"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    # the test settings switch throttling off; switch on what production configures
+    from rest_framework.views import APIView
+
+    from reports.api.common import UserRateThrottle
+
+    monkeypatch.setattr(APIView, "throttle_classes", [UserRateThrottle, TokenRateThrottle])
+    _, key = api_token_create(user=member)
+    client = client_with(key)
+    assert client.get("/api/v1/teams/").status_code == 200
+    assert client.get("/api/v1/teams/").status_code == 200
+    response = client.get("/api/v1/teams/")
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 3600
+    cache.clear()
+
+
+def test_throttle_lets_requests_through_when_redis_is_down(member, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    throttle = TokenRateThrottle()
+    throttle.rate = "1/min"
+    throttle.num_requests, throttle.duration = throttle.parse_rate(throttle.rate)
+    token, _ = api_token_create(user=member)
+    request = APIRequestFactory().get("/api/v1/teams/")
+    request.auth, request.user = token, member
+    assert throttle.allow_request(request, None)
+    assert throttle.allow_request(request, None)
 
 
 def test_admin_revoke_action_revokes_tokens(admin_user, member):

@@ -169,3 +169,80 @@ def test_admin_import_into_anonymous_survey_stores_no_identity(
     assert counted.respondent is None
     assert "hr-4711" not in counted.respondent_key
     assert Response.objects.filter(status="superseded").count() == 1
+
+
+def _stored_answers():
+    from surveys.models import Answer
+
+    return sorted(
+        Answer.objects.filter(response__status="submitted").values_list(
+            "question__key", "score", "na", "comment"
+        )
+    )
+
+
+def test_plain_and_coerced_bodies_store_the_same_answers(api, survey, team, member, framework):
+    """The fast path for plain JSON and DRF's coercing serializer agree on what is stored."""
+    api.force_authenticate(member)
+    plain = api_answers(framework, 2)
+    plain[0]["comment"] = "tracked in MLflow"
+    response = api.post(url(survey), {"team": team.slug, "answers": plain}, format="json")
+    assert response.status_code == 201, response.json()
+    stored_plain = _stored_answers()
+    # strings for numbers and booleans, padded text: DRF coerces and trims these
+    coerced = [
+        {
+            **answer,
+            "choice": str(answer["choice"]),
+            "na": "false",
+            "question": f" {answer['question']} ",
+        }
+        for answer in plain
+    ]
+    coerced[0]["comment"] = "  tracked in MLflow  "
+    response = api.post(url(survey), {"team": team.slug, "answers": coerced}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["answer_count"] == len(plain)
+    assert _stored_answers() == stored_plain
+    assert Response.objects.filter(status="superseded").count() == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"team": "a b", "answers": [{"question": "q", "choice": 1}]},
+        {"team": "t", "answers": []},
+        {"team": "t", "answers": [{"question": "q", "choice": True}]},
+        {"team": "t", "answers": [{"question": "q", "choice": 1.0}]},
+        {"team": "t", "answers": [{"question": "q", "na": 1}]},
+        {"team": "t", "answers": [{"question": "q ", "choice": 1}]},
+        {"team": "t", "answers": [{"question": "q", "choice": 1, "comment": None}]},
+        {"team": "t", "answers": [{"question": "q", "choice": 1, "comment": "a\x00b"}]},
+        {"team": "t", "answers": [{"question": "q", "choice": 1, "comment": "x" * 5001}]},
+        {"team": "t", "answers": [{"question": "q", "choice": 40000}]},
+        {"team": "t", "answers": ["q"]},
+        {"team": "t", "answers": [{"question": "q", "choice": 1}], "respondent": ""},
+    ],
+)
+def test_bodies_that_are_not_plain_go_through_the_serializer(body):
+    from surveys.api import plain_submission
+
+    assert plain_submission(body) is None
+
+
+def test_plain_bodies_are_taken_as_they_are():
+    from surveys.api import plain_submission
+
+    body = {
+        "team": "ml-platform",
+        "answers": [{"question": "q1", "choice": 3}, {"question": "q2", "na": True, "x": 1}],
+        "ignored": "like DRF",
+    }
+    assert plain_submission(body) == {
+        "team": "ml-platform",
+        "answers": [
+            {"question": "q1", "choice": 3, "na": False, "comment": ""},
+            {"question": "q2", "choice": None, "na": True, "comment": ""},
+        ],
+    }

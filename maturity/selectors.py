@@ -1,0 +1,68 @@
+"""Read-side helpers over loaded frameworks, cached per framework version.
+
+A framework version's content only changes by being re-loaded, which writes a new
+``content_hash`` and ``loaded_at``; keying a cache on (pk, content_hash, loaded_at) means a
+cached copy is never stale, and each process reads a version from the database once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import TypeVar
+
+from maturity.models import Choice, Framework, Question
+
+T = TypeVar("T")
+_MAX_VERSIONS = 32
+
+
+def per_framework_version(read: Callable[[Framework], T]) -> Callable[[Framework], T]:
+    """Cache ``read(framework)`` per framework version, in this process."""
+    cached: dict[tuple, T] = {}
+
+    @wraps(read)
+    def wrapper(framework: Framework) -> T:
+        key = (framework.pk, framework.content_hash, framework.loaded_at)
+        value = cached.get(key)
+        if value is None:
+            if len(cached) >= _MAX_VERSIONS:
+                cached.clear()
+            value = cached[key] = read(framework)
+        return value
+
+    wrapper.cache_clear = cached.clear  # type: ignore[attr-defined]
+    return wrapper
+
+
+@dataclass(frozen=True)
+class AnswerRules:
+    """What a complete, valid set of answers to a framework looks like."""
+
+    questions: dict[str, Question]  # by key, in order
+    offered: dict[int, frozenset[int]]  # question id -> the scores of its choices
+
+    def missing(self, answered_ids: set[int]) -> list[Question]:
+        """Return the questions, in order, whose ids are not in ``answered_ids``."""
+        return [q for q in self.questions.values() if q.pk not in answered_ids]
+
+
+@per_framework_version
+def answer_rules(framework: Framework) -> AnswerRules:
+    """Return the framework's questions by key and the scores each one offers."""
+    questions = {
+        question.key: question
+        for question in Question.objects.filter(framework=framework)
+        .select_related("dimension")
+        .order_by("order")
+    }
+    offered: dict[int, set[int]] = {question.pk: set() for question in questions.values()}
+    for question_id, score in Choice.objects.filter(question__framework=framework).values_list(
+        "question_id", "score"
+    ):
+        offered[question_id].add(score)
+    return AnswerRules(
+        questions=questions,
+        offered={pk: frozenset(scores) for pk, scores in offered.items()},
+    )
