@@ -15,7 +15,29 @@ import math
 import time
 import tracemalloc
 
-from common import machine, median, p95, peak_rss_mb, setup_django, table, timed
+from common import machine, median, p95, peak_rss_mb, setup_django, table, timed, vacuum
+
+SNAPSHOT_TABLES = (
+    "reports_teamscore",
+    "reports_dimensionscore",
+    "reports_questionscore",
+    "reports_teamrecommendation",
+    "reports_aggregationrun",
+)
+
+
+def reused(args):  # type: ignore[no-untyped-def]
+    """Return the survey an earlier run generated, if it has the asked-for size."""
+    from surveys.models import Survey
+
+    survey = Survey.objects.select_related("framework").order_by("-pk").first()
+    if survey is None:
+        return None
+    teams = survey.teams.exclude(slug="probe").count()
+    questions = survey.framework.questions.count()
+    if (teams, questions) != (args.teams, args.questions):
+        return None
+    return survey
 
 
 def build(teams: int, respondents: int, questions: int, seed: int):  # type: ignore[no-untyped-def]
@@ -98,9 +120,8 @@ def build(teams: int, respondents: int, questions: int, seed: int):  # type: ign
             [survey.pk, framework.pk],
         )
         answers = cursor.rowcount
-        cursor.execute("ANALYZE surveys_answer")
-        cursor.execute("ANALYZE surveys_response")
     generate_seconds = time.perf_counter() - started
+    vacuum("surveys_answer", "surveys_response")
     return survey, probe, answers, generate_seconds
 
 
@@ -169,34 +190,51 @@ def main() -> None:
     parser.add_argument("--team-runs", type=int, default=40)
     parser.add_argument("--naive-teams", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the survey an earlier run generated"
+    )
     args = parser.parse_args()
 
     setup_django()
     from reports.services import aggregate
 
-    survey, probe, answers, generate_seconds = build(
-        args.teams, args.respondents, args.questions, args.seed
-    )
-    print(
-        f"generated {answers:,} answers in {generate_seconds:.1f} s "
-        f"({answers / generate_seconds:,.0f} rows/s, server-side INSERT ... SELECT)"
-    )
+    survey = reused(args) if args.reuse else None
+    if survey is None:
+        survey, probe, answers, generate_seconds = build(
+            args.teams, args.respondents, args.questions, args.seed
+        )
+        print(
+            f"generated {answers:,} answers in {generate_seconds:.1f} s "
+            f"({answers / generate_seconds:,.0f} rows/s, server-side INSERT ... SELECT)"
+        )
+    else:
+        from surveys.models import Answer, Team
 
+        probe = Team.objects.get(slug="probe")
+        answers = Answer.objects.filter(response__survey=survey).count()
+        print(f"reusing the generated survey ({answers:,} answers)")
+        vacuum("surveys_answer", "surveys_response")
+
+    def settle() -> None:
+        vacuum(*SNAPSHOT_TABLES)
+
+    settle()
     floor = timed(lambda: floor_query(survey.pk), args.runs)
     runs = []
-    survey_seconds = timed(lambda: runs.append(aggregate(survey=survey)), args.runs)
+    survey_seconds = timed(lambda: runs.append(aggregate(survey=survey)), args.runs, settle)
     rss_after_survey = peak_rss_mb()
     tracemalloc.start()
     aggregate(survey=survey)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    settle()
     team_seconds = timed(lambda: aggregate(survey=survey, team_ids=[probe.pk]), args.team_runs)
 
     subset = list(
         survey.teams.exclude(pk=probe.pk).values_list("pk", flat=True)[: args.naive_teams]
     )
     naive = timed(lambda: naive_orm(survey, subset), 1)
-    ours_subset = timed(lambda: aggregate(survey=survey, team_ids=subset), args.runs)
+    ours_subset = timed(lambda: aggregate(survey=survey, team_ids=subset), args.runs, settle)
     fan_out_estimate = median(team_seconds) * (args.teams + 1)
 
     last = runs[-1]

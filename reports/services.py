@@ -131,9 +131,8 @@ def _team_filter(team_ids: list[int] | None) -> tuple[str, list[int]]:
 
 
 # PostgreSQL settings for the two big aggregations, measured in benchmarks/aggregation.py:
-# enough memory that a million per-respondent groups do not spill to disk, no JIT (its
-# compile time exceeds its gain here), and a sort-based per-respondent aggregation that
-# walks answers in response order through the (response, question) unique index.
+# enough memory that a million per-respondent groups do not spill to disk and no JIT (its
+# compile time exceeds its gain here); the per-respondent query adds its own (below).
 _POSTGRES_AGGREGATION_SETTINGS = {
     "work_mem": "256MB",
     "jit": "off",
@@ -151,11 +150,10 @@ class Query:
 def _run(query: Query) -> pd.DataFrame:
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for name, value in {
-                **_POSTGRES_AGGREGATION_SETTINGS,
-                **query.postgres_settings,
-            }.items():
-                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+            settings = {**_POSTGRES_AGGREGATION_SETTINGS, **query.postgres_settings}
+            # one round trip for all of them: single-team runs are dominated by round trips
+            calls = ", ".join(["set_config(%s, %s, true)"] * len(settings))
+            cursor.execute(f"SELECT {calls}", [v for item in settings.items() for v in item])
         cursor.execute(query.sql, query.params)
         return pd.DataFrame.from_records(cursor.fetchall(), columns=query.columns)
 
@@ -214,7 +212,10 @@ def load_raw_inputs(
         " GROUP BY team_id, dimension_id",
         params,
         ["team", "dimension", "count", "mean", "mean_sq"],
-        {"enable_hashagg": "off"},
+        # Measured on the 2-core target (BENCHMARKS.md): with work_mem at 256MB the 1M
+        # per-respondent groups hash in memory, and parallel workers only fight the
+        # leader for the two cores: 8.6 s sorted and parallel, 5.6 s hashed and serial.
+        {"max_parallel_workers_per_gather": "0"},
     )
     per_question, moments = _run(per_question_query), _run(moments_query)
     per_question["question"] = per_question["question"].map(tables.question_keys)

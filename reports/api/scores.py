@@ -15,6 +15,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -211,6 +212,15 @@ def recommendation_payload(survey: Survey, page: list[dict[str, Any]]) -> list[d
     ]
 
 
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The ETag of a page you hold: 304 without a body while it is unchanged.",
+)
+NOT_MODIFIED = OpenApiResponse(description="Unchanged since the ETag in If-None-Match.")
+
+
 class _PerTeamView(generics.GenericAPIView):
     """A survey's persisted per-team results, for the teams the user may read."""
 
@@ -289,8 +299,8 @@ class _PerTeamView(generics.GenericAPIView):
 class SurveyScoresView(_PerTeamView):
     @extend_schema(
         operation_id="survey_scores_list",
-        parameters=[TeamQuerySerializer],
-        responses={200: PaginatedScores},
+        parameters=[TeamQuerySerializer, IF_NONE_MATCH],
+        responses={200: PaginatedScores, 304: NOT_MODIFIED},
         description="Per team: overall score and level, respondents, and per dimension "
         "score, level, disagreement and answered ratio. Teams of anonymous surveys with "
         'fewer respondents than `min_group_size` appear as `{"team", "withheld": true, '
@@ -303,8 +313,8 @@ class SurveyScoresView(_PerTeamView):
 class SurveyRecommendationsView(_PerTeamView):
     @extend_schema(
         operation_id="survey_recommendations_list",
-        parameters=[TeamQuerySerializer],
-        responses={200: PaginatedRecommendations},
+        parameters=[TeamQuerySerializer, IF_NONE_MATCH],
+        responses={200: PaginatedRecommendations, 304: NOT_MODIFIED},
         description="Per team: every question below full score, ranked by priority, never "
         "before its recommended prerequisites. Withheld teams as in scores.",
     )
