@@ -144,6 +144,8 @@ class Query:
     convert: Callable[[Sequence[Any]], tuple] | None  # a database row -> output values
     text: list[Callable[[Any], str]]  # output value -> CSV text, per column
     arrow_types: list[Any] = field(default_factory=list)
+    # PostgreSQL: one JSON object per row (row_to_json), for JSON and NDJSON over COPY
+    json_sql: str | None = None
 
 
 def _in(column: str, ids: list[int]) -> tuple[str, list[int]]:
@@ -236,15 +238,26 @@ def answers_query(request: ExportRequest) -> Query:
     else:
         submitted_at = "r.submitted_at"
 
-    def select(na: str) -> str:
+    def columns(na: str) -> str:
         return (
-            f"SELECT r.survey_id AS survey_id, s.title AS survey, t.slug AS team,"  # noqa: S608
+            "r.survey_id AS survey_id, s.title AS survey, t.slug AS team,"
             f" {respondent} AS respondent, r.id AS response_id,"
             f" {submitted_at} AS submitted_at, d.key AS dimension, q.key AS question_key,"
             " q.text AS question, c.label AS choice_label, a.score AS score,"
             f" q.max_score AS max_score, {na} AS na, a.comment AS comment"
-            f'{joins}{where} ORDER BY r.id, q."order"'
         )
+
+    order = ' ORDER BY r.id, q."order"'
+
+    def select(na: str) -> str:
+        return f"SELECT {columns(na)}{joins}{where}{order}"  # noqa: S608
+
+    # The lateral row's aliases become the object's keys, in column order; integers,
+    # booleans and NULLs keep their JSON types (this export has no floats to format).
+    json_sql = (
+        f"SELECT row_to_json(o){joins}"  # noqa: S608
+        f" CROSS JOIN LATERAL (SELECT {columns('a.na')}) o{where}{order}"
+    )
 
     convert = None
     if not postgres:
@@ -273,6 +286,7 @@ def answers_query(request: ExportRequest) -> Query:
         columns=ANSWER_COLUMNS,
         typed_sql=select("a.na"),
         copy_sql=select("CASE WHEN a.na THEN 'true' ELSE 'false' END") if postgres else None,
+        json_sql=json_sql if postgres else None,
         params=[*select_params, *params],
         copy_params=[*select_params, *params],
         convert=convert,
@@ -491,6 +505,13 @@ class Export:
     def _json(self) -> Iterator[bytes]:
         yield b"["
         first = True
+        lines = self._copy_json_lines() if self._json_by_database() else None
+        if lines is not None:
+            for block in lines:  # whole lines: the newlines are exactly the row ends
+                yield (b"" if first else b",") + block[:-1].replace(b"\n", b",")
+                first = False
+            yield b"]\n"
+            return
         for chunk in self._chunks():
             body = orjson.dumps(self._dicts(chunk))[1:-1]
             if body:
@@ -499,8 +520,35 @@ class Export:
         yield b"]\n"
 
     def _ndjson(self) -> Iterator[bytes]:
+        if self._json_by_database():
+            yield from self._copy_json_lines()
+            return
         for chunk in self._chunks():
             yield b"".join(orjson.dumps(record) + b"\n" for record in self._dicts(chunk))
+
+    def _json_by_database(self) -> bool:
+        return connection.vendor == "postgresql" and self.query.json_sql is not None
+
+    def _copy_json_lines(self) -> Iterator[bytes]:
+        """Yield blocks of whole lines, one JSON object per row, built by PostgreSQL.
+
+        COPY's text format doubles every backslash (and would escape control characters,
+        but JSON text has none: the JSON encoder escapes them), so halving the doubled
+        backslashes gives back the JSON text exactly.
+        """
+        sql = f"COPY ({self.query.json_sql}) TO STDOUT"
+        pending = bytearray()
+        with self._transaction(), connection.cursor() as cursor:
+            raw = cursor.cursor  # the psycopg cursor: COPY is not in the DB-API
+            with raw.copy(sql, self.query.copy_params) as copy:
+                for data in copy:  # one row per message, as PostgreSQL sends it
+                    pending += data
+                    self.rows += 1
+                    if len(pending) >= STREAM_BYTES:
+                        yield bytes(pending).replace(b"\\\\", b"\\")
+                        pending.clear()
+        if pending:
+            yield bytes(pending).replace(b"\\\\", b"\\")
 
     def _xlsx(self) -> Iterator[bytes]:
         from openpyxl import Workbook

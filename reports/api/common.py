@@ -119,7 +119,6 @@ class CountingThrottleMixin:
 
 def _increment(key: str, ttl: int) -> int:
     from django.conf import settings
-    from django.core.cache import cache
 
     if settings.REDIS_URL:
         from config.connections import redis_client
