@@ -249,6 +249,13 @@ class _PerTeamView(generics.GenericAPIView):
         query.is_valid(raise_exception=True)
         # None: every team (admins), without a thousand-id IN list on large surveys.
         readable = None if request.user.is_staff else readable_team_ids(request.user, survey)
+        slug = query.validated_data.get("team")
+        if slug:  # resolved before the cache: whether it is a survey team can change
+            teams = survey.teams.filter(slug=slug)
+            team = (teams if readable is None else teams.filter(pk__in=readable)).first()
+            if team is None:
+                raise NotFound(f"No team '{slug}' you may read in this survey.")
+            readable = {team.pk}
         version = TeamScore.objects.filter(survey=survey).aggregate(
             revisions=Sum("revision"), rows=Count("pk"), renamed=Max("team__updated_at")
         )
@@ -263,20 +270,12 @@ class _PerTeamView(generics.GenericAPIView):
         )
 
         def build() -> Any:
-            page = self.team_scores(survey, readable, query.validated_data.get("team"))
+            page = self.team_scores(survey, readable)
             return self.get_paginated_response(payload(survey, page)).data
 
         return cached_json(request, key, build)
 
-    def team_scores(
-        self, survey: Survey, readable: set[int] | None, slug: str | None
-    ) -> list[dict[str, Any]]:
-        if slug:
-            teams = survey.teams.filter(slug=slug)
-            team = (teams if readable is None else teams.filter(pk__in=readable)).first()
-            if team is None:
-                raise NotFound(f"No team '{slug}' you may read in this survey.")
-            readable = {team.pk}
+    def team_scores(self, survey: Survey, readable: set[int] | None) -> list[dict[str, Any]]:
         # Plain rows, not instances: a page is one query and no model construction.
         scores = (
             team_scores(survey, readable)

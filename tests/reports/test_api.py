@@ -291,6 +291,10 @@ def test_cached_score_pages_follow_new_snapshots_and_renames(scored, clients, te
     team.save()
     [row] = clients["admin"].get(url).json()["results"]
     assert row["team_name"] == "Recommendations (renamed)"
+    # a team taken out of the survey is no longer found by slug
+    scored.teams.remove(team)
+    assert clients["admin"].get(url).status_code == 404
+    scored.teams.add(team)
     # and a survey turned anonymous with a group size above the team's respondents
     Survey.objects.filter(pk=scored.pk).update(anonymous=True, min_group_size=5)
     [row] = clients["admin"].get(url).json()["results"]
