@@ -483,7 +483,12 @@ class Export:
 
     def _copy_csv(self) -> Iterator[bytes]:
         sql = f"COPY ({self.query.copy_sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
+        yield from self._copy_out(sql, header=True)
+
+    def _copy_out(self, sql: str, *, header: bool = False) -> Iterator[bytes]:
+        """Yield what ``COPY ... TO STDOUT`` sends, in blocks of whole rows; count the rows."""
         pending = bytearray()
+        skip = 1 if header else 0
         with self._transaction(), connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor: COPY is not in the DB-API
             messages = 0
@@ -492,11 +497,12 @@ class Export:
                     pending += data
                     messages += 1
                     if len(pending) >= STREAM_BYTES:
-                        self.rows = max(messages - 1, 0)
+                        self.rows = max(messages - skip, 0)
                         yield bytes(pending)
                         pending.clear()
-            self.rows = raw.rowcount if raw.rowcount >= 0 else max(messages - 1, 0)
-        yield bytes(pending)
+            self.rows = raw.rowcount if raw.rowcount >= 0 else max(messages - skip, 0)
+        if pending:
+            yield bytes(pending)
 
     def _dicts(self, chunk: list[tuple]) -> list[dict[str, Any]]:
         columns = self.query.columns
@@ -536,19 +542,8 @@ class Export:
         but JSON text has none: the JSON encoder escapes them), so halving the doubled
         backslashes gives back the JSON text exactly.
         """
-        sql = f"COPY ({self.query.json_sql}) TO STDOUT"
-        pending = bytearray()
-        with self._transaction(), connection.cursor() as cursor:
-            raw = cursor.cursor  # the psycopg cursor: COPY is not in the DB-API
-            with raw.copy(sql, self.query.copy_params) as copy:
-                for data in copy:  # one row per message, as PostgreSQL sends it
-                    pending += data
-                    self.rows += 1
-                    if len(pending) >= STREAM_BYTES:
-                        yield bytes(pending).replace(b"\\\\", b"\\")
-                        pending.clear()
-        if pending:
-            yield bytes(pending).replace(b"\\\\", b"\\")
+        for block in self._copy_out(f"COPY ({self.query.json_sql}) TO STDOUT"):
+            yield block.replace(b"\\\\", b"\\")
 
     def _xlsx(self) -> Iterator[bytes]:
         from openpyxl import Workbook
