@@ -367,17 +367,8 @@ def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
         url = f"/api/v1/surveys/{survey.pk}/responses/"
         load("POST", url, keys, submission, 2, args.clients)  # warm up
         rate, latencies, errors = load("POST", url, keys, submission, args.seconds, args.clients)
-        rows.append(
-            [
-                f"submission, {len(question_keys)} answers, {args.clients} clients "
-                f"({args.workers} workers)",
-                f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
-                f"p95 {p95(latencies) * 1000:.1f} ms",
-                f"{rate:,.0f} req/s",
-                "",
-                f"{errors} errors",
-            ]
-        )
+        label = f"submission, {len(question_keys)} answers, {args.clients} clients"
+        rows.append(_load_row(f"{label} ({args.workers} workers)", rate, latencies, errors))
         print(rows[-1])
         for label, path in [
             ("first page (100 teams)", f"/api/v1/surveys/{survey.pk}/scores/"),
@@ -387,20 +378,23 @@ def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
             rate, latencies, errors = load(
                 "GET", path, [admin_key], nothing, args.seconds, args.clients
             )
-            rows.append(
-                [
-                    f"scores of a {args.teams + 2:,}-team survey, {label}, {args.clients} clients",
-                    f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
-                    f"p95 {p95(latencies) * 1000:.1f} ms",
-                    f"{rate:,.0f} req/s",
-                    "",
-                    f"{errors} errors",
-                ]
-            )
+            name = f"scores of a {args.teams + 2:,}-team survey, {label}, {args.clients} clients"
+            rows.append(_load_row(name, rate, latencies, errors))
             print(rows[-1])
     finally:
         server.stop()
         _drop_queued_tasks()
+
+
+def _load_row(label: str, rate: float, latencies: list[float], errors: int) -> list[str]:
+    """A table row for one load test: latency percentiles, rate and errors."""
+    return [
+        label,
+        f"p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {p95(latencies) * 1000:.1f} ms",
+        f"{rate:,.0f} req/s",
+        "",
+        f"{errors} errors",
+    ]
 
 
 def _seconds(value: float):  # type: ignore[no-untyped-def]

@@ -126,34 +126,41 @@ def _withheld(survey: Survey, team_score: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _children(
+    survey: Survey, page: list[dict[str, Any]], model: type, order: str, fields: dict[str, str]
+) -> dict[int, list[dict[str, Any]]]:
+    """Return, per team score of the page that is not withheld, its child rows as dicts.
+
+    ``fields`` maps each output key to the model field it reads; one query for the page.
+    """
+    shown = [ts["pk"] for ts in page if not is_withheld(survey, ts["n_respondents"])]
+    rows = (
+        model.objects.filter(team_score_id__in=shown)
+        .order_by("team_score_id", order)
+        .values_list("team_score_id", *fields.values())
+    )
+    grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for team_score_id, *values in rows:
+        grouped[team_score_id].append(dict(zip(fields, values, strict=True)))
+    return grouped
+
+
 def score_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return the API rows for a page of team scores; withheld teams carry no scores."""
-    shown = [ts["pk"] for ts in page if not is_withheld(survey, ts["n_respondents"])]
-    dimensions: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    rows = (
-        DimensionScore.objects.filter(team_score_id__in=shown)
-        .order_by("team_score_id", "dimension__order")
-        .values_list(
-            "team_score_id",
-            "dimension__key",
-            "dimension__name",
-            "score",
-            "level",
-            "disagreement",
-            "answered_ratio",
-        )
+    dimensions = _children(
+        survey,
+        page,
+        DimensionScore,
+        "dimension__order",
+        {
+            "dimension": "dimension__key",
+            "name": "dimension__name",
+            "score": "score",
+            "level": "level",
+            "disagreement": "disagreement",
+            "answered_ratio": "answered_ratio",
+        },
     )
-    for team_score_id, key, name, score, level, disagreement, answered_ratio in rows:
-        dimensions[team_score_id].append(
-            {
-                "dimension": key,
-                "name": name,
-                "score": score,
-                "level": level,
-                "disagreement": disagreement,
-                "answered_ratio": answered_ratio,
-            }
-        )
     return [
         _withheld(survey, ts)
         if is_withheld(survey, ts["n_respondents"])
@@ -174,36 +181,22 @@ def score_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[str, 
 
 def recommendation_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return the ranked recommendations of a page of team scores (withheld: none)."""
-    shown = [ts["pk"] for ts in page if not is_withheld(survey, ts["n_respondents"])]
-    ranked: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    rows = (
-        TeamRecommendation.objects.filter(team_score_id__in=shown)
-        .order_by("team_score_id", "rank")
-        .values_list(
-            "team_score_id",
-            "rank",
-            "question__key",
-            "question__dimension__key",
-            "priority",
-            "current_score",
-            "next_score",
-            "text",
-            "requires",
-        )
+    ranked = _children(
+        survey,
+        page,
+        TeamRecommendation,
+        "rank",
+        {
+            "rank": "rank",
+            "question": "question__key",
+            "dimension": "question__dimension__key",
+            "priority": "priority",
+            "current_score": "current_score",
+            "next_score": "next_score",
+            "text": "text",
+            "requires": "requires",
+        },
     )
-    for team_score_id, rank, question, dimension, priority, current, nxt, text, requires in rows:
-        ranked[team_score_id].append(
-            {
-                "rank": rank,
-                "question": question,
-                "dimension": dimension,
-                "priority": priority,
-                "current_score": current,
-                "next_score": nxt,
-                "text": text,
-                "requires": requires,
-            }
-        )
     return [
         _withheld(survey, ts)
         if is_withheld(survey, ts["n_respondents"])
