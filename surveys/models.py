@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from maturity.models import Framework, Question
+from maturity.models import Dimension, Framework, Question
 
 
 class Team(models.Model):
@@ -227,6 +227,32 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.question.key}: {'N/A' if self.na else self.score}"
+
+
+class ResponseDimensionScore(models.Model):
+    """A counted response's score in one dimension: 100 x the weighted mean of its answered
+    questions there (``v = score / max_score``, question weights); N/A answers never count.
+    Every counted response has a row in every dimension it was asked (see
+    ``reports.services.record_response_dimension_scores``).
+
+    These per-respondent scores feed the 90% intervals. Aggregation writes them the first
+    time it reads a submitted response (a submitted response never changes), so a run reads
+    one row per (response, dimension) instead of reducing every answer again.
+    """
+
+    pk = models.CompositePrimaryKey("response", "dimension")
+    # db_index=False: the primary key starts with the response.
+    response = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="dimension_scores", db_index=False
+    )
+    dimension = models.ForeignKey(
+        Dimension, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # Null when the response answered every question of the dimension N/A.
+    score = models.FloatField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.response_id} {self.dimension_id}: {self.score}"
 
 
 class DimensionTarget(models.Model):

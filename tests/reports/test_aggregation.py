@@ -20,7 +20,7 @@ from reports.models import (
     TeamScore,
 )
 from surveys import services as survey_services
-from surveys.models import Response
+from surveys.models import Response, ResponseDimensionScore
 from tests.conftest import complete_answers
 from tests.factories import MembershipFactory
 from tests.maturity.reference_scoring import reference_score
@@ -145,6 +145,64 @@ def test_persisted_scores_equal_the_reference(survey, team, other_team, framewor
             )
             assert got.text == want["text"]
             assert got.requires == want["requires"]
+
+
+def test_each_counted_response_is_reduced_to_dimension_scores_once(
+    survey, team, other_team, framework
+):
+    raw = fill_randomly(survey, [(team, 3), (other_team, 1)], framework, seed=12)
+    services.aggregate(survey=survey)
+    counted = Response.objects.filter(status="submitted")
+    dimensions = framework.dimensions.count()
+    assert ResponseDimensionScore.objects.count() == counted.count() * dimensions
+    assert services.record_response_dimension_scores(survey) == 0
+
+    # Rows never written (responses loaded another way) are recorded by the next run, for
+    # a team missing one response's rows as for a team missing all of them.
+    ResponseDimensionScore.objects.filter(response=counted.filter(team=team).first()).delete()
+    ResponseDimensionScore.objects.filter(response__team=other_team).delete()
+    before = {
+        (d.team_score.team_id, d.dimension_id): (d.interval_low, d.interval_high)
+        for d in DimensionScore.objects.select_related("team_score")
+    }
+    services.aggregate(survey=survey)
+    assert ResponseDimensionScore.objects.count() == counted.count() * dimensions
+    after = {
+        (d.team_score.team_id, d.dimension_id): (d.interval_low, d.interval_high)
+        for d in DimensionScore.objects.select_related("team_score")
+    }
+    assert after.keys() == before.keys()
+    for key, (low, high) in after.items():
+        assert close(low, before[key][0]) and close(high, before[key][1]), key
+
+    expected = reference_score(reference_framework(framework), raw, {team.pk: 4, other_team.pk: 4})
+    for row in DimensionScore.objects.select_related("team_score", "dimension"):
+        want = expected["dimensions"][(row.team_score.team_id, row.dimension.key)]
+        assert close(row.interval_low, want["interval_low"])
+        assert close(row.interval_high, want["interval_high"])
+
+
+def test_a_dimension_answered_all_na_gives_a_null_respondent_score(survey, team, framework):
+    raw = fill_randomly(survey, [(team, 2)], framework, seed=13, respondents=4)
+    dimension = framework.dimensions.order_by("order").first()
+    response = Response.objects.filter(status="submitted").order_by("pk").first()
+    response.answers.filter(question__dimension=dimension).update(score=None, na=True)
+    user_id = response.respondent_id
+    keys = set(dimension.questions.values_list("key", flat=True))
+    raw = [
+        (t, u, key, None if (u == user_id and key in keys) else value) for t, u, key, value in raw
+    ]
+
+    services.aggregate(survey=survey, team_ids=[team.pk])
+    null_row = ResponseDimensionScore.objects.get(response=response, dimension=dimension)
+    assert null_row.score is None
+    assert services.record_response_dimension_scores(survey) == 0  # recorded, not retried
+
+    expected = reference_score(reference_framework(framework), raw, {team.pk: 4})
+    row = DimensionScore.objects.get(dimension=dimension)
+    want = expected["dimensions"][(team.pk, dimension.key)]
+    assert close(row.interval_low, want["interval_low"])
+    assert close(row.interval_high, want["interval_high"])
 
 
 def test_na_answers_are_counted_per_question(survey, team, framework):
