@@ -2,8 +2,9 @@
 
 The database reduces raw answers to one row per (team, question) with the count ``n`` of
 non-N/A answers and the means of ``v`` and ``v**2``, where ``v = score / max_score`` is the
-answer normalised to [0, 1]. Everything here is computed from those aggregates, vectorised
-with groupby/merge/numpy; only the few dimensions, levels or ordering steps are looped over.
+answer normalised to [0, 1]. Everything here is computed from those aggregates with numpy,
+over rows sorted so that each (team, dimension) is one contiguous run, and with lookups built
+once per framework; only the few dimensions, levels or ordering steps are looped over.
 
 The rules (the contract that exports and tests rely on):
 
@@ -36,9 +37,10 @@ rather than by that noise. The reported values are never rounded.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -110,11 +112,6 @@ _COLUMN_DTYPES = {
     "priority": "float64",
     "current_score": "int64",
     "next_score": "int64",
-    "mean_v": "float64",
-    "mean_v2": "float64",
-    "weight": "float64",
-    "dimension_weight": "float64",
-    "max_score": "int64",
 }
 RESPONDENT_SCORE_COLUMNS = ["team", "respondent", "dimension", "score"]
 
@@ -142,15 +139,16 @@ class Framework:
     choices: pd.DataFrame
 
     # A Framework is treated as immutable: what is derived from it only (validation, the
-    # prerequisite links, the question table) is computed once per instance, which matters
+    # prerequisite links, the lookup arrays) is computed once per instance, which matters
     # when one framework scores many small runs (reports.services caches the instance).
     @cached_property
     def prerequisite_edges(self) -> pd.DataFrame:
         return _prerequisite_edges(self)
 
     @cached_property
-    def question_table(self) -> pd.DataFrame:
-        return _question_table(self)
+    def lookups(self) -> _Lookups:
+        """The framework as arrays indexed by question/dimension number; needs validate()."""
+        return _lookups(self)
 
     def validate(self) -> None:
         """Raise ValueError when the framework cannot be scored.
@@ -225,13 +223,9 @@ def level_for(scores: pd.Series, levels: pd.DataFrame) -> pd.Series:
     result = pd.Series(pd.NA, index=scores.index, dtype="Int64")
     if levels.empty or scores.empty:
         return result
-    by_threshold = levels.sort_values(["threshold", "level"], kind="mergesort")
-    thresholds = by_threshold["threshold"].to_numpy(dtype=float)
-    # Highest level among all levels up to each threshold position (usually the level itself).
-    best_level = np.maximum.accumulate(by_threshold["level"].to_numpy(dtype=np.int64))
-    values = scores.to_numpy(dtype=float, na_value=np.nan)
-    position = np.searchsorted(thresholds, values + LEVEL_TOLERANCE, side="right") - 1
-    reached = ~np.isnan(values) & (position >= 0)
+    thresholds, best_level = _level_steps(levels)
+    position = _threshold_positions(scores.to_numpy(dtype=float, na_value=np.nan), thresholds)
+    reached = position >= 0
     result[reached] = best_level[position[reached]]
     return result
 
@@ -263,24 +257,22 @@ def score_teams(
     or means outside [0, 1]. Team ids must be mutually orderable (outputs are sorted by team).
     """
     framework.validate()
-    respondent_counts = _respondent_counts(respondents)
-    stats = _with_spread(_prepare_question_stats(question_stats, framework, respondent_counts))
-    question_scores = stats.rename(columns={"mean_v": "mean"})[QUESTION_SCORE_COLUMNS]
+    teams = _teams(respondents)
+    stats = _prepare_question_stats(question_stats, framework, teams)
     dimension_scores = _dimension_scores(
         stats,
         framework,
-        respondent_counts,
+        teams,
         _respondent_score_summary(
             respondent_dimension_scores, respondent_dimension_moments, framework
         ),
     )
-    team_scores = _team_scores(dimension_scores, framework, respondent_counts)
-    recommendations = _recommendations(stats, framework, _target_factors(dimension_scores, targets))
+    target_factors = _target_factors(dimension_scores, stats, framework, teams, targets)
     return ScoringResult(
-        team_scores=team_scores,
+        team_scores=_team_scores(dimension_scores, stats, framework, teams),
         dimension_scores=dimension_scores,
-        question_scores=question_scores,
-        recommendations=recommendations,
+        question_scores=_question_scores(stats, framework),
+        recommendations=_recommendations(stats, framework, target_factors),
     )
 
 
@@ -333,127 +325,335 @@ def _require_acyclic(edges: pd.DataFrame) -> None:
         remaining = remaining[~free]
 
 
-def _respondent_counts(respondents: pd.Series) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False)
+class _Lookups:
+    """A validated framework as arrays indexed by dimension or question number.
+
+    Dimensions are numbered by (order, key) and questions by (dimension number, order, key),
+    which is the order every output follows: rows sorted by (team, question number) are in
+    output order with each (team, dimension) one contiguous run, and comparing dimension
+    numbers compares (dimension order, dimension key). Scoring looks framework data up in
+    these arrays instead of merging framework tables into every run.
+    """
+
+    dimension_numbers: pd.Index  # dimension keys by number; get_indexer maps keys to numbers
+    dimension_weight: np.ndarray  # W_d
+    dimension_questions: np.ndarray  # number of framework questions in the dimension
+    question_numbers: pd.Index  # question keys by number
+    question_dimension: np.ndarray  # dimension number of each question
+    question_dimension_key: np.ndarray  # its dimension key, as the questions table spells it
+    question_weight: np.ndarray  # w_q
+    max_score: np.ndarray  # S_q
+    key_rank: np.ndarray  # rank of the question key among all keys (ties break by key)
+    # The prerequisites of question q, in requires order, are the entries
+    # prerequisite_starts[q] : prerequisite_starts[q] + prerequisite_counts[q] of these two.
+    prerequisite_starts: np.ndarray
+    prerequisite_counts: np.ndarray
+    prerequisite_numbers: np.ndarray
+    prerequisite_keys: np.ndarray  # as the requires lists spell them
+    # Choice (q, score) has key q * choice_span + score - choice_low; next_steps is by choice.
+    choice_keys: np.ndarray
+    choice_low: int
+    choice_span: int
+    next_steps: np.ndarray  # None where a choice has no next step
+    # Ascending thresholds, with the highest level and its name reached at each of them.
+    thresholds: np.ndarray
+    threshold_levels: np.ndarray
+    threshold_names: np.ndarray
+
+    def reached_levels(self, scores: np.ndarray) -> tuple[pd.arrays.IntegerArray, np.ndarray]:
+        """Return the level (Int64, <NA> below every threshold) and level name of scores."""
+        position = _threshold_positions(scores, self.thresholds)
+        reached = position >= 0
+        level = np.zeros(len(scores), dtype=np.int64)
+        level[reached] = self.threshold_levels[position[reached]]
+        name = np.full(len(scores), None, dtype=object)
+        name[reached] = self.threshold_names[position[reached]]
+        return pd.arrays.IntegerArray(level, ~reached), name
+
+    def next_step_texts(self, question_number: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """Return the next_step of choice (question, score), None where there is none."""
+        offset = score - self.choice_low
+        known = (offset >= 0) & (offset < self.choice_span)
+        choice = _positions(
+            self.choice_keys, np.where(known, question_number * self.choice_span + offset, -1)
+        )
+        text = np.full(len(score), None, dtype=object)
+        text[choice >= 0] = self.next_steps[choice[choice >= 0]]
+        return text
+
+
+def _lookups(framework: Framework) -> _Lookups:
+    """Build the lookup arrays of a validated framework (see _Lookups)."""
+    dimensions = framework.dimensions.sort_values(["order", "dimension"], kind="mergesort")
+    dimension_numbers = pd.Index(dimensions["dimension"].to_numpy())
+    questions = framework.questions.assign(
+        dimension_number=dimension_numbers.get_indexer(framework.questions["dimension"])
+    ).sort_values(["dimension_number", "order", "question"], kind="mergesort")
+    question_numbers = pd.Index(questions["question"].to_numpy())
+    question_dimension = questions["dimension_number"].to_numpy()
+
+    edges = framework.prerequisite_edges
+    edge_questions = question_numbers.get_indexer(edges["question"])
+    prerequisite_counts = np.bincount(edge_questions, minlength=len(question_numbers))
+    edges = edges.iloc[np.lexsort((edges["position"].to_numpy(), edge_questions))]
+
+    choice_scores = framework.choices["score"].astype(np.int64).to_numpy()
+    choice_low = int(choice_scores.min(initial=0))
+    choice_span = int(choice_scores.max(initial=0)) - choice_low + 1
+    choice_questions = question_numbers.get_indexer(framework.choices["question"])
+    next_steps = framework.choices["next_step"].astype(object)
+
+    thresholds, best_level = _level_steps(framework.levels)
+    names = dict(zip(framework.levels["level"].astype(int), framework.levels["name"], strict=True))
+    return _Lookups(
+        dimension_numbers=dimension_numbers,
+        dimension_weight=dimensions["weight"].astype(float).to_numpy(),
+        dimension_questions=np.bincount(question_dimension, minlength=len(dimension_numbers)),
+        question_numbers=question_numbers,
+        question_dimension=question_dimension,
+        question_dimension_key=questions["dimension"].to_numpy(),
+        question_weight=questions["weight"].astype(float).to_numpy(),
+        max_score=questions["max_score"].astype(np.int64).to_numpy(),
+        # An ordered Categorical's codes are the ranks sort_values gives the keys.
+        key_rank=pd.Categorical(questions["question"], ordered=True).codes.astype(np.int64),
+        prerequisite_starts=np.cumsum(prerequisite_counts) - prerequisite_counts,
+        prerequisite_counts=prerequisite_counts,
+        prerequisite_numbers=question_numbers.get_indexer(edges["prerequisite"]),
+        prerequisite_keys=edges["prerequisite"].to_numpy(),
+        choice_keys=choice_questions * choice_span + choice_scores - choice_low,
+        choice_low=choice_low,
+        choice_span=choice_span,
+        next_steps=next_steps.where(next_steps.notna(), None).to_numpy(),
+        thresholds=thresholds,
+        threshold_levels=best_level,
+        threshold_names=pd.Series(best_level).map(names).to_numpy(dtype=object),
+    )
+
+
+def _level_steps(levels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return the thresholds in ascending order and the level reached at each of them."""
+    by_threshold = levels.sort_values(["threshold", "level"], kind="mergesort")
+    thresholds = by_threshold["threshold"].to_numpy(dtype=float)
+    # Highest level among all levels up to each threshold position (usually the level itself).
+    best_level = np.maximum.accumulate(by_threshold["level"].to_numpy(dtype=np.int64))
+    return thresholds, best_level
+
+
+def _threshold_positions(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Return the highest threshold position each score reaches (1e-9 tolerance), else -1."""
+    position = np.searchsorted(thresholds, scores + LEVEL_TOLERANCE, side="right") - 1
+    return np.where(np.isnan(scores), -1, position)
+
+
+@dataclass(frozen=True, eq=False)
+class _Teams:
+    """The teams of ``respondents`` sorted by id; a team's code is its position here."""
+
+    ids: np.ndarray
+    respondents: np.ndarray  # counted respondents (int64)
+
+    @cached_property
+    def index(self) -> pd.Index:
+        return pd.Index(self.ids)
+
+    def codes(self, teams: pd.Series | np.ndarray) -> np.ndarray:
+        """Return the code of each team id, -1 for ids that are not in respondents."""
+        return self.index.get_indexer(teams)
+
+
+def _teams(respondents: pd.Series) -> _Teams:
+    """Return the teams of ``respondents`` (team -> counted respondents), checked."""
     if not respondents.index.is_unique:
         raise ValueError("respondents must have one entry per team")
-    counts = pd.DataFrame(
-        {"team": respondents.index.to_numpy(), "n_respondents": respondents.to_numpy()}
-    )
-    if counts["n_respondents"].isna().any() or (counts["n_respondents"] < 0).any():
+    counts = respondents.to_numpy()
+    if pd.isna(counts).any() or (counts < 0).any():
         raise ValueError("respondent counts must be non-negative integers")
-    return counts.astype({"n_respondents": np.int64})
+    ids = respondents.index.to_numpy()
+    by_id = np.argsort(ids, kind="stable")
+    return _Teams(ids=ids[by_id], respondents=counts[by_id].astype(np.int64))
 
 
-def _question_table(framework: Framework) -> pd.DataFrame:
-    """Return one row per framework question with its dimension's weight and order."""
-    dimensions = framework.dimensions.rename(
-        columns={"weight": "dimension_weight", "order": "dimension_order"}
-    )[["dimension", "dimension_weight", "dimension_order"]]
-    questions = framework.questions.rename(columns={"order": "question_order"})[
-        ["question", "dimension", "weight", "max_score", "question_order"]
-    ]
-    table = questions.merge(dimensions, on="dimension", how="left", validate="many_to_one")
-    return table.astype({"weight": float, "dimension_weight": float, "max_score": np.int64})
+@dataclass(frozen=True, eq=False)
+class _QuestionStats:
+    """The answered (team, question) rows as arrays, sorted by team, then framework order.
+
+    In that order the rows of one (team, dimension) form a contiguous run, and the runs come
+    in the order of the dimension_scores rows.
+    """
+
+    team: np.ndarray  # team ids as given
+    team_code: np.ndarray  # see _Teams
+    question: np.ndarray  # question keys as given
+    question_number: np.ndarray  # see _Lookups
+    dimension: np.ndarray  # dimension number
+    n: np.ndarray
+    mean_v: np.ndarray
+    mean_v2: np.ndarray
+
+    @cached_property
+    def std(self) -> np.ndarray:
+        """Population std of v from the aggregates, sqrt(max(mean_v2 - mean_v**2, 0)).
+
+        The clamp absorbs the tiny negative variance float cancellation can produce. It is
+        NaN when n < 2: a single answer has no spread to speak of.
+        """
+        variance = np.maximum(self.mean_v2 - self.mean_v * self.mean_v, 0.0)
+        return np.where(self.n >= 2, np.sqrt(variance), np.nan)
+
+    @cached_property
+    def contested(self) -> np.ndarray:
+        # NaN std is never contested.
+        return self.std >= CONTESTED_STD - CONTESTED_TOLERANCE
+
+    @cached_property
+    def dimension_starts(self) -> np.ndarray:
+        """First row of each (team, dimension) run, i.e. of each dimension_scores row."""
+        return _run_starts(self.team_code, self.dimension)
+
+    @cached_property
+    def dimension_run(self) -> np.ndarray:
+        """The (team, dimension) run, i.e. the dimension_scores row, of each row."""
+        starts = self.dimension_starts
+        return np.repeat(np.arange(len(starts)), np.diff(starts, append=len(self.n)))
 
 
 def _prepare_question_stats(
-    question_stats: pd.DataFrame, framework: Framework, respondent_counts: pd.DataFrame
-) -> pd.DataFrame:
-    """Return the answered (n > 0) stats joined with the framework, sorted deterministically.
+    question_stats: pd.DataFrame, framework: Framework, teams: _Teams
+) -> _QuestionStats | None:
+    """Return the answered (n > 0) stats sorted by team, then framework order; None if none.
 
     Raise ValueError for inconsistent input (see score_teams).
     """
     missing = [c for c in QUESTION_STATS_COLUMNS if c not in question_stats.columns]
     if missing and not question_stats.empty:
         raise ValueError(f"question_stats lacks columns {missing}")
-    stats = question_stats.reindex(columns=QUESTION_STATS_COLUMNS)
-    unknown = ~stats["question"].isin(framework.questions["question"])
+    if question_stats.empty:
+        return None
+    lookups = framework.lookups
+    question_numbers = lookups.question_numbers.get_indexer(question_stats["question"])
+    unknown = question_numbers < 0
     if unknown.any():
-        keys = sorted(set(stats.loc[unknown, "question"].astype(str)))
+        keys = sorted(set(question_stats.loc[unknown, "question"].astype(str)))
         raise ValueError(f"question_stats has questions not in the framework: {keys}")
-    stats = stats[stats["n"].fillna(0) > 0]
-    if stats.empty:
-        # Nothing answered: skip the joins, whose key dtypes an empty frame cannot match.
-        return _empty_frame(
-            [*QUESTION_STATS_COLUMNS, *framework.question_table.columns.drop("question")]
-        )
-    if stats.duplicated(["team", "question"]).any():
+    n = question_stats["n"].fillna(0)
+    answered = (n > 0).to_numpy()
+    if not answered.any():
+        return None
+    team = question_stats["team"].to_numpy()[answered]
+    question_number = question_numbers[answered]
+    n_questions = len(lookups.question_numbers)
+    # Repeats are reported before unknown teams, so teams are told apart without respondents.
+    pair = pd.factorize(team)[0] * n_questions + question_number
+    if len(np.unique(pair)) < len(pair):
         raise ValueError("question_stats repeats a (team, question) row")
-    stats = stats.merge(respondent_counts, on="team", how="left", validate="many_to_one")
-    if stats["n_respondents"].isna().any():
-        teams = sorted(set(stats.loc[stats["n_respondents"].isna(), "team"].astype(str)))
-        raise ValueError(f"teams with answers are missing from respondents: {teams}")
-    if (stats["n"] > stats["n_respondents"]).any():
+    team_code = teams.codes(team)
+    if (team_code < 0).any():
+        missing_teams = sorted(set(pd.Series(team[team_code < 0]).astype(str)))
+        raise ValueError(f"teams with answers are missing from respondents: {missing_teams}")
+    n = n.to_numpy()[answered]
+    if (n > teams.respondents[team_code]).any():
         raise ValueError("question_stats counts more answers than the team has respondents")
-    means = stats[["mean_v", "mean_v2"]].astype(float)
-    in_range = means.ge(-FULL_SCORE_TOLERANCE) & means.le(1 + FULL_SCORE_TOLERANCE)
-    if not in_range.all(axis=None):
+    mean_v = question_stats["mean_v"].to_numpy()[answered].astype(float)
+    mean_v2 = question_stats["mean_v2"].to_numpy()[answered].astype(float)
+    means = np.stack([mean_v, mean_v2])
+    if not ((means >= -FULL_SCORE_TOLERANCE) & (means <= 1 + FULL_SCORE_TOLERANCE)).all():
         raise ValueError("mean_v and mean_v2 must be within [0, 1] when n > 0")
-    stats = stats.astype({"n": np.int64, "mean_v": float, "mean_v2": float})
-    stats = stats.drop(columns="n_respondents").merge(
-        framework.question_table, on="question", how="left", validate="many_to_one"
+    order = np.argsort(team_code * n_questions + question_number, kind="stable")
+    question_number = question_number[order]
+    return _QuestionStats(
+        team=team[order],
+        team_code=team_code[order],
+        question=question_stats["question"].to_numpy()[answered][order],
+        question_number=question_number,
+        dimension=lookups.question_dimension[question_number],
+        n=n[order].astype(np.int64),
+        mean_v=mean_v[order],
+        mean_v2=mean_v2[order],
     )
-    stats = stats.sort_values(
-        ["team", "dimension_order", "dimension", "question_order", "question"], kind="mergesort"
+
+
+def _question_scores(stats: _QuestionStats | None, framework: Framework) -> pd.DataFrame:
+    if stats is None:
+        return _empty_frame(QUESTION_SCORE_COLUMNS)
+    return pd.DataFrame(
+        {
+            "team": stats.team,
+            "question": stats.question,
+            "dimension": framework.lookups.question_dimension_key[stats.question_number],
+            "n": stats.n,
+            "mean": stats.mean_v,
+            "std": stats.std,
+            "contested": stats.contested,
+        }
     )
-    return stats.reset_index(drop=True)
-
-
-def _with_spread(stats: pd.DataFrame) -> pd.DataFrame:
-    """Return ``stats`` with the population std of v and the ``contested`` flag added.
-
-    std comes from the aggregates, sqrt(max(mean_v2 - mean_v**2, 0)); the clamp absorbs the
-    tiny negative variance float cancellation can produce. It is NaN when n < 2: a single
-    answer has no spread to speak of. NaN std is never contested.
-    """
-    variance = np.maximum(stats["mean_v2"] - stats["mean_v"] * stats["mean_v"], 0.0)
-    std = np.sqrt(variance).where(stats["n"] >= 2)
-    contested = (std >= CONTESTED_STD - CONTESTED_TOLERANCE).astype(bool)
-    return stats.assign(std=std, contested=contested)
 
 
 def _dimension_scores(
-    stats: pd.DataFrame,
+    stats: _QuestionStats | None,
     framework: Framework,
-    respondent_counts: pd.DataFrame,
+    teams: _Teams,
     respondent_summary: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """Return one row per defined (team, dimension), sorted by team then dimension order."""
-    if stats.empty:
+    """Return one row per defined (team, dimension), sorted by team then dimension order.
+
+    Each row aggregates one (team, dimension) run of ``stats``.
+    """
+    if stats is None:
         return _empty_frame(DIMENSION_SCORE_COLUMNS)
-    weighted = stats.assign(weighted_mean=stats["weight"] * stats["mean_v"])
-    dimensions = (
-        weighted.groupby(["team", "dimension"], sort=False)
-        .agg(
-            weighted_sum=("weighted_mean", "sum"),
-            weight_sum=("weight", "sum"),
-            n_answers=("n", "sum"),
-            # mean() skips NaN, so only questions with n >= 2 count; NaN when there are none.
-            disagreement=("std", "mean"),
-        )
-        .reset_index()
-    )
-    dimensions["score"] = 100.0 * dimensions["weighted_sum"] / dimensions["weight_sum"]
-    dimensions["level"] = level_for(dimensions["score"], framework.levels)
-    dimensions["level_name"] = _level_names(dimensions["level"], framework.levels)
-
-    question_counts = framework.questions.groupby("dimension").size().rename("n_questions")
-    dimensions = dimensions.merge(question_counts, left_on="dimension", right_index=True)
-    dimensions = dimensions.merge(respondent_counts, on="team", how="left")
-    dimensions["answered_ratio"] = dimensions["n_answers"] / (
-        dimensions["n_respondents"] * dimensions["n_questions"]
+    lookups = framework.lookups
+    starts = stats.dimension_starts
+    team_code, dimension = stats.team_code[starts], stats.dimension[starts]
+    weight = lookups.question_weight[stats.question_number]
+    weighted_sum = _run_sums(weight * stats.mean_v, starts)[0]
+    weight_sum = _run_sums(weight, starts)[0]
+    score = 100.0 * weighted_sum / weight_sum
+    level, level_name = lookups.reached_levels(score)
+    # NaN std is skipped, so only questions with n >= 2 count; NaN when there are none.
+    std_sum, std_count = _run_sums(stats.std, starts)
+    with np.errstate(invalid="ignore"):
+        disagreement = std_sum / std_count
+    n_answers = np.add.reduceat(stats.n, starts)
+    answered_ratio = n_answers / (
+        teams.respondents[team_code] * lookups.dimension_questions[dimension]
     )
 
-    intervals = _dimension_intervals(respondent_summary)
-    dimensions = dimensions.merge(intervals, on=["team", "dimension"], how="left")
-    dimensions["n_answers"] = dimensions["n_answers"].astype(np.int64)
+    interval_low = interval_high = np.full(len(starts), np.nan)
+    if respondent_summary is not None and not respondent_summary.empty:
+        low, high = _dimension_intervals(respondent_summary)
+        summary_row = _row_per_dimension(respondent_summary, stats, framework, teams)
+        interval_low = np.where(summary_row >= 0, low[summary_row], np.nan)
+        interval_high = np.where(summary_row >= 0, high[summary_row], np.nan)
+    return pd.DataFrame(
+        {
+            "team": stats.team[starts],
+            "dimension": lookups.question_dimension_key[stats.question_number[starts]],
+            "score": score,
+            "level": level,
+            "level_name": level_name,
+            "disagreement": disagreement,
+            "answered_ratio": answered_ratio,
+            "interval_low": interval_low,
+            "interval_high": interval_high,
+            "n_answers": n_answers,
+        }
+    )
 
-    order = framework.dimensions.set_index("dimension")["order"]
-    dimensions["dimension_order"] = dimensions["dimension"].map(order)
-    dimensions = dimensions.sort_values(
-        ["team", "dimension_order", "dimension"], kind="mergesort"
-    ).reset_index(drop=True)
-    return dimensions[DIMENSION_SCORE_COLUMNS]
+
+def _row_per_dimension(
+    frame: pd.DataFrame, stats: _QuestionStats, framework: Framework, teams: _Teams
+) -> np.ndarray:
+    """Return, for each dimension_scores row, the ``frame`` row with its (team, dimension).
+
+    -1 where ``frame`` has none; if ``frame`` repeats a pair, its first row is used.
+    """
+    dimension_numbers = framework.lookups.dimension_numbers
+    team = teams.codes(frame["team"])
+    dimension = dimension_numbers.get_indexer(frame["dimension"])
+    pairs = np.where((team >= 0) & (dimension >= 0), team * len(dimension_numbers) + dimension, -1)
+    starts = stats.dimension_starts
+    wanted = stats.team_code[starts] * len(dimension_numbers) + stats.dimension[starts]
+    return _positions(pairs, wanted)
 
 
 MOMENT_COLUMNS = ["team", "dimension", "count", "mean", "mean_sq"]
@@ -507,113 +707,125 @@ def _require_known_dimensions(frame: pd.DataFrame, framework: Framework, name: s
         raise ValueError(f"{name} has unknown dimensions {keys}")
 
 
-def _dimension_intervals(summary: pd.DataFrame | None) -> pd.DataFrame:
-    """Return team, dimension, interval_low, interval_high (90% t-interval, clipped to 0-100).
+def _dimension_intervals(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return interval_low, interval_high of each summary row (90% t-interval, 0-100).
 
     Only (team, dimension) pairs with at least 3 defined per-respondent scores get bounds;
     the others are NaN. A zero spread gives a zero-width interval at the mean.
     """
-    columns = ["team", "dimension", "interval_low", "interval_high"]
-    if summary is None or summary.empty:
-        return _empty_frame(columns)
-    summary = summary.copy()
     count = summary["count"].to_numpy(dtype=float)
     enough = count >= MIN_INTERVAL_RESPONDENTS
     # Degrees of freedom only matter where there are enough respondents; 1 avoids NaN warnings.
     degrees_of_freedom = np.where(enough, count - 1, 1.0)
-    critical = scipy_stats.t.ppf(1 - (1 - INTERVAL_CONFIDENCE) / 2, degrees_of_freedom)
+    # The quantile is costly and teams share a few respondent counts: one per distinct count.
+    distinct, per_row = np.unique(degrees_of_freedom, return_inverse=True)
+    critical = scipy_stats.t.ppf(1 - (1 - INTERVAL_CONFIDENCE) / 2, distinct)[per_row]
     half_width = critical * summary["std"].to_numpy(dtype=float) / np.sqrt(count)
     mean = summary["mean"].to_numpy(dtype=float)
-    summary["interval_low"] = np.where(enough, np.clip(mean - half_width, 0.0, 100.0), np.nan)
-    summary["interval_high"] = np.where(enough, np.clip(mean + half_width, 0.0, 100.0), np.nan)
-    return summary[columns]
+    low = np.where(enough, np.clip(mean - half_width, 0.0, 100.0), np.nan)
+    high = np.where(enough, np.clip(mean + half_width, 0.0, 100.0), np.nan)
+    return low, high
 
 
-def _level_names(level: pd.Series, levels: pd.DataFrame) -> pd.Series:
-    names = dict(zip(levels["level"].astype(int), levels["name"], strict=True))
-    return pd.Series(
-        level.map(names, na_action="ignore").astype(object), index=level.index, dtype=object
-    ).where(level.notna(), None)
-
-
-def _tie_key(values: pd.Series) -> pd.Series:
-    return values.astype(float).round(TIE_DECIMALS)
+def _tie_key(values: np.ndarray) -> np.ndarray:
+    return np.round(values, TIE_DECIMALS)
 
 
 def _team_scores(
-    dimension_scores: pd.DataFrame, framework: Framework, respondent_counts: pd.DataFrame
+    dimension_scores: pd.DataFrame,
+    stats: _QuestionStats | None,
+    framework: Framework,
+    teams: _Teams,
 ) -> pd.DataFrame:
-    """Return one row per team in ``respondent_counts``, sorted by team."""
-    teams = respondent_counts.copy()
-    if dimension_scores.empty:
-        teams["score"] = np.nan
-        teams["level"] = pd.Series(pd.NA, index=teams.index, dtype="Int64")
-        # A list of Nones: pd.Series(None, dtype=object) would hold NaN instead.
-        teams["level_name"] = pd.Series([None] * len(teams), index=teams.index, dtype=object)
-        teams["weakest_dimension"] = teams["level_name"].copy()
-        teams["percentile"] = np.nan
-        return _sorted_by_team(teams)[TEAM_SCORE_COLUMNS]
+    """Return one row per team in ``teams``, sorted by team."""
+    n_teams = len(teams.ids)
+    score = np.full(n_teams, np.nan)
+    level = np.zeros(n_teams, dtype=np.int64)
+    no_level = np.ones(n_teams, dtype=bool)
+    level_name = np.full(n_teams, None, dtype=object)
+    weakest_dimension = np.full(n_teams, None, dtype=object)
+    if stats is not None:
+        # dimension_scores rows are the (team, dimension) runs of stats, sorted by team.
+        starts = stats.dimension_starts
+        team_code = stats.team_code[starts]
+        dimension_weight = framework.lookups.dimension_weight[stats.dimension[starts]]
+        dimension_score = dimension_scores["score"].to_numpy()
+        team_starts = _run_starts(team_code)
+        scored = team_code[team_starts]
+        weighted_sum = _run_sums(dimension_weight * dimension_score, team_starts)[0]
+        score[scored] = weighted_sum / _run_sums(dimension_weight, team_starts)[0]
 
-    dimensions = framework.dimensions.set_index("dimension")
-    scored = dimension_scores.assign(
-        dimension_weight=dimension_scores["dimension"].map(dimensions["weight"]).astype(float),
-        dimension_order=dimension_scores["dimension"].map(dimensions["order"]),
-        tie_score=_tie_key(dimension_scores["score"]),
-    )
-    scored["weighted_score"] = scored["dimension_weight"] * scored["score"]
-    overall = scored.groupby("team", sort=False).agg(
-        weighted_sum=("weighted_score", "sum"), weight_sum=("dimension_weight", "sum")
-    )
-    overall["score"] = overall["weighted_sum"] / overall["weight_sum"]
-
-    # Weakest link: a <NA> level (below every threshold) sorts first, i.e. is the weakest.
-    weakest = (
-        scored.sort_values(
-            ["team", "level", "tie_score", "dimension_order", "dimension"],
-            na_position="first",
-            kind="mergesort",
+        # Weakest link: a <NA> level (below every threshold) sorts first, i.e. is the weakest.
+        # lexsort is stable and a team's rows are in dimension order, which breaks last ties.
+        dimension_level = dimension_scores["level"]
+        by_weakness = np.lexsort(
+            (
+                _tie_key(dimension_score),
+                dimension_level.to_numpy(dtype=float, na_value=-np.inf),
+                team_code,
+            )
         )
-        .groupby("team", sort=False)
-        .head(1)
-        .set_index("team")
+        weakest = by_weakness[team_starts]
+        level[scored] = dimension_level.to_numpy(dtype=np.int64, na_value=0)[weakest]
+        no_level[scored] = dimension_level.isna().to_numpy()[weakest]
+        level_name[scored] = dimension_scores["level_name"].to_numpy()[weakest]
+        weakest_dimension[scored] = dimension_scores["dimension"].to_numpy()[weakest]
+
+    defined = ~np.isnan(score)
+    percentile = np.full(n_teams, np.nan)
+    percentile[defined] = 100.0 * (
+        pd.Series(_tie_key(score[defined])).rank(pct=True, method="average").to_numpy()
     )
-    team_level = overall[["score"]].join(weakest[["level", "level_name", "dimension"]])
-    team_level = team_level.rename(columns={"dimension": "weakest_dimension"}).reset_index()
-    teams = teams.merge(team_level, on="team", how="left")
-    teams["level"] = teams["level"].astype("Int64")
-    teams["level_name"] = teams["level_name"].astype(object).where(teams["level"].notna(), None)
-    teams["weakest_dimension"] = (
-        teams["weakest_dimension"].astype(object).where(teams["weakest_dimension"].notna(), None)
+    return pd.DataFrame(
+        {
+            "team": teams.ids,
+            "score": score,
+            "level": pd.arrays.IntegerArray(level, no_level),
+            "level_name": level_name,
+            "weakest_dimension": weakest_dimension,
+            "n_respondents": teams.respondents,
+            "percentile": percentile,
+        }
     )
-    defined = teams["score"].notna()
-    teams["percentile"] = np.nan
-    teams.loc[defined, "percentile"] = 100.0 * _tie_key(teams.loc[defined, "score"]).rank(
-        pct=True, method="average"
-    )
-    return _sorted_by_team(teams)[TEAM_SCORE_COLUMNS]
 
 
 TARGET_COLUMNS = ["team", "dimension", "target_level"]
 
 
-def _target_factors(dimension_scores: pd.DataFrame, targets: pd.DataFrame | None) -> pd.DataFrame:
-    """Return team, dimension, factor: 1 + the levels a dimension lies below its target.
+def _target_factors(
+    dimension_scores: pd.DataFrame,
+    stats: _QuestionStats | None,
+    framework: Framework,
+    teams: _Teams,
+    targets: pd.DataFrame | None,
+) -> np.ndarray | None:
+    """Return, per dimension_scores row, 1 + the levels the dimension lies below its target.
 
     A team's target level for a dimension multiplies the priority of that dimension's
     recommendations by (1 + max(0, target level − current level)): one level short doubles
-    it, two triple it; at or above target nothing changes.
+    it, two triple it; at or above target (or without a target or level) nothing changes.
+    None when there are no targets.
     """
-    if targets is None or targets.empty or dimension_scores.empty:
-        return pd.DataFrame(columns=["team", "dimension", "factor"])
-    merged = targets[TARGET_COLUMNS].merge(
-        dimension_scores[["team", "dimension", "level"]], on=["team", "dimension"]
-    )
-    gap = (merged["target_level"].astype(float) - merged["level"].astype(float)).clip(lower=0)
-    return merged.assign(factor=1.0 + gap)[["team", "dimension", "factor"]]
+    if targets is None or targets.empty or stats is None:
+        return None
+    target_row = _row_per_dimension(targets, stats, framework, teams)
+    target_level = targets["target_level"].to_numpy(dtype=float, na_value=np.nan)
+    target_level = np.where(target_row >= 0, target_level[target_row], np.nan)
+    gap = target_level - dimension_scores["level"].to_numpy(dtype=float, na_value=np.nan)
+    factor = 1.0 + np.maximum(gap, 0.0)
+    return np.where(np.isnan(factor), 1.0, factor)
+
+
+class _Edges(NamedTuple):
+    """Recommended prerequisite links between recommendation rows."""
+
+    row: np.ndarray  # the dependent recommendation
+    prerequisite_row: np.ndarray  # the prerequisite's recommendation (same team)
+    prerequisite: np.ndarray  # the prerequisite's key, as its requires list spells it
 
 
 def _recommendations(
-    stats: pd.DataFrame, framework: Framework, target_factors: pd.DataFrame | None = None
+    stats: _QuestionStats | None, framework: Framework, target_factors: np.ndarray | None
 ) -> pd.DataFrame:
     """Return the ranked recommendations of every team, sorted by team then rank.
 
@@ -624,99 +836,122 @@ def _recommendations(
     recommended prerequisites are all taken. Steps are bounded by the number of
     recommendations per team (at most the number of questions), never by teams x questions.
     """
-    open_questions = stats[stats["mean_v"] < 1 - FULL_SCORE_TOLERANCE]
-    if open_questions.empty:
+    if stats is None:
         return _empty_frame(RECOMMENDATION_COLUMNS)
-    recs = open_questions[
-        ["team", "question", "dimension", "mean_v", "max_score", "weight", "dimension_weight"]
-    ].copy()
-    recs["priority"] = recs["dimension_weight"] * recs["weight"] * (1.0 - recs["mean_v"])
-    if target_factors is not None and not target_factors.empty:
-        factor = recs[["team", "dimension"]].merge(
-            target_factors, on=["team", "dimension"], how="left"
-        )["factor"]
-        recs["priority"] = recs["priority"] * factor.fillna(1.0).to_numpy()
+    rows = np.flatnonzero(stats.mean_v < 1 - FULL_SCORE_TOLERANCE)
+    if not len(rows):
+        return _empty_frame(RECOMMENDATION_COLUMNS)
+    lookups = framework.lookups
+    question_number = stats.question_number[rows]
+    priority = (
+        lookups.dimension_weight[stats.dimension[rows]]
+        * lookups.question_weight[question_number]
+        * (1.0 - stats.mean_v[rows])
+    )
+    if target_factors is not None:
+        priority = priority * target_factors[stats.dimension_run[rows]]
+
+    provisional = np.lexsort(
+        (lookups.key_rank[question_number], -_tie_key(priority), stats.team_code[rows])
+    )
+    rows, priority = rows[provisional], priority[provisional]
+    team_code, question_number = stats.team_code[rows], stats.question_number[rows]
+    team_starts = _run_starts(team_code)
+    team_start = np.repeat(team_starts, np.diff(team_starts, append=len(rows)))
+    rank = np.arange(len(rows)) - team_start + 1
+
+    edges = _recommended_prerequisite_edges(team_code, question_number, lookups)
+    out_of_order = rank[edges.prerequisite_row] > rank[edges.row]
+    if out_of_order.any():
+        affected = np.isin(team_code, team_code[edges.row[out_of_order]])
+        rank[affected] = _greedy_ranks(team_code, edges, affected)
+
+    # Ranks are 1..k within each team, so a row's final position is its team start + rank - 1.
+    position = team_start + rank - 1
+    by_rank = np.empty_like(position)
+    by_rank[position] = np.arange(len(position))
+    edge_position = position[edges.row]
+    edge_order = np.argsort(edge_position, kind="stable")  # keeps requires order per row
+    requires = _lists_per_row(edge_position[edge_order], edges.prerequisite[edge_order], len(rows))
+
+    rows, question_number = rows[by_rank], question_number[by_rank]
     # The choice the team sits on: +1e-9 keeps e.g. Q*S = 2.9999999999 on choice 3.
-    recs["current_score"] = np.floor(
-        recs["mean_v"] * recs["max_score"] + FULL_SCORE_TOLERANCE
+    current_score = np.floor(
+        stats.mean_v[rows] * lookups.max_score[question_number] + FULL_SCORE_TOLERANCE
     ).astype(np.int64)
-    recs["next_score"] = recs["current_score"] + 1
-    next_steps = framework.choices[["question", "score", "next_step"]].rename(
-        columns={"score": "current_score", "next_step": "text"}
+    return pd.DataFrame(
+        {
+            "team": stats.team[rows],
+            "rank": rank[by_rank],
+            "question": stats.question[rows],
+            "dimension": lookups.question_dimension_key[question_number],
+            "priority": priority[by_rank],
+            "current_score": current_score,
+            "next_score": current_score + 1,
+            "text": lookups.next_step_texts(question_number, current_score),
+            "requires": requires,
+        }
     )
-    next_steps = next_steps.astype({"current_score": np.int64})
-    recs = recs.merge(next_steps, on=["question", "current_score"], how="left")
-    recs["text"] = recs["text"].astype(object).where(recs["text"].notna(), None)
-
-    recs["tie_priority"] = _tie_key(recs["priority"])
-    recs = recs.sort_values(
-        ["team", "tie_priority", "question"], ascending=[True, False, True], kind="mergesort"
-    ).reset_index(drop=True)
-    recs["rank"] = recs.groupby("team", sort=False).cumcount() + 1
-
-    edges = _recommended_prerequisite_edges(recs, framework)
-    recs["requires"] = _lists_per_row(edges["row"], edges["prerequisite"], len(recs))
-
-    out_of_order = (
-        recs.loc[edges["prerequisite_row"], "rank"].to_numpy()
-        > recs.loc[edges["row"], "rank"].to_numpy()
-    )
-    affected_teams = recs.loc[edges.loc[out_of_order, "row"], "team"].unique()
-    if len(affected_teams):
-        greedy_ranks = _greedy_ranks(recs, edges, affected_teams)
-        recs.loc[greedy_ranks.index, "rank"] = greedy_ranks
-    recs = recs.sort_values(["team", "rank"], kind="mergesort").reset_index(drop=True)
-    return recs.astype({"rank": np.int64})[RECOMMENDATION_COLUMNS]
 
 
-def _recommended_prerequisite_edges(recs: pd.DataFrame, framework: Framework) -> pd.DataFrame:
-    """Return row, prerequisite, prerequisite_row for prerequisites recommended to the team.
+def _recommended_prerequisite_edges(
+    team_code: np.ndarray, question_number: np.ndarray, lookups: _Lookups
+) -> _Edges:
+    """Return the links to prerequisites that are recommended to the same team.
 
-    Rows are positions in ``recs``; edges are sorted by row, then framework requires order.
+    Rows are positions in the given recommendation arrays; edges are sorted by row, then
+    framework requires order.
     """
-    rows = recs[["team", "question"]].reset_index(names="row")
-    edges = rows.merge(framework.prerequisite_edges, on="question")
-    prerequisite_rows = rows.rename(columns={"question": "prerequisite", "row": "prerequisite_row"})
-    edges = edges.merge(prerequisite_rows, on=["team", "prerequisite"])
-    edges = edges.sort_values(["row", "position"], kind="mergesort").reset_index(drop=True)
-    return edges[["row", "prerequisite", "prerequisite_row"]]
+    counts = lookups.prerequisite_counts[question_number]
+    row = np.repeat(np.arange(len(question_number)), counts)
+    # Each edge's entry in the framework's flat prerequisite arrays.
+    first_edge = np.cumsum(counts) - counts
+    entry = np.repeat(lookups.prerequisite_starts[question_number] - first_edge, counts)
+    entry += np.arange(len(row))
+    n_questions = len(lookups.question_numbers)
+    prerequisite_row = _positions(
+        team_code * n_questions + question_number,
+        team_code[row] * n_questions + lookups.prerequisite_numbers[entry],
+    )
+    recommended = prerequisite_row >= 0
+    return _Edges(
+        row=row[recommended],
+        prerequisite_row=prerequisite_row[recommended],
+        prerequisite=lookups.prerequisite_keys[entry[recommended]],
+    )
 
 
-def _lists_per_row(rows: pd.Series, values: pd.Series, n_rows: int) -> list[list[object]]:
+def _lists_per_row(rows: np.ndarray, values: np.ndarray, n_rows: int) -> list[list[object]]:
     """Return, for each row 0..n_rows-1, the list of ``values`` whose ``rows`` entry is it.
 
     ``rows`` must be sorted. This slices one flat list at the row boundaries instead of
     groupby(...).agg(list) or np.split, which build a pandas/numpy object per group and are
     10-50x slower; one list object per row is unavoidable for a list column.
     """
-    ends = np.cumsum(np.bincount(rows.to_numpy(dtype=np.int64), minlength=n_rows)).tolist()
+    ends = np.cumsum(np.bincount(rows, minlength=n_rows)).tolist()
     starts = [0, *ends[:-1]]
     flat = values.tolist()
     return [flat[start:end] for start, end in zip(starts, ends, strict=True)]
 
 
-def _greedy_ranks(
-    recs: pd.DataFrame, edges: pd.DataFrame, teams: Sequence[Hashable] | np.ndarray
-) -> pd.Series:
-    """Return greedy ranks for the recommendations of ``teams``, indexed by row of ``recs``.
+def _greedy_ranks(team_code: np.ndarray, edges: _Edges, in_scope: np.ndarray) -> np.ndarray:
+    """Return greedy ranks for the recommendations in ``in_scope`` (whole teams), in order.
 
-    ``recs`` must be in provisional order (team, -priority, question) so that the first
-    available row of a team is its best choice. Each loop step ranks one recommendation per
-    team, for all teams at once, with plain numpy arrays (a step costs microseconds).
+    Recommendations must be in provisional order (team, -priority, question) so that the
+    first available row of a team is its best choice. Each loop step ranks one
+    recommendation per team, for all teams at once, with plain numpy arrays (a step costs
+    microseconds).
     """
-    in_scope = recs["team"].isin(teams).to_numpy()
     pending = np.flatnonzero(in_scope)  # row positions, in provisional order
-    team_codes = pd.factorize(recs["team"].to_numpy()[pending])[0]
-    edge_rows = edges["row"].to_numpy(dtype=np.int64)
-    edge_prerequisites = edges["prerequisite_row"].to_numpy(dtype=np.int64)
-    scoped = in_scope[edge_rows]
-    edge_rows, edge_prerequisites = edge_rows[scoped], edge_prerequisites[scoped]
+    team_codes = team_code[pending]
+    scoped = in_scope[edges.row]
+    edge_rows, edge_prerequisites = edges.row[scoped], edges.prerequisite_row[scoped]
 
-    taken = np.zeros(len(recs), dtype=bool)
+    taken = np.zeros(len(in_scope), dtype=bool)
     ranks = np.zeros(len(pending), dtype=np.int64)
     steps = int(np.bincount(team_codes).max())
     for step in range(1, steps + 1):
-        blocked = np.zeros(len(recs), dtype=bool)
+        blocked = np.zeros(len(in_scope), dtype=bool)
         blocked[edge_rows[~taken[edge_prerequisites]]] = True
         open_rows = ~taken[pending]
         available = open_rows & ~blocked[pending]
@@ -728,11 +963,57 @@ def _greedy_ranks(
         picks = np.flatnonzero(available)[first]
         taken[pending[picks]] = True
         ranks[picks] = step
-    return pd.Series(ranks, index=recs.index[pending], dtype=np.int64)
+    return ranks
 
 
-def _sorted_by_team(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("team", kind="mergesort").reset_index(drop=True)
+def _run_starts(*keys: np.ndarray) -> np.ndarray:
+    """Return the first position of each run of consecutive rows with equal ``keys``."""
+    new_run = np.zeros(len(keys[0]), dtype=bool)
+    new_run[:1] = True
+    for key in keys:
+        new_run[1:] |= key[1:] != key[:-1]
+    return np.flatnonzero(new_run)
+
+
+def _run_sums(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the sum and count of the non-NaN ``values`` in each run starting at ``starts``.
+
+    Sums are Kahan-compensated and taken in row order, exactly as pandas' groupby sum and
+    mean do, so results stay bit-identical to them (np.add.reduceat can differ in the last
+    bit, which would move scores off exact ties). One step per position within a run: runs
+    are a dimension's questions or a team's dimensions.
+    """
+    sizes = np.diff(starts, append=len(values))
+    total = np.zeros(len(starts))
+    compensation = np.zeros(len(starts))
+    count = np.zeros(len(starts), dtype=np.int64)
+    for offset in range(int(sizes.max(initial=0))):
+        runs = np.flatnonzero(sizes > offset)
+        value = values[starts[runs] + offset]
+        present = ~np.isnan(value)
+        runs, value = runs[present], value[present]
+        adjusted = value - compensation[runs]
+        new_total = total[runs] + adjusted
+        lost = (new_total - total[runs]) - adjusted
+        # An infinite value makes the compensation NaN; pandas then resets it to 0.
+        compensation[runs] = np.where(np.isnan(lost), 0.0, lost)
+        total[runs] = new_total
+        count[runs] += 1
+    return total, count
+
+
+def _positions(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Return the position in ``keys`` of each ``wanted`` integer key, -1 where absent.
+
+    Keys encode pairs such as (team code, dimension number); a sorted search replaces a
+    merge. A repeated key resolves to its first position.
+    """
+    if not len(keys):
+        return np.full(len(wanted), -1)
+    by_key = np.argsort(keys, kind="stable")
+    sorted_keys = keys[by_key]
+    found = np.minimum(np.searchsorted(sorted_keys, wanted), len(keys) - 1)
+    return np.where(sorted_keys[found] == wanted, by_key[found], -1)
 
 
 def _empty_frame(columns: list[str]) -> pd.DataFrame:

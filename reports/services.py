@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -130,9 +130,10 @@ def _team_filter(team_ids: list[int] | None) -> tuple[str, list[int]]:
     return f" AND r.team_id IN ({placeholders})", list(team_ids)
 
 
-# PostgreSQL settings for the two big aggregations, measured in benchmarks/aggregation.py:
-# enough memory that a million per-respondent groups do not spill to disk and no JIT (its
-# compile time exceeds its gain here); the per-respondent query adds its own (below).
+# PostgreSQL settings for reads over many teams, measured in benchmarks/aggregation.py:
+# enough memory that 50,000 (team, question) groups hash without spilling to disk, and no
+# JIT (its compile time exceeds its gain here). Runs for a few teams read a few index
+# entries and skip them: the extra round trip would be a fifth of such a query.
 _POSTGRES_AGGREGATION_SETTINGS = {
     "work_mem": "256MB",
     "jit": "off",
@@ -144,14 +145,17 @@ class Query:
     sql: str
     params: list
     columns: list[str]
-    postgres_settings: dict[str, str] = field(default_factory=dict)
+    many_teams: bool = False
+
+
+def _many(team_ids: list[int] | None) -> bool:
+    return team_ids is None or len(team_ids) > 50
 
 
 def _run(query: Query) -> pd.DataFrame:
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            settings = {**_POSTGRES_AGGREGATION_SETTINGS, **query.postgres_settings}
-            # one round trip for all of them: single-team runs are dominated by round trips
+        if connection.vendor == "postgresql" and query.many_teams:
+            settings = _POSTGRES_AGGREGATION_SETTINGS
             calls = ", ".join(["set_config(%s, %s, true)"] * len(settings))
             cursor.execute(f"SELECT {calls}", [v for item in settings.items() for v in item])
         cursor.execute(query.sql, query.params)
@@ -202,6 +206,7 @@ def load_raw_inputs(
         " GROUP BY r.team_id, a.question_id",
         params,
         ["team", "question", *score_columns, "na_count"],
+        many_teams=_many(team_ids),
     )
     per_question = _run(per_question_query)
     per_question["question"] = per_question["question"].map(tables.question_keys)
@@ -250,6 +255,7 @@ def _moments_query(survey: Survey, team_ids: list[int] | None) -> Query:
         " GROUP BY r.team_id, d.dimension_id",
         [survey.pk, *team_params],
         ["team", "dimension", "rows", "count", "mean", "mean_sq"],
+        many_teams=_many(team_ids),
     )
 
 
@@ -390,9 +396,11 @@ def aggregate(
     run.save(update_fields=["status", "started_at", "attempts"])
 
     started = time.perf_counter()
-    survey_teams = set(survey.teams.values_list("id", flat=True))
-    requested = survey_teams if team_ids is None else survey_teams & set(team_ids)
-    children = _rollup_children(survey_teams, requested)
+    requested_teams = (
+        survey.teams.all() if team_ids is None else survey.teams.filter(pk__in=team_ids)
+    )
+    requested = set(requested_teams.values_list("id", flat=True))
+    children = _rollup_children(survey, requested)
     needed = requested.union(*children.values())
     tables = framework_tables(survey.framework)
     raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed))
@@ -427,12 +435,15 @@ def aggregate(
     return run
 
 
-def _rollup_children(survey_teams: set[int], requested: set[int]) -> dict[int, list[int]]:
+def _rollup_children(survey: Survey, requested: set[int]) -> dict[int, list[int]]:
     """Return, for each parent team above the requested teams, the survey teams below it.
 
     Parents that take the survey themselves keep their own score and get no roll-up.
     """
-    parents = dict(Team.objects.values_list("id", "parent_id"))
+    parents = dict(Team.objects.filter(parent__isnull=False).values_list("id", "parent_id"))
+    if not any(team in parents for team in requested):
+        return {}
+    survey_teams = set(survey.teams.values_list("id", flat=True))
 
     def ancestors(team_id: int) -> list[int]:
         found, parent = [], parents.get(team_id)
@@ -480,6 +491,10 @@ def _persist(
     now = timezone.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            # The commit need not wait for its WAL flush: a snapshot is derived data, and
+            # the run's bookkeeping commit that follows is synchronous, which flushes the
+            # WAL up to it. If the server crashed in between, the snapshot would be lost
+            # with its watermark, and reconcile_scores would compute it again.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         TeamScore.objects.bulk_create(
