@@ -146,8 +146,9 @@ def inline(sql: str, params: list) -> str:
 
 def load(
     method: str, path: str, keys: list[str], body_for, seconds: float, clients: int
-) -> tuple[float, list[float], int]:
-    """Run ``clients`` threads doing requests for ``seconds``; return rate, latencies, errors."""
+) -> tuple[float, float, float, int]:
+    """Run ``clients`` threads doing requests for ``seconds``; return rate, p50 and p95
+    latency (seconds) and errors."""
     latencies: list[float] = []
     errors = [0]
     stop = time.perf_counter() + seconds
@@ -183,7 +184,90 @@ def load(
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    return len(latencies) / elapsed, latencies, errors[0]
+    return len(latencies) / elapsed, statistics.median(latencies), p95(latencies), errors[0]
+
+
+# wrk (Debian's package) as the load client: C, a thread per connection, so the 8 clients do
+# not share one Python interpreter with the server's 2 cores (the Python client above spends
+# about a millisecond of CPU per request and queues its threads on the GIL). Each thread is
+# one client with its own token; a submission's choices vary with the client and the count.
+WRK_SCRIPT = """
+local tokens = {%(tokens)s}
+local questions = {%(questions)s}
+local team = "%(team)s"
+local submit = %(submit)s
+local method = "%(method)s"
+local threads = {}
+function setup(thread)
+  thread:set("client", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  token = tokens[(client %% #tokens) + 1]
+  count = 0
+end
+function request()
+  local headers = {["Authorization"] = "Token " .. token}
+  local body = nil
+  if submit then
+    local answers = {}
+    for n, key in ipairs(questions) do
+      answers[n] = string.format('{"question": "%%s", "choice": %%d}', key,
+        (client + count + n - 1) %% 5)
+    end
+    body = '{"team": "' .. team .. '", "answers": [' .. table.concat(answers, ", ") .. ']}'
+    headers["Content-Type"] = "application/json"
+  end
+  count = count + 1
+  return wrk.format(method, nil, headers, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %%d, "us": %%d, "p50": %%d, "p95": %%d, "errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def load_wrk(
+    method: str,
+    path: str,
+    keys: list[str],
+    seconds: float,
+    clients: int,
+    submission: tuple[str, list[str]] | None = None,
+) -> tuple[float, float, float, int]:
+    """Run wrk with ``clients`` connections for ``seconds``; return rate, p50, p95, errors.
+
+    ``submission`` (team slug, question keys) makes each request a 50-answer submission.
+    """
+    import shutil
+    import tempfile
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (or pass --no-wrk)")
+    team, questions = submission if submission else ("", [])
+    script = WRK_SCRIPT % {
+        "tokens": ", ".join(json.dumps(key) for key in keys),
+        "questions": ", ".join(json.dumps(key) for key in questions),
+        "team": team,
+        "submit": "true" if submission else "false",
+        "method": method,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
+        file.write(script)
+        file.flush()
+        command = ["wrk", "-t", str(clients), "-c", str(clients), "-d", f"{round(seconds)}s"]
+        command += ["-s", file.name, "--timeout", "60s", f"http://{HOST}:{PORT}{path}"]
+        run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0 or "RESULT " not in run.stdout:
+        raise SystemExit(f"wrk failed: {run.stdout}{run.stderr}")
+    output = run.stdout
+    result = json.loads(output.split("RESULT ", 1)[1].splitlines()[0])
+    rate = result["requests"] / (result["us"] / 1e6)
+    return rate, result["p50"] / 1e6, result["p95"] / 1e6, result["errors"]
 
 
 def main() -> None:
@@ -196,6 +280,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="per load test")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for load")
     parser.add_argument("--skip-xlsx", action="store_true")
+    parser.add_argument(
+        "--no-wrk", action="store_true", help="load-test with the Python client only"
+    )
     parser.add_argument(
         "--api-only", action="store_true", help="only the submission and scores load tests"
     )
@@ -363,34 +450,45 @@ def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
         return None
 
     server = Server(workers=args.workers)
+    clients = [] if args.no_wrk else ["wrk"]
+    clients.append("Python")
     try:
         url = f"/api/v1/surveys/{survey.pk}/responses/"
         load("POST", url, keys, submission, 2, args.clients)  # warm up
-        rate, latencies, errors = load("POST", url, keys, submission, args.seconds, args.clients)
         label = f"submission, {len(question_keys)} answers, {args.clients} clients"
-        rows.append(_load_row(f"{label} ({args.workers} workers)", rate, latencies, errors))
-        print(rows[-1])
+        for client in clients:
+            if client == "wrk":
+                measured = load_wrk(
+                    "POST", url, keys, args.seconds, args.clients, (team.slug, question_keys)
+                )
+            else:
+                measured = load("POST", url, keys, submission, args.seconds, args.clients)
+            name = f"{label} ({args.workers} workers, {client} client)"
+            rows.append(_load_row(name, *measured))
+            print(rows[-1])
         for label, path in [
             ("first page (100 teams)", f"/api/v1/surveys/{survey.pk}/scores/"),
             ("one page of 1,000 teams", f"/api/v1/surveys/{survey.pk}/scores/?page_size=1000"),
         ]:
             load("GET", path, [admin_key], nothing, 2, args.clients)
-            rate, latencies, errors = load(
-                "GET", path, [admin_key], nothing, args.seconds, args.clients
-            )
             name = f"scores of a {args.teams + 2:,}-team survey, {label}, {args.clients} clients"
-            rows.append(_load_row(name, rate, latencies, errors))
-            print(rows[-1])
+            for client in clients:
+                if client == "wrk":
+                    measured = load_wrk("GET", path, [admin_key], args.seconds, args.clients)
+                else:
+                    measured = load("GET", path, [admin_key], nothing, args.seconds, args.clients)
+                rows.append(_load_row(f"{name} ({client} client)", *measured))
+                print(rows[-1])
     finally:
         server.stop()
         _drop_queued_tasks()
 
 
-def _load_row(label: str, rate: float, latencies: list[float], errors: int) -> list[str]:
+def _load_row(label: str, rate: float, p50: float, p95: float, errors: int) -> list[str]:
     """A table row for one load test: latency percentiles, rate and errors."""
     return [
         label,
-        f"p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {p95(latencies) * 1000:.1f} ms",
+        f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms",
         f"{rate:,.0f} req/s",
         "",
         f"{errors} errors",
