@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
 from maturity.models import Choice, Dimension, Level, Question
@@ -71,6 +72,22 @@ def readable_surveys(user: AbstractBaseUser) -> QuerySet[Survey]:
 def is_withheld(survey: Survey, n_respondents: int) -> bool:
     """Tell whether a team's results must be hidden: anonymous survey, too few respondents."""
     return survey.anonymous and n_respondents < survey.min_group_size
+
+
+def snapshot_version(survey: Survey) -> tuple:
+    """Return what changes whenever any of the survey's snapshots or team names change.
+
+    The sum of the snapshots' revisions (every write bumps one), their count, and the
+    latest team change. One plain statement: cached API pages look this up per request.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT SUM(ts.revision), COUNT(*), MAX(t.updated_at)"  # noqa: S608
+            f" FROM {TeamScore._meta.db_table} ts JOIN {Team._meta.db_table} t"
+            " ON t.id = ts.team_id WHERE ts.survey_id = %s",
+            [survey.pk],
+        )
+        return tuple(cursor.fetchone())
 
 
 def team_scores(survey: Survey, team_ids: set[int] | None = None) -> QuerySet[TeamScore]:

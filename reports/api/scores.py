@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django_filters
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
@@ -27,8 +27,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from reports.api.common import Cursor, ErrorSerializer, FastJSONRenderer, cached_json
-from reports.models import AggregationRun, DimensionScore, TeamRecommendation, TeamScore
-from reports.selectors import is_withheld, managed_team_ids, readable_team_ids, team_scores
+from reports.models import AggregationRun, DimensionScore, TeamRecommendation
+from reports.selectors import (
+    is_withheld,
+    managed_team_ids,
+    readable_team_ids,
+    snapshot_version,
+    team_scores,
+)
 from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
 from surveys.api import api_surveys
 from surveys.models import Survey
@@ -249,9 +255,6 @@ class _PerTeamView(generics.GenericAPIView):
             if team is None:
                 raise NotFound(f"No team '{slug}' you may read in this survey.")
             readable = {team.pk}
-        version = TeamScore.objects.filter(survey=survey).aggregate(
-            revisions=Sum("revision"), rows=Count("pk"), renamed=Max("team__updated_at")
-        )
         key = (
             type(self).__name__,
             survey.pk,
@@ -259,7 +262,7 @@ class _PerTeamView(generics.GenericAPIView):
             survey.min_group_size,
             survey.framework.loaded_at,
             tuple(sorted(readable)) if readable is not None else None,
-            *version.values(),
+            *snapshot_version(survey),
         )
 
         def build() -> Any:
