@@ -13,7 +13,9 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import exceptions
@@ -58,31 +60,56 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     return token
 
 
+# One statement per API request: the user (as the model reads it, through raw()) with what
+# the checks need of the token. Time comparisons happen in the database, on the stored
+# values, so no column needs converting. A queryset with select_related costs about half a
+# millisecond more CPU to build, on every request.
+_KEY_LOOKUP_SQL = (
+    "SELECT u.*, t.id AS token_id, t.name AS token_name, t.key_hash AS token_key_hash,"
+    " t.revoked_at IS NOT NULL AS token_revoked,"
+    " (t.expires_at IS NOT NULL AND t.expires_at <= %s) AS token_expired,"
+    " (t.last_used_at IS NULL OR t.last_used_at < %s) AS token_last_used_stale"
+    " FROM {tokens} t JOIN {users} u ON u.id = t.user_id WHERE t.prefix = %s"
+)
+
+
 def api_token_check(key: str) -> ApiToken:
     """Return the usable token for ``key`` or raise AuthenticationFailed saying why not.
 
     Whether a token is expired or revoked is only told to a caller holding its full key.
+    The returned token holds its id, name, prefix and user; other fields load on access.
     """
     prefix, dot, _ = key.partition(".")
-    token = None
-    if dot and len(prefix) == 8:
-        token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
-    # Compare even without a row, so that timing does not tell known prefixes apart.
-    expected = token.key_hash if token is not None else "0" * 64
-    if not hmac.compare_digest(expected, _digest(key)) or token is None:
-        raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")
+    user = None
     now = timezone.now()
-    if token.revoked_at is not None:
+    if dot and len(prefix) == 8:
+        user_model = get_user_model()
+        sql = _KEY_LOOKUP_SQL.format(
+            tokens=ApiToken._meta.db_table, users=user_model._meta.db_table
+        )
+        adapt = connection.ops.adapt_datetimefield_value
+        params = [adapt(now), adapt(now - LAST_USED_RESOLUTION), prefix]
+        user = next(iter(user_model.objects.raw(sql, params)), None)
+    # Compare even without a row, so that timing does not tell known prefixes apart.
+    expected = user.token_key_hash if user is not None else "0" * 64
+    if not hmac.compare_digest(expected, _digest(key)) or user is None:
+        raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")
+    if user.token_revoked:
         raise exceptions.AuthenticationFailed("This token has been revoked.", code="token_revoked")
-    if token.expires_at is not None and token.expires_at <= now:
+    if user.token_expired:
         raise exceptions.AuthenticationFailed("This token has expired.", code="token_expired")
-    if not token.user.is_active:
+    if not user.is_active:
         raise exceptions.AuthenticationFailed("User inactive or deleted.", code="user_inactive")
-    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+    token = ApiToken.from_db(
+        connection.alias,
+        ["id", "name", "user_id", "prefix", "key_hash"],
+        [user.token_id, user.token_name, user.pk, prefix, user.token_key_hash],
+    )
+    token.user = user
+    if user.token_last_used_stale:
         ApiToken.objects.filter(pk=token.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
         ).update(last_used_at=now)
-        token.last_used_at = now
     return token
 
 

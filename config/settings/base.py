@@ -184,11 +184,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "reports.api.common.Cursor",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "reports.api.common.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "reports.api.common.UserRateThrottle",
-        "reports.api.common.AnonRateThrottle",
-        "reports.api.common.TokenRateThrottle",
-    ],
+    # Per user (per address when anonymous) and per token, in one Redis round trip.
+    "DEFAULT_THROTTLE_CLASSES": ["reports.api.common.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env("API_THROTTLE_USER", default="6000/min"),
         "anon": env("API_THROTTLE_ANON", default="60/min"),

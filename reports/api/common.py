@@ -22,7 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle as BaseAnonRateThrottle
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as BaseUserRateThrottle
 
 from reports.models import ApiToken
@@ -86,47 +86,67 @@ class CountingThrottleMixin:
 
     DRF's SimpleRateThrottle reads and rewrites the list of every request time in the
     window (two cache round trips and a pickle of up to ``num_requests`` floats per
-    request). This keeps one counter per (key, window): one round trip to Redis (INCR and
-    EXPIRE in a pipeline), or the local cache without Redis. A client can send up to twice
-    the rate across a window boundary, as with any fixed window. When Redis is
-    unreachable the request is let through and the outage logged: throttling must not
-    turn a Redis outage into an API outage.
+    request). This keeps one counter per (key, window): an INCR and an EXPIRE in a Redis
+    pipeline, or the local cache without Redis. A client can send up to twice the rate
+    across a window boundary, as with any fixed window. When Redis is unreachable the
+    request is let through and the outage logged: throttling must not turn a Redis outage
+    into an API outage. ApiRateThrottle takes several such counters in one round trip.
     """
 
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def counter(self, request: Request, view: Any) -> str | None:
+        """Return the counter this request increments, or None when it is not limited."""
         if self.rate is None:
-            return True
+            return None
         self.key = self.get_cache_key(request, view)
         if self.key is None:
-            return True
-        now = self.timer()
-        window = int(now // self.duration)
+            return None
+        self.now = self.timer()
+        window = int(self.now // self.duration)
         self.window_ends = (window + 1) * self.duration
-        key = f"maturity:{self.key}:{window}"
-        try:
-            count = _increment(key, self.duration)
-        except Exception as error:  # noqa: BLE001 - any cache failure: fail open, loudly
-            logger.warning("throttle %s not counted: %s", self.scope, error)
-            return True
-        if count > self.num_requests:
-            self.now = now
-            return False
-        return True
+        return f"maturity:{self.key}:{window}"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        return not _over_limit([self], request, view)
 
     def wait(self) -> float | None:
         return max(0.0, self.window_ends - self.timer())
 
 
-def _increment(key: str, ttl: int) -> int:
+def _over_limit(throttles: list[Any], request: Request, view: Any) -> list[Any]:
+    """Count the request against each throttle; return those whose limit it exceeds."""
+    counted = [(throttle, throttle.counter(request, view)) for throttle in throttles]
+    counted = [(throttle, key) for throttle, key in counted if key is not None]
+    if not counted:
+        return []
+    try:
+        counts = _increment([(key, throttle.duration) for throttle, key in counted])
+    except Exception as error:  # noqa: BLE001 - any cache failure: fail open, loudly
+        scopes = ", ".join(throttle.scope for throttle, _ in counted)
+        logger.warning("throttles %s not counted: %s", scopes, error)
+        return []
+    return [
+        throttle
+        for (throttle, _), count in zip(counted, counts, strict=True)
+        if count > throttle.num_requests
+    ]
+
+
+def _increment(counters: list[tuple[str, int]]) -> list[int]:
+    """Add one to each (key, window seconds) counter; return the new counts."""
     from django.conf import settings
 
     if settings.REDIS_URL:
         from config.connections import redis_client
 
         pipe = redis_client(settings.REDIS_URL).pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, ttl + 1)
-        return int(pipe.execute()[0])
+        for key, ttl in counters:
+            pipe.incr(key)
+            pipe.expire(key, ttl + 1)
+        return [int(count) for count in pipe.execute()[::2]]
+    return [_increment_local(key, ttl) for key, ttl in counters]
+
+
+def _increment_local(key: str, ttl: int) -> int:
     if cache.add(key, 1, ttl + 1):
         return 1
     try:
@@ -153,6 +173,28 @@ class TokenRateThrottle(CountingThrottleMixin, SimpleRateThrottle):
         if not isinstance(request.auth, ApiToken):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class ApiRateThrottle(BaseThrottle):
+    """The API's limits together: per user (per address when anonymous) and per token.
+
+    Each counts as on its own, and a request over any of them is refused (429, with
+    Retry-After until the latest of their windows ends); all their counters are taken in
+    one Redis round trip per request.
+    """
+
+    parts = (UserRateThrottle, AnonRateThrottle, TokenRateThrottle)
+
+    def __init__(self) -> None:
+        self.throttles = [part() for part in self.parts]
+        self.exceeded: list[Any] = []
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        self.exceeded = _over_limit(self.throttles, request, view)
+        return not self.exceeded
+
+    def wait(self) -> float | None:
+        return max((throttle.wait() for throttle in self.exceeded), default=None)
 
 
 class IsAdminOrReadOnly(BasePermission):

@@ -36,7 +36,7 @@ from reports.selectors import (
     team_scores,
 )
 from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
-from surveys.api import api_surveys
+from surveys.api import api_survey, api_surveys
 from surveys.models import Survey
 
 
@@ -242,8 +242,7 @@ class _PerTeamView(generics.GenericAPIView):
         team renames change ``updated_at``). So a page is never served stale, and the work
         of building it (hundreds of rows) is done once per change, not once per request.
         """
-        surveys = api_surveys(request.user).select_related("framework")
-        survey = get_object_or_404(surveys, pk=survey_id)
+        survey = api_survey(request.user, survey_id)
         query = TeamQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         # None: every team (admins), without a thousand-id IN list on large surveys.
@@ -260,7 +259,7 @@ class _PerTeamView(generics.GenericAPIView):
             survey.pk,
             survey.anonymous,
             survey.min_group_size,
-            survey.framework.loaded_at,
+            survey.framework_loaded_at,
             tuple(sorted(readable)) if readable is not None else None,
             *snapshot_version(survey),
         )

@@ -69,6 +69,22 @@ def test_token_authenticates_as_its_user_and_records_last_use(member, team):
     assert token.last_used_at is not None
 
 
+def test_an_unexpired_token_works_and_its_last_use_is_written_once_a_minute(member):
+    token, key = api_token_create(user=member, expires_in=timedelta(hours=1))
+    client = client_with(key)
+    assert client.get("/api/v1/teams/").status_code == 200
+    token.refresh_from_db()
+    first = token.last_used_at
+    assert first is not None
+    assert client.get("/api/v1/teams/").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == first  # used again within the minute: not rewritten
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=2))
+    assert client.get("/api/v1/teams/").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at >= first
+
+
 @pytest.mark.parametrize(
     ("make_key", "code"),
     [
@@ -152,19 +168,24 @@ def test_token_throttle_counts_each_token_separately(member, settings):
     assert throttle.get_cache_key(request_with(None), None) is None
 
 
-def test_throttled_requests_get_429_with_retry_after(member, monkeypatch):
+@pytest.mark.parametrize(
+    ("rates", "limited_by"),
+    [
+        ({"user": "2/hour", "anon": "2/hour", "token": "100/hour"}, "user"),
+        ({"user": "100/hour", "anon": "2/hour", "token": "2/hour"}, "token"),
+    ],
+)
+def test_throttled_requests_get_429_with_retry_after(member, monkeypatch, rates, limited_by):
     from django.core.cache import cache
     from rest_framework.throttling import SimpleRateThrottle
-
-    cache.clear()
-    rates = {"user": "2/hour", "anon": "2/hour", "token": "100/hour"}
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
-    # the test settings switch throttling off; switch on what production configures
     from rest_framework.views import APIView
 
-    from reports.api.common import UserRateThrottle
+    from reports.api.common import ApiRateThrottle
 
-    monkeypatch.setattr(APIView, "throttle_classes", [UserRateThrottle, TokenRateThrottle])
+    cache.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    # the test settings switch throttling off; switch on what production configures
+    monkeypatch.setattr(APIView, "throttle_classes", [ApiRateThrottle])
     _, key = api_token_create(user=member)
     client = client_with(key)
     assert client.get("/api/v1/teams/").status_code == 200
@@ -173,10 +194,15 @@ def test_throttled_requests_get_429_with_retry_after(member, monkeypatch):
     assert response.status_code == 429
     assert response.json()["code"] == "throttled"
     assert 0 < int(response["Retry-After"]) <= 3600
+    if limited_by == "token":  # another token of the same user has its own count
+        _, other_key = api_token_create(user=member)
+        assert client_with(other_key).get("/api/v1/teams/").status_code == 200
     cache.clear()
 
 
 def test_throttle_lets_requests_through_when_redis_is_down(member, settings):
+    from reports.api.common import ApiRateThrottle
+
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     throttle = TokenRateThrottle()
     throttle.rate = "1/min"
@@ -186,6 +212,9 @@ def test_throttle_lets_requests_through_when_redis_is_down(member, settings):
     request.auth, request.user = token, member
     assert throttle.allow_request(request, None)
     assert throttle.allow_request(request, None)
+    combined = ApiRateThrottle()
+    combined.throttles[-1] = throttle
+    assert combined.allow_request(request, None)
 
 
 def test_admin_revoke_action_revokes_tokens(admin_user, member):
