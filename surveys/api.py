@@ -11,6 +11,7 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -52,6 +53,9 @@ def api_survey(user: Any, survey_id: int) -> Survey:
     if not user.is_staff:
         surveys = api_surveys(user).annotate(framework_loaded_at=F("framework__loaded_at"))
         return get_object_or_404(surveys, pk=survey_id)
+    low, high = connection.ops.integer_field_range(Survey._meta.pk.get_internal_type())
+    if not low <= survey_id <= high:  # no such id (and SQLite would refuse the number)
+        raise Http404("No survey matches the given query.")
     found = Survey.objects.raw(
         f"SELECT s.*, f.loaded_at AS framework_loaded_at FROM {Survey._meta.db_table} s"  # noqa: S608
         f" JOIN {Framework._meta.db_table} f ON f.id = s.framework_id WHERE s.id = %s",

@@ -175,6 +175,12 @@ def test_hidden_surveys_and_teams_are_404(scored, clients, framework):
     draft.save()
     assert clients["member"].get(f"/api/v1/surveys/{draft.pk}/").status_code == 404
     assert clients["admin"].get(f"/api/v1/surveys/{draft.pk}/").status_code == 200
+    # admins look surveys up with one plain statement: unknown and out-of-range ids are 404
+    for survey_id in (hidden.pk + 1000, 2**63, 10**40):
+        for page in ("scores", "recommendations"):
+            response = clients["admin"].get(f"/api/v1/surveys/{survey_id}/{page}/")
+            assert response.status_code == 404, (survey_id, page)
+            assert response.json()["code"] == "not_found"
 
 
 def test_members_see_no_results_when_the_survey_says_so(scored, clients):
