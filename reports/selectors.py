@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
-from maturity.models import Choice, Dimension, Level, Question
+from maturity.models import Choice, Dimension, Framework, Level, Question
 from reports.models import DimensionScore, TeamScore
 from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
 
@@ -74,20 +74,47 @@ def is_withheld(survey: Survey, n_respondents: int) -> bool:
     return survey.anonymous and n_respondents < survey.min_group_size
 
 
-def snapshot_version(survey: Survey) -> tuple:
-    """Return what changes whenever any of the survey's snapshots or team names change.
+# What changes whenever any of a survey's snapshots or team names change: the sum of the
+# snapshots' revisions (every write bumps one), their count, and the latest team change.
+_SNAPSHOT_VERSION_SQL = (
+    "SELECT SUM(ts.revision) AS revisions, COUNT(*) AS snapshots,"  # noqa: S608
+    f" MAX(t.updated_at) AS renamed FROM {TeamScore._meta.db_table} ts"
+    f" JOIN {Team._meta.db_table} t ON t.id = ts.team_id WHERE ts.survey_id = %s"
+)
 
-    The sum of the snapshots' revisions (every write bumps one), their count, and the
-    latest team change. One plain statement: cached API pages look this up per request.
+
+def snapshot_version(survey: Survey) -> tuple:
+    """Return the version of the survey's snapshots (see _SNAPSHOT_VERSION_SQL).
+
+    One plain statement: cached API pages look this up on every request.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT SUM(ts.revision), COUNT(*), MAX(t.updated_at)"  # noqa: S608
-            f" FROM {TeamScore._meta.db_table} ts JOIN {Team._meta.db_table} t"
-            " ON t.id = ts.team_id WHERE ts.survey_id = %s",
-            [survey.pk],
-        )
+        cursor.execute(_SNAPSHOT_VERSION_SQL, [survey.pk])
         return tuple(cursor.fetchone())
+
+
+def survey_with_snapshot_version(survey_id: int) -> Survey | None:
+    """Return any survey by id, or None, in one plain statement, without a permission check.
+
+    The survey carries ``framework_loaded_at`` (its framework's version) and
+    ``snapshot_version``. For admins' requests to cached API pages: building querysets
+    for these two reads would cost more CPU than running them.
+    """
+    low, high = connection.ops.integer_field_range(Survey._meta.pk.get_internal_type())
+    if not low <= survey_id <= high:  # no such id (and SQLite would refuse the number)
+        return None
+    found = Survey.objects.raw(
+        "SELECT s.*, f.loaded_at AS framework_loaded_at,"  # noqa: S608
+        " v.revisions, v.snapshots, v.renamed"
+        f" FROM {Survey._meta.db_table} s"
+        f" JOIN {Framework._meta.db_table} f ON f.id = s.framework_id"
+        f" CROSS JOIN ({_SNAPSHOT_VERSION_SQL}) v WHERE s.id = %s",
+        [survey_id, survey_id],
+    )
+    survey = next(iter(found), None)
+    if survey is not None:
+        survey.snapshot_version = (survey.revisions, survey.snapshots, survey.renamed)
+    return survey
 
 
 def team_scores(survey: Survey, team_ids: set[int] | None = None) -> QuerySet[TeamScore]:

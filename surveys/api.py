@@ -11,9 +11,7 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
-from django.http import Http404
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils.crypto import salted_hmac
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -41,30 +39,6 @@ def api_surveys(user: Any) -> QuerySet[Survey]:
     if not user.is_staff:
         surveys = surveys.exclude(status=Survey.Status.DRAFT)
     return surveys
-
-
-def api_survey(user: Any, survey_id: int) -> Survey:
-    """Return survey ``survey_id`` if ``user`` may see it, else raise Http404.
-
-    The survey carries ``framework_loaded_at``, the version of its framework. For admins,
-    who see every survey, this is one plain statement: it runs on every request to the
-    API's busiest pages, where building a queryset would cost more than running it.
-    """
-    if not user.is_staff:
-        surveys = api_surveys(user).annotate(framework_loaded_at=F("framework__loaded_at"))
-        return get_object_or_404(surveys, pk=survey_id)
-    low, high = connection.ops.integer_field_range(Survey._meta.pk.get_internal_type())
-    if not low <= survey_id <= high:  # no such id (and SQLite would refuse the number)
-        raise Http404("No survey matches the given query.")
-    found = Survey.objects.raw(
-        f"SELECT s.*, f.loaded_at AS framework_loaded_at FROM {Survey._meta.db_table} s"  # noqa: S608
-        f" JOIN {Framework._meta.db_table} f ON f.id = s.framework_id WHERE s.id = %s",
-        [survey_id],
-    )
-    survey = next(iter(found), None)
-    if survey is None:
-        raise Http404("No survey matches the given query.")
-    return survey
 
 
 def api_teams(user: Any) -> QuerySet[Team]:

@@ -33,10 +33,11 @@ from reports.selectors import (
     managed_team_ids,
     readable_team_ids,
     snapshot_version,
+    survey_with_snapshot_version,
     team_scores,
 )
 from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
-from surveys.api import api_survey, api_surveys
+from surveys.api import api_surveys
 from surveys.models import Survey
 
 
@@ -242,7 +243,7 @@ class _PerTeamView(generics.GenericAPIView):
         team renames change ``updated_at``). So a page is never served stale, and the work
         of building it (hundreds of rows) is done once per change, not once per request.
         """
-        survey = api_survey(request.user, survey_id)
+        survey = self.page_survey(request.user, survey_id)
         query = TeamQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         # None: every team (admins), without a thousand-id IN list on large surveys.
@@ -261,7 +262,7 @@ class _PerTeamView(generics.GenericAPIView):
             survey.min_group_size,
             survey.framework_loaded_at,
             tuple(sorted(readable)) if readable is not None else None,
-            *snapshot_version(survey),
+            *survey.snapshot_version,
         )
 
         def build() -> Any:
@@ -269,6 +270,20 @@ class _PerTeamView(generics.GenericAPIView):
             return self.get_paginated_response(payload(survey, page)).data
 
         return cached_json(request, key, build)
+
+    @staticmethod
+    def page_survey(user: Any, survey_id: int) -> Survey:
+        """Return the survey if ``user`` may see it (else 404), with ``framework_loaded_at``
+        and ``snapshot_version``: one plain statement for admins, who see every survey."""
+        if user.is_staff:
+            survey = survey_with_snapshot_version(survey_id)
+            if survey is None:
+                raise NotFound("No survey matches the given query.")
+            return survey
+        surveys = api_surveys(user).annotate(framework_loaded_at=F("framework__loaded_at"))
+        survey = get_object_or_404(surveys, pk=survey_id)
+        survey.snapshot_version = snapshot_version(survey)
+        return survey
 
     def team_scores(self, survey: Survey, readable: set[int] | None) -> list[dict[str, Any]]:
         # Plain rows, not instances: a page is one query and no model construction.
