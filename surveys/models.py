@@ -143,7 +143,11 @@ class Response(models.Model):
         SUBMITTED = "submitted", "Submitted"
         SUPERSEDED = "superseded", "Superseded"
 
-    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
+    # No index of its own: response_survey_team_status and the constraints' indexes lead
+    # with survey_id, and every submission would update one more index.
+    survey = models.ForeignKey(
+        Survey, on_delete=models.CASCADE, related_name="responses", db_index=False
+    )
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="responses")
     respondent = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -208,7 +212,11 @@ class Answer(models.Model):
     foreign key on PostgreSQL, triggers on SQLite; see migration 0002).
     """
 
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
+    # No index of its own: answer_unique leads with response_id, and a submission inserts
+    # 50 answers into every index.
+    response = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="answers", db_index=False
+    )
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     na = models.BooleanField(default=False)
