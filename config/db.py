@@ -40,3 +40,53 @@ def insert_rows(
             f"INSERT INTO {table} ({names}) VALUES ({placeholders})",  # noqa: S608
             prepared,
         )
+
+
+class JoinedRow:
+    """Model instances from one row of a hand-written join, as the ORM would build them.
+
+    For hot paths where building a queryset costs more than running it. ``select_list``
+    gives each model's concrete columns in order, under the SQL alias paired with it;
+    ``read`` turns a fetched row into one instance per model (values converted by the
+    fields, as for any ORM read) plus the row's remaining values.
+    """
+
+    def __init__(self, *aliased: tuple[type[models.Model], str]) -> None:
+        self.models = [model for model, _ in aliased]
+        self.fields = [list(model._meta.concrete_fields) for model in self.models]
+        self.columns = [
+            field.get_col(field.model._meta.db_table) for fields in self.fields for field in fields
+        ]
+        self._by_vendor: dict[str, list] = {}
+        quote = connection.ops.quote_name
+        self.select_list = ", ".join(
+            f"{alias}.{quote(field.column)}"
+            for (_, alias), fields in zip(aliased, self.fields, strict=True)
+            for field in fields
+        )
+
+    def read(self, row: Sequence) -> tuple[list[models.Model], list]:
+        values = list(row)
+        for position, converters, column in self._converters():
+            for converter in converters:
+                values[position] = converter(values[position], column, connection)
+        instances, start = [], 0
+        for model, fields in zip(self.models, self.fields, strict=True):
+            end = start + len(fields)
+            names = [field.attname for field in fields]
+            instances.append(model.from_db(connection.alias, names, values[start:end]))
+            start = end
+        return instances, values[start:]
+
+    def _converters(self) -> list[tuple[int, list, models.Expression]]:
+        """The fields' and the backend's converters by column position, as the ORM's."""
+        found = self._by_vendor.get(connection.vendor)
+        if found is None:
+            from django.db.models.sql import Query
+
+            compiler = connection.ops.compiler("SQLCompiler")(Query(None), connection, None)
+            found = self._by_vendor[connection.vendor] = [
+                (position, converters, column)
+                for position, (converters, column) in compiler.get_converters(self.columns).items()
+            ]
+        return found

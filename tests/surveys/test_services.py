@@ -164,6 +164,28 @@ def test_submitting_a_draft_through_the_web_flow(survey, team, member, framework
     assert result.response.status == "submitted"
 
 
+def test_answers_given_whole_submit_the_respondents_draft_in_their_place(
+    survey, team, member, framework
+):
+    """On PostgreSQL the one-statement submission leaves a draft to the general path."""
+    key = services.respondent_key_for(member, survey)
+    draft = services.response_start(survey=survey, team=team, respondent_key=key, respondent=member)
+    first = framework.questions.order_by("order").first()
+    services.answer_save(response=draft, question=first, score=1, comment="draft note")
+    result = services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=key,
+        answers=complete_answers(framework, 3),
+    )
+    assert result.response.pk == draft.pk
+    assert list(Response.objects.values_list("pk", "status")) == [(draft.pk, "submitted")]
+    stored = draft.answers.values_list("score", "comment")
+    assert len(stored) == framework.questions.count()
+    assert set(stored) == {(3, "")}
+
+
 def test_anonymous_survey_keys_do_not_reveal_the_user(survey, team, member):
     survey.anonymous = True
     survey.save()
