@@ -25,8 +25,9 @@ class Team(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )
-    # Changes with a rename or a move: part of the version of cached score pages.
-    updated_at = models.DateTimeField(auto_now=True)
+    # Changes with a rename or a move. The newest of all teams' is part of the version of
+    # cached score pages (indexed: read on every page view, see reports.selectors).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["name"]
