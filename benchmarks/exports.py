@@ -29,7 +29,7 @@ os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mlops_bench_exports"
 )
 
-from common import ROOT, machine, p95, setup_django, table  # noqa: E402
+from common import ROOT, machine, p95, setup_django, table, vacuum  # noqa: E402
 
 HOST, PORT = "127.0.0.1", 8765
 FORMATS = ["csv", "ndjson", "json", "parquet", "xlsx"]
@@ -428,6 +428,7 @@ def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
         slug="bench-submit", defaults={"name": "Benchmark submissions"}
     )
     survey.teams.add(team)
+    _forget_submissions(team.pk)
     keys = []
     for index in range(args.clients):
         user, _ = User.objects.get_or_create(username=f"bench-member-{index}")
@@ -482,6 +483,7 @@ def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
     finally:
         server.stop()
         _drop_queued_tasks()
+        _forget_submissions(team.pk)
 
 
 def _load_row(label: str, rate: float, p50: float, p95: float, errors: int) -> list[str]:
@@ -499,6 +501,24 @@ def _seconds(value: float):  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     return timedelta(seconds=value)
+
+
+def _forget_submissions(team_id: int) -> None:
+    """Delete what the submission load test stored, so that --reuse runs start alike.
+
+    Without this, each run left some 200,000 answers behind in the exported survey.
+    """
+    from django.db import connection, transaction
+
+    responses = "SELECT id FROM surveys_response WHERE team_id = %s"
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in ("surveys_answer", "surveys_responsedimensionscore"):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE response_id IN ({responses})",  # noqa: S608
+                [team_id],
+            )
+        cursor.execute("DELETE FROM surveys_response WHERE team_id = %s", [team_id])
+    vacuum("surveys_answer", "surveys_response")
 
 
 def _drop_queued_tasks() -> None:
