@@ -99,7 +99,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def vacuum(*tables: str) -> None:
-    """VACUUM (ANALYZE) ``tables``, as autovacuum would keep them in steady state.
+    """VACUUM (ANALYZE) ``tables`` (all, if none), as autovacuum would keep them.
 
     A bulk load leaves no visibility map (no index-only scans) and unset hint bits (the
     first reads write), and repeated runs leave dead snapshot rows; some PostgreSQL

@@ -311,6 +311,9 @@ def main() -> None:
         aggregate(survey=survey)
         print(f"aggregated {args.teams + 1} teams in {time.perf_counter() - started:.1f} s")
     ExportAudit.objects.all().delete()
+    # Every table, with its planner statistics, as autovacuum would keep them (the version
+    # of cached score pages read teams and snapshots without statistics otherwise).
+    vacuum()
     User = get_user_model()
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
