@@ -66,6 +66,7 @@ class JoinedRow:
         )
 
     def read(self, row: Sequence) -> tuple[list[models.Model], list]:
+        """Return the row's model instances, in the given order, and its other values."""
         values = list(row)
         for position, converters, column in self._converters():
             for converter in converters:
