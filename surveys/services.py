@@ -315,6 +315,12 @@ def _replay(survey: Survey, idempotency_key: str) -> SubmitResult | None:
     return SubmitResult(earlier, replayed=True) if earlier is not None else None
 
 
+def _unanswered(survey: Survey, answers: Sequence[AnswerInput]) -> list[Question]:
+    """Return the questions that answers given whole (API) leave without a score or N/A."""
+    answered = {answer.question.pk for answer in answers if answer.na or answer.score is not None}
+    return answer_rules(survey.framework).missing(answered)
+
+
 # Answers given whole, as one statement: the team check, superseding the counted response,
 # inserting the new one and its answers. Nothing is written when the team is not the
 # survey's or the respondent has a draft (which _submit_once submits instead). Superseding
@@ -375,8 +381,7 @@ def _submit_whole(
     it runs in a savepoint, as _submit_once does.
     """
     _require_open(survey)
-    answered = {answer.question.pk for answer in answers if answer.na or answer.score is not None}
-    if answer_rules(survey.framework).missing(answered):
+    if _unanswered(survey, answers):
         return None
     now = timezone.now()
     params = {
@@ -440,11 +445,7 @@ def _submit_once(
     _lock_respondent(survey, team, respondent_key)
     draft = _locked_draft(survey, team, respondent_key)
     if answers is not None:
-        # Answers given whole (API): the framework's cached rules tell what is missing.
-        answered = {
-            answer.question.pk for answer in answers if answer.na or answer.score is not None
-        }
-        missing = answer_rules(survey.framework).missing(answered)
+        missing = _unanswered(survey, answers)
     elif draft is None:
         raise SurveyError("There is no draft to submit.", code="no_draft")
     else:
