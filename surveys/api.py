@@ -15,7 +15,12 @@ from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils.crypto import salted_hmac
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import (
@@ -31,7 +36,13 @@ from rest_framework.views import APIView
 from config.db import JoinedRow
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.selectors import AnswerRules, answer_rules
-from reports.api.common import Cursor, IsAdminOrReadOnly, SlugRelated, storable
+from reports.api.common import (
+    Cursor,
+    ErrorSerializer,
+    IsAdminOrReadOnly,
+    SlugRelated,
+    storable,
+)
 from reports.selectors import managed_team_ids, readable_surveys
 from surveys import services
 from surveys.models import Membership, Response, Survey, Team
@@ -614,7 +625,14 @@ class SurveyResponsesView(APIView):
     @extend_schema(
         operation_id="survey_responses_create",
         request=ResponseInSerializer,
-        responses={201: ResponseOutSerializer},
+        responses={
+            201: ResponseOutSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The survey is closed (`closed`), or another submitter used the "
+                "Idempotency-Key (`idempotency_key_in_use`).",
+            ),
+        },
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -627,7 +645,8 @@ class SurveyResponsesView(APIView):
         description="Submit a complete response for a team. Resubmitting replaces the "
         "respondent's earlier response. 400 with field errors or "
         '`{"code": "incomplete", "missing": [keys]}`, 403 for a team you are not in, 409 '
-        "when the survey is closed.",
+        "when the survey is closed (`closed`) or another submitter used the Idempotency-Key "
+        "(`idempotency_key_in_use`).",
     )
     def post(self, request: Request, survey_id: int) -> ApiResponse:
         try:
@@ -655,8 +674,8 @@ class SurveyResponsesView(APIView):
         if idempotency_key:
             earlier = Response.objects.filter(survey=survey, idempotency_key=idempotency_key)
             earlier = earlier.first()
-            if earlier is not None and self._may_replay(request.user, earlier):
-                return self._created(earlier, replayed=True)
+            if earlier is not None:
+                return self._replayed(request.user, survey, earlier)
         data = self._validated(request, survey, plain, target[1] if target else None)
         team = data["team"]
         respondent, respondent_key = self._respondent(request, survey, team, data)
@@ -675,7 +694,9 @@ class SurveyResponsesView(APIView):
                 return ApiResponse(body, status=status.HTTP_400_BAD_REQUEST)
             code = status.HTTP_409_CONFLICT if error.code == "closed" else 400
             return rule_violation(error, code)
-        return self._created(result.response, replayed=result.replayed)
+        if result.replayed:  # a concurrent request with the key stored it first
+            return self._replayed(request.user, survey, result.response)
+        return self._created(result.response, replayed=False)
 
     @staticmethod
     def _validated(
@@ -699,9 +720,16 @@ class SurveyResponsesView(APIView):
             raise serializers.ValidationError({"answers": error.detail}) from None
         return {**plain, "team": team, "answers": answers}
 
-    @staticmethod
-    def _may_replay(user: Any, response: Response) -> bool:
-        return user.is_staff or Membership.objects.filter(user=user, team=response.team).exists()
+    @classmethod
+    def _replayed(cls, user: Any, survey: Survey, earlier: Response) -> ApiResponse:
+        """Answer a replay: the first result, to whoever submitted it or an admin only."""
+        if user.is_staff or earlier.respondent_key == services.respondent_key_for(user, survey):
+            return cls._created(earlier, replayed=True)
+        error = services.SurveyError(
+            "This Idempotency-Key was already used for another submission; use a new key.",
+            code="idempotency_key_in_use",
+        )
+        return rule_violation(error, status.HTTP_409_CONFLICT)
 
     # One serializer renders every response, as a list serializer's child does: building
     # a ModelSerializer's fields anew on each request cost more than the rendering.

@@ -119,6 +119,23 @@ def test_idempotency_key_replay_returns_the_first_result(api, survey, team, memb
     assert set(Response.objects.get().answers.values_list("score", flat=True)) == {1}
 
 
+def test_an_idempotency_key_someone_else_used_is_a_conflict(api, survey, team, member, framework):
+    """A replay returns the first result only to whoever submitted it (or an admin)."""
+    from tests.factories import MembershipFactory
+
+    colleague = MembershipFactory(team=team, user__username="carl").user
+    payload = {"team": team.slug, "answers": api_answers(framework, 1)}
+    api.force_authenticate(member)
+    first = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="nightly")
+    assert first.status_code == 201
+    api.force_authenticate(colleague)
+    response = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="nightly")
+    assert response.status_code == 409
+    assert response.json()["code"] == "idempotency_key_in_use"
+    assert str(first.json()["id"]) not in response.content.decode()
+    assert Response.objects.count() == 1
+
+
 def test_member_of_another_team_cannot_write_or_see(api, survey, team, other_member, framework):
     api.force_authenticate(other_member)
     response = api.post(
