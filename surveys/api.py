@@ -455,26 +455,6 @@ class ResponseInSerializer(serializers.Serializer):
         return answer_inputs(answers, answer_rules(self.context["survey"].framework))
 
 
-def survey_team(survey: Survey, slug: str, user: Any) -> Team | None:
-    """Return the survey's team ``slug``, annotated with whether ``user`` is a member.
-
-    One plain query, for the submissions that submission_target leaves to the general
-    path: the ORM's version (a join through the survey's teams plus an Exists) cost ~2 ms
-    more to build than to run.
-    """
-    teams = Team._meta.db_table
-    survey_teams = Survey.teams.through._meta.db_table
-    memberships = Membership._meta.db_table
-    sql = (
-        f"SELECT t.*, EXISTS (SELECT 1 FROM {memberships} m"  # noqa: S608 - our table names
-        "  WHERE m.team_id = t.id AND m.user_id = %s) AS requester_is_member"
-        f" FROM {teams} t JOIN {survey_teams} st ON st.team_id = t.id"
-        " WHERE st.survey_id = %s AND t.slug = %s"
-    )
-    found = list(Team.objects.raw(sql, [user.pk, survey.pk, slug]))
-    return found[0] if found else None
-
-
 _TARGET = JoinedRow((Survey, "s"), (Framework, "f"), (Team, "t"))
 _TARGET_SQL = (
     f"SELECT {_TARGET.select_list}, EXISTS (SELECT 1"  # noqa: S608 - our table names
@@ -487,17 +467,15 @@ _TARGET_SQL = (
 )
 
 
-def submission_target(survey_id: int, slug: str, user: Any) -> tuple[Survey, Team] | None:
-    """Return the survey (its framework loaded) and its team ``slug``, if plainly allowed.
+def _survey_and_team(survey_id: int, slug: str, user: Any) -> tuple[Survey, Team] | None:
+    """Return survey ``survey_id`` (its framework loaded) and its team ``slug``, if any.
 
-    Plainly allowed: ``user`` is an admin, or a member of that team and the survey is no
-    draft, so the survey is one ``api_surveys`` gives them. The team carries
-    ``requester_is_member``. Anything else returns None, and the caller takes the general
-    path that words the error (404, 400 or 403). One statement instead of three querysets,
-    for the submission endpoint's common case.
+    No permission check. The team carries ``requester_is_member``. One plain statement:
+    the ORM's version (the survey, a join through its teams plus an Exists) cost ~2 ms
+    more to build than to run, on every submission.
     """
     low, high = connection.ops.integer_field_range(Survey._meta.pk.get_internal_type())
-    if not low <= survey_id <= high:
+    if not low <= survey_id <= high:  # no such id (and SQLite would refuse the number)
         return None
     with connection.cursor() as cursor:
         cursor.execute(_TARGET_SQL, [user.pk, survey_id, slug])
@@ -507,8 +485,28 @@ def submission_target(survey_id: int, slug: str, user: Any) -> tuple[Survey, Tea
     (survey, framework, team), (is_member,) = _TARGET.read(row)
     survey.framework = framework
     team.requester_is_member = bool(is_member)
+    return survey, team
+
+
+def survey_team(survey: Survey, slug: str, user: Any) -> Team | None:
+    """Return the survey's team ``slug``, annotated with whether ``user`` is a member."""
+    found = _survey_and_team(survey.pk, slug, user)
+    return found[1] if found else None
+
+
+def submission_target(survey_id: int, slug: str, user: Any) -> tuple[Survey, Team] | None:
+    """Return the survey (its framework loaded) and its team ``slug``, if plainly allowed.
+
+    Plainly allowed: ``user`` is an admin, or a member of that team and the survey is no
+    draft, so the survey is one ``api_surveys`` gives them. Anything else returns None,
+    and the caller takes the general path that words the error (404, 400 or 403).
+    """
+    found = _survey_and_team(survey_id, slug, user)
+    if found is None:
+        return None
+    survey, team = found
     if user.is_staff or (team.requester_is_member and survey.status != Survey.Status.DRAFT):
-        return survey, team
+        return found
     return None
 
 
@@ -672,8 +670,7 @@ class SurveyResponsesView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         if idempotency_key:
-            earlier = Response.objects.filter(survey=survey, idempotency_key=idempotency_key)
-            earlier = earlier.first()
+            earlier = services.response_replay(survey, idempotency_key)
             if earlier is not None:
                 return self._replayed(request.user, survey, earlier)
         data = self._validated(request, survey, plain, target[1] if target else None)

@@ -276,13 +276,11 @@ def response_submit(
 
     The new submission replaces the respondent's earlier one atomically (it is marked
     ``superseded``). A repeated ``idempotency_key`` returns the first result and writes
-    nothing, also under concurrency. Raises SurveyError(code="incomplete") listing missing
-    question keys. Scores are recomputed after commit.
+    nothing, also under concurrency: the key's unique constraint refuses the second write,
+    which is then answered with the first (see also response_replay, for callers that
+    answer replays before checking anything). Raises SurveyError(code="incomplete")
+    listing missing question keys. Scores are recomputed after commit.
     """
-    if idempotency_key:
-        earlier = _replay(survey, idempotency_key)
-        if earlier is not None:
-            return earlier
     attempts = 5
     for attempt in range(attempts):
         try:
@@ -300,9 +298,9 @@ def response_submit(
         except IntegrityError:
             # A concurrent submission with the same key, or by the same respondent, won.
             if idempotency_key:
-                earlier = _replay(survey, idempotency_key)
+                earlier = response_replay(survey, idempotency_key)
                 if earlier is not None:
-                    return earlier
+                    return SubmitResult(earlier, replayed=True)
             if attempt == attempts - 1:
                 raise
             continue
@@ -310,9 +308,9 @@ def response_submit(
     raise AssertionError("unreachable")
 
 
-def _replay(survey: Survey, idempotency_key: str) -> SubmitResult | None:
-    earlier = Response.objects.filter(survey=survey, idempotency_key=idempotency_key).first()
-    return SubmitResult(earlier, replayed=True) if earlier is not None else None
+def response_replay(survey: Survey, idempotency_key: str) -> Response | None:
+    """Return the response submitted first with ``idempotency_key`` in ``survey``, if any."""
+    return Response.objects.filter(survey=survey, idempotency_key=idempotency_key).first()
 
 
 def _unanswered(survey: Survey, answers: Sequence[AnswerInput]) -> list[Question]:
