@@ -42,6 +42,16 @@ def insert_rows(
         )
 
 
+def fits_primary_key(model: type[models.Model], value: int) -> bool:
+    """Tell whether ``value`` fits ``model``'s primary key column.
+
+    A number that does not is no row's key; SQLite refuses it as a parameter (a 500, not a
+    404) and PostgreSQL compares it needlessly.
+    """
+    low, high = connection.ops.integer_field_range(model._meta.pk.get_internal_type())
+    return low <= value <= high
+
+
 class JoinedRow:
     """Model instances from one row of a hand-written join, as the ORM would build them.
 

@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
+from config.db import JoinedRow, fits_primary_key
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from reports.models import DimensionScore, TeamScore
 from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
@@ -96,6 +97,16 @@ def snapshot_version(survey: Survey) -> tuple:
         return tuple(cursor.fetchone())
 
 
+_SURVEY = JoinedRow((Survey, "s"))
+_SURVEY_WITH_VERSION_SQL = (
+    f"SELECT {_SURVEY.select_list}, f.loaded_at,"  # noqa: S608
+    " v.revisions, v.snapshots, v.renamed"
+    f" FROM {Survey._meta.db_table} s"
+    f" JOIN {Framework._meta.db_table} f ON f.id = s.framework_id"
+    f" CROSS JOIN ({_SNAPSHOT_VERSION_SQL}) v WHERE s.id = %s"
+)
+
+
 def survey_with_snapshot_version(survey_id: int) -> Survey | None:
     """Return any survey by id, or None, in one plain statement, without a permission check.
 
@@ -103,20 +114,16 @@ def survey_with_snapshot_version(survey_id: int) -> Survey | None:
     ``snapshot_version``. For admins' requests to cached API pages: building querysets
     for these two reads would cost more CPU than running them.
     """
-    low, high = connection.ops.integer_field_range(Survey._meta.pk.get_internal_type())
-    if not low <= survey_id <= high:  # no such id (and SQLite would refuse the number)
+    if not fits_primary_key(Survey, survey_id):
         return None
-    found = Survey.objects.raw(
-        "SELECT s.*, f.loaded_at AS framework_loaded_at,"  # noqa: S608
-        " v.revisions, v.snapshots, v.renamed"
-        f" FROM {Survey._meta.db_table} s"
-        f" JOIN {Framework._meta.db_table} f ON f.id = s.framework_id"
-        f" CROSS JOIN ({_SNAPSHOT_VERSION_SQL}) v WHERE s.id = %s",
-        [survey_id, survey_id],
-    )
-    survey = next(iter(found), None)
-    if survey is not None:
-        survey.snapshot_version = (survey.revisions, survey.snapshots, survey.renamed)
+    with connection.cursor() as cursor:
+        cursor.execute(_SURVEY_WITH_VERSION_SQL, [survey_id, survey_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (survey,), (loaded_at, *version) = _SURVEY.read(row)
+    survey.framework_loaded_at = loaded_at
+    survey.snapshot_version = tuple(version)
     return survey
 
 

@@ -33,7 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
-from config.db import JoinedRow
+from config.db import JoinedRow, fits_primary_key
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.selectors import AnswerRules, answer_rules
 from reports.api.common import (
@@ -474,8 +474,7 @@ def _survey_and_team(survey_id: int, slug: str, user: Any) -> tuple[Survey, Team
     the ORM's version (the survey, a join through its teams plus an Exists) cost ~2 ms
     more to build than to run, on every submission.
     """
-    low, high = connection.ops.integer_field_range(Survey._meta.pk.get_internal_type())
-    if not low <= survey_id <= high:  # no such id (and SQLite would refuse the number)
+    if not fits_primary_key(Survey, survey_id):
         return None
     with connection.cursor() as cursor:
         cursor.execute(_TARGET_SQL, [user.pk, survey_id, slug])
