@@ -133,8 +133,79 @@ def parse_framework(data: Any, source: str = "<framework>") -> FrameworkSpec:
     return spec
 
 
+def _duplicate_keys(node: yaml.Node, path: str = "") -> Iterable[Problem]:
+    """Yield a problem for every mapping key that appears twice, with its path and lines.
+
+    YAML says keys are unique, but PyYAML lets the last value win silently: a file with two
+    ``weight:`` lines in one question would load whichever came last.
+    """
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            here = f"{path}.{key}" if path and key is not None else (key or path)
+            if key is not None and key in first_line:
+                yield Problem(
+                    path or "(top level)",
+                    f"duplicate key '{key}' (lines {first_line[key]} and "
+                    f"{key_node.start_mark.line + 1})",
+                )
+            elif key is not None:
+                first_line[key] = key_node.start_mark.line + 1
+            yield from _duplicate_keys(value_node, str(here))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, f"{path}[{index}]")
+
+
+# Deeper than any framework file needs (a question's choices sit 6 levels down); PyYAML
+# parses recursively, so a hostile file 10,000 levels deep would exhaust the stack.
+MAX_NESTING = 50
+
+
+def _nesting_problem(text: str) -> Problem | None:
+    """Return a problem if the YAML nests deeper than MAX_NESTING or uses an alias.
+
+    Reads tokens only, so nothing recursive runs before the file is known to be shallow.
+    Aliases (``*name``) are refused: no framework needs them, and a few of them nested can
+    stand for millions of nodes ("billion laughs").
+    """
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, yaml.AliasToken):
+            mark = token.start_mark
+            return Problem(
+                f"line {mark.line + 1}, column {mark.column + 1}",
+                "aliases (*name) are not allowed in framework files; write the content out",
+            )
+        if isinstance(
+            token,
+            yaml.BlockMappingStartToken
+            | yaml.BlockSequenceStartToken
+            | yaml.FlowMappingStartToken
+            | yaml.FlowSequenceStartToken,
+        ):
+            depth += 1
+            if depth > MAX_NESTING:
+                mark = token.start_mark
+                return Problem(
+                    f"line {mark.line + 1}, column {mark.column + 1}",
+                    f"the file nests deeper than {MAX_NESTING} levels",
+                )
+        elif isinstance(
+            token, yaml.BlockEndToken | yaml.FlowMappingEndToken | yaml.FlowSequenceEndToken
+        ):
+            depth -= 1
+    return None
+
+
 def parse_framework_file(path: Path | str) -> FrameworkSpec:
-    """Read a YAML framework file and validate it; see parse_framework."""
+    """Read a YAML framework file and validate it; see parse_framework.
+
+    Besides what parse_framework checks, the YAML itself must be sound: no repeated key in
+    any mapping, no nesting deeper than MAX_NESTING levels. Every problem is a
+    FrameworkFileError naming the file and the line.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -143,12 +214,21 @@ def parse_framework_file(path: Path | str) -> FrameworkSpec:
             path.name, [Problem("", f"cannot read the file: {error}")]
         ) from None
     try:
+        too_deep = _nesting_problem(text)
+        if too_deep is not None:
+            raise FrameworkFileError(path.name, [too_deep])
+        duplicates = list(_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader)))
+        if duplicates:
+            raise FrameworkFileError(path.name, duplicates)
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise FrameworkFileError(path.name, [Problem(where, f"invalid YAML: {problem}")]) from None
+    except RecursionError:
+        problem = Problem("", f"the file nests deeper than {MAX_NESTING} levels")
+        raise FrameworkFileError(path.name, [problem]) from None
     return parse_framework(data, source=path.name)
 
 
