@@ -1,13 +1,19 @@
-"""Admin pages for API tokens (revocable) and the export audit log (read-only)."""
+"""Admin pages for API tokens (revocable), the export audit log (read-only), runs, scores,
+and the users list's personal-data erasure."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
+from reports import services
 from reports.authentication import api_token_revoke
 from reports.models import AggregationRun, ApiToken, DimensionScore, ExportAudit, TeamScore
+from surveys.admin import reason_form
 
 
 @admin.register(ApiToken)
@@ -110,3 +116,43 @@ class AggregationRunAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "trigger", "survey")
     readonly_fields = [f.name for f in AggregationRun._meta.fields]
+
+
+class PersonEraseAdmin(UserAdmin):
+    """Django's user admin with the personal-data erasure a GDPR request needs."""
+
+    actions = [*(UserAdmin.actions or []), "erase_people"]
+
+    @admin.action(description="Erase the selected people's personal data (GDPR)")
+    def erase_people(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        reason, page = reason_form(
+            request,
+            queryset,
+            action="erase_people",
+            title="Erase personal data",
+            explanation="Each account is deleted; its survey answers and comments stay, under "
+            "a random respondent key that nothing links to the person. Published numbers "
+            "stay as they are unless you also withdraw their counted responses.",
+            offer_withdraw=True,
+        )
+        if page is not None:
+            return page
+        withdraw = request.POST.get("withdraw") == "1"
+        erased = 0
+        for user in list(queryset):
+            if user.pk == request.user.pk:
+                self.message_user(request, "You cannot erase yourself here.", messages.ERROR)
+                continue
+            services.person_erase(
+                user=user,
+                performed_by=request.user.get_username(),
+                withdraw=withdraw,
+                reason=reason or "",
+            )
+            erased += 1
+        self.message_user(request, f"Erased {erased} person(s).", messages.SUCCESS)
+        return None
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), PersonEraseAdmin)

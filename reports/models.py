@@ -15,7 +15,8 @@ from surveys.models import Survey, Team
 
 class TeamScore(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="team_scores")
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="team_scores")
+    # PROTECT: published scores are history; a team that was scored is archived, not deleted.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="team_scores")
     score = models.FloatField(null=True, help_text="Overall 0-100; null when nothing answered.")
     level = models.PositiveSmallIntegerField(null=True, help_text="Weakest dimension's level.")
     weakest_dimension = models.ForeignKey(
@@ -25,10 +26,13 @@ class TeamScore(models.Model):
     # A parent team's roll-up: its children's answers pooled (it takes no survey itself).
     is_rollup = models.BooleanField(default=False)
     computed_at = models.DateTimeField()
-    # Input watermark: the newest submission and the number of counted responses read.
-    # A run whose watermark is older than the stored one does not overwrite it.
+    # Input watermark: what the run read of the counted responses: the newest submission,
+    # their number and the sum of their ids (so a withdrawal or a deletion, which can lower
+    # the other two, still changes it). A run persists only if the input it read is still
+    # the current input (see reports.services._persist).
     watermark_at = models.DateTimeField(null=True)
     watermark_count = models.PositiveIntegerField(default=0)
+    watermark_checksum = models.BigIntegerField(default=0)
     # Bumped by every write of the snapshot: the version of cached API pages of scores.
     revision = models.PositiveBigIntegerField(default=0)
 

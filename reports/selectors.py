@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from config.db import JoinedRow, fits_primary_key
 from maturity.models import Choice, Dimension, Framework, Level, Question
@@ -205,6 +205,9 @@ class TeamReport:
     previous_survey: Survey | None = None
     previous_score: float | None = None
     members: int = 0
+    # Anonymous surveys: how many counted responses came through personal invitation
+    # links rather than from members signed in (None in named surveys).
+    via_links: int | None = None
     pending: bool = False
     dimensions: list[DimensionRow] = field(default_factory=list)
     contested: list[QuestionRow] = field(default_factory=list)
@@ -331,6 +334,8 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     )
     if team_score is None or report.withheld:
         return report
+    if survey.anonymous:
+        report.via_links = counted_via_links(survey, team)
     report.pending = (
         Response.objects.filter(
             survey=survey,
@@ -385,22 +390,51 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     return report
 
 
+def counted_via_links(survey: Survey, team: Team) -> int:
+    """Return how many of the team's counted responses came through invitation links."""
+    from surveys.services import LINK_KEY_PREFIXES
+
+    counted = Response.objects.filter(survey=survey, team=team, status=Response.Status.SUBMITTED)
+    prefixes = Q()
+    for prefix in LINK_KEY_PREFIXES:
+        prefixes |= Q(respondent_key__startswith=prefix)
+    return counted.filter(prefixes).count()
+
+
+def question_comments(survey: Survey, team: Team) -> dict[int, list[str]]:
+    """Return the counted responses' comments per question id, for a team not withheld.
+
+    Only the text: never who wrote it, their answer or when. In anonymous surveys the
+    comments are sorted alphabetically, so their order (submission order) cannot single
+    out a late respondent either. Callers must not call this for a withheld team.
+    """
+    rows = (
+        Answer.objects.filter(
+            response__survey=survey,
+            response__team=team,
+            response__status=Response.Status.SUBMITTED,
+        )
+        .exclude(comment="")
+        .values_list("question_id", "comment")
+    )
+    if not survey.anonymous:
+        rows = rows.order_by("response__submitted_at", "response_id")
+    comments: dict[int, list[str]] = {}
+    for question_id, comment in rows:
+        comments.setdefault(question_id, []).append(comment)
+    if survey.anonymous:
+        for texts in comments.values():
+            texts.sort(key=str.casefold)
+    return comments
+
+
 def _question_rows(survey: Survey, team: Team, team_score: TeamScore) -> list[QuestionRow]:
     labels: dict[int, dict[int, str]] = {}
     for question_id, score, label in Choice.objects.filter(
         question__framework=survey.framework
     ).values_list("question_id", "score", "label"):
         labels.setdefault(question_id, {})[score] = label
-    comments: dict[int, list[str]] = {}
-    if not survey.anonymous:
-        for question_id, comment in (
-            Answer.objects.filter(
-                response__survey=survey, response__team=team, response__status="submitted"
-            )
-            .exclude(comment="")
-            .values_list("question_id", "comment")
-        ):
-            comments.setdefault(question_id, []).append(comment)
+    comments = question_comments(survey, team)
     rows = []
     for row in team_score.questions.select_related("question__dimension"):
         question = row.question

@@ -11,14 +11,15 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import orjson
 import pandas as pd
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from maturity import scoring
@@ -27,29 +28,56 @@ from maturity.selectors import per_framework_version
 from reports.models import (
     AggregationRun,
     DimensionScore,
+    ExportAudit,
     QuestionScore,
     TeamRecommendation,
     TeamScore,
 )
+from surveys import services as survey_services
 from surveys.models import DimensionTarget, Response, ResponseDimensionScore, Survey, Team
+from surveys.services import ErasureResult
 
 logger = logging.getLogger(__name__)
 
 
-_EPOCH = datetime.min.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class Watermark:
-    """What a run read: the newest counted submission and how many responses counted."""
+    """What a run read of a team's counted responses: the newest submission, how many, and
+    the sum of their ids. Any change of the counted set changes it: a submission (a newer
+    time), a withdrawal or a deletion (a lower count or sum), a resubmission (a new id)."""
 
     at: datetime | None
     count: int
+    checksum: int = 0
 
-    def older_than(self, other: Watermark) -> bool:
-        mine = (self.at or _EPOCH, self.count)
-        theirs = (other.at or _EPOCH, other.count)
-        return mine < theirs
+    @classmethod
+    def combined(cls, marks: list[Watermark]) -> Watermark:
+        """Return the watermark of several teams' responses together (a roll-up's)."""
+        times = [mark.at for mark in marks if mark.at is not None]
+        return cls(
+            max(times, default=None),
+            sum(mark.count for mark in marks),
+            sum(mark.checksum for mark in marks),
+        )
+
+
+NO_INPUT = Watermark(None, 0, 0)
+
+
+def current_watermarks(survey: Survey, team_ids: list[int] | None = None) -> dict[int, Watermark]:
+    """Return the watermark of each survey team's counted responses now (teams with none:
+    absent). ``team_ids`` limits the teams; None reads all."""
+    rows = (
+        Response.objects.filter(survey=survey, status=Response.Status.SUBMITTED)
+        .filter(**({"team_id__in": team_ids} if team_ids is not None else {}))
+        .values("team_id")
+        .annotate(at=Max("submitted_at"), count=Count("id"), checksum=Sum("id"))
+        .order_by()
+    )
+    return {
+        row["team_id"]: Watermark(row["at"], row["count"], int(row["checksum"] or 0))
+        for row in rows
+    }
 
 
 @dataclass(frozen=True)
@@ -182,17 +210,11 @@ def load_raw_inputs(
 ) -> RawInputs:
     """Read what scoring needs for the survey's teams (all, or ``team_ids``).
 
-    The watermark is read first: answers committed between the two reads make the stored
-    watermark look older than the data, so a later reconcile rescoring is harmless.
+    The watermark is read first: answers committed between the two reads make the run's
+    watermark differ from the input at the time it persists, and _persist leaves those
+    teams to the run that their new answers queued.
     """
-    watermark_rows = (
-        Response.objects.filter(survey=survey, status=Response.Status.SUBMITTED)
-        .filter(**({"team_id__in": team_ids} if team_ids is not None else {}))
-        .values("team_id")
-        .annotate(at=Max("submitted_at"), count=Count("id"))
-        .order_by()
-    )
-    watermarks = {row["team_id"]: Watermark(row["at"], row["count"]) for row in watermark_rows}
+    watermarks = current_watermarks(survey, team_ids)
     team_sql, team_params = _team_filter(team_ids)
     params = [survey.pk, *team_params]
 
@@ -331,8 +353,7 @@ class RawInputs:
         for parent, kids in children.items():
             marks = [self.watermarks[kid] for kid in kids if kid in self.watermarks]
             if marks:
-                latest = max((m.at for m in marks if m.at is not None), default=None)
-                watermarks[parent] = Watermark(latest, sum(m.count for m in marks))
+                watermarks[parent] = Watermark.combined(marks)
         return RawInputs(
             pd.concat([self.per_question, pooled], ignore_index=True),
             pd.concat([self.moments, pooled_moments[MOMENT_COLUMNS]], ignore_index=True),
@@ -386,8 +407,9 @@ def aggregate(
 ) -> AggregationRun:
     """Score the survey's teams (all, or ``team_ids``) and persist their snapshots.
 
-    Records timings on ``run`` (created if not given). Teams whose stored snapshot was
-    computed from newer input are left alone and counted as skipped.
+    Records timings on ``run`` (created if not given). Teams whose input changed while the
+    run was reading or scoring are left alone (the change queued a run of its own) and
+    counted as skipped.
     """
     if run is None:
         team_id = team_ids[0] if team_ids and len(team_ids) == 1 else None
@@ -421,7 +443,7 @@ def aggregate(
     )
     scored = time.perf_counter()
 
-    written = _persist(survey, scope, result, inputs, tables, rollups=set(children))
+    written = _persist(survey, scope, result, inputs, tables, rollups=children)
     finished = time.perf_counter()
 
     run.load_ms = round((loaded - started) * 1000, 2)
@@ -483,13 +505,18 @@ def _persist(
     result: scoring.ScoringResult,
     inputs: Inputs,
     tables: FrameworkTables,
-    rollups: set[int] = frozenset(),  # type: ignore[assignment]
+    rollups: dict[int, list[int]] | None = None,
 ) -> int:
     """Replace the snapshots of ``team_ids`` in one transaction; return how many were written.
 
-    Teams whose stored snapshot came from newer input (a later watermark) are left alone.
-    Child rows are written as whole DataFrames (COPY on PostgreSQL), not model by model.
+    A team is written only if the input the run read is still the team's input: its
+    watermark equals the current one, read again here under the snapshot rows' locks (for
+    a roll-up, ``rollups`` maps it to the child teams it pools). A run that read older
+    input, whether it was overtaken by a newer run or raced a new submission or a
+    withdrawal, leaves the team to the run that change queued. Child rows are written as
+    whole DataFrames (COPY on PostgreSQL), not model by model.
     """
+    rollups = rollups or {}
     now = timezone.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -506,21 +533,21 @@ def _persist(
             ],
             ignore_conflicts=True,
         )
-        stored = list(
+        stored = dict(
             TeamScore.objects.select_for_update()
             .filter(survey=survey, team_id__in=team_ids)
-            .values_list("pk", "team_id", "computed_at", "watermark_at", "watermark_count")
+            .values_list("team_id", "pk")
         )
         delay = getattr(settings, "AGGREGATION_TEST_SLEEP_SECONDS", 0)
         if delay:
             time.sleep(delay)  # test-only: widens the window a killed worker must survive
 
-        ids = {}
-        for pk, team_id, computed_at, watermark_at, watermark_count in stored:
-            new = inputs.watermarks.get(team_id, Watermark(None, 0))
-            if computed_at != now and new.older_than(Watermark(watermark_at, watermark_count)):
-                continue
-            ids[team_id] = pk
+        current = _current_input(survey, team_ids, rollups)
+        ids = {
+            team_id: pk
+            for team_id, pk in stored.items()
+            if inputs.watermarks.get(team_id, NO_INPUT) == current.get(team_id, NO_INPUT)
+        }
         if not ids:
             return 0
 
@@ -533,8 +560,9 @@ def _persist(
                 _int(weakest_id),
                 int(n_respondents),
                 now,
-                inputs.watermarks.get(team, Watermark(None, 0)).at,
-                inputs.watermarks.get(team, Watermark(None, 0)).count,
+                inputs.watermarks.get(team, NO_INPUT).at,
+                inputs.watermarks.get(team, NO_INPUT).count,
+                inputs.watermarks.get(team, NO_INPUT).checksum,
                 ids[team],
             )
             for team, score, level, weakest_id, n_respondents in zip(
@@ -551,7 +579,8 @@ def _persist(
             cursor.executemany(
                 f"UPDATE {table} SET score = %s, level = %s, weakest_dimension_id = %s,"  # noqa: S608
                 " n_respondents = %s, computed_at = %s, watermark_at = %s,"
-                " watermark_count = %s, revision = revision + 1 WHERE id = %s",
+                " watermark_count = %s, watermark_checksum = %s, revision = revision + 1"
+                " WHERE id = %s",
                 updates,
             )
             pks = list(ids.values())
@@ -565,6 +594,19 @@ def _persist(
                     )
         _insert_children(result, inputs, tables, ids)
     return len(ids)
+
+
+def _current_input(
+    survey: Survey, team_ids: list[int], rollups: dict[int, list[int]]
+) -> dict[int, Watermark]:
+    """Return the current watermark of each team (a roll-up's from its children's)."""
+    teams = set(team_ids).union(*rollups.values()) - set(rollups)
+    marks = current_watermarks(survey, None if len(teams) > 50 else sorted(teams))
+    for parent, kids in rollups.items():
+        present = [marks[kid] for kid in kids if kid in marks]
+        if present:
+            marks[parent] = Watermark.combined(present)
+    return marks
 
 
 def _insert_children(
@@ -676,26 +718,36 @@ def _int(value: object) -> int | None:
 
 
 def stale_team_scores() -> list[tuple[int, int]]:
-    """Return (survey id, team id) pairs whose newest submission is newer than their snapshot."""
-    latest = (
+    """Return (survey id, team id) pairs whose snapshot no longer matches their input.
+
+    A team is stale when its counted responses now differ from what its snapshot read (the
+    watermark: newest submission, count, sum of ids), in either direction: new
+    submissions, and withdrawals or deletions too; or when it has counted responses and
+    no snapshot. Roll-ups are re-scored with their children.
+    """
+    current = (
         Response.objects.filter(status=Response.Status.SUBMITTED)
         .exclude(survey__status=Survey.Status.DRAFT)
         .values("survey_id", "team_id")
-        .annotate(at=Max("submitted_at"), count=Count("id"))
+        .annotate(at=Max("submitted_at"), count=Count("id"), checksum=Sum("id"))
         .order_by()
     )
+    now = {
+        (row["survey_id"], row["team_id"]): Watermark(
+            row["at"], row["count"], int(row["checksum"] or 0)
+        )
+        for row in current
+    }
     stored = {
-        (ts["survey_id"], ts["team_id"]): Watermark(ts["watermark_at"], ts["watermark_count"])
-        for ts in TeamScore.objects.values(
-            "survey_id", "team_id", "watermark_at", "watermark_count"
+        (ts["survey_id"], ts["team_id"]): Watermark(
+            ts["watermark_at"], ts["watermark_count"], ts["watermark_checksum"]
+        )
+        for ts in TeamScore.objects.filter(is_rollup=False).values(
+            "survey_id", "team_id", "watermark_at", "watermark_count", "watermark_checksum"
         )
     }
-    stale = []
-    for row in latest:
-        key = (row["survey_id"], row["team_id"])
-        snapshot = stored.get(key)
-        if snapshot is None or snapshot.older_than(Watermark(row["at"], row["count"])):
-            stale.append(key)
+    stale = [key for key, mark in now.items() if stored.get(key) != mark]
+    stale += [key for key, mark in stored.items() if key not in now and mark != NO_INPUT]
     return sorted(stale)
 
 
@@ -703,3 +755,15 @@ def run_failed(run_id: int, error: str) -> None:
     AggregationRun.objects.filter(pk=run_id).update(
         status=AggregationRun.Status.FAILED, error=error[:4000], finished_at=timezone.now()
     )
+
+
+def person_erase(
+    *, user: AbstractBaseUser, performed_by: str, withdraw: bool = False, reason: str = ""
+) -> ErasureResult:
+    """Erase a person everywhere: their answers' links (surveys.services.person_erase, which
+    also deletes the account) and their name in export audits (the export stays recorded)."""
+    with transaction.atomic():
+        ExportAudit.objects.filter(user=user).update(actor=f"erased user #{user.pk}")
+        return survey_services.person_erase(
+            user=user, performed_by=performed_by, withdraw=withdraw, reason=reason
+        )

@@ -3,11 +3,14 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
+from common.text import text_problem
 from surveys import services
 from surveys.models import (
     Answer,
     DimensionTarget,
+    Erasure,
     Invitation,
     Membership,
     Response,
@@ -22,13 +25,56 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+def reason_form(
+    request: HttpRequest, queryset: QuerySet, *, action: str, title: str, explanation: str, **extra
+) -> tuple[str | None, TemplateResponse | None]:
+    """Ask for a reason before a consequential admin action; return it once given.
+
+    Returns (reason, None) when the form was submitted with a storable, non-empty reason,
+    else (None, the page asking for it).
+    """
+    reason = request.POST.get("reason", "").strip()
+    error = text_problem(reason, max_length=2000) if reason else None
+    if "apply" in request.POST and reason and error is None:
+        return reason, None
+    if "apply" in request.POST and error is None:
+        error = "Give a reason."
+    context = {
+        "title": title,
+        "explanation": explanation,
+        "queryset": queryset,
+        "action": action,
+        "reason": reason if error is None else "",
+        "reason_required": True,
+        "error": error,
+        "submit_label": title,
+        **extra,
+    }
+    return None, TemplateResponse(request, "admin/confirm_with_reason.html", context)
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "parent", "member_count")
+    list_display = ("name", "slug", "parent", "member_count", "archived_at")
     search_fields = ("name", "slug")
-    list_filter = ("parent",)
+    list_filter = ("parent", ("archived_at", admin.EmptyFieldListFilter))
     prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("archived_at",)
     inlines = [MembershipInline]
+    actions = ["archive_teams"]
+
+    @admin.action(description="Archive the selected teams (keep their history)")
+    def archive_teams(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
+        for team in queryset:
+            services.team_archive(team=team)
+        self.message_user(request, f"Archived {queryset.count()} team(s).", messages.SUCCESS)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Team | None = None) -> bool:
+        # A team that took part in a round is history: archive it instead (the database
+        # refuses the delete too, see Response.team).
+        if obj is not None and (obj.responses.exists() or obj.team_scores.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
         return super().get_queryset(request).annotate(members_total=Count("memberships"))
@@ -100,6 +146,9 @@ class AnswerInline(admin.TabularInline):
 
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
+    """Responses are read-only history: a counted one is withdrawn (with a reason, audited,
+    and its team re-scored), never deleted."""
+
     list_display = ("id", "survey", "team", "respondent", "status", "submitted_at")
     list_filter = ("status", "survey", "team")
     search_fields = ("respondent__username", "team__name")
@@ -114,8 +163,47 @@ class ResponseAdmin(admin.ModelAdmin):
         "submitted_at",
         "idempotency_key",
         "last_dimension",
+        "withdrawn_at",
+        "withdrawn_by",
+        "withdrawn_reason",
     )
+    exclude = ("idempotency_fingerprint",)
     inlines = [AnswerInline]
+    actions = ["withdraw_responses"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Response | None = None) -> bool:
+        return False
+
+    @admin.action(description="Withdraw the selected counted responses (re-scores their teams)")
+    def withdraw_responses(
+        self, request: HttpRequest, queryset: QuerySet[Response]
+    ) -> TemplateResponse | None:
+        counted = queryset.filter(status=Response.Status.SUBMITTED)
+        reason, page = reason_form(
+            request,
+            counted,
+            action="withdraw_responses",
+            title="Withdraw responses",
+            explanation="Withdrawn responses stop counting and stay stored; their teams are "
+            "re-scored, also in closed rounds. Only counted responses can be withdrawn.",
+        )
+        if page is not None:
+            return page
+        withdrawn = 0
+        for response in counted:
+            try:
+                services.response_withdraw(
+                    response=response, withdrawn_by=request.user, reason=reason or ""
+                )
+            except services.SurveyError as error:
+                self.message_user(request, f"{response}: {error.message}", messages.ERROR)
+            else:
+                withdrawn += 1
+        self.message_user(request, f"Withdrew {withdrawn} response(s).", messages.SUCCESS)
+        return None
 
 
 @admin.register(Invitation)
@@ -138,3 +226,24 @@ class InvitationAdmin(admin.ModelAdmin):
 class DimensionTargetAdmin(admin.ModelAdmin):
     list_display = ("team", "dimension_key", "target_level", "set_by", "updated_at")
     list_filter = ("team",)
+
+
+@admin.register(Erasure)
+class ErasureAdmin(admin.ModelAdmin):
+    list_display = (
+        "performed_at",
+        "performed_by",
+        "responses_unlinked",
+        "responses_withdrawn",
+        "drafts_deleted",
+    )
+    readonly_fields = list_display + ("reason",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # erasures are made by `manage.py erase_person` or the users list action
+
+    def has_delete_permission(self, request: HttpRequest, obj: Erasure | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Erasure | None = None) -> bool:
+        return False

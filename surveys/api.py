@@ -6,10 +6,12 @@ and the submission endpoint POST /api/v1/surveys/{id}/responses/.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
 import django_filters
+import orjson
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -33,6 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
+from common.text import storable
 from config.db import JoinedRow, fits_primary_key
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.selectors import AnswerRules, answer_rules
@@ -41,12 +44,12 @@ from reports.api.common import (
     ErrorSerializer,
     IsAdminOrReadOnly,
     SlugRelated,
-    storable,
 )
 from reports.selectors import managed_team_ids, readable_surveys
 from surveys import services
 from surveys.models import Membership, Response, Survey, Team
 from surveys.selectors import framework_outline
+from surveys.validation import COMMENT_MAX_LENGTH, answer_problems
 
 User = get_user_model()
 
@@ -348,6 +351,14 @@ class SurveySerializer(serializers.ModelSerializer):
         closes_at = attrs.get("closes_at", survey.closes_at if survey else None)
         if opens_at and closes_at and closes_at <= opens_at:
             errors["closes_at"] = ["Must be after opens_at."]
+        already = set(survey.teams.values_list("pk", flat=True)) if survey else set()
+        archived = sorted(
+            team.slug
+            for team in attrs.get("teams", [])
+            if team.archived_at is not None and team.pk not in already
+        )
+        if archived:
+            errors["teams"] = [f"Archived teams cannot join a survey: {archived}."]
         if survey is not None and survey.responses.exists():
             if "framework" in attrs and attrs["framework"].pk != survey.framework_id:
                 errors["framework"] = ["The survey has responses: its framework is fixed."]
@@ -433,7 +444,9 @@ class AnswerInSerializer(serializers.Serializer):
         help_text="Choice score; null with na.",
     )
     na = serializers.BooleanField(required=False, default=False)
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=COMMENT_MAX_LENGTH
+    )
 
 
 class ResponseInSerializer(serializers.Serializer):
@@ -522,28 +535,20 @@ def answer_inputs(answers: list[dict[str, Any]], rules: AnswerRules) -> list[ser
         error: dict[str, list[str]] = {}
         question = rules.questions.get(answer["question"])
         choice, na = answer.get("choice"), answer.get("na", False)
+        comment = answer.get("comment", "")
         if question is None:
             error["question"] = [f"Unknown question key '{answer['question']}'."]
         elif answer["question"] in seen:
             error["question"] = [f"Question '{answer['question']}' is answered twice."]
-        elif na and choice is not None:
-            error["choice"] = ["Give either a choice or na: true, not both."]
-        elif na and not question.allow_na:
-            error["na"] = [f"'{question.key}' cannot be answered N/A."]
-        elif not na and choice is None:
-            error["choice"] = ["A choice score is required unless na is true."]
-        elif not na and choice not in rules.offered[question.pk]:
-            offered = sorted(rules.offered[question.pk])
-            error["choice"] = [
-                f"Score {choice} is not offered for '{question.key}'; choose one of {offered}."
-            ]
+        else:
+            error = answer_problems(
+                question, rules.offered[question.pk], choice=choice, na=na, comment=comment
+            )
         errors.append(error)
         if not error:
             seen.add(question.key)
             result.append(
-                services.AnswerInput(
-                    question=question, score=choice, na=na, comment=answer.get("comment", "")
-                )
+                services.AnswerInput(question=question, score=choice, na=na, comment=comment)
             )
     if any(errors):
         raise serializers.ValidationError(errors)
@@ -595,7 +600,7 @@ def plain_submission(data: Any) -> dict[str, Any] | None:
             _text(question, 64, blank=False)
             and (choice is None or (type(choice) is int and 0 <= choice <= 32767))
             and type(na) is bool
-            and _text(comment, 5000, blank=True)
+            and _text(comment, COMMENT_MAX_LENGTH, blank=True)
         ):
             return None
         plain.append({"question": question, "choice": choice, "na": na, "comment": comment})
@@ -618,6 +623,26 @@ class ResponseOutSerializer(serializers.ModelSerializer):
         return known if known is not None else response.answers.count()
 
 
+# HTTP status of the domain errors a submission can raise; any other code is a 400.
+SUBMISSION_ERROR_STATUS = {
+    "closed": status.HTTP_409_CONFLICT,
+    "idempotency_key_reused": status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+
+def request_fingerprint(data: Any) -> str:
+    """Return the sha256 of a parsed request body in canonical JSON (keys sorted).
+
+    Two requests with the same content have the same fingerprint whatever their key order
+    or whitespace; stored with an Idempotency-Key, it tells a retry from a different
+    submission that reuses the key.
+    """
+    if hasattr(data, "lists"):  # a form-encoded QueryDict: every value of every key
+        data = {key: values for key, values in data.lists()}
+    canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(canonical).hexdigest()
+
+
 class SurveyResponsesView(APIView):
     @extend_schema(
         operation_id="survey_responses_create",
@@ -629,14 +654,20 @@ class SurveyResponsesView(APIView):
                 description="The survey is closed (`closed`), or another submitter used the "
                 "Idempotency-Key (`idempotency_key_in_use`).",
             ),
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description="The Idempotency-Key was used before with a different request "
+                "body (`idempotency_key_reused`).",
+            ),
         },
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="A replay with the same key returns the first result (header "
-                "`Idempotent-Replayed: true`) and writes nothing. At most 255 characters.",
+                description="A replay with the same key and body returns the first result "
+                "(header `Idempotent-Replayed: true`) and writes nothing; the same key with "
+                "another body is a 422 `idempotency_key_reused`. At most 255 characters.",
             )
         ],
         description="Submit a complete response for a team. Resubmitting replaces the "
@@ -668,8 +699,12 @@ class SurveyResponsesView(APIView):
                 {"Idempotency-Key": ["Null characters are not allowed."]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        fingerprint = request_fingerprint(request.data) if idempotency_key else ""
         if idempotency_key:
-            earlier = services.response_replay(survey, idempotency_key)
+            try:
+                earlier = services.response_replay(survey, idempotency_key, fingerprint)
+            except services.SurveyError as error:
+                return rule_violation(error, status.HTTP_422_UNPROCESSABLE_ENTITY)
             if earlier is not None:
                 return self._replayed(request.user, survey, earlier)
         data = self._validated(request, survey, plain, target[1] if target else None)
@@ -683,13 +718,13 @@ class SurveyResponsesView(APIView):
                 respondent_key=respondent_key,
                 answers=data["answers"],
                 idempotency_key=idempotency_key,
+                idempotency_fingerprint=fingerprint,
             )
         except services.SurveyError as error:
             if error.code == "incomplete":
                 body = {"detail": error.message, "code": error.code, "missing": error.details}
                 return ApiResponse(body, status=status.HTTP_400_BAD_REQUEST)
-            code = status.HTTP_409_CONFLICT if error.code == "closed" else 400
-            return rule_violation(error, code)
+            return rule_violation(error, SUBMISSION_ERROR_STATUS.get(error.code, 400))
         if result.replayed:  # a concurrent request with the key stored it first
             return self._replayed(request.user, survey, result.response)
         return self._created(result.response, replayed=False)

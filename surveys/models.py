@@ -1,9 +1,21 @@
 """Teams, survey campaigns, invitations, responses and answers.
 
-A respondent is identified by ``Response.respondent_key``: ``u:<user id>`` for a signed-in
-user, ``a:<random>`` for an anonymous invitee, ``x:<external id>`` for an admin import into
-an anonymous survey. Each respondent has at most one draft and one submitted (counted)
-response per survey and team; a resubmission marks the earlier one ``superseded``.
+A respondent is identified by ``Response.respondent_key``:
+
+- ``u:<user id>``: a signed-in member in a named survey;
+- ``h:<keyed hash>``: a signed-in member in an anonymous (confidential) survey, a keyed hash of
+  (survey, user) that nobody without the server's secret can link to the user;
+- ``l:<keyed hash>``: a person answering through an administrator's personal invitation link
+  in an anonymous survey, a keyed hash of (survey, team, invitee address);
+- ``x:<keyed hash>``: an admin's import on behalf of an external id in an anonymous survey;
+- ``a:<random>``: a respondent of an anonymous shareable link (links no longer offered; kept
+  for responses made before);
+- ``e:<random>``: a response whose respondent was erased (``manage.py erase_person``).
+
+Each respondent has at most one draft and one submitted (counted) response per survey and
+team; a resubmission marks the earlier one ``superseded``. A counted response is never
+deleted: an admin withdraws it (``withdrawn``, with who, when and why), and the team is
+re-scored.
 """
 
 from __future__ import annotations
@@ -28,6 +40,9 @@ class Team(models.Model):
     # Changes with a rename or a move. The newest of all teams' is part of the version of
     # cached score pages (indexed: read on every page view, see reports.selectors).
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # A team that took part in a round is archived, never deleted (its responses and scores
+    # are history); archived teams cannot join new surveys.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -84,6 +99,9 @@ class Survey(models.Model):
         default=True, help_text="Team members (not only managers) may read their team's report."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the survey was actually closed (by hand, or by beat at closes_at); cleared when
+    # it reopens. A survey closed early shows this, not a closes_at still in the future.
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opens_at", "-id"]
@@ -110,6 +128,16 @@ class Survey(models.Model):
             and (self.closes_at is None or now < self.closes_at)
         )
 
+    @property
+    def ended_at(self) -> timezone.datetime | None:
+        """Return when the survey stopped taking answers, if it has: when it was closed, or
+        its closes_at once passed while still marked open; None while it takes answers."""
+        if self.status == self.Status.CLOSED:
+            return self.closed_at or self.closes_at
+        if self.closes_at is not None and self.closes_at <= timezone.now():
+            return self.closes_at
+        return None
+
 
 class Invitation(models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
@@ -124,6 +152,10 @@ class Invitation(models.Model):
     max_uses = models.PositiveIntegerField(null=True, blank=True)
     uses = models.PositiveIntegerField(default=0)
     revoked = models.BooleanField(default=False)
+    # Anonymous surveys only: the respondent key this personal invitation answers as, a keyed
+    # hash of (survey, team, invitee address); the address itself is not stored. Every
+    # invitation to one address shares it, so one address is one respondent.
+    invitee_key = models.CharField(max_length=80, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -143,13 +175,16 @@ class Response(models.Model):
         DRAFT = "draft", "Draft"
         SUBMITTED = "submitted", "Submitted"
         SUPERSEDED = "superseded", "Superseded"
+        WITHDRAWN = "withdrawn", "Withdrawn"
 
     # No index of its own: response_survey_team_status and the constraints' indexes lead
-    # with survey_id, and every submission would update one more index.
+    # with survey_id, and every submission would update one more index. PROTECT: a round's
+    # responses are history; deleting its survey or team must not remove them (archive the
+    # team, withdraw a response).
     survey = models.ForeignKey(
-        Survey, on_delete=models.CASCADE, related_name="responses", db_index=False
+        Survey, on_delete=models.PROTECT, related_name="responses", db_index=False
     )
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="responses")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="responses")
     respondent = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -163,6 +198,18 @@ class Response(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # sha256 of the request the idempotency key came with: the same key with another body
+    # is refused (422 idempotency_key_reused), not answered with the first result.
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    withdrawn_reason = models.TextField(blank=True)
     # Where the respondent stopped (dimension key), so they resume there on any device.
     last_dimension = models.CharField(max_length=64, blank=True)
 
@@ -174,8 +221,13 @@ class Response(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "submitted", "superseded"]),
+                condition=Q(status__in=["draft", "submitted", "superseded", "withdrawn"]),
                 name="response_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="withdrawn", withdrawn_at__isnull=False)
+                | (~Q(status="withdrawn") & Q(withdrawn_at__isnull=True)),
+                name="response_withdrawn_at_iff_withdrawn",
             ),
             models.CheckConstraint(
                 condition=Q(status="draft", submitted_at__isnull=True)
@@ -305,3 +357,24 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder to {self.user} for {self.survey}"
+
+
+class Erasure(models.Model):
+    """A personal-data erasure (GDPR art. 17) carried out by ``surveys.services.person_erase``.
+
+    Records what was done without naming the person: their account is gone, their
+    responses keep their numbers under a random respondent key, unless withdrawn.
+    """
+
+    performed_by = models.CharField(max_length=200, help_text="Who ran it (username or cli:).")
+    performed_at = models.DateTimeField(default=timezone.now)
+    responses_unlinked = models.PositiveIntegerField(default=0)
+    responses_withdrawn = models.PositiveIntegerField(default=0)
+    drafts_deleted = models.PositiveIntegerField(default=0)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-performed_at"]
+
+    def __str__(self) -> str:
+        return f"Erasure {self.pk} by {self.performed_by} at {self.performed_at:%Y-%m-%d %H:%M}"

@@ -30,6 +30,7 @@ from maturity.selectors import answer_rules
 from surveys.models import (
     Answer,
     DimensionTarget,
+    Erasure,
     Invitation,
     Membership,
     Reminder,
@@ -78,8 +79,27 @@ def respondent_key_for(user: AbstractBaseUser, survey: Survey) -> str:
     return f"u:{user.pk}"
 
 
-def new_anonymous_key() -> str:
-    return f"a:{secrets.token_urlsafe(18)}"
+def link_respondent_key(survey: Survey, team: Team, email: str) -> str:
+    """Return the respondent key of a personal invitation to ``email`` in an anonymous survey.
+
+    An address that belongs to one user account answers as that user would signed in
+    (``respondent_key_for``), so a member invited by e-mail as well is still one respondent.
+    Any other address gets a keyed hash of (survey, team, address): every invitation to it
+    answers as one respondent, and the address cannot be recovered from the key.
+    """
+    from django.contrib.auth import get_user_model
+
+    address = email.strip().lower()
+    owners = list(get_user_model().objects.filter(email__iexact=address)[:2])
+    if len(owners) == 1:
+        return respondent_key_for(owners[0], survey)
+    digest = salted_hmac("surveys.link-respondent", f"{survey.pk}:{team.pk}:{address}")
+    return f"l:{digest.hexdigest()[:32]}"
+
+
+# Respondent key prefixes of counted responses that came through invitation links (personal
+# links now, shareable links before they were withdrawn for anonymous surveys).
+LINK_KEY_PREFIXES = ("l:", "a:")
 
 
 def hash_token(token: str) -> str:
@@ -95,19 +115,30 @@ def survey_open(*, survey: Survey) -> Survey:
     if not survey.teams.exists():
         raise SurveyError("A survey needs at least one team before it opens.", code="no_teams")
     survey.status = Survey.Status.OPEN
+    survey.closed_at = None
     if survey.closes_at is not None and survey.closes_at <= timezone.now():
         survey.closes_at = None
-    survey.save(update_fields=["status", "closes_at"])
+    survey.save(update_fields=["status", "closes_at", "closed_at"])
     return survey
 
 
 @transaction.atomic
 def survey_close(*, survey: Survey) -> Survey:
-    """Close a survey and, once committed, score every team one final time."""
+    """Close a survey and, once committed, score every team one final time.
+
+    The survey's row is locked first. Every write of answers holds a share lock on it
+    while it checks that the survey is open (``_lock_open``), so closing waits for the
+    writes already under way, which commit before the close and are in the final scores;
+    writes that come later see the survey closed and are refused (409 ``closed``).
+    """
     from reports.tasks import enqueue_survey_aggregation
 
-    survey.status = Survey.Status.CLOSED
-    survey.save(update_fields=["status"])
+    locked = Survey.objects.select_for_update().get(pk=survey.pk)
+    if locked.status != Survey.Status.CLOSED:
+        locked.status = Survey.Status.CLOSED
+        locked.closed_at = timezone.now()
+        locked.save(update_fields=["status", "closed_at"])
+    survey.status, survey.closed_at = locked.status, locked.closed_at
     transaction.on_commit(lambda: enqueue_survey_aggregation(survey.pk))
     return survey
 
@@ -119,6 +150,33 @@ def _require_open(survey: Survey) -> None:
         raise SurveyError("This survey is closed; answers can no longer change.", code="closed")
 
 
+# A share lock that conflicts with survey_close's FOR UPDATE but not with ordinary updates.
+_LOCK_SURVEY_SQL = (
+    f"SELECT status, opens_at, closes_at FROM {Survey._meta.db_table}"  # noqa: S608
+    " WHERE id = %s FOR KEY SHARE"
+)
+
+
+def _lock_open(survey: Survey) -> None:
+    """Check, inside the caller's transaction, that the survey takes answers; hold it open.
+
+    The survey's status is read again under a share lock (PostgreSQL) that survey_close's
+    row lock waits for, so no answer commits after a close. SQLite serialises writing
+    transactions, so there reading it again inside the transaction is enough.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_SURVEY_SQL, [survey.pk])
+            row = cursor.fetchone()
+    else:
+        row = Survey.objects.filter(pk=survey.pk).values_list("status", "opens_at", "closes_at")
+        row = row.first()
+    if row is None:
+        raise SurveyError("This survey no longer exists.", code="closed")
+    survey.status, survey.opens_at, survey.closes_at = row
+    _require_open(survey)
+
+
 def _require_team(survey: Survey, team: Team) -> None:
     if not survey.teams.filter(pk=team.pk).exists():
         raise SurveyError(
@@ -127,6 +185,7 @@ def _require_team(survey: Survey, team: Team) -> None:
 
 
 def user_can_answer(user: AbstractBaseUser, team: Team) -> bool:
+    """Tell whether ``user`` answers for ``team``: any member (member or manager) does."""
     return Membership.objects.filter(user=user, team=team).exists()
 
 
@@ -170,7 +229,7 @@ def response_start(
     Reopening after a submission starts a draft pre-filled with the submitted answers; the
     submission keeps counting until the draft is submitted.
     """
-    _require_open(survey)
+    _lock_open(survey)
     _require_team(survey, team)
     draft = _locked_draft(survey, team, respondent_key)
     if draft is not None:
@@ -231,7 +290,7 @@ def answer_save(
 ) -> Answer | None:
     """Save (autosave) one answer of a draft; an empty answer removes the stored one."""
     response = Response.objects.select_for_update().select_related("survey").get(pk=response.pk)
-    _require_open(response.survey)
+    _lock_open(response.survey)
     if response.status != Response.Status.DRAFT:
         raise SurveyError("Only a draft can be edited.", code="not_draft")
     if question.framework_id != response.survey.framework_id:
@@ -271,15 +330,19 @@ def response_submit(
     respondent: AbstractBaseUser | None = None,
     answers: Sequence[AnswerInput] | None = None,
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str = "",
 ) -> SubmitResult:
     """Submit the respondent's draft, or ``answers`` given whole (API); return the response.
 
     The new submission replaces the respondent's earlier one atomically (it is marked
-    ``superseded``). A repeated ``idempotency_key`` returns the first result and writes
-    nothing, also under concurrency: the key's unique constraint refuses the second write,
-    which is then answered with the first (see also response_replay, for callers that
-    answer replays before checking anything). Raises SurveyError(code="incomplete")
-    listing missing question keys. Scores are recomputed after commit.
+    ``superseded``). A repeated ``idempotency_key`` with the same ``idempotency_fingerprint``
+    (a hash of the request) returns the first result and writes nothing, also under
+    concurrency: the key's unique constraint refuses the second write, which is then
+    answered with the first (see also response_replay, for callers that answer replays
+    before checking anything). The same key with another fingerprint raises
+    SurveyError(code="idempotency_key_reused"). Raises SurveyError(code="incomplete")
+    listing missing question keys, SurveyError(code="closed") when the survey closed
+    before this committed. Scores are recomputed after commit.
     """
     attempts = 5
     for attempt in range(attempts):
@@ -287,18 +350,19 @@ def response_submit(
             result = None
             # First in one statement, without the respondent's lock; after a conflict
             # (the same respondent submitting concurrently), in turn under the lock.
+            idempotency = (idempotency_key or None, idempotency_fingerprint)
             if attempt == 0 and answers is not None and connection.vendor == "postgresql":
                 result = _submit_whole(
-                    survey, team, respondent_key, respondent, answers, idempotency_key
+                    survey, team, respondent_key, respondent, answers, idempotency
                 )
             if result is None:
                 result = _submit_once(
-                    survey, team, respondent_key, respondent, answers, idempotency_key
+                    survey, team, respondent_key, respondent, answers, idempotency
                 )
         except IntegrityError:
             # A concurrent submission with the same key, or by the same respondent, won.
             if idempotency_key:
-                earlier = response_replay(survey, idempotency_key)
+                earlier = response_replay(survey, idempotency_key, idempotency_fingerprint)
                 if earlier is not None:
                     return SubmitResult(earlier, replayed=True)
             if attempt == attempts - 1:
@@ -308,9 +372,29 @@ def response_submit(
     raise AssertionError("unreachable")
 
 
-def response_replay(survey: Survey, idempotency_key: str) -> Response | None:
-    """Return the response submitted first with ``idempotency_key`` in ``survey``, if any."""
-    return Response.objects.filter(survey=survey, idempotency_key=idempotency_key).first()
+def response_replay(
+    survey: Survey, idempotency_key: str, idempotency_fingerprint: str = ""
+) -> Response | None:
+    """Return the response submitted first with ``idempotency_key`` in ``survey``, if any.
+
+    Raises SurveyError(code="idempotency_key_reused") when that response came with another
+    request (its stored fingerprint differs from ``idempotency_fingerprint``): a client
+    reusing a key for a different submission must not be told it succeeded. Responses
+    stored before fingerprints were recorded have none and replay as before.
+    """
+    earlier = Response.objects.filter(survey=survey, idempotency_key=idempotency_key).first()
+    if (
+        earlier is not None
+        and earlier.idempotency_fingerprint
+        and idempotency_fingerprint
+        and earlier.idempotency_fingerprint != idempotency_fingerprint
+    ):
+        raise SurveyError(
+            "This Idempotency-Key was used with a different request; use a new key for a "
+            "new submission.",
+            code="idempotency_key_reused",
+        )
+    return earlier
 
 
 def _unanswered(survey: Survey, answers: Sequence[AnswerInput]) -> list[Question]:
@@ -319,13 +403,21 @@ def _unanswered(survey: Survey, answers: Sequence[AnswerInput]) -> list[Question
     return answer_rules(survey.framework).missing(answered)
 
 
-# Answers given whole, as one statement: the team check, superseding the counted response,
-# inserting the new one and its answers. Nothing is written when the team is not the
-# survey's or the respondent has a draft (which _submit_once submits instead). Superseding
-# is finished before the insert reads its count, so "one counted response" holds; a racing
-# submission by the same respondent fails that constraint and is retried.
+# Answers given whole, as one statement: the open check, the team check, superseding the
+# counted response, inserting the new one and its answers. Nothing is written when the
+# survey does not take answers, the team is not the survey's or the respondent has a draft
+# (which _submit_once submits instead). The open check locks the survey's row FOR KEY
+# SHARE, which survey_close's FOR UPDATE waits for; a statement that waits for a close
+# re-reads the row and sees it closed. Superseding is finished before the insert reads its
+# count, so "one counted response" holds; a racing submission by the same respondent fails
+# that constraint and is retried.
 _SUBMIT_WHOLE_SQL = f"""
-WITH team AS (
+WITH open AS (
+    SELECT 1 FROM {Survey._meta.db_table}
+    WHERE id = %(survey)s AND status = 'open' AND opens_at <= %(now)s
+      AND (closes_at IS NULL OR closes_at > %(now)s)
+    FOR KEY SHARE
+), team AS (
     SELECT EXISTS (
         SELECT 1 FROM {Survey.teams.through._meta.db_table}
         WHERE survey_id = %(survey)s AND team_id = %(team)s
@@ -336,7 +428,8 @@ WITH team AS (
       AND status = 'draft'
     FOR UPDATE
 ), go AS (
-    SELECT ok AND NOT EXISTS (SELECT 1 FROM draft) AS ok FROM team
+    SELECT ok AND NOT EXISTS (SELECT 1 FROM draft) AND EXISTS (SELECT 1 FROM open) AS ok
+    FROM team
 ), superseded AS (
     UPDATE {Response._meta.db_table} SET status = 'superseded', updated_at = %(now)s
     WHERE survey_id = %(survey)s AND team_id = %(team)s AND respondent_key = %(key)s
@@ -345,10 +438,11 @@ WITH team AS (
 ), response AS (
     INSERT INTO {Response._meta.db_table} (
         survey_id, team_id, respondent_id, respondent_key, status, started_at, updated_at,
-        submitted_at, idempotency_key, last_dimension
+        submitted_at, idempotency_key, idempotency_fingerprint, last_dimension,
+        withdrawn_reason
     )
     SELECT %(survey)s, %(team)s, %(respondent)s, %(key)s, 'submitted', %(now)s, %(now)s,
-        %(now)s, %(idempotency_key)s, ''
+        %(now)s, %(idempotency_key)s, %(fingerprint)s, '', ''
     FROM (SELECT count(*) FROM superseded) AS after_superseding
     WHERE (SELECT ok FROM go)
     RETURNING id
@@ -359,7 +453,7 @@ WITH team AS (
         AS a (question_id bigint, score smallint, na boolean, comment text)
 )
 SELECT (SELECT ok FROM team), EXISTS (SELECT 1 FROM draft), (SELECT count(*) FROM superseded),
-    (SELECT id FROM response)
+    (SELECT id FROM response), EXISTS (SELECT 1 FROM open)
 """  # noqa: S608 - our table names
 
 
@@ -369,26 +463,29 @@ def _submit_whole(
     respondent_key: str,
     respondent: AbstractBaseUser | None,
     answers: Sequence[AnswerInput],
-    idempotency_key: str | None,
+    idempotency: tuple[str | None, str],
 ) -> SubmitResult | None:
     """Submit answers given whole in one statement (PostgreSQL); None to use _submit_once.
 
     _submit_once (ORM statements in a transaction) takes the uncommon cases: incomplete
-    answers (it words the error), or a draft to submit. On its own the statement commits
-    at once: one round trip instead of nine from BEGIN to COMMIT. Inside a caller's
-    transaction it runs in a savepoint, as _submit_once does.
+    answers (it words the error), a closed survey (likewise), or a draft to submit. On its
+    own the statement commits at once: one round trip instead of nine from BEGIN to COMMIT.
+    Inside a caller's transaction it runs in a savepoint, as _submit_once does.
+    ``idempotency`` is (key or None, fingerprint).
     """
     _require_open(survey)
     if _unanswered(survey, answers):
         return None
     now = timezone.now()
+    idempotency_key, fingerprint = idempotency
     params = {
         "survey": survey.pk,
         "team": team.pk,
         "key": respondent_key,
         "respondent": respondent.pk if respondent is not None else None,
         "now": now,
-        "idempotency_key": idempotency_key or None,
+        "idempotency_key": idempotency_key,
+        "fingerprint": fingerprint,
         # One JSON text, not four arrays: psycopg quotes one string instead of 200 values.
         "answers": orjson.dumps(
             [
@@ -405,8 +502,8 @@ def _submit_whole(
     in_transaction = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with in_transaction, connection.cursor() as cursor:
         cursor.execute(_SUBMIT_WHOLE_SQL, params)
-        in_survey, has_draft, superseded, response_id = cursor.fetchone()
-    if not in_survey or has_draft:
+        in_survey, has_draft, superseded, response_id, is_open = cursor.fetchone()
+    if not in_survey or has_draft or not is_open:
         return None  # nothing was written; _submit_once raises or submits the draft
     response = Response(
         pk=response_id,
@@ -418,7 +515,8 @@ def _submit_whole(
         started_at=now,
         updated_at=now,
         submitted_at=now,
-        idempotency_key=idempotency_key or None,
+        idempotency_key=idempotency_key,
+        idempotency_fingerprint=fingerprint,
     )
     response._state.adding = False
     response._state.db = connection.alias
@@ -436,9 +534,9 @@ def _submit_once(
     respondent_key: str,
     respondent: AbstractBaseUser | None,
     answers: Sequence[AnswerInput] | None,
-    idempotency_key: str | None,
+    idempotency: tuple[str | None, str],
 ) -> SubmitResult:
-    _require_open(survey)
+    _lock_open(survey)
     _require_team(survey, team)
     _lock_respondent(survey, team, respondent_key)
     draft = _locked_draft(survey, team, respondent_key)
@@ -462,7 +560,8 @@ def _submit_once(
     submitted = {
         "status": Response.Status.SUBMITTED,
         "submitted_at": now,
-        "idempotency_key": idempotency_key or None,
+        "idempotency_key": idempotency[0],
+        "idempotency_fingerprint": idempotency[1],
     }
     if draft is None:
         # API submissions without a draft insert the counted response directly.
@@ -509,6 +608,20 @@ def _submit_once(
 # --- invitations ---------------------------------------------------------------------------
 
 
+def user_can_invite(user: AbstractBaseUser, survey: Survey, team: Team) -> bool:
+    """Tell whether ``user`` may invite people to answer for ``team`` in ``survey``.
+
+    Admins always. A team's managers only in named surveys: in an anonymous survey anyone
+    who reads a team's report and could create respondents for it could pad the team past
+    ``min_group_size`` with answers of their own and subtract them from the result.
+    """
+    if user.is_staff:
+        return True
+    if survey.anonymous:
+        return False
+    return Membership.objects.filter(user=user, team=team, role=Membership.Role.MANAGER).exists()
+
+
 @transaction.atomic
 def invitation_create(
     *,
@@ -517,11 +630,33 @@ def invitation_create(
     created_by: AbstractBaseUser | None,
     expires_at: datetime | None = None,
     max_uses: int | None = None,
+    invitee_email: str = "",
 ) -> tuple[Invitation, str]:
-    """Create a shareable invitation; return it with its secret token (shown only once)."""
+    """Create an invitation; return it with its secret token (shown or sent only once).
+
+    Named surveys: a shareable link (optional expiry and use limit) that joins whoever
+    signs in with it to the team. Anonymous surveys: only a personal, single-use link for
+    ``invitee_email``, created by an admin (``created_by`` staff, or None for the system);
+    it answers as the address's respondent key (``link_respondent_key``), so one address
+    is one respondent however many links it gets. Raises SurveyError otherwise.
+    """
     _require_team(survey, team)
     if expires_at is not None and expires_at <= timezone.now():
         raise SurveyError("The expiry must be in the future.", code="expired")
+    invitee_key = ""
+    if survey.anonymous:
+        if created_by is not None and not created_by.is_staff:
+            raise SurveyError(
+                "In anonymous surveys only an administrator can invite people.",
+                code="anonymous_invitations_admin_only",
+            )
+        if not invitee_email:
+            raise SurveyError(
+                "Anonymous surveys have no shareable links: invite each person by e-mail, "
+                "so that every respondent is one person.",
+                code="anonymous_invitations_personal_only",
+            )
+        invitee_key, max_uses = link_respondent_key(survey, team, invitee_email), 1
     token = secrets.token_urlsafe(24)
     invitation = Invitation.objects.create(
         survey=survey,
@@ -530,21 +665,37 @@ def invitation_create(
         created_by=created_by,
         expires_at=expires_at,
         max_uses=max_uses,
+        invitee_key=invitee_key,
     )
     return invitation, token
 
 
 def invitation_lookup(token: str) -> Invitation:
-    """Return the usable invitation for a token, or raise SurveyError saying why not."""
+    """Return the usable invitation for a token, or raise SurveyError saying why not.
+
+    An anonymous survey's invitation without an invitee (a shareable link made before they
+    were withdrawn) no longer works: its uses could not be told apart as people.
+    """
     invitation = (
         Invitation.objects.select_related("survey", "team").filter(token_hash=hash_token(token))
     ).first()
     if invitation is None or invitation.revoked:
         raise SurveyError("This invitation link is not valid.", code="invalid_invitation")
+    if invitation.survey.anonymous and not invitation.invitee_key:
+        raise SurveyError(
+            "This invitation link is no longer valid: anonymous surveys are answered by the "
+            "team's members signed in, or through a personal invitation from an administrator.",
+            code="invalid_invitation",
+        )
     if invitation.expires_at is not None and invitation.expires_at <= timezone.now():
         raise SurveyError("This invitation link has expired.", code="invitation_expired")
     if invitation.max_uses is not None and invitation.uses >= invitation.max_uses:
-        raise SurveyError("This invitation link has been used up.", code="invitation_used_up")
+        # The invitation comes along: its invitee, returning with their cookie, may go on.
+        raise SurveyError(
+            "This invitation link has been used up.",
+            code="invitation_used_up",
+            details=invitation,
+        )
     return invitation
 
 
@@ -552,8 +703,9 @@ def invitation_lookup(token: str) -> Invitation:
 def invitation_accept(*, token: str, user: AbstractBaseUser | None = None) -> Invitation:
     """Use an invitation once: count the use and, in a named survey, join the user as member.
 
-    Named surveys need a signed-in user; anonymous surveys store no identity (the caller
-    keeps a random respondent key in a signed cookie).
+    Named surveys need a signed-in user; in anonymous surveys the caller keeps the
+    invitation's ``invitee_key`` (the respondent key) in a signed cookie, and nothing about
+    the person is stored.
     """
     invitation = invitation_lookup(token)
     _require_open(invitation.survey)
@@ -614,8 +766,15 @@ def invitation_email(
 ) -> int:
     """E-mail each address its own single-use invitation link; return how many were sent.
 
-    ``link_for`` turns a token into an absolute URL (the view knows the host).
+    ``link_for`` turns a token into an absolute URL (the view knows the host). Raises
+    SurveyError when ``invited_by`` may not invite for this team (see user_can_invite).
+    In anonymous surveys each link is personal: it answers as the address's respondent.
     """
+    if not user_can_invite(invited_by, survey, team):
+        raise SurveyError(
+            "In anonymous surveys only an administrator can invite people.",
+            code="anonymous_invitations_admin_only",
+        )
     sent = 0
     for email in emails:
         _, token = invitation_create(
@@ -624,6 +783,7 @@ def invitation_email(
             created_by=invited_by,
             max_uses=1,
             expires_at=survey.closes_at,
+            invitee_email=email if survey.anonymous else "",
         )
         sent += send_mail(
             subject=f"Please take part in “{survey.title}” for {team.name}",
@@ -697,3 +857,119 @@ def surveys_close_due(*, now: datetime | None = None) -> list[int]:
         survey_close(survey=survey)
         closed.append(survey.pk)
     return closed
+
+
+# --- history: withdrawal, archiving, erasure ------------------------------------------------
+
+
+def _rescore_after_commit(pairs: set[tuple[int, int]], trigger: str) -> None:
+    """Re-score each (survey id, team id) once the transaction commits (parents follow)."""
+    from reports.tasks import enqueue_team_aggregation
+
+    for survey_id, team_id in sorted(pairs):
+        transaction.on_commit(
+            lambda s=survey_id, t=team_id: enqueue_team_aggregation(s, t, trigger)
+        )
+
+
+@transaction.atomic
+def response_withdraw(
+    *, response: Response, withdrawn_by: AbstractBaseUser | None, reason: str
+) -> Response:
+    """Withdraw a counted response: it stops counting, stays stored, and the team is re-scored.
+
+    Only a submitted (counted) response can be withdrawn; ``reason`` is required. Who,
+    when and why are kept on the response and in the audit log. A closed round's scores
+    change too: withdrawal is how an admin corrects history deliberately, never a delete.
+    Raises SurveyError(code="not_counted") for any other response.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise SurveyError("Give a reason for the withdrawal.", code="reason_required")
+    locked = Response.objects.select_for_update().get(pk=response.pk)
+    if locked.status != Response.Status.SUBMITTED:
+        raise SurveyError(
+            f"Only a counted response can be withdrawn; this one is {locked.status}.",
+            code="not_counted",
+        )
+    locked.status = Response.Status.WITHDRAWN
+    locked.withdrawn_at = timezone.now()
+    locked.withdrawn_by = withdrawn_by
+    locked.withdrawn_reason = reason
+    locked.save(
+        update_fields=["status", "withdrawn_at", "withdrawn_by", "withdrawn_reason", "updated_at"]
+    )
+    _rescore_after_commit({(locked.survey_id, locked.team_id)}, "withdrawal")
+    return locked
+
+
+@transaction.atomic
+def team_archive(*, team: Team) -> Team:
+    """Archive a team: it keeps its history (responses, scores, reports) and joins no new
+    survey. A team that took part in a round is never deleted (the database refuses)."""
+    if team.archived_at is None:
+        team.archived_at = timezone.now()
+        team.save(update_fields=["archived_at", "updated_at"])
+    return team
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    erasure: Erasure
+    rescored: set[tuple[int, int]]
+
+
+@transaction.atomic
+def person_erase(
+    *, user: AbstractBaseUser, performed_by: str, withdraw: bool = False, reason: str = ""
+) -> ErasureResult:
+    """Erase a person (GDPR art. 17): remove every link between them and their answers.
+
+    - Their responses (named and anonymous surveys, every status) get a fresh random
+      respondent key (``e:...``) each and no user, so no answer or comment can be traced to
+      them or joined with their other answers; the answers and comments stay.
+    - Their drafts (never counted) are deleted.
+    - Their account is deleted, with its memberships, tokens and reminders (the reports
+      app's ``person_erase`` first removes their name from export audits).
+    - The numbers stay as published unless ``withdraw``: then their counted responses are
+      withdrawn (reason recorded) and their teams re-scored.
+
+    Records an Erasure row (who ran it, counts; not the person). ``performed_by`` names the
+    admin or ``cli:<os user>``.
+    """
+    anonymous_keys = [
+        respondent_key_for(user, survey) for survey in Survey.objects.filter(anonymous=True)
+    ]
+    mine = Response.objects.select_for_update().filter(
+        Q(respondent=user) | Q(respondent_key=f"u:{user.pk}") | Q(respondent_key__in=anonymous_keys)
+    )
+    drafts = list(mine.filter(status=Response.Status.DRAFT).values_list("pk", flat=True))
+    Answer.objects.filter(response_id__in=drafts).delete()
+    Response.objects.filter(pk__in=drafts).delete()
+    rescored: set[tuple[int, int]] = set()
+    withdrawn = unlinked = 0
+    now = timezone.now()
+    for response in mine.exclude(pk__in=drafts):
+        response.respondent = None
+        response.respondent_key = f"e:{secrets.token_urlsafe(18)}"
+        fields = ["respondent", "respondent_key", "updated_at"]
+        if withdraw and response.status == Response.Status.SUBMITTED:
+            response.status = Response.Status.WITHDRAWN
+            response.withdrawn_at = now
+            response.withdrawn_reason = reason or "erasure of the respondent's personal data"
+            fields += ["status", "withdrawn_at", "withdrawn_reason"]
+            rescored.add((response.survey_id, response.team_id))
+            withdrawn += 1
+        response.save(update_fields=fields)
+        unlinked += 1
+    Response.objects.filter(withdrawn_by=user).update(withdrawn_by=None)
+    user.delete()
+    erasure = Erasure.objects.create(
+        performed_by=performed_by,
+        responses_unlinked=unlinked,
+        responses_withdrawn=withdrawn,
+        drafts_deleted=len(drafts),
+        reason=reason,
+    )
+    _rescore_after_commit(rescored, "erasure")
+    return ErasureResult(erasure, rescored)

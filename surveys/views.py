@@ -20,7 +20,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from maturity.models import Dimension, Question
 from surveys import selectors, services
 from surveys.forms import EmailInvitationForm, InvitationForm
-from surveys.models import Answer, Membership, Response, Survey, Team
+from surveys.models import Answer, Invitation, Membership, Response, Survey, Team
+from surveys.validation import answer_problems
 
 RESPONDENT_COOKIE_SALT = "surveys.anonymous-respondent"
 RESPONDENT_COOKIE_AGE = 60 * 60 * 24 * 120
@@ -121,25 +122,29 @@ def survey_start(request: HttpRequest, survey_id: int, team_slug: str) -> HttpRe
 def _parse_page(
     request: HttpRequest, questions: list[Question]
 ) -> tuple[dict[int, dict], dict[str, str]]:
-    """Turn the page's POST into answer values per question id, and per-key errors."""
+    """Turn the page's POST into answer values per question id, and per-key errors.
+
+    Each answer is checked by ``answer_problems``, as the API checks its answers.
+    """
     values, errors = {}, {}
     for question in questions:
         raw = request.POST.get(f"q-{question.key}", "").strip()
         comment = request.POST.get(f"comment-{question.key}", "").strip()
-        if len(comment) > 5000:
-            errors[question.key] = "Comments are limited to 5,000 characters."
-            continue
-        if raw == "na":
-            if not question.allow_na:
-                errors[question.key] = "N/A is not an option for this question."
-                continue
-            values[question.pk] = {"score": None, "na": True, "comment": comment}
-        elif raw == "":
-            values[question.pk] = {"score": None, "na": False, "comment": comment}
-        elif raw.isdigit() and int(raw) in {c.score for c in question.choices.all()}:
-            values[question.pk] = {"score": int(raw), "na": False, "comment": comment}
-        else:
+        na = raw == "na"
+        choice = int(raw) if raw.isdigit() and len(raw) <= 5 else None
+        if raw and not na and choice is None:
             errors[question.key] = "Choose one of the offered levels."
+            continue
+        offered = {c.score for c in question.choices.all()}
+        problems = answer_problems(
+            question, offered, choice=choice, na=na, comment=comment, require_choice=False
+        )
+        if problems:
+            errors[question.key] = " ".join(
+                message for messages in problems.values() for message in messages
+            )
+            continue
+        values[question.pk] = {"score": choice, "na": na, "comment": comment}
     return values, errors
 
 
@@ -337,27 +342,48 @@ def survey_done(request: HttpRequest, survey_id: int, team_slug: str) -> HttpRes
     )
 
 
+def _returning_invitee(request: HttpRequest, invitation: object) -> HttpResponse | None:
+    """Send an anonymous invitee who already used their link back to their survey.
+
+    Their signed cookie must hold this invitation's respondent key: a used-up link keeps
+    working for the person who used it, on the device they used it on, and for nobody else.
+    """
+    if not isinstance(invitation, Invitation) or not invitation.survey.anonymous:
+        return None
+    survey, team = invitation.survey, invitation.team
+    key = request.get_signed_cookie(
+        respondent_cookie_name(survey, team), default=None, salt=RESPONDENT_COOKIE_SALT
+    )
+    if key and key == invitation.invitee_key:
+        return redirect("survey-start", survey.pk, team.slug)
+    return None
+
+
 def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
     """Follow an invitation link: anonymous surveys start at once, named ones need a login."""
     try:
         invitation = services.invitation_lookup(token)
     except services.SurveyError as error:
+        returning = _returning_invitee(request, error.details)
+        if returning is not None:
+            return returning
         return render(request, "surveys/invitation_invalid.html", {"error": error}, status=404)
     survey, team = invitation.survey, invitation.team
     if survey.anonymous:
         cookie = respondent_cookie_name(survey, team)
-        if request.get_signed_cookie(cookie, default=None, salt=RESPONDENT_COOKIE_SALT):
-            return redirect("survey-start", survey.pk, team.slug)
+        returning = _returning_invitee(request, invitation)
+        if returning is not None:
+            return returning
         if request.method != "POST":
             return render(request, "surveys/invitation.html", {"invitation": invitation})
         try:
-            services.invitation_accept(token=token)
+            invitation = services.invitation_accept(token=token)
         except services.SurveyError as error:
             return render(request, "surveys/invitation_invalid.html", {"error": error}, status=410)
         redirect_response = redirect("survey-start", survey.pk, team.slug)
         redirect_response.set_signed_cookie(
             cookie,
-            services.new_anonymous_key(),
+            invitation.invitee_key,
             salt=RESPONDENT_COOKIE_SALT,
             max_age=RESPONDENT_COOKIE_AGE,
             httponly=True,
@@ -379,24 +405,24 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("survey-start", survey.pk, team.slug)
 
 
-def _can_invite(user: AbstractBaseUser, team: Team) -> bool:
-    return (
-        user.is_staff
-        or Membership.objects.filter(user=user, team=team, role=Membership.Role.MANAGER).exists()
-    )
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def invitation_manage(request: HttpRequest, survey_id: int, team_slug: str) -> HttpResponse:
-    """Let a team's manager (or an admin) create shareable invitation links."""
+    """Let a team's manager (or an admin) invite people to answer for the team.
+
+    Named surveys: shareable links and e-mail invitations. Anonymous surveys: admins only,
+    and only personal e-mail invitations (services.user_can_invite says why); a manager
+    gets a 404 here, as for any page they may not see.
+    """
     survey = get_object_or_404(Survey, pk=survey_id)
     team = get_object_or_404(survey.teams.all(), slug=team_slug)
-    if not _can_invite(request.user, team):
+    if not services.user_can_invite(request.user, survey, team):
         raise Http404("No such survey for you.")
-    is_email = request.POST.get("action") == "email"
+    is_email = request.POST.get("action") == "email" or survey.anonymous
     form = InvitationForm(request.POST if request.method == "POST" and not is_email else None)
-    email_form = EmailInvitationForm(request.POST if is_email else None)
+    email_form = EmailInvitationForm(
+        request.POST if request.method == "POST" and is_email else None
+    )
     link = None
     if request.method == "POST" and is_email and email_form.is_valid():
         sent = services.invitation_email(
@@ -446,7 +472,7 @@ def invitation_revoke(
 ) -> HttpResponseRedirect:
     survey = get_object_or_404(Survey, pk=survey_id)
     team = get_object_or_404(survey.teams.all(), slug=team_slug)
-    if not _can_invite(request.user, team):
+    if not services.user_can_invite(request.user, survey, team):
         raise Http404("No such survey for you.")
     survey.invitations.filter(team=team, pk=invitation_id).update(revoked=True)
     messages.success(request, "The invitation link no longer works.")

@@ -179,6 +179,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "reports.api.common.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "reports.api.schema.ApiAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["reports.api.common.SafeFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "reports.api.common.Cursor",

@@ -13,9 +13,11 @@ from typing import Any
 
 import orjson
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse, HttpResponseNotModified
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, parsers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import JSONRenderer
@@ -25,6 +27,7 @@ from rest_framework.throttling import AnonRateThrottle as BaseAnonRateThrottle
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as BaseUserRateThrottle
 
+from common.text import storable
 from reports.models import ApiToken
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,20 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with nesting deeper than Python's recursion limit a 400 as well.
+
+    The standard library's decoder raises RecursionError, not ValueError, on a body like
+    ``[[[[...]]]]`` 10,000 deep, which DRF does not catch (a 500).
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+
+
 class Cursor(CursorPagination):
     """Cursor pagination; views set ``ordering`` to a unique field."""
 
@@ -72,13 +89,57 @@ class Cursor(CursorPagination):
         ordering = getattr(view, "cursor_ordering", self.ordering)
         return (ordering,) if isinstance(ordering, str) else tuple(ordering)
 
-    def decode_cursor(self, request: Request) -> Any:
-        try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound:
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        self._queryset = queryset  # for decode_cursor's check of the position
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_page_size(self, request: Request) -> int:
+        """Return ``?page_size=`` (1..max_page_size), the default when absent; else a 400.
+
+        DRF ignores a value it cannot read (``false``, ``-1``, ``abc``) and silently serves
+        the default page: a client with a bug would never notice.
+        """
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
             raise exceptions.ValidationError(
-                {self.cursor_query_param: ["Invalid cursor."]}
-            ) from None
+                {
+                    self.page_size_query_param: [
+                        f"Must be a whole number from 1 to {self.max_page_size}."
+                    ]
+                }
+            )
+        return int(raw)
+
+    def decode_cursor(self, request: Request) -> Any:
+        """Return the request's cursor; a 400 (``cursor``) for one that is not ours.
+
+        A cursor is base64 text a client can forge: besides DRF's own checks, its position
+        must be a value the ordering field accepts (``p=abc`` on an id ordering was a 500).
+        """
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            cursor = None
+            valid = False
+        else:
+            valid = cursor is None or self._position_is_valid(cursor.position)
+        if not valid:
+            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+        return cursor
+
+    def _position_is_valid(self, position: str | None) -> bool:
+        if position is None:
+            return True
+        if not storable(position) or len(position) > 1000:
+            return False
+        field = self.ordering[0].lstrip("-")
+        try:
+            self._queryset.filter(**{f"{field}__gt": position}).query.__str__()
+        except (ValueError, TypeError, DjangoValidationError, EmptyResultSet):
+            return False
+        return True
 
 
 class CountingThrottleMixin:
@@ -222,17 +283,6 @@ class IsAdmin(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
-
-
-def storable(value: object) -> bool:
-    """Tell whether a string can reach the database: no NUL, no lone surrogates."""
-    if not isinstance(value, str):
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in value
 
 
 class SafeFilterBackend(DjangoFilterBackend):

@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import ProtectedError
 
 from maturity.models import Choice
 from reports import services, tasks
@@ -182,14 +183,17 @@ def test_each_counted_response_is_reduced_to_dimension_scores_once(
         assert close(row.interval_high, want["interval_high"])
 
 
-def test_deleting_a_response_or_team_deletes_its_dimension_scores(survey, team, framework):
+def test_deleting_a_response_deletes_its_dimension_scores_but_a_team_with_history_stays(
+    survey, team, framework
+):
     fill_randomly(survey, [(team, 2)], framework, seed=3, respondents=3)
     services.aggregate(survey=survey)
     recorded = ResponseDimensionScore.objects.count()
     Response.objects.filter(status="submitted").first().delete()
     assert ResponseDimensionScore.objects.count() == recorded - framework.dimensions.count()
-    team.delete()
-    assert not ResponseDimensionScore.objects.exists()
+    with pytest.raises(ProtectedError):
+        team.delete()
+    assert ResponseDimensionScore.objects.count() == recorded - framework.dimensions.count()
 
 
 def test_a_dimension_answered_all_na_gives_a_null_respondent_score(survey, team, framework):

@@ -110,11 +110,28 @@ def test_idempotency_key_replay_returns_the_first_result(api, survey, team, memb
     api.force_authenticate(member)
     payload = {"team": team.slug, "answers": api_answers(framework, 1)}
     first = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="abc")
-    payload["answers"] = api_answers(framework, 4)
-    replay = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="abc")
+    # The same content, keys in another order: still the same request.
+    reordered = {"answers": payload["answers"], "team": team.slug}
+    replay = api.post(url(survey), reordered, format="json", HTTP_IDEMPOTENCY_KEY="abc")
     assert first.status_code == replay.status_code == 201
     assert replay.json() == first.json()
     assert replay["Idempotent-Replayed"] == "true"
+    assert Response.objects.count() == 1
+    assert set(Response.objects.get().answers.values_list("score", flat=True)) == {1}
+
+
+def test_an_idempotency_key_reused_with_another_body_is_refused(
+    api, survey, team, member, framework
+):
+    api.force_authenticate(member)
+    payload = {"team": team.slug, "answers": api_answers(framework, 1)}
+    first = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="abc")
+    assert first.status_code == 201
+    payload["answers"] = api_answers(framework, 4)
+    reused = api.post(url(survey), payload, format="json", HTTP_IDEMPOTENCY_KEY="abc")
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "idempotency_key_reused"
+    assert "Idempotent-Replayed" not in reused
     assert Response.objects.count() == 1
     assert set(Response.objects.get().answers.values_list("score", flat=True)) == {1}
 

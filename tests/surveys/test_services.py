@@ -277,13 +277,13 @@ def test_named_invitation_needs_a_login(survey, team, manager):
 
 
 def test_invitation_limits_expiry_and_revocation(survey, team, manager):
-    survey.anonymous = True
-    survey.save()
+    from tests.factories import UserFactory
+
     _, token = services.invitation_create(survey=survey, team=team, created_by=manager, max_uses=2)
-    services.invitation_accept(token=token)
-    services.invitation_accept(token=token)
+    services.invitation_accept(token=token, user=UserFactory())
+    services.invitation_accept(token=token, user=UserFactory())
     with pytest.raises(services.SurveyError) as caught:
-        services.invitation_accept(token=token)
+        services.invitation_accept(token=token, user=UserFactory())
     assert caught.value.code == "invitation_used_up"
 
     invitation, token = services.invitation_create(
