@@ -390,6 +390,15 @@ class RawInputs:
             {team: watermark.count for team, watermark in self.watermarks.items()},
             dtype="int64",
         )
+        # A submission that commits between the watermark read and the answers read makes
+        # a question count more answers than the watermark has respondents. Such a team's
+        # input changed under the run, and _persist will not write it (its watermark is no
+        # longer the current one); score it with the larger count instead of failing the
+        # whole run, whose other teams are sound.
+        answered = question_stats.groupby("team")["n"].max()
+        if len(answered):
+            respondents = respondents.reindex(respondents.index.union(answered.index), fill_value=0)
+            respondents = respondents.clip(lower=answered.reindex(respondents.index, fill_value=0))
         return Inputs(
             question_stats=question_stats,
             respondents=respondents,

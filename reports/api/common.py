@@ -7,6 +7,7 @@ classes named in REST_FRAMEWORK while it defines APIView.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -63,16 +64,30 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with nesting deeper than Python's recursion limit a 400 as well.
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
 
-    The standard library's decoder raises RecursionError, not ValueError, on a body like
-    ``[[[[...]]]]`` 10,000 deep, which DRF does not catch (a 500).
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, bounded: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413, and
+    nesting deeper than Python's recursion limit a 400.
+
+    DRF reads the whole stream, whatever its size (Django's own limit applies only to
+    ``request.body``), and the standard library's decoder raises RecursionError, not
+    ValueError, on a body like ``[[[[...]]]]`` 10,000 deep, which DRF does not catch.
     """
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        from django.conf import settings
+
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(body) > limit:
+            raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
         try:
-            return super().parse(stream, media_type, parser_context)
+            return super().parse(io.BytesIO(body), media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
 
