@@ -16,7 +16,6 @@ from datetime import datetime
 import numpy as np
 import orjson
 import pandas as pd
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
@@ -547,9 +546,6 @@ def _persist(
             .filter(survey=survey, team_id__in=team_ids)
             .values_list("team_id", "pk")
         )
-        delay = getattr(settings, "AGGREGATION_TEST_SLEEP_SECONDS", 0)
-        if delay:
-            time.sleep(delay)  # test-only: widens the window a killed worker must survive
 
         current = _current_input(survey, team_ids, rollups)
         ids = {
@@ -776,3 +772,49 @@ def person_erase(
         return survey_services.person_erase(
             user=user, performed_by=performed_by, withdraw=withdraw, reason=reason
         )
+
+
+def aggregation_runs_fail_lost(
+    *, started_before: datetime, queued_before: datetime
+) -> list[AggregationRun]:
+    """Mark as failed the runs whose worker or message was lost; return them in id order.
+
+    Lost means still ``running`` although it started before ``started_before`` (its worker
+    died, or the hard time limit killed it, before it could record an end), or still
+    ``queued`` although queued before ``queued_before`` (its message went with the broker,
+    e.g. in a Redis restart). ``reports.tasks.recover_stuck_runs`` derives both instants
+    from the task limits and enqueues the runs' work again.
+
+    Rows are locked as they are claimed, skipping rows another transaction holds, and the
+    status is checked on the locked row, so two callers never both take a run and a run
+    that has just restarted (its message redelivered) is left alone. A run failed here
+    whose message is redelivered later still completes and ends ``done``: ``aggregate``
+    records the outcome of whichever attempt finishes.
+    """
+    now = timezone.now()
+    claim = AggregationRun.objects.select_for_update(skip_locked=True).order_by("pk")
+    with transaction.atomic():
+        running = list(
+            claim.filter(status=AggregationRun.Status.RUNNING, started_at__lt=started_before)
+        )
+        queued = list(
+            claim.filter(status=AggregationRun.Status.QUEUED, queued_at__lt=queued_before)
+        )
+        for run in running:
+            run.error = (
+                f"Worker lost: still running {(now - run.started_at).total_seconds():.0f} s"
+                f" after it started, past the {(now - started_before).total_seconds():.0f} s"
+                " a run may take; its worker died or hit the hard time limit."
+            )
+        for run in queued:
+            run.error = (
+                f"Message lost: still queued {(now - run.queued_at).total_seconds():.0f} s"
+                f" after it was queued, past the {(now - queued_before).total_seconds():.0f} s"
+                " in which the broker delivers or redelivers it; it was lost with the broker."
+            )
+        lost = sorted(running + queued, key=lambda run: run.pk)
+        for run in lost:
+            run.status = AggregationRun.Status.FAILED
+            run.finished_at = now
+        AggregationRun.objects.bulk_update(lost, ["status", "error", "finished_at"])
+    return lost

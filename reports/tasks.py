@@ -4,17 +4,21 @@ Submissions enqueue ``aggregate_team`` after commit. A short "pending" marker in
 coalesces bursts: while a run for a team is queued and not yet started, further submissions
 for that team enqueue nothing (the queued run will read them). ``reconcile_scores`` (beat,
 every minute) re-enqueues any team whose newest submission is newer than its snapshot, so a
-lost message or a broker outage only delays scores.
+lost message or a broker outage only delays scores. ``recover_stuck_runs`` (beat, every
+minute) fails the runs whose worker or message was lost, so none stays running or queued
+for ever, and enqueues their work again.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 import redis
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from config.connections import redis_client
@@ -101,7 +105,8 @@ _TASK_OPTIONS = {
     "reject_on_worker_lost": True,
     "autoretry_for": RETRYABLE,
     "retry_backoff": 2,
-    "retry_backoff_max": 120,
+    # The visibility timeout and recover_stuck_runs allow for this wait (config.settings).
+    "retry_backoff_max": settings.AGGREGATION_RETRY_BACKOFF_MAX,
     "retry_jitter": True,
     "max_retries": 8,
 }
@@ -152,3 +157,48 @@ def reconcile_scores() -> int:
     if stale:
         logger.info("reconcile_scores re-enqueued %d stale team(s)", len(stale))
     return len(stale)
+
+
+def lost_run_cutoffs(now: datetime) -> tuple[datetime, datetime]:
+    """Return (started_before, queued_before): a run older than these at ``now`` is lost.
+
+    A ``running`` run ends within the hard time limit, or waits at most the retry backoff
+    and starts again (renewing its ``started_at``): lost after 300 + 120 + 60 s (margin) by
+    default. A ``queued`` run's message held by a worker that died is handed to another one
+    after the broker's visibility timeout: lost after 480 + 60 s by default. Settings:
+    CELERY_TASK_TIME_LIMIT, AGGREGATION_RETRY_BACKOFF_MAX, AGGREGATION_RECOVERY_MARGIN and
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"].
+
+    A message still waiting behind a backlog longer than that is taken for lost too: its
+    work is enqueued twice (harmless, runs are idempotent) and its run, failed here, ends
+    ``done`` when the message's turn comes.
+    """
+    margin = settings.AGGREGATION_RECOVERY_MARGIN
+    running_for = settings.CELERY_TASK_TIME_LIMIT + settings.AGGREGATION_RETRY_BACKOFF_MAX + margin
+    queued_for = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] + margin
+    return now - timedelta(seconds=running_for), now - timedelta(seconds=queued_for)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def recover_stuck_runs() -> int:
+    """Fail the runs whose worker or message was lost, enqueue their work again; count them.
+
+    Beat sends this every minute. A lost team run re-enqueues its team, a lost survey-wide
+    run its whole survey (trigger "recovery"), so scores converge as if nothing had been
+    lost; the failed run keeps the reason in its error. Safe to run concurrently and again:
+    each lost run is claimed once (``services.aggregation_runs_fail_lost``).
+    """
+    started_before, queued_before = lost_run_cutoffs(timezone.now())
+    lost = services.aggregation_runs_fail_lost(
+        started_before=started_before, queued_before=queued_before
+    )
+    surveys = {run.survey_id for run in lost if run.team_id is None}
+    teams = {(run.survey_id, run.team_id) for run in lost if run.team_id is not None}
+    for survey_id in sorted(surveys):
+        enqueue_survey_aggregation(survey_id, trigger="recovery")
+    for survey_id, team_id in sorted(teams):
+        if survey_id not in surveys:  # the survey-wide run scores this team too
+            enqueue_team_aggregation(survey_id, team_id, trigger="recovery")
+    for run in lost:
+        logger.warning("recovered aggregation run %s: %s", run.pk, run.error)
+    return len(lost)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -164,10 +165,29 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
-# A late-acked task is redelivered after the visibility timeout: keep it above the hard limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
-}
+# Seconds: the longest countdown before a retry of an aggregation task (reports.tasks; the
+# backoff doubles from 2 s up to this), and the slack recovery allows beyond every bound
+# (clock skew, process start-up, beat's own one-minute period).
+AGGREGATION_RETRY_BACKOFF_MAX = env.int("AGGREGATION_RETRY_BACKOFF_MAX", default=120)
+AGGREGATION_RECOVERY_MARGIN = env.int("AGGREGATION_RECOVERY_MARGIN", default=60)
+# A late-acked message stays unacknowledged in Redis while it waits for its countdown (at
+# most AGGREGATION_RETRY_BACKOFF_MAX; a coalescing run waits 1 s) and while it runs (at most
+# CELERY_TASK_TIME_LIMIT). Redis hands it to another worker once it has been unacknowledged
+# for the visibility timeout, so a timeout at or below the hard limit would start a second
+# copy of a run that is still legitimately running; one far above it (Celery's default is an
+# hour) leaves a dead worker's task waiting that long. Default: 300 + 120 + 60 = 480 s.
+# reports.tasks.recover_stuck_runs fails and re-enqueues runs that outlive these bounds.
+_visibility_timeout = env.int(
+    "CELERY_VISIBILITY_TIMEOUT",
+    default=CELERY_TASK_TIME_LIMIT + AGGREGATION_RETRY_BACKOFF_MAX + AGGREGATION_RECOVERY_MARGIN,
+)
+if _visibility_timeout <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT ({_visibility_timeout} s) must exceed CELERY_TASK_TIME_LIMIT"
+        f" ({CELERY_TASK_TIME_LIMIT} s), or Redis redelivers tasks that are still running. Leave"
+        " it unset to get the time limit + retry backoff + margin."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility_timeout}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
@@ -261,8 +281,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.reconcile_scores",
         "schedule": env.float("RECONCILE_SECONDS", default=60.0),
     },
+    "recover-stuck-runs": {"task": "reports.tasks.recover_stuck_runs", "schedule": 60.0},
     "close-due-surveys": {"task": "surveys.tasks.close_due_surveys", "schedule": 60.0},
     "send-reminders": {"task": "surveys.tasks.send_reminders", "schedule": 15 * 60.0},
 }
-# Test-only: seconds to sleep inside the aggregation's write transaction (0 = off).
-AGGREGATION_TEST_SLEEP_SECONDS = env.float("AGGREGATION_TEST_SLEEP_SECONDS", default=0.0)

@@ -10,8 +10,10 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import kombu.pools
+import psycopg
 import pytest
 import redis
 from django.db import connection
@@ -51,6 +53,54 @@ class Worker:
         self.process.wait(timeout=10)
 
 
+def database_url() -> str:
+    """Return the URL of the test database, for processes and connections outside Django's."""
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{quote(db['USER'], safe='')}{password}@{host}:{port}/{db['NAME']}"
+
+
+class TableLock:
+    """An EXCLUSIVE lock on a table, held by a second connection until released.
+
+    Reads of the table go on; writes (a worker persisting a snapshot) wait for the lock, so a
+    run can be stopped mid-way from the test without any hook in the code under test.
+    """
+
+    def __init__(self, table: str) -> None:
+        self.connection = psycopg.connect(database_url())
+        self.connection.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+
+    def waiters(self) -> int:
+        """Return how many database sessions are waiting for this lock."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                [self.connection.info.backend_pid],
+            )
+            return cursor.fetchone()[0]
+
+    def release(self) -> None:
+        if not self.connection.closed:
+            self.connection.rollback()
+            self.connection.close()
+
+
+@pytest.fixture
+def table_lock():
+    """Yield ``lock(model)``, which locks the model's table until released (or the test ends)."""
+    locks: list[TableLock] = []
+
+    def lock(model: type) -> TableLock:
+        locks.append(TableLock(model._meta.db_table))
+        return locks[-1]
+
+    yield lock
+    for held in locks:
+        held.release()
+
+
 @pytest.fixture
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "")
@@ -70,10 +120,6 @@ def real_celery(redis_url, settings, transactional_db, tmp_path):
     celery_app.conf.task_always_eager = False
     use_broker(redis_url)
     clean_broker(redis_url, queue)
-    db = connection.settings_dict
-    database_url = (
-        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
     workers: list[Worker] = []
 
     def start(**extra_env: str) -> Worker:
@@ -81,7 +127,7 @@ def real_celery(redis_url, settings, transactional_db, tmp_path):
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": database_url(),
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
@@ -144,3 +190,10 @@ def clean_broker(redis_url: str, queue: str) -> None:
     client.delete(queue, "unacked", "unacked_index")
     for key in client.scan_iter("maturity:aggregate-pending:*"):
         client.delete(key)
+
+
+def unacknowledged_ages(redis_url: str) -> list[float]:
+    """Return for how many seconds each message a worker took is still unacknowledged."""
+    client = redis.Redis.from_url(redis_url)
+    now = time.time()
+    return [now - since for _, since in client.zrange("unacked_index", 0, -1, withscores=True)]

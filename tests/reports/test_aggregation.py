@@ -4,12 +4,19 @@ reference), replaces snapshots whole, and never lets an older input overwrite a 
 from __future__ import annotations
 
 import math
+import os
 import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from io import StringIO
+from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from maturity.models import Choice
 from reports import services, tasks
@@ -24,6 +31,7 @@ from surveys import services as survey_services
 from surveys.models import Response, ResponseDimensionScore
 from tests.conftest import complete_answers
 from tests.factories import MembershipFactory
+from tests.integration.conftest import database_url
 from tests.maturity.reference_scoring import reference_score
 
 pytestmark = pytest.mark.django_db
@@ -427,3 +435,208 @@ def test_a_target_reorders_the_roadmap_after_commit(
     # The first dimension sits at level 1 (25), three short of 4: its priorities x4.
     assert top.first().question.dimension == first_dimension
     assert AggregationRun.objects.filter(trigger="target", status="done").exists()
+
+
+# Stuck work: runs whose worker or message was lost are failed and their work re-enqueued.
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def visibility_timeout_with(**env: str) -> subprocess.CompletedProcess[str]:
+    """Load the settings in a fresh process with ``env``; print the visibility timeout."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CELERY_", "AGGREGATION_")) and key != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings.test", **env)
+    code = (
+        "import django; django.setup(); from django.conf import settings;"
+        " print(settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_visibility_timeout_defaults_to_the_time_limit_plus_retry_backoff_and_margin():
+    assert visibility_timeout_with().stdout.strip() == "480"  # 300 + 120 + 60
+    assert visibility_timeout_with(CELERY_TASK_TIME_LIMIT="600").stdout.strip() == "780"
+    assert visibility_timeout_with(CELERY_VISIBILITY_TIMEOUT="900").stdout.strip() == "900"
+
+
+def test_settings_refuse_a_visibility_timeout_at_or_below_the_hard_time_limit():
+    result = visibility_timeout_with(CELERY_VISIBILITY_TIMEOUT="300")
+    assert result.returncode != 0
+    assert (
+        "ImproperlyConfigured: CELERY_VISIBILITY_TIMEOUT (300 s) must exceed"
+        " CELERY_TASK_TIME_LIMIT (300 s)" in result.stderr
+    )
+    ok = visibility_timeout_with(CELERY_VISIBILITY_TIMEOUT="20", CELERY_TASK_TIME_LIMIT="10")
+    assert ok.stdout.strip() == "20", ok.stderr
+
+
+def test_runs_are_lost_past_the_time_limit_or_the_visibility_timeout(settings):
+    settings.CELERY_TASK_TIME_LIMIT = 300
+    settings.AGGREGATION_RETRY_BACKOFF_MAX = 120
+    settings.AGGREGATION_RECOVERY_MARGIN = 60
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 500}
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert tasks.lost_run_cutoffs(now) == (
+        datetime(2026, 3, 1, 11, 52, tzinfo=UTC),  # 480 s before
+        datetime(2026, 3, 1, 11, 50, 40, tzinfo=UTC),  # 560 s before
+    )
+
+
+def stuck_run(survey, team, status: str, seconds_ago: float) -> AggregationRun:
+    """Record a run left ``status`` (queued or running) since ``seconds_ago``."""
+    run = AggregationRun.objects.create(survey=survey, team=team)
+    since = timezone.now() - timedelta(seconds=seconds_ago)
+    running = status == "running"
+    AggregationRun.objects.filter(pk=run.pk).update(
+        status=status, queued_at=since, started_at=since if running else None, attempts=running
+    )
+    run.refresh_from_db()
+    return run
+
+
+def assert_scores_equal_the_reference(survey, framework, raw, respondents: dict[int, int]):
+    expected = reference_score(reference_framework(framework), raw, respondents)
+    stored = TeamScore.objects.filter(survey=survey)
+    assert sorted(stored.values_list("team_id", flat=True)) == sorted(respondents)
+    for team_score in stored:
+        want = expected["teams"][team_score.team_id]
+        assert close(team_score.score, want["score"]) and team_score.level == want["level"]
+        assert team_score.n_respondents == respondents[team_score.team_id]
+        got = {d.dimension.key: d.score for d in team_score.dimensions.select_related("dimension")}
+        want_dimensions = {
+            key: row["score"]
+            for (t, key), row in expected["dimensions"].items()
+            if t == team_score.team_id
+        }
+        assert got.keys() == want_dimensions.keys()
+        assert all(close(got[key], want_dimensions[key]) for key in got)
+
+
+def test_a_run_whose_worker_died_is_failed_and_its_team_scored_again(survey, team, framework):
+    raw = fill_randomly(survey, [(team, 2)], framework, seed=21, respondents=2)
+    lost = stuck_run(survey, team, "running", seconds_ago=3600)
+
+    assert tasks.recover_stuck_runs() == 1
+
+    lost.refresh_from_db()
+    assert lost.status == "failed" and lost.finished_at is not None
+    assert lost.error.startswith("Worker lost: still running 3600 s after it started, past the")
+    assert "hard time limit" in lost.error
+    recovery = AggregationRun.objects.get(trigger="recovery")
+    assert (recovery.status, recovery.team_id, recovery.teams_scored) == ("done", team.pk, 1)
+    assert_scores_equal_the_reference(survey, framework, raw, {team.pk: 2})
+
+
+def test_a_run_whose_message_was_lost_is_failed_and_its_team_scored_again(survey, team, framework):
+    raw = fill_randomly(survey, [(team, 3)], framework, seed=22, respondents=3)
+    lost = stuck_run(survey, team, "queued", seconds_ago=3600)
+
+    assert tasks.recover_stuck_runs() == 1
+
+    lost.refresh_from_db()
+    assert lost.status == "failed" and lost.attempts == 0
+    assert lost.error.startswith("Message lost: still queued 3600 s after it was queued")
+    recovery = AggregationRun.objects.get(trigger="recovery")
+    assert (recovery.status, recovery.team_id) == ("done", team.pk)
+    assert_scores_equal_the_reference(survey, framework, raw, {team.pk: 3})
+
+
+def test_a_lost_survey_wide_run_scores_the_whole_survey_again_once(
+    survey, team, other_team, framework
+):
+    raw = fill_randomly(survey, [(team, 1), (other_team, 3)], framework, seed=23, respondents=2)
+    stuck_run(survey, None, "running", seconds_ago=3600)
+    stuck_run(survey, team, "queued", seconds_ago=3600)  # covered by the survey-wide run
+
+    assert tasks.recover_stuck_runs() == 2
+
+    assert AggregationRun.objects.filter(status="failed").count() == 2
+    recovery = AggregationRun.objects.get(trigger="recovery")
+    assert (recovery.status, recovery.team_id, recovery.teams_scored) == ("done", None, 2)
+    assert_scores_equal_the_reference(survey, framework, raw, {team.pk: 2, other_team.pk: 2})
+
+
+def test_runs_within_their_bounds_are_left_alone(survey, team, other_team, framework, settings):
+    started_before, queued_before = tasks.lost_run_cutoffs(timezone.now())
+    running_bound = (timezone.now() - started_before).total_seconds()
+    queued_bound = (timezone.now() - queued_before).total_seconds()
+    running = stuck_run(survey, team, "running", seconds_ago=running_bound - 30)
+    queued = stuck_run(survey, other_team, "queued", seconds_ago=queued_bound - 30)
+    finished = stuck_run(survey, team, "running", seconds_ago=3600)
+    AggregationRun.objects.filter(pk=finished.pk).update(status="done")
+
+    assert tasks.recover_stuck_runs() == 0
+
+    statuses = dict(AggregationRun.objects.values_list("pk", "status"))
+    assert statuses == {running.pk: "running", queued.pk: "queued", finished.pk: "done"}
+
+    settings.AGGREGATION_RECOVERY_MARGIN -= 60  # now both are a little past their bounds
+    assert tasks.recover_stuck_runs() == 2
+    assert AggregationRun.objects.filter(status="failed").count() == 2
+
+
+def test_recovering_again_finds_nothing_more_to_do(survey, team, framework):
+    fill_randomly(survey, [(team, 2)], framework, seed=24, respondents=1)
+    stuck_run(survey, team, "running", seconds_ago=3600)
+    assert tasks.recover_stuck_runs() == 1
+    assert tasks.recover_stuck_runs() == 0
+    assert AggregationRun.objects.filter(trigger="recovery").count() == 1
+    assert TeamScore.objects.filter(team=team).count() == 1
+
+
+def test_a_recovered_run_that_its_redelivered_message_completes_ends_done(survey, team, framework):
+    fill_randomly(survey, [(team, 2)], framework, seed=25, respondents=2)
+    lost = stuck_run(survey, team, "running", seconds_ago=3600)
+    tasks.recover_stuck_runs()
+
+    # What the original message does when the broker hands it to a worker after all.
+    tasks.aggregate_team.apply(args=(survey.pk, team.pk, lost.pk))
+
+    lost.refresh_from_db()
+    assert (lost.status, lost.error, lost.attempts, lost.teams_scored) == ("done", "", 2, 1)
+    assert TeamScore.objects.filter(team=team).count() == 1
+
+
+def test_metrics_stop_counting_a_lost_queued_run_as_queued(client, survey, team, framework):
+    fill_randomly(survey, [(team, 2)], framework, seed=26, respondents=1)
+    stuck_run(survey, team, "queued", seconds_ago=3600)
+    body = client.get("/metrics").content.decode()
+    assert 'maturity_aggregation_runs_total{status="queued"} 1.0' in body
+
+    tasks.recover_stuck_runs()
+
+    body = client.get("/metrics").content.decode()
+    assert 'status="queued"' not in body
+    assert 'maturity_aggregation_runs_total{status="failed"} 1.0' in body
+    assert 'maturity_aggregation_runs_total{status="done"} 1.0' in body  # the recovery run
+    assert "maturity_stale_teams 0.0" in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_locked_by_another_recovery_is_skipped_not_taken_twice(
+    postgres_only, survey, team, framework
+):
+    lost = stuck_run(survey, team, "running", seconds_ago=3600)
+    with psycopg.connect(database_url()) as other:
+        # Another recovery (or the run's own worker) holds the row.
+        other.execute(
+            f"SELECT 1 FROM {AggregationRun._meta.db_table} WHERE id = %s FOR UPDATE",  # noqa: S608
+            [lost.pk],
+        )
+        assert tasks.recover_stuck_runs() == 0
+        lost.refresh_from_db()
+        assert lost.status == "running"
+    assert tasks.recover_stuck_runs() == 1
+    lost.refresh_from_db()
+    assert lost.status == "failed"
