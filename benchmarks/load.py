@@ -151,14 +151,14 @@ def respondent(
         for key, questions in plan["pages"]:
             path = f"/surveys/{survey}/{team}/d/{key}/"
             client.request("survey page", "GET", path)
-            for question in questions:  # autosave after each answer, as htmx does
+            for question in questions:  # autosave after each answer, as autosave.js does
                 answers = {f"q-{q}": str(rng.randint(0, 4)) for q in questions}
                 client.request(
                     "autosave",
                     "POST",
-                    path,
+                    f"{path}autosave/",
                     answers | {"focus": question},
-                    headers={"HX-Request": "true"},
+                    headers={"Accept": "application/json"},
                 )
                 if time.monotonic() >= stop:
                     return

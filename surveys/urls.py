@@ -7,6 +7,8 @@ from surveys import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("i/<str:token>/", views.invitation_open, name="invitation-open"),
+    path("session/", views.session_state, name="session-state"),
+    path("signed-in/", views.signed_in, name="signed-in"),
     path("surveys/<int:survey_id>/<slug:team_slug>/", views.survey_start, name="survey-start"),
     path(
         "surveys/<int:survey_id>/<slug:team_slug>/review/",
@@ -28,5 +30,10 @@ urlpatterns = [
         "surveys/<int:survey_id>/<slug:team_slug>/d/<slug:dimension_key>/",
         views.survey_dimension,
         name="survey-dimension",
+    ),
+    path(
+        "surveys/<int:survey_id>/<slug:team_slug>/d/<slug:dimension_key>/autosave/",
+        views.survey_autosave,
+        name="survey-autosave",
     ),
 ]

@@ -1,21 +1,31 @@
 """Respondent pages: my surveys, the survey one dimension per page, review, submit.
 
-Every page works without JavaScript (plain form POSTs); with htmx, each change autosaves
-the draft without a reload.
+Every page works without JavaScript (plain form POSTs); with JavaScript
+(static/js/autosave.js) each change is kept in the browser and autosaved through
+``survey_autosave``, which answers JSON only (the contract is in the README, "Taking a
+survey").
 """
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils.crypto import salted_hmac
+from django.utils.formats import date_format
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from maturity.models import Dimension, Question
 from surveys import selectors, services
@@ -65,13 +75,23 @@ def _respondent(request: HttpRequest, survey: Survey, team: Team) -> Respondent:
     raise Http404("No such survey for you.")
 
 
+def _signed_in_or_invitee(request: HttpRequest, survey_id: int) -> bool:
+    return request.user.is_authenticated or any(
+        name.startswith(f"mm_respondent_{survey_id}_") for name in request.COOKIES
+    )
+
+
 def _login_or_invitee(view):  # type: ignore[no-untyped-def]
-    """Send strangers to the login page, but let anonymous invitees (cookie holders) in."""
+    """Send strangers to the login page, but let anonymous invitees (cookie holders) in.
+
+    A page POST from someone whose session expired keeps its answers first (see
+    _keep_posted_answers), so that signing in does not lose what they typed.
+    """
 
     def wrapped(request: HttpRequest, survey_id: int, team_slug: str, *args, **kwargs):
-        if not request.user.is_authenticated and not any(
-            name.startswith(f"mm_respondent_{survey_id}_") for name in request.COOKIES
-        ):
+        if not _signed_in_or_invitee(request, survey_id):
+            if request.method == "POST":
+                _keep_posted_answers(request)
             return redirect(f"{reverse('login')}?next={request.path}")
         return view(request, survey_id, team_slug, *args, **kwargs)
 
@@ -169,53 +189,22 @@ def survey_dimension(
     )
 
     errors: dict[str, str] = {}
+    shown: Mapping[str, str] | None = None  # values to show instead of the stored ones
     if request.method == "POST":
         values, errors = _parse_page(request, questions)
-        stored = selectors.answers_by_question(response)
         try:
-            for question in questions:
-                # The page posts all its answers on every change; write only what changed.
-                if question.pk in values and values[question.pk] != _stored_answer(
-                    stored.get(question.pk)
-                ):
-                    services.answer_save(
-                        response=response,
-                        question=question,
-                        dimension_key=dimension.key,
-                        **values[question.pk],
-                    )
+            _save_answers(response, dimension, questions, values)
         except services.SurveyError as error:
             errors["form"] = error.message
-        if request.headers.get("HX-Request"):
-            return render(
-                request,
-                "surveys/_save_status.html",
-                {"errors": errors, "saved_at": timezone.now(), "progress": _progress(response)},
-            )
         if not errors:
-            action = request.POST.get("action", "save")
-            if action == "next" and position + 1 < len(outline):
-                return redirect("survey-dimension", survey.pk, team.slug, outline[position + 1].key)
-            if action == "previous" and position > 0:
-                return redirect("survey-dimension", survey.pk, team.slug, outline[position - 1].key)
-            if action in {"review", "next"}:
-                return redirect("survey-review", survey.pk, team.slug)
-            messages.success(request, "Your answers are saved.")
-            return redirect("survey-dimension", survey.pk, team.slug, dimension.key)
-    elif response.last_dimension != dimension.key:
-        Response.objects.filter(pk=response.pk).update(last_dimension=dimension.key)
+            return _after_page_save(request, survey, team, outline, position)
+        shown = request.POST  # show what was posted, so nothing typed is lost
+    else:
+        if response.last_dimension != dimension.key:
+            Response.objects.filter(pk=response.pk).update(last_dimension=dimension.key)
+        shown = _pop_kept_answers(request)
 
-    answers = selectors.answers_by_question(response)
     answered = selectors.answered_question_ids(response)
-    items = []
-    for question in questions:
-        stored = _stored_value(answers.get(question.pk))
-        if errors:  # show what was posted, so nothing typed is lost
-            stored = {
-                "selected": request.POST.get(f"q-{question.key}", ""),
-                "comment": request.POST.get(f"comment-{question.key}", ""),
-            }
-        items.append({"question": question, "error": errors.get(question.key), **stored})
     steps = [
         {
             "dimension": d,
@@ -233,16 +222,88 @@ def survey_dimension(
             "dimension": dimension,
             "position": position + 1,
             "dimension_count": len(outline),
-            "items": items,
+            "items": _page_items(questions, selectors.answers_by_question(response), errors, shown),
             "steps": steps,
             "previous": outline[position - 1] if position > 0 else None,
             "next": outline[position + 1] if position + 1 < len(outline) else None,
             "progress": _progress(response, answered),
             "errors": errors,
+            "kept": shown is not None and not errors,
             "response": response,
+            "storage_key": _storage_key(survey, team, dimension, respondent),
+            "respondent_tag": _respondent_tag(respondent),
         },
         status=422 if errors else 200,
     )
+
+
+def _save_answers(
+    response: Response, dimension: Dimension, questions: list[Question], values: dict[int, dict]
+) -> None:
+    """Write the answers in ``values`` that differ from the stored ones, in one transaction.
+
+    All or nothing, so that a caller that answers "saved" after this returns is right about
+    every answer. Raises SurveyError (survey closed meanwhile, not a draft).
+    """
+    stored = selectors.answers_by_question(response)
+    with transaction.atomic():
+        for question in questions:
+            # Pages post all their answers on every change; write only what changed.
+            if question.pk in values and values[question.pk] != _stored_answer(
+                stored.get(question.pk)
+            ):
+                services.answer_save(
+                    response=response,
+                    question=question,
+                    dimension_key=dimension.key,
+                    **values[question.pk],
+                )
+
+
+def _after_page_save(
+    request: HttpRequest, survey: Survey, team: Team, outline: list[Dimension], position: int
+) -> HttpResponseRedirect:
+    """Go where the pressed button says: previous or next dimension, review, or stay."""
+    action = request.POST.get("action", "save")
+    if action == "next" and position + 1 < len(outline):
+        return redirect("survey-dimension", survey.pk, team.slug, outline[position + 1].key)
+    if action == "previous" and position > 0:
+        return redirect("survey-dimension", survey.pk, team.slug, outline[position - 1].key)
+    if action in {"review", "next"}:
+        return redirect("survey-review", survey.pk, team.slug)
+    messages.success(request, "Your answers are saved.")
+    return redirect("survey-dimension", survey.pk, team.slug, outline[position].key)
+
+
+def _page_items(
+    questions: list[Question],
+    answers: dict,
+    errors: dict[str, str],
+    shown: Mapping[str, str] | None,
+) -> list[dict]:
+    """Return one row per question for the page: the stored value, or the one in ``shown``.
+
+    ``unsaved`` marks a row whose shown value is not the stored one; the page's script
+    sends those again.
+    """
+    items = []
+    for question in questions:
+        stored = _stored_value(answers.get(question.pk))
+        value = stored
+        if shown is not None:
+            value = {
+                "selected": shown.get(f"q-{question.key}", ""),
+                "comment": shown.get(f"comment-{question.key}", ""),
+            }
+        items.append(
+            {
+                "question": question,
+                "error": errors.get(question.key),
+                "unsaved": value != stored,
+                **value,
+            }
+        )
+    return items
 
 
 def _stored_answer(answer: Answer | None) -> dict[str, object]:
@@ -268,6 +329,193 @@ def _progress(response: Response, answered_ids: set[int] | None = None) -> dict[
         "total": total,
         "percent": round(100 * answered / total) if total else 0,
     }
+
+
+# --- autosave (JSON) ----------------------------------------------------------------------
+
+
+def _storage_key(survey: Survey, team: Team, dimension: Dimension, respondent: Respondent) -> str:
+    """Return the browser storage key under which the page keeps its unsaved answers."""
+    return f"mm-autosave:{survey.pk}:{team.slug}:{dimension.key}:{_respondent_tag(respondent)}"
+
+
+def _respondent_tag(respondent: Respondent) -> str:
+    """Return a short opaque tag of the respondent, safe to put in pages and browser storage.
+
+    It keeps one person's unsaved answers from being restored into another person's page
+    on a shared browser, without revealing the respondent key of an anonymous survey.
+    """
+    return salted_hmac("surveys.autosave-respondent", respondent.key).hexdigest()[:16]
+
+
+def _problem(status: int, code: str, detail: str, **extra: object) -> JsonResponse:
+    """Answer an autosave that saved nothing as ``{"code", "detail", ...}`` (README contract)."""
+    response = JsonResponse({"code": code, "detail": detail, **extra}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _closed_detail(survey: Survey) -> str:
+    """Say plainly why a survey takes no answers, with the date where there is one."""
+    now = timezone.now()
+    if survey.opens_at > now:
+        return f"This survey is not open yet. It opens on {_when(survey.opens_at)}."
+    if survey.closes_at is not None and survey.closes_at <= now:
+        return f"This survey closed on {_when(survey.closes_at)}. Answers can no longer be saved."
+    return "This survey is closed. Answers can no longer be saved."
+
+
+def _when(moment: timezone.datetime) -> str:
+    return date_format(timezone.localtime(moment), "j M Y, H:i T")
+
+
+@require_POST
+@transaction.non_atomic_requests
+def survey_autosave(
+    request: HttpRequest, survey_id: int, team_slug: str, dimension_key: str
+) -> JsonResponse:
+    """Save the answers a survey page sends and answer JSON: never a page, never a redirect.
+
+    Takes the page's fields (``q-<key>``: a choice score, "na" or "" for none;
+    ``comment-<key>``) for the questions it sends; questions not sent are left alone, and
+    a question sent with neither a choice nor a comment is cleared. ``respondent`` (the
+    page's respondent tag), when sent, must still be the signed-in respondent.
+    Statuses: 200 once every answer is committed; 422 per-question errors (the valid
+    answers are saved and listed in ``saved``); 401 ``session_expired`` or
+    ``other_respondent``; 404 ``not_found``; 409 ``closed`` or ``not_open``. The shapes
+    are in the README, "Taking a survey".
+    """
+    if not _signed_in_or_invitee(request, survey_id):
+        return _problem(
+            401,
+            "session_expired",
+            "Your session has expired. Log in again, then retry.",
+            login_url=f"{reverse('login')}?next={reverse('signed-in')}",
+        )
+    try:
+        survey, team = _resolve(request, survey_id, team_slug)
+        respondent = _respondent(request, survey, team)
+        outline = selectors.framework_outline(survey.framework)
+        dimension = next(d for d in outline if d.key == dimension_key)
+    except (Http404, StopIteration):
+        return _problem(404, "not_found", "There is no such survey page for you.")
+    sent_tag = request.POST.get("respondent")
+    if sent_tag is not None and sent_tag != _respondent_tag(respondent):
+        return _problem(
+            401,
+            "other_respondent",
+            "You are now signed in as someone else than the person who opened this page. "
+            "Log in again as yourself, then retry.",
+            login_url=f"{reverse('login')}?next={reverse('signed-in')}",
+        )
+    questions = [
+        question
+        for question in dimension.questions.all()
+        if f"q-{question.key}" in request.POST or f"comment-{question.key}" in request.POST
+    ]
+    values, errors = _parse_page(request, questions)
+    try:
+        response = services.response_start(
+            survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
+        )
+        _save_answers(response, dimension, questions, values)
+    except services.SurveyError as error:
+        survey.refresh_from_db()
+        if error.code in {"closed", "survey_not_open"}:
+            code = "not_open" if error.code == "survey_not_open" else "closed"
+            return _problem(409, code, _closed_detail(survey))
+        return _problem(409, error.code, error.message)
+    # Committed: _save_answers' transaction is the outermost one (non_atomic_requests).
+    saved = [question.key for question in questions if question.pk in values]
+    progress = _progress(response)
+    if errors:
+        return _problem(
+            422,
+            "invalid",
+            "Some answers were not saved.",
+            errors=errors,
+            saved=saved,
+            progress=progress,
+        )
+    saved_at = timezone.now()
+    result = JsonResponse(
+        {
+            "saved_at": saved_at.isoformat(timespec="milliseconds"),
+            "saved_at_display": timezone.localtime(saved_at).strftime("%H:%M:%S"),
+            "saved": saved,
+            "progress": progress,
+        }
+    )
+    result["Cache-Control"] = "no-store"
+    return result
+
+
+@never_cache
+@require_GET
+def session_state(request: HttpRequest) -> JsonResponse:
+    """Tell a page whether it is signed in, with a CSRF token valid from now on.
+
+    Answers ``{"authenticated": bool, "username": str, "csrf_token": str}``. Signing in
+    rotates the CSRF token, so a page that was open meanwhile fetches a fresh one here
+    before it retries.
+    """
+    user = request.user
+    return JsonResponse(
+        {
+            "authenticated": user.is_authenticated,
+            "username": user.get_username() if user.is_authenticated else "",
+            "csrf_token": get_token(request),
+        }
+    )
+
+
+@login_required
+def signed_in(request: HttpRequest) -> HttpResponse:
+    """Confirm a sign-in made in a new tab, and send the person back to their survey tab."""
+    return render(request, "registration/signed_in.html")
+
+
+# --- answers kept over a sign-in (no JavaScript) ------------------------------------------
+
+KEPT_ANSWERS_SESSION_KEY = "surveys.kept_answers"
+KEPT_ANSWERS_MAX_AGE = 60 * 60 * 24  # seconds
+KEPT_ANSWERS_MAX_PAGES = 5
+KEPT_ANSWER_MAX_FIELDS = 100
+KEPT_ANSWER_MAX_CHARS = 10_000  # above the 5,000 allowed, so an over-long comment is kept
+_ANSWER_FIELD = re.compile(r"^(q|comment)-[\w-]{1,100}$")
+
+
+def _keep_posted_answers(request: HttpRequest) -> None:
+    """Keep the answer fields of a signed-out page POST in the session, for after login.
+
+    Django keeps an anonymous session's data when the person signs in (``login`` cycles
+    the key, it does not flush), so the page shows them again (_pop_kept_answers). Only
+    answer fields are kept, bounded in number and length, for at most the last
+    KEPT_ANSWERS_MAX_PAGES pages: a stranger's POST cannot fill the session store.
+    """
+    fields = {
+        name: value[:KEPT_ANSWER_MAX_CHARS]
+        for name, value in list(request.POST.items())[:KEPT_ANSWER_MAX_FIELDS]
+        if _ANSWER_FIELD.match(name)
+    }
+    if not fields:
+        return
+    kept = dict(request.session.get(KEPT_ANSWERS_SESSION_KEY, {}))
+    kept.pop(request.path, None)
+    kept[request.path] = {"fields": fields, "at": int(time.time())}
+    request.session[KEPT_ANSWERS_SESSION_KEY] = dict(list(kept.items())[-KEPT_ANSWERS_MAX_PAGES:])
+
+
+def _pop_kept_answers(request: HttpRequest) -> dict[str, str] | None:
+    """Return (once) the answers kept for this page at a sign-in, unless they are too old."""
+    kept = request.session.get(KEPT_ANSWERS_SESSION_KEY)
+    if not kept or request.path not in kept:
+        return None
+    entry = kept.pop(request.path)
+    request.session[KEPT_ANSWERS_SESSION_KEY] = kept
+    if time.time() - entry["at"] > KEPT_ANSWERS_MAX_AGE:
+        return None
+    return entry["fields"]
 
 
 @_login_or_invitee

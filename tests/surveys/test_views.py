@@ -1,12 +1,19 @@
-"""Respondent pages: permissions, autosave (htmx and plain POST), review, submit, invitations."""
+"""Respondent pages: permissions, autosave (JSON) and plain POSTs, review, submit, invitations."""
 
 from __future__ import annotations
 
-import pytest
-from django.urls import reverse
+import threading
+from datetime import datetime, timedelta
 
-from surveys import services
-from surveys.models import Membership, Response
+import pytest
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from surveys import services, views
+from surveys.models import Answer, Membership, Response, Survey
 from tests.conftest import complete_answers
 
 pytestmark = pytest.mark.django_db
@@ -14,6 +21,16 @@ pytestmark = pytest.mark.django_db
 
 def dimension_url(survey, team, key):
     return reverse("survey-dimension", args=[survey.pk, team.slug, key])
+
+
+def autosave_url(survey, team, key):
+    return reverse("survey-autosave", args=[survey.pk, team.slug, key])
+
+
+def autosave(client, survey, team, dimension, data, **headers):
+    return client.post(
+        autosave_url(survey, team, dimension.key), data, HTTP_ACCEPT="application/json", **headers
+    )
 
 
 def first_dimension(framework):
@@ -67,7 +84,10 @@ def test_dimension_page_shows_questions_choices_guidance_and_progress(
     assert f'id="q-{question.key}-4"' in page and f'for="q-{question.key}-4"' in page
     assert f'for="comment-{question.key}"' in page
     assert f"0 of {framework.questions.count()} questions answered" in page
-    assert 'hx-post="' in page
+    assert f'data-autosave-url="{autosave_url(survey, team, dimension.key)}"' in page
+    assert "/static/js/autosave.js" in page
+    assert 'id="save-status" class="save-status" role="status" aria-live="polite"' in page
+    assert "hx-post" not in page  # the htmx autosave pasted whole pages into the status
 
 
 def test_plain_post_saves_and_moves_to_the_next_dimension(client, survey, team, member, framework):
@@ -81,23 +101,376 @@ def test_plain_post_saves_and_moves_to_the_next_dimension(client, survey, team, 
     assert draft.respondent == member
 
 
-def test_htmx_autosave_returns_a_saved_fragment(client, survey, team, member, framework):
+def test_autosave_answers_json_with_the_time_and_progress_once_saved(
+    client, survey, team, member, framework
+):
     client.force_login(member)
     dimension = first_dimension(framework)
     question = dimension.questions.first()
-    response = client.post(
-        dimension_url(survey, team, dimension.key),
+    response = autosave(
+        client,
+        survey,
+        team,
+        dimension,
         {f"q-{question.key}": "3", f"comment-{question.key}": "<b>we try</b>"},
-        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
-    body = response.content.decode()
-    assert "Saved at" in body and "1 of" in body
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    saved_at = datetime.fromisoformat(body["saved_at"])
+    assert abs((timezone.now() - saved_at).total_seconds()) < 60
+    assert body["saved_at_display"] == timezone.localtime(saved_at).strftime("%H:%M:%S")
+    assert body["saved"] == [question.key]
+    total = framework.questions.count()
+    assert body["progress"] == {"answered": 1, "total": total, "percent": round(100 / total)}
     answer = Response.objects.get(status="draft").answers.get()
     assert (answer.score, answer.comment) == (3, "<b>we try</b>")
     page = client.get(dimension_url(survey, team, dimension.key)).content.decode()
     assert "&lt;b&gt;we try&lt;/b&gt;" in page  # user text is escaped
     assert "<b>we try</b>" not in page
+
+
+def test_autosave_leaves_questions_it_was_not_sent_alone(client, survey, team, member, framework):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    first, second = list(dimension.questions.all())[:2]
+    autosave(client, survey, team, dimension, {f"q-{first.key}": "1", f"q-{second.key}": "2"})
+    response = autosave(client, survey, team, dimension, {f"comment-{second.key}": "only this"})
+    assert response.status_code == 200
+    assert response.json()["saved"] == [second.key]
+    answers = Response.objects.get(status="draft").answers
+    assert answers.get(question=first).score == 1  # not sent: untouched
+    # A question sent without a choice has none: the page sends each question whole.
+    assert (answers.get(question=second).score, answers.get(question=second).comment) == (
+        None,
+        "only this",
+    )
+
+
+def test_autosave_clears_a_question_sent_empty(client, survey, team, member, framework):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    autosave(client, survey, team, dimension, {f"q-{question.key}": "4"})
+    response = autosave(
+        client, survey, team, dimension, {f"q-{question.key}": "", f"comment-{question.key}": ""}
+    )
+    assert response.status_code == 200
+    assert response.json()["progress"]["answered"] == 0
+    assert not Response.objects.get(status="draft").answers.exists()
+
+
+def test_autosave_with_an_invalid_value_answers_422_per_question_and_saves_the_valid_ones(
+    client, survey, team, member, framework
+):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    first, second = list(dimension.questions.all())[:2]
+    response = autosave(
+        client,
+        survey,
+        team,
+        dimension,
+        {f"q-{first.key}": "2", f"q-{second.key}": "17", f"comment-{second.key}": "x" * 10},
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert "saved_at" not in body  # nothing may say "Saved" about this request
+    assert body["code"] == "invalid"
+    assert body["errors"] == {second.key: "Choose one of the offered levels."}
+    assert body["saved"] == [first.key]
+    assert body["progress"]["answered"] == 1
+    draft = Response.objects.get(status="draft")
+    assert list(draft.answers.values_list("question__key", "score")) == [(first.key, 2)]
+
+
+def test_autosave_of_a_signed_out_user_answers_401_json_not_a_login_page(
+    client, survey, team, member, framework
+):
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    response = autosave(client, survey, team, dimension, {f"q-{question.key}": "3"})
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert "Location" not in response
+    assert response.json() == {
+        "code": "session_expired",
+        "detail": "Your session has expired. Log in again, then retry.",
+        "login_url": f"{reverse('login')}?next={reverse('signed-in')}",
+    }
+    assert not Response.objects.exists()
+
+
+def test_autosave_after_signing_in_as_someone_else_answers_401_other_respondent(
+    client, survey, team, member, framework
+):
+    from tests.factories import MembershipFactory
+
+    colleague = MembershipFactory(team=team, user__username="bob").user
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    page = client.get(dimension_url(survey, team, dimension.key))
+    alice_tag = page.context["respondent_tag"]
+    question = dimension.questions.first()
+    assert (
+        autosave(
+            client, survey, team, dimension, {f"q-{question.key}": "1", "respondent": alice_tag}
+        ).status_code
+        == 200
+    )
+    client.force_login(colleague)  # someone else signs in on the same browser
+    response = autosave(
+        client, survey, team, dimension, {f"q-{question.key}": "4", "respondent": alice_tag}
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "other_respondent"
+    assert not Response.objects.filter(respondent=colleague).exists()
+    assert Response.objects.get(respondent=member).answers.get().score == 1
+
+
+def test_autosave_to_a_closed_survey_answers_409_with_the_closing_date(
+    client, survey, team, member, framework
+):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    closed_at = timezone.now() - timedelta(hours=1)
+    Survey.objects.filter(pk=survey.pk).update(
+        opens_at=closed_at - timedelta(days=7), closes_at=closed_at
+    )
+    response = autosave(client, survey, team, dimension, {f"q-{question.key}": "3"})
+    assert response.status_code == 409
+    when = date_format(timezone.localtime(closed_at), "j M Y, H:i T")
+    assert response.json() == {
+        "code": "closed",
+        "detail": f"This survey closed on {when}. Answers can no longer be saved.",
+    }
+    services.survey_close(survey=Survey.objects.get(pk=survey.pk))
+    Survey.objects.filter(pk=survey.pk).update(closes_at=None)
+    response = autosave(client, survey, team, dimension, {f"q-{question.key}": "3"})
+    assert (response.status_code, response.json()["detail"]) == (
+        409,
+        "This survey is closed. Answers can no longer be saved.",
+    )
+    assert not Answer.objects.exists()
+
+
+def test_autosave_to_a_survey_not_open_yet_answers_409_not_open(
+    client, survey, team, member, framework
+):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    opens_at = timezone.now() + timedelta(days=2)
+    Survey.objects.filter(pk=survey.pk).update(opens_at=opens_at, closes_at=None)
+    response = autosave(client, survey, team, dimension, {})
+    assert response.status_code == 409
+    when = date_format(timezone.localtime(opens_at), "j M Y, H:i T")
+    assert response.json() == {
+        "code": "not_open",
+        "detail": f"This survey is not open yet. It opens on {when}.",
+    }
+
+
+def test_autosave_to_a_page_that_is_not_theirs_answers_404_json(
+    client, survey, team, other_member, member, framework
+):
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    data = {f"q-{question.key}": "3"}
+    client.force_login(other_member)
+    response = autosave(client, survey, team, dimension, data)
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": "not_found",
+        "detail": "There is no such survey page for you.",
+    }
+    client.force_login(member)
+    for url in [
+        reverse("survey-autosave", args=[survey.pk, team.slug, "no-such-dimension"]),
+        reverse("survey-autosave", args=[survey.pk + 1000, team.slug, dimension.key]),
+        reverse("survey-autosave", args=[survey.pk, "no-such-team", dimension.key]),
+    ]:
+        response = client.post(url, data, HTTP_ACCEPT="application/json")
+        assert (response.status_code, response.json()["code"]) == (404, "not_found"), url
+    assert not Answer.objects.exists()
+
+
+def test_autosave_answers_only_post(client, survey, team, member, framework):
+    client.force_login(member)
+    response = client.get(autosave_url(survey, team, first_dimension(framework).key))
+    assert response.status_code == 405
+
+
+def test_autosave_with_a_stale_csrf_token_answers_403_json(survey, team, member, framework):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    client.get(dimension_url(survey, team, dimension.key))  # sets the CSRF cookie
+    response = client.post(
+        autosave_url(survey, team, dimension.key),
+        {f"q-{question.key}": "3"},
+        HTTP_ACCEPT="application/json",
+        HTTP_X_CSRFTOKEN="stale" * 8,
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "csrf_failed"
+    # A page POST (a browser navigating) still gets Django's page.
+    page = client.post(
+        dimension_url(survey, team, dimension.key),
+        {f"q-{question.key}": "3"},
+        HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8",
+    )
+    assert page.status_code == 403
+    assert "CSRF verification failed" in page.content.decode()
+    assert not Answer.objects.exists()
+
+
+def test_session_state_gives_a_csrf_token_that_works_after_login(survey, team, member, framework):
+    client = Client(enforce_csrf_checks=True)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    before = client.get(reverse("session-state"))
+    assert before["Cache-Control"].startswith("max-age=0")
+    assert before.json()["authenticated"] is False
+    login = client.post(
+        reverse("login"),
+        {
+            "username": member.username,
+            "password": "pass-word-123",
+            "csrfmiddlewaretoken": before.json()["csrf_token"],
+        },
+    )
+    assert login.status_code == 302
+    # Login rotated the token: the old one fails, a fresh one from session-state works.
+    stale = client.post(
+        autosave_url(survey, team, dimension.key),
+        {f"q-{question.key}": "3"},
+        HTTP_ACCEPT="application/json",
+        HTTP_X_CSRFTOKEN=before.json()["csrf_token"],
+    )
+    assert (stale.status_code, stale.json()["code"]) == (403, "csrf_failed")
+    after = client.get(reverse("session-state")).json()
+    assert (after["authenticated"], after["username"]) == (True, member.username)
+    fresh = client.post(
+        autosave_url(survey, team, dimension.key),
+        {f"q-{question.key}": "3"},
+        HTTP_ACCEPT="application/json",
+        HTTP_X_CSRFTOKEN=after["csrf_token"],
+    )
+    assert fresh.status_code == 200
+    assert Answer.objects.get().score == 3
+
+
+def test_signed_in_page_sends_the_person_back_to_their_survey_tab(client, member):
+    url = reverse("signed-in")
+    assert client.get(url)["Location"].startswith(reverse("login"))
+    client.force_login(member)
+    page = client.get(url).content.decode()
+    assert "You are signed in again" in page
+    assert "Go back to your survey tab" in page
+
+
+def test_anonymous_invitee_autosaves_with_their_cookie(client, survey, team, manager, framework):
+    survey.anonymous = True
+    survey.save()
+    _, token = services.invitation_create(survey=survey, team=team, created_by=manager)
+    client.post(reverse("invitation-open", args=[token]))
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    response = autosave(client, survey, team, dimension, {f"q-{question.key}": "2"})
+    assert response.status_code == 200
+    draft = Response.objects.get(status="draft")
+    assert draft.respondent is None and draft.answers.get().score == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_autosave_answers_200_only_once_the_answer_is_committed(
+    client, survey, team, member, framework
+):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    response = autosave(client, survey, team, dimension, {f"q-{question.key}": "4"})
+    assert response.status_code == 200
+    seen: list = []
+
+    def read_from_another_connection() -> None:
+        from django.db import connection
+
+        try:
+            seen.extend(Answer.objects.values_list("question__key", "score"))
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read_from_another_connection)
+    reader.start()
+    reader.join()
+    assert seen == [(question.key, 4)]
+
+
+def test_page_post_after_the_session_expired_keeps_the_answers_over_the_login(
+    client, survey, team, member, framework
+):
+    dimension = first_dimension(framework)
+    first, second = list(dimension.questions.all())[:2]
+    url = dimension_url(survey, team, dimension.key)
+    client.force_login(member)
+    client.get(url)
+    Session.objects.all().delete()  # the session expires while the page is open
+    response = client.post(
+        url,
+        {
+            f"q-{first.key}": "3",
+            f"comment-{first.key}": "Typed before the session expired",
+            f"comment-{second.key}": "",
+            "action": "next",
+            "unrelated": "not kept",
+        },
+    )
+    assert response["Location"] == f"{reverse('login')}?next={url}"
+    assert not Answer.objects.exists()
+
+    client.post(reverse("login"), {"username": member.username, "password": "pass-word-123"})
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "the answers below are not saved yet" in html
+    assert "Typed before the session expired" in html
+    assert f'id="q-{first.key}-3" name="q-{first.key}" value="3" checked' in html
+    items = {item["question"].key: item for item in page.context["items"]}
+    assert items[first.key]["unsaved"] is True  # the script sends it; without one, Save does
+    assert items[second.key]["unsaved"] is False
+    assert not Answer.objects.exists()  # shown, not saved behind the person's back
+    again = client.get(url).content.decode()
+    assert "Typed before the session expired" not in again  # shown once
+
+
+def test_kept_answers_older_than_a_day_are_not_shown(client, survey, team, member, framework):
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    url = dimension_url(survey, team, dimension.key)
+    client.post(url, {f"comment-{question.key}": "Old words"})
+    session = client.session
+    kept = session[views.KEPT_ANSWERS_SESSION_KEY]
+    kept[url]["at"] -= views.KEPT_ANSWERS_MAX_AGE + 1
+    session[views.KEPT_ANSWERS_SESSION_KEY] = kept
+    session.save()
+    client.post(reverse("login"), {"username": member.username, "password": "pass-word-123"})
+    assert "Old words" not in client.get(url).content.decode()
+
+
+def test_a_strangers_post_keeps_only_a_bounded_number_of_answer_fields(client, survey, team):
+    data = {f"comment-k{i}": "y" * 12_000 for i in range(150)} | {"evil": "z"}
+    for page in range(8):
+        client.post(dimension_url(survey, team, f"page-{page}"), data)
+    kept = client.session[views.KEPT_ANSWERS_SESSION_KEY]
+    assert len(kept) == views.KEPT_ANSWERS_MAX_PAGES
+    assert list(kept)[-1] == dimension_url(survey, team, "page-7")
+    fields = kept[dimension_url(survey, team, "page-7")]["fields"]
+    assert len(fields) == views.KEPT_ANSWER_MAX_FIELDS
+    assert {len(value) for value in fields.values()} == {views.KEPT_ANSWER_MAX_CHARS}
+    assert "evil" not in fields
 
 
 def test_bad_values_are_reported_and_good_ones_kept(client, survey, team, member, framework):
@@ -223,11 +596,10 @@ def test_autosave_writes_only_the_answer_that_changed(client, survey, team, memb
     client.force_login(member)
     dimension = first_dimension(framework)
     first, second = list(dimension.questions.all())[:2]
-    url = dimension_url(survey, team, dimension.key)
-    client.post(url, {f"q-{first.key}": "1", f"q-{second.key}": "2"}, HTTP_HX_REQUEST="true")
+    autosave(client, survey, team, dimension, {f"q-{first.key}": "1", f"q-{second.key}": "2"})
     draft = Response.objects.get(status="draft")
     before = dict(draft.answers.values_list("question__key", "updated_at"))
-    client.post(url, {f"q-{first.key}": "1", f"q-{second.key}": "3"}, HTTP_HX_REQUEST="true")
+    autosave(client, survey, team, dimension, {f"q-{first.key}": "1", f"q-{second.key}": "3"})
     after = dict(draft.answers.values_list("question__key", "updated_at"))
     assert after[first.key] == before[first.key]
     assert after[second.key] > before[second.key]
