@@ -177,7 +177,9 @@ def test_autosave_with_an_invalid_value_answers_422_per_question_and_saves_the_v
     body = response.json()
     assert "saved_at" not in body  # nothing may say "Saved" about this request
     assert body["code"] == "invalid"
-    assert body["errors"] == {second.key: "Choose one of the offered levels."}
+    assert body["errors"] == {
+        second.key: f"Score 17 is not offered for '{second.key}'; choose one of [0, 1, 2, 3, 4]."
+    }
     assert body["saved"] == [first.key]
     assert body["progress"]["answered"] == 1
     draft = Response.objects.get(status="draft")
@@ -371,10 +373,12 @@ def test_signed_in_page_sends_the_person_back_to_their_survey_tab(client, member
     assert "Go back to your survey tab" in page
 
 
-def test_anonymous_invitee_autosaves_with_their_cookie(client, survey, team, manager, framework):
+def test_anonymous_invitee_autosaves_with_their_cookie(client, survey, team, admin_user, framework):
     survey.anonymous = True
     survey.save()
-    _, token = services.invitation_create(survey=survey, team=team, created_by=manager)
+    _, token = services.invitation_create(
+        survey=survey, team=team, created_by=admin_user, invitee_email="guest@x.test"
+    )
     client.post(reverse("invitation-open", args=[token]))
     dimension = first_dimension(framework)
     question = dimension.questions.first()
