@@ -6,6 +6,7 @@ classes named in REST_FRAMEWORK while it defines APIView.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import logging
@@ -133,9 +134,13 @@ class Cursor(CursorPagination):
         A cursor is base64 text a client can forge: besides DRF's own checks, its position
         must be a value the ordering field accepts (``p=abc`` on an id ordering was a 500).
         """
+        encoded = request.query_params.get(self.cursor_query_param)
         try:
+            # DRF decodes leniently: text that is not base64 at all reads as an empty cursor.
+            if encoded is not None:
+                base64.b64decode(encoded.encode("ascii"), validate=True)
             cursor = super().decode_cursor(request)
-        except exceptions.NotFound:
+        except (exceptions.NotFound, ValueError):
             cursor = None
             valid = False
         else:
