@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from reports.display import shown_text
 from reports.models import TeamScore
 from surveys.models import DimensionTarget
 from tests.browser.conftest import log_in
@@ -29,7 +30,7 @@ def test_manager_reads_team_and_org_reports(new_page, screenshot, rounds, team, 
     screenshot(page, "org-report")
 
     page.get_by_role("link", name=team.name).first.click()
-    expect(page.get_by_test_id("overall-score")).to_have_text(f"{score:.1f}")
+    expect(page.get_by_test_id("overall-score")).to_have_text(shown_text(score))
     radar = page.locator("#radar svg")
     expect(radar).to_be_visible()
     first_dimension = survey.framework.dimensions.order_by("order").first().name
@@ -41,7 +42,7 @@ def test_manager_reads_team_and_org_reports(new_page, screenshot, rounds, team, 
     page.get_by_label("Round").select_option(label=previous.title)
     page.get_by_role("button", name="Show").click()
     old = TeamScore.objects.get(survey=previous, team=team).score
-    expect(page.get_by_test_id("overall-score")).to_have_text(f"{old:.1f}")
+    expect(page.get_by_test_id("overall-score")).to_have_text(shown_text(old))
 
     # Back to this round and set a target.
     page.get_by_label("Round").select_option(label=survey.title)
