@@ -17,3 +17,12 @@ def pdf_text(content: bytes) -> str:
         ["pdftotext", "-enc", "UTF-8", "-", "-"], input=content, capture_output=True, check=True
     )
     return result.stdout.decode()
+
+
+def pdf_fonts(content: bytes) -> set[str]:
+    """Return the names of the fonts embedded in a PDF, subset prefixes dropped (pdffonts)."""
+    require(shutil.which("pdffonts") is not None, "needs pdffonts (apt-get install poppler-utils)")
+    result = subprocess.run(["pdffonts", "-"], input=content, capture_output=True, check=True)
+    lines = result.stdout.decode().splitlines()[2:]  # after the header and its underline
+    names = [line.split()[0] for line in lines if line.strip()]
+    return {name.partition("+")[2] or name for name in names}

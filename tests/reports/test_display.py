@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 
 import pandas as pd
 import pytest
@@ -24,7 +25,7 @@ from maturity.scoring import (
 )
 from reports.display import shown, shown_text
 from reports.models import DimensionScore, TeamScore
-from tests.pdf import pdf_text
+from tests.pdf import pdf_fonts, pdf_text
 from tests.reports.test_reports import report_urls, rounds  # noqa: F401 - fixture
 
 # --- the rule, without a database ------------------------------------------------------------
@@ -195,6 +196,46 @@ def test_pdf_shows_79_9_for_79_96(client, almost_managed, team, manager):
     client.force_login(manager)
     # Table cells wrap inside the PDF: compare with runs of whitespace made one space.
     text = " ".join(pdf_text(client.get(report_urls(survey, team)[1]).content).split())
-    assert "79.9 overall score (0–100) 3 · Managed" in text, text[:300]
+    # The overall score is the first number after the "scored <time>" line.
+    assert re.search(r" scored [^.]*? (\d+\.\d) ", text).group(1) == "79.9", text[:300]
     assert re.search(rf"{re.escape(first.name)} 79\.9 3 ?· Managed", text), text
     assert re.search(rf"{re.escape(second.name)} 80\.0 4 ?· Optimised", text), text
+
+
+# --- scripts the PDF must not drop -----------------------------------------------------------
+
+# pdftotext marks a right-to-left run with U+202B ... U+202C (and gives its letters in
+# logical order); strip those marks and compare the NFKC forms.
+BIDI_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e"))
+TEAM_NAME = "Équipe Zürich فريق 推荐团队"
+
+
+def readable(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).translate(BIDI_MARKS)
+
+
+@pytest.mark.django_db
+def test_pdf_keeps_latin_arabic_chinese_and_emoji_text(
+    client,
+    rounds,  # noqa: F811 - fixture
+    team,
+    manager,
+):
+    _, survey = rounds
+    team.name = TEAM_NAME
+    team.save()
+    survey.title = "Q4 review 🚀"
+    survey.save()
+    client.force_login(manager)
+    pdf = client.get(report_urls(survey, team)[1]).content
+    text = readable(pdf_text(pdf))
+    # The heading, word by word in reading order. pdftotext gives the Arabic word in logical
+    # order (not reversed, not as presentation forms) and no space before the Chinese one.
+    assert re.search(r"Équipe Zürich\s+فريق\s*推荐团队 — maturity report", text), text[:300]
+    assert "Q4 review 🚀 · scored" in text
+    # Only the fonts the PDF names (also in the radar SVG, which WeasyPrint would otherwise
+    # draw in the system's default), Chinese in its Simplified forms (fontconfig alone picks
+    # the Japanese ones) and the emoji from the colour emoji font.
+    fonts = pdf_fonts(pdf)
+    assert {"Noto-Sans-CJK-SC-Bold", "Noto-Color-Emoji"} <= fonts
+    assert all(name.startswith(("DejaVu-Sans", "Noto-Sans-CJK-SC", "Noto-Color")) for name in fonts)
