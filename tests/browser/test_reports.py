@@ -131,3 +131,21 @@ def test_team_and_survey_names_show_as_text_in_chart_tooltips_and_legends(
     expect(box).to_have_text(re.compile("^" + re.escape(BOLD_SURVEY + first)))
     no_markup_from_names(page)
     assert dialogs == []
+
+
+def test_reports_fit_a_phone_screen_without_sideways_scrolling(
+    new_page,
+    rounds,  # noqa: F811 - fixture
+    team,
+    manager,
+):
+    _, survey = rounds
+    page = new_page(viewport={"width": 390, "height": 844})
+    log_in(page, manager.username)
+    for url in (f"/reports/?survey={survey.pk}", f"/reports/teams/{team.slug}/?survey={survey.pk}"):
+        page.goto(url)
+        expect(page.locator(".chart svg")).to_be_visible()
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow == 0, (url, overflow)
