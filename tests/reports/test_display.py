@@ -165,10 +165,11 @@ def test_team_page_shows_79_9_for_79_96_and_80_0_only_at_level_4(
     assert rows[first.name] == ("79.9", "3") and rows[second.name] == ("80.0", "4")
     assert f"<strong>{first.name}</strong> — 79.9 " in page
     assert f"<strong>{second.name}</strong> — 80.0 " in page
-    # Every other dimension shows its truncated score beside its own level.
+    # Every dimension shows a score inside the level shown beside it.
+    assert len(rows) == survey.framework.dimensions.count()
+    thresholds = dict(survey.framework.levels.values_list("number", "threshold"))
     for name, (score, level) in rows.items():
-        thresholds = dict(survey.framework.levels.values_list("number", "threshold"))
-        assert float(score) >= thresholds[int(level)]
+        assert float(score) >= thresholds[int(level)], name
         assert int(level) + 1 not in thresholds or float(score) < thresholds[int(level) + 1], name
     radar = json_script(page, "radar-data")
     assert radar["series"][0]["values"][:2] == [79.9, 80.0]
