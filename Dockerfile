@@ -10,10 +10,11 @@ FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-# Pango and fonts for the PDF reports (WeasyPrint); curl for the health check.
+# Pango and fonts for the PDF reports (WeasyPrint): DejaVu, plus Noto for every script and
+# emoji DejaVu lacks (a team named in Chinese must not come out blank); curl for the health check.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
-       libharfbuzz0b fonts-dejavu-core curl \
+       libharfbuzz0b fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji curl \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app

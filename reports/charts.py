@@ -11,6 +11,9 @@ import math
 from django.utils.html import escape
 
 SERIES_COLOURS = ["#1f5fbf", "#9aa5b1", "#e07b00"]
+# The PDF's font list (reports/templates/reports/team_pdf.html): WeasyPrint does not pass
+# the page's fonts on to an inline SVG, whose text would otherwise take the system default.
+FONT_FAMILY = "DejaVu Sans, Noto Sans CJK SC, sans-serif"
 
 
 def radar_svg(data: dict, size: int = 420) -> str:
@@ -30,7 +33,7 @@ def radar_svg(data: dict, size: int = 420) -> str:
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {size}" '
-        f'width="{width}" height="{size}" role="img" '
+        f'width="{width}" height="{size}" font-family="{FONT_FAMILY}" role="img" '
         'aria-label="Radar chart of dimension scores">'
     ]
     for level in data["levels"]:

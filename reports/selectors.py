@@ -17,6 +17,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from config.db import JoinedRow, fits_primary_key
 from maturity.models import Choice, Dimension, Framework, Level, Question
+from reports.display import shown
 from reports.models import DimensionScore, TeamScore
 from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
 
@@ -225,19 +226,21 @@ class TeamReport:
         return levels.get(self.team_score.level, "") if self.team_score else ""
 
     def chart_data(self) -> dict:
-        """Return the radar chart's series as JSON-ready data (also feeds the SVG)."""
+        """Return the radar chart's series as JSON-ready data (also feeds the SVG).
+
+        ``{"dimensions": [name], "series": [{"name", "values": [score | None]}], "levels":
+        [{"name", "threshold"}]}``; scores as shown (reports.display), so a tooltip never
+        shows 80.0 for a dimension at level 3.
+        """
         return {
             "dimensions": [row.dimension.name for row in self.dimensions],
             "series": [
-                {"name": str(self.survey), "values": [round(r.score, 1) for r in self.dimensions]},
+                {"name": str(self.survey), "values": [shown(r.score) for r in self.dimensions]},
                 *(
                     [
                         {
                             "name": str(self.previous_survey),
-                            "values": [
-                                None if r.previous is None else round(r.previous, 1)
-                                for r in self.dimensions
-                            ],
+                            "values": [shown(r.previous) for r in self.dimensions],
                         }
                     ]
                     if self.previous_survey
@@ -245,10 +248,7 @@ class TeamReport:
                 ),
                 {
                     "name": "Organisation median",
-                    "values": [
-                        None if r.org_median is None else round(r.org_median, 1)
-                        for r in self.dimensions
-                    ],
+                    "values": [shown(r.org_median) for r in self.dimensions],
                 },
             ],
             "levels": [{"name": lvl.name, "threshold": lvl.threshold} for lvl in self.levels],
@@ -513,13 +513,17 @@ class OrgReport:
     level_distribution: list[dict]  # per dimension: counts per level
 
     def heatmap_data(self) -> dict:
-        """Return the heatmap's cells as JSON-ready data; withheld teams have no cells."""
+        """Return the heatmap's cells as JSON-ready data; withheld teams have no cells.
+
+        ``{"teams": [name], "dimensions": [name], "cells": [[x, y, score | None, level |
+        None]], "levels": [{"name", "number"}]}``; scores as shown (reports.display).
+        """
         visible = [row for row in self.rows if not row.withheld and row.team_score]
         return {
             "teams": [row.team.name for row in visible],
             "dimensions": [d.name for d in self.dimensions],
             "cells": [
-                [x, y, None if cell["score"] is None else round(cell["score"], 1), cell["level"]]
+                [x, y, shown(cell["score"]), cell["level"]]
                 for y, row in enumerate(visible)
                 for x, cell in enumerate(row.cells)
             ],

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from config.db import insert_rows
+from config.times import when
 from maturity.models import Question
 from maturity.selectors import answer_rules
 from surveys.models import (
@@ -830,7 +831,7 @@ def reminders_send(*, now: datetime | None = None) -> int:
                 if not created:
                     continue
                 send_mail(
-                    subject=f"Reminder: “{survey.title}” closes {survey.closes_at:%d %b %Y}",
+                    subject=f"Reminder: “{survey.title}” closes {when(survey.closes_at)}",
                     message=render_to_string(
                         "surveys/email/reminder.txt",
                         {

@@ -23,10 +23,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.times import when
 from maturity.models import Dimension, Question
 from surveys import selectors, services
 from surveys.forms import EmailInvitationForm, InvitationForm
@@ -359,14 +359,10 @@ def _closed_detail(survey: Survey) -> str:
     """Say plainly why a survey takes no answers, with the date where there is one."""
     now = timezone.now()
     if survey.opens_at > now:
-        return f"This survey is not open yet. It opens on {_when(survey.opens_at)}."
-    if survey.closes_at is not None and survey.closes_at <= now:
-        return f"This survey closed on {_when(survey.closes_at)}. Answers can no longer be saved."
+        return f"This survey is not open yet. It opens on {when(survey.opens_at)}."
+    if survey.ended_at is not None:
+        return f"This survey closed on {when(survey.ended_at)}. Answers can no longer be saved."
     return "This survey is closed. Answers can no longer be saved."
-
-
-def _when(moment: timezone.datetime) -> str:
-    return date_format(timezone.localtime(moment), "j M Y, H:i T")
 
 
 @require_POST

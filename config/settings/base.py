@@ -105,6 +105,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {% load times %}: the one way to show a time to people (config/times.py).
+            "libraries": {"times": "config.times"},
         },
     },
 ]

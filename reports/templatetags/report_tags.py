@@ -2,7 +2,19 @@ from __future__ import annotations
 
 from django import template
 
+from reports.display import SCORE_DECIMALS, shown_text
+
 register = template.Library()
+
+
+@register.filter
+def shown(value: float | None, decimals: int = SCORE_DECIMALS) -> str:
+    """Format a score (or spread) by the display rule of reports.display: 79.96 -> "79.9".
+
+    Use it for every number a level, choice or contested rule compares with a threshold;
+    empty for None.
+    """
+    return shown_text(value, int(decimals))
 
 
 @register.filter

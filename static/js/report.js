@@ -1,9 +1,28 @@
 /* Draw report charts with ECharts (vendored) from the JSON the page embeds. The same
    numbers are always in an HTML table next to the chart, and a server-rendered SVG is
-   used when printing. */
+   used when printing.
+
+   Team, dimension, survey and level names are user text. ECharts writes a tooltip
+   formatter's return value into the page as HTML, so every formatter here builds its HTML
+   with escapeHtml(). ECharts' own default tooltips escape names (5.x tooltip markup), and
+   axis names, legends and labels are drawn as SVG text (renderer "svg"), never parsed as
+   HTML; tests/browser/test_reports.py checks both with hostile names. Scores arrive already truncated by the server's display
+   rule (reports/display.py); toFixed(1) only pads 80 to "80.0" and never rounds. */
 (function () {
   "use strict";
   var LEVEL_COLOURS = ["#d7301f", "#fc8d59", "#fdcc8a", "#91cf60", "#1a9850"];
+  var HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+  /* Return any value as HTML text: the five characters HTML treats specially escaped. */
+  function escapeHtml(value) {
+    return String(value).replace(/[&<>"']/g, function (character) {
+      return HTML_ESCAPES[character];
+    });
+  }
+
+  function scoreText(value) {
+    return typeof value === "number" ? value.toFixed(1) : "—";
+  }
 
   function readJson(id) {
     var element = document.getElementById(id);
@@ -17,6 +36,15 @@
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
+  function radarTooltip(data) {
+    return function (p) {
+      var rows = data.dimensions.map(function (name, index) {
+        return escapeHtml(name) + ": " + escapeHtml(scoreText(data.series[p.dataIndex].values[index]));
+      });
+      return "<strong>" + escapeHtml(p.name) + "</strong><br>" + rows.join("<br>");
+    };
+  }
+
   function radar() {
     var element = document.getElementById("radar");
     var data = readJson("radar-data");
@@ -25,7 +53,7 @@
       animation: false,
       color: ["#1f5fbf", "#7b8794", "#e07b00"],
       legend: { bottom: 0, data: data.series.map(function (s) { return s.name; }) },
-      tooltip: { trigger: "item" },
+      tooltip: { trigger: "item", confine: true, formatter: radarTooltip(data) },
       radar: {
         radius: "60%",
         splitNumber: data.levels.length,
@@ -47,6 +75,15 @@
     });
   }
 
+  function heatmapTooltip(data) {
+    return function (p) {
+      var level = data.levels[p.value[3]];
+      return escapeHtml(data.teams[p.value[1]]) + "<br>" +
+        escapeHtml(data.dimensions[p.value[0]]) + ": " + escapeHtml(scoreText(p.value[2])) +
+        (level ? " (" + escapeHtml(level.name) + ")" : "");
+    };
+  }
+
   function heatmap() {
     var element = document.getElementById("heatmap");
     var data = readJson("heatmap-data");
@@ -54,13 +91,7 @@
     element.style.height = Math.max(300, 230 + 34 * data.teams.length) + "px";
     draw(element, {
       animation: false,
-      tooltip: {
-        formatter: function (p) {
-          var level = data.levels[p.value[3]];
-          return data.teams[p.value[1]] + "<br>" + data.dimensions[p.value[0]] + ": " +
-            p.value[2] + (level ? " (" + level.name + ")" : "");
-        }
-      },
+      tooltip: { confine: true, formatter: heatmapTooltip(data) },
       grid: { left: 150, right: 20, top: 10, bottom: 200 },
       xAxis: { type: "category", data: data.dimensions, axisLabel: { rotate: 40, fontSize: 11 } },
       yAxis: { type: "category", data: data.teams, inverse: true },
@@ -73,7 +104,7 @@
       },
       series: [{
         type: "heatmap", data: data.cells.filter(function (c) { return c[2] !== null; }),
-        label: { show: true, fontSize: 11 }
+        label: { show: true, fontSize: 11, formatter: function (p) { return scoreText(p.value[2]); } }
       }]
     });
   }

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from reports import selectors, services
+from reports.display import shown_text
 from reports.models import TeamScore
 from surveys import services as survey_services
 from surveys.models import DimensionTarget, Team
@@ -154,8 +155,8 @@ def test_managers_admins_and_members_read_the_report(
         client.force_login(user)
         page = client.get(report_urls(survey, team)[0])
         assert page.status_code == 200
-        assert (
-            f"{TeamScore.objects.get(survey=survey, team=team).score:.1f}" in page.content.decode()
+        assert shown_text(TeamScore.objects.get(survey=survey, team=team).score) in (
+            page.content.decode()
         )
     survey.members_see_results = False
     survey.save()
@@ -190,7 +191,7 @@ def test_pdf_is_rendered_with_the_overall_score(client, rounds, team, manager):
     assert response["Content-Type"] == "application/pdf"
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
     score = TeamScore.objects.get(survey=survey, team=team).score
-    assert f"{score:.1f}" in text
+    assert shown_text(score) in text
     assert "Roadmap" in text
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from config.times import when
 from surveys import services, views
 from surveys.models import Answer, Membership, Response, Survey
 from tests.conftest import complete_answers
@@ -242,17 +243,17 @@ def test_autosave_to_a_closed_survey_answers_409_with_the_closing_date(
     )
     response = autosave(client, survey, team, dimension, {f"q-{question.key}": "3"})
     assert response.status_code == 409
-    when = date_format(timezone.localtime(closed_at), "j M Y, H:i T")
     assert response.json() == {
         "code": "closed",
-        "detail": f"This survey closed on {when}. Answers can no longer be saved.",
+        "detail": f"This survey closed on {when(closed_at)}. Answers can no longer be saved.",
     }
-    services.survey_close(survey=Survey.objects.get(pk=survey.pk))
-    Survey.objects.filter(pk=survey.pk).update(closes_at=None)
+    # Closed by hand before its planned end: the page gives when it was closed.
+    Survey.objects.filter(pk=survey.pk).update(closes_at=timezone.now() + timedelta(days=9))
+    closed = services.survey_close(survey=Survey.objects.get(pk=survey.pk))
     response = autosave(client, survey, team, dimension, {f"q-{question.key}": "3"})
     assert (response.status_code, response.json()["detail"]) == (
         409,
-        "This survey is closed. Answers can no longer be saved.",
+        f"This survey closed on {when(closed.closed_at)}. Answers can no longer be saved.",
     )
     assert not Answer.objects.exists()
 

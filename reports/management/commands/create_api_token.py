@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.times import when
 from reports.authentication import api_token_create
 
 
@@ -35,9 +36,7 @@ class Command(BaseCommand):
             name=options["name"],
             expires_in=timedelta(days=days) if days is not None else None,
         )
-        expiry = (
-            f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "no expiry"
-        )
+        expiry = f"expires {when(token.expires_at)}" if token.expires_at else "no expiry"
         scope = "admin: may export" if user.is_staff else "not an admin: no exports"
         self.stderr.write(
             f"Token '{token.name}' ({token.prefix}) for {user.username}, {expiry}, {scope}. "
