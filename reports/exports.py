@@ -7,16 +7,23 @@ read in chunks. XLSX and Parquet cannot be streamed while written, so they are w
 chunks to a spooled temporary file that is streamed afterwards.
 
 Only counted responses (status "submitted") are exported. Teams of anonymous surveys with
-fewer counted respondents than ``min_group_size`` have no rows, and respondents of
-anonymous surveys appear only as a pseudonym that is stable within the survey.
+fewer counted respondents than ``min_group_size`` have no rows; respondents of anonymous
+surveys appear only as a pseudonym that is stable within one (survey, team), and their
+``submitted_at`` only as the day.
+
+Text that people typed must not attack the program that opens the file (issue 13): in CSV
+every text cell that would start a spreadsheet formula gets a leading ``'`` (OWASP "CSV
+injection"), done by the database in the COPY path and by ``neutralise_formula`` in the
+Python path; both paths quote by PostgreSQL's rule (``csv_field``), so that they write the
+same bytes. XLSX text cells are always string cells, escaped as OOXML requires
+(``xlsx_text``). JSON, NDJSON and Parquet carry the text as stored.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +82,71 @@ STREAM_BYTES = 256 * 1024
 SPOOL_BYTES = 16 * 2**20
 # PostgreSQL: sort in memory up to this, then spill; no JIT for a plain scan-and-sort.
 _POSTGRES_SETTINGS = {"work_mem": "64MB", "jit": "off"}
+# What ``?bom=true`` puts in front of a CSV file, so that Excel reads it as UTF-8.
+UTF8_BOM = b"\xef\xbb\xbf"
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV
+# injection": https://owasp.org/www-community/attacks/CSV_Injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIX = "'"
+# Characters an XLSX cell escapes as ``_xHHHH_``: those XML 1.0 cannot hold at all
+# (https://www.w3.org/TR/xml/#charsets), and CR, which XML turns into LF when read.
+_XLSX_ESCAPED = "\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff"
+# ...and an underscore that a reader would otherwise take for the start of an escape.
+_XLSX_ESCAPE = re.compile(f"[{_XLSX_ESCAPED}]|_(?=x[0-9A-Fa-f]{{4}}(?:_|[{_XLSX_ESCAPED}]))")
+
+
+def neutralise_formula(text: str) -> str:
+    """Return ``text`` with a ``'`` in front if a spreadsheet would run it as a formula.
+
+    The OWASP rule for CSV cells: a text starting with ``=``, ``+``, ``-``, ``@``, tab or
+    carriage return (``FORMULA_STARTS``) is prefixed with a single quote
+    (``FORMULA_PREFIX``); any other text, the empty one included, is returned unchanged.
+    ``neutralise_formula_sql`` is the same rule for PostgreSQL.
+    """
+    return FORMULA_PREFIX + text if text[:1] in FORMULA_STARTS else text
+
+
+def neutralise_formula_sql(expression: str) -> str:
+    """Return SQL (PostgreSQL) that neutralises the text ``expression`` as ``neutralise_formula``.
+
+    NULL stays NULL. The first character is compared by its code (``ascii()``, 0 for an
+    empty text): integer comparisons cost nothing measurable in a COPY of a million rows,
+    where ``left(x, 1) IN (...)`` or a regular expression doubled its time.
+    """
+    codes = ", ".join(str(ord(character)) for character in FORMULA_STARTS)
+    return (
+        f"CASE WHEN ascii({expression}) IN ({codes})"
+        f" THEN chr({ord(FORMULA_PREFIX)}) || {expression} ELSE {expression} END"
+    )
+
+
+def csv_field(text: str | None) -> str:
+    """Return one CSV field as PostgreSQL's ``COPY ... (FORMAT csv)`` writes it.
+
+    ``None`` (SQL NULL) is an empty field and an empty text is ``""``; a text holding a
+    comma, a double quote, CR or LF is quoted with its quotes doubled (RFC 4180); any other
+    text is written as is. Python's ``csv`` module, with ``lineterminator="\\n"``, leaves a
+    lone CR unquoted, and a reader then splits the row there: hence this function.
+    """
+    if text is None:
+        return ""
+    # four scans in C beat a regular expression (the Python writer's hot path)
+    if text and '"' not in text and "," not in text and "\n" not in text and "\r" not in text:
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def xlsx_text(text: str) -> str:
+    """Return ``text`` as an XLSX cell holds it: OOXML ``ST_Xstring`` escapes (ECMA-376).
+
+    Each character that XML 1.0 cannot hold (C0 controls but tab and LF, U+FFFE, U+FFFF,
+    surrogates) and each CR becomes ``_xHHHH_`` (CR is ``_x000D_``, as Excel writes it),
+    and an underscore that would read as the start of such an escape becomes ``_x005F_``.
+    Excel decodes the escapes, so the text round-trips exactly;
+    ``openpyxl.utils.escape.unescape`` decodes them for openpyxl and pandas, which show
+    them as written. Tab, LF and everything else is kept as is.
+    """
+    return _XLSX_ESCAPE.sub(lambda match: f"_x{ord(match.group()):04X}_", text)
 
 
 @dataclass(frozen=True)
@@ -84,6 +156,7 @@ class ExportRequest:
     team: Team | None = None
     since: datetime | None = None
     format: str = "csv"
+    bom: bool = False  # CSV only: start the file with a UTF-8 byte order mark (for Excel)
 
     def filters(self) -> dict[str, Any]:
         return {
@@ -103,14 +176,19 @@ def respondent_pseudonym_salt(survey: Survey) -> str:
     return salted_hmac("reports.export.respondent", str(survey.pk)).hexdigest() + ":"
 
 
-def respondent_pseudonym(survey: Survey, respondent_key: str) -> str:
-    """Return the stable pseudonym of a respondent in an anonymous survey's exports.
+def respondent_pseudonym(survey: Survey, team_id: int, respondent_key: str) -> str:
+    """Return a respondent's pseudonym in an anonymous survey's exports: 16 hex digits.
 
-    It is keyed by a secret, so neither the respondent key nor a user id can be recovered
-    or guessed from it; PostgreSQL computes the same value in the COPY path.
+    It is stable for one respondent in one (survey, team), resubmissions included, and
+    differs between teams, so that a member of two teams cannot be joined across them
+    (issue 13). It is keyed by a secret, so neither the respondent key nor a user id can be
+    recovered or guessed from it; PostgreSQL computes the same value in SQL.
     """
-    digest = hashlib.sha256((respondent_pseudonym_salt(survey) + respondent_key).encode())
-    return digest.hexdigest()[:16]
+    return _pseudonym(respondent_pseudonym_salt(survey), f"{team_id}:{respondent_key}")
+
+
+def _pseudonym(salt: str, team_and_key: str) -> str:
+    return hashlib.sha256((salt + team_and_key).encode()).hexdigest()[:16]
 
 
 def _utc(value: Any) -> datetime | None:
@@ -142,7 +220,8 @@ class Query:
     params: list[Any]
     copy_params: list[Any]
     convert: Callable[[Sequence[Any]], tuple] | None  # a database row -> output values
-    text: list[Callable[[Any], str]]  # output value -> CSV text, per column
+    # per column, output value -> CSV field, text columns neutralised as in copy_sql
+    text: list[Callable[[Any], str]]
     arrow_types: list[Any] = field(default_factory=list)
     # PostgreSQL: one JSON object per row (row_to_json), for JSON and NDJSON over COPY
     json_sql: str | None = None
@@ -182,7 +261,12 @@ def scored_team_ids(survey: Survey, team: Team | None) -> list[int]:
     )
 
 
-def _text(value: Any) -> str:
+def _csv_value(value: Any) -> str:
+    """Return the CSV field of a number, boolean or ISO time, as COPY writes it.
+
+    None of them holds a comma, a quote or a line break, or is an empty text, so none
+    needs quoting.
+    """
     if value is None:
         return ""
     if value is True:
@@ -192,11 +276,84 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _csv_text(value: str | None) -> str:
+    """Return the CSV field of a text column: neutralised, then quoted as COPY quotes."""
+    return "" if value is None else csv_field(neutralise_formula(value))
+
+
+# The text columns, neutralised in CSV: all of them, whoever wrote them (people type survey
+# titles, team slugs, usernames and comments; framework files hold the rest), because
+# one rule for every text column is the one that cannot miss a column.
+ANSWER_TEXT_COLUMNS = frozenset(
+    {
+        "survey",
+        "team",
+        "respondent",
+        "dimension",
+        "question_key",
+        "question",
+        "choice_label",
+        "comment",
+    }
+)
+SCORE_TEXT_COLUMNS = frozenset({"team", "dimension"})
+
+
+def _csv_formatters(columns: list[str], text_columns: frozenset[str]) -> list[Callable]:
+    return [_csv_text if name in text_columns else _csv_value for name in columns]
+
+
+def _respondent_columns(survey: Survey, *, postgres: bool) -> tuple[str, str, list[Any]]:
+    """Return the SQL of the answer rows' (respondent, submitted_at) and its parameters.
+
+    Named surveys: the username and the time. Anonymous surveys: only the respondent key is
+    read, and only its keyed hash per team (``respondent_pseudonym``) leaves the database
+    or this process, never a user id or name; ``submitted_at`` is the UTC day, no finer
+    (issue 13). On SQLite ``convert`` does what the database cannot.
+    """
+    if not survey.anonymous:
+        respondent = "COALESCE(u.username, '')"
+        if postgres:
+            time_format = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
+            return respondent, f"to_char(r.submitted_at AT TIME ZONE 'UTC', {time_format})", []
+        return respondent, "r.submitted_at", []
+    team_and_key = "CAST(r.team_id AS TEXT) || ':' || r.respondent_key"
+    if not postgres:
+        return team_and_key, "r.submitted_at", []
+    respondent = f"substr(encode(sha256(convert_to(%s || {team_and_key}, 'UTF8')), 'hex'), 1, 16)"
+    day = "to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    return respondent, day, [respondent_pseudonym_salt(survey)]
+
+
+def _answers_convert(survey: Survey) -> Callable[[Sequence[Any]], tuple]:
+    """Return what turns a SQLite answer row into output values (pseudonym, ISO time)."""
+    pseudonyms: dict[str, str] = {}
+    salt = respondent_pseudonym_salt(survey)
+
+    def pseudonym(team_and_key: str) -> str:
+        found = pseudonyms.get(team_and_key)
+        if found is None:
+            if len(pseudonyms) > 10_000:  # bounded; rows come grouped by response
+                pseudonyms.clear()
+            found = pseudonyms[team_and_key] = _pseudonym(salt, team_and_key)
+        return found
+
+    def convert(row: Sequence[Any]) -> tuple:
+        if survey.anonymous:
+            respondent, submitted_at = pseudonym(row[3]), _utc(row[5]).date().isoformat()
+        else:
+            respondent, submitted_at = row[3], iso(_utc(row[5]))
+        return (*row[:3], respondent, row[4], submitted_at, *row[6:12], bool(row[12]), row[13])
+
+    return convert
+
+
 def answers_query(request: ExportRequest) -> Query:
     """Build the answer export's SELECT.
 
-    On PostgreSQL the database formats what it can (timestamps as ISO text, pseudonyms),
-    so that rows need no per-row Python work; elsewhere ``convert`` does it.
+    On PostgreSQL the database formats what it can (timestamps as ISO text, pseudonyms,
+    and in the CSV's COPY the neutralised text), so that rows need no per-row Python work;
+    elsewhere ``convert`` does it.
     """
     import pyarrow as pa
 
@@ -217,40 +374,39 @@ def answers_query(request: ExportRequest) -> Query:
         " JOIN maturity_dimension d ON d.id = q.dimension_id"
         " LEFT JOIN maturity_choice c ON c.question_id = a.question_id AND c.score = a.score"
     )
-    select_params: list[Any] = []
-    if survey.anonymous:
-        # Only the respondent key is read, and only its keyed hash (respondent_pseudonym)
-        # leaves the database or this process: never a user id or name.
-        if postgres:
-            respondent = (
-                "substr(encode(sha256(convert_to(%s || r.respondent_key, 'UTF8')), 'hex'), 1, 16)"
-            )
-            select_params = [respondent_pseudonym_salt(survey)]
-        else:
-            respondent = "r.respondent_key"
-    else:
+    if not survey.anonymous:
         joins += " LEFT JOIN auth_user u ON u.id = r.respondent_id"
-        respondent = "COALESCE(u.username, '')"
-    if postgres:
-        submitted_at = (
-            "to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        )
-    else:
-        submitted_at = "r.submitted_at"
+    respondent, submitted_at, select_params = _respondent_columns(survey, postgres=postgres)
 
-    def columns(na: str) -> str:
-        return (
-            "r.survey_id AS survey_id, s.title AS survey, t.slug AS team,"
-            f" {respondent} AS respondent, r.id AS response_id,"
-            f" {submitted_at} AS submitted_at, d.key AS dimension, q.key AS question_key,"
-            " q.text AS question, c.label AS choice_label, a.score AS score,"
-            f" q.max_score AS max_score, {na} AS na, a.comment AS comment"
-        )
+    def columns(na: str, *, neutralised: bool = False) -> str:
+        expressions = {
+            "survey_id": "r.survey_id",
+            "survey": "s.title",
+            "team": "t.slug",
+            "respondent": respondent,
+            "response_id": "r.id",
+            "submitted_at": submitted_at,
+            "dimension": "d.key",
+            "question_key": "q.key",
+            "question": "q.text",
+            "choice_label": "c.label",
+            "score": "a.score",
+            "max_score": "q.max_score",
+            "na": na,
+            "comment": "a.comment",
+        }
+        if neutralised:
+            # A pseudonym is hex digits, never a formula: neutralising it would only
+            # compute its hash three times (and need its parameter three times).
+            plain = {"respondent"} if survey.anonymous else set()
+            for name in ANSWER_TEXT_COLUMNS - plain:
+                expressions[name] = neutralise_formula_sql(expressions[name])
+        return ", ".join(f"{sql} AS {name}" for name, sql in expressions.items())
 
     order = ' ORDER BY r.id, q."order"'
 
-    def select(na: str) -> str:
-        return f"SELECT {columns(na)}{joins}{where}{order}"  # noqa: S608
+    def select(selected: str) -> str:
+        return f"SELECT {selected}{joins}{where}{order}"  # noqa: S608
 
     # The lateral row's aliases become the object's keys, in column order; integers,
     # booleans and NULLs keep their JSON types (this export has no floats to format).
@@ -258,46 +414,24 @@ def answers_query(request: ExportRequest) -> Query:
         f"SELECT row_to_json(o){joins}"  # noqa: S608
         f" CROSS JOIN LATERAL (SELECT {columns('a.na')}) o{where}{order}"
     )
-
-    convert = None
-    if not postgres:
-        pseudonyms: dict[str, str] = {}
-
-        def pseudonym(key: str) -> str:
-            found = pseudonyms.get(key)
-            if found is None:
-                if len(pseudonyms) > 10_000:  # bounded; rows come grouped by response
-                    pseudonyms.clear()
-                found = pseudonyms[key] = respondent_pseudonym(survey, key)
-            return found
-
-        def convert(row: Sequence[Any]) -> tuple:
-            return (
-                *row[:3],
-                pseudonym(row[3]) if survey.anonymous else row[3],
-                row[4],
-                iso(_utc(row[5])),
-                *row[6:12],
-                bool(row[12]),
-                row[13],
-            )
-
+    copy_na = "CASE WHEN a.na THEN 'true' ELSE 'false' END"
     return Query(
         columns=ANSWER_COLUMNS,
-        typed_sql=select("a.na"),
-        copy_sql=select("CASE WHEN a.na THEN 'true' ELSE 'false' END") if postgres else None,
+        typed_sql=select(columns("a.na")),
+        copy_sql=select(columns(copy_na, neutralised=True)) if postgres else None,
         json_sql=json_sql if postgres else None,
         params=[*select_params, *params],
         copy_params=[*select_params, *params],
-        convert=convert,
-        text=[_text] * 14,
+        convert=None if postgres else _answers_convert(survey),
+        text=_csv_formatters(ANSWER_COLUMNS, ANSWER_TEXT_COLUMNS),
         arrow_types=[
             pa.int64(),
             pa.string(),
             pa.string(),
             pa.string(),
             pa.int64(),
-            pa.timestamp("us", tz="UTC"),  # sent as ISO text, cast by Arrow
+            # sent as ISO text, cast by Arrow: the UTC day in anonymous surveys
+            pa.date32() if survey.anonymous else pa.timestamp("us", tz="UTC"),
             pa.string(),
             pa.string(),
             pa.string(),
@@ -345,10 +479,12 @@ def scores_query(request: ExportRequest) -> Query:
         " JOIN maturity_dimension d ON d.id = ds.dimension_id"
         f"{where}"
     )
-    select = (
-        "SELECT survey_id, team, dimension, score, level, n_respondents, disagreement"  # noqa: S608
-        f" FROM ({union}) rows ORDER BY team, position"
-    )
+
+    def select(team: str, dimension: str) -> str:
+        return (
+            f"SELECT survey_id, {team} AS team, {dimension} AS dimension, score, level,"  # noqa: S608
+            f" n_respondents, disagreement FROM ({union}) rows ORDER BY rows.team, position"
+        )
 
     def convert(row: Sequence[Any]) -> tuple:
         return (
@@ -369,14 +505,19 @@ def scores_query(request: ExportRequest) -> Query:
 
     import pyarrow as pa
 
+    text = _csv_formatters(SCORE_COLUMNS, SCORE_TEXT_COLUMNS)
+    text[SCORE_COLUMNS.index("score")] = two
+    text[SCORE_COLUMNS.index("disagreement")] = four
     return Query(
         columns=SCORE_COLUMNS,
-        typed_sql=select,
-        copy_sql=select,
+        typed_sql=select("team", "dimension"),
+        copy_sql=select(
+            neutralise_formula_sql("rows.team"), neutralise_formula_sql("rows.dimension")
+        ),
         params=params * 2,
         copy_params=params * 2,
         convert=convert,
-        text=[_text, _text, _text, two, _text, _text, four],
+        text=text,
         arrow_types=[
             pa.int64(),
             pa.string(),
@@ -464,22 +605,27 @@ class Export:
     # --- writers ---------------------------------------------------------------------------
 
     def _csv(self) -> Iterator[bytes]:
+        if self.request.bom:
+            yield UTF8_BOM
         if connection.vendor == "postgresql" and self.query.copy_sql:
             yield from self._copy_csv()
-            return
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self.query.columns)
+        else:
+            yield from self._python_csv()
+
+    def _python_csv(self) -> Iterator[bytes]:
+        """Yield the CSV that ``_copy_csv`` yields, byte for byte, written by Python."""
+        lines = [",".join(map(csv_field, self.query.columns)) + "\n"]
+        size = 0
         text = self.query.text
         for chunk in self._chunks():
-            writer.writerows(
-                [fmt(value) for fmt, value in zip(text, row, strict=True)] for row in chunk
-            )
-            if buffer.tell() >= STREAM_BYTES:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
+            for row in chunk:
+                line = ",".join([fmt(value) for fmt, value in zip(text, row, strict=True)])
+                lines.append(line + "\n")  # LF, as COPY ends rows
+                size += len(line) + 1
+            if size >= STREAM_BYTES:
+                yield "".join(lines).encode()
+                lines, size = [], 0
+        yield "".join(lines).encode()
 
     def _copy_csv(self) -> Iterator[bytes]:
         sql = f"COPY ({self.query.copy_sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
@@ -548,7 +694,6 @@ class Export:
     def _xlsx(self) -> Iterator[bytes]:
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         workbook = Workbook(write_only=True)
         columns = self.query.columns
@@ -557,11 +702,11 @@ class Export:
 
         def cell(value: Any) -> Any:
             if isinstance(value, str):
-                value = ILLEGAL_CHARACTERS_RE.sub("", value)
-                if value.startswith("="):  # text, never a formula
-                    written = WriteOnlyCell(sheet, value=value)
-                    written.data_type = "s"
-                    return written
+                # Always a string cell: openpyxl would make "=..." a formula and "#N/A"
+                # an error value.
+                written = WriteOnlyCell(sheet, value=xlsx_text(value))
+                written.data_type = "s"
+                return written
             return value
 
         for chunk in self._chunks():
@@ -625,7 +770,7 @@ def _postgres_transaction() -> Iterator[None]:
 def _arrow_column(values: Sequence[Any], kind: Any) -> Any:
     import pyarrow as pa
 
-    if pa.types.is_timestamp(kind):  # rows carry ISO 8601 text ("...Z")
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):  # rows carry ISO 8601 text
         return pa.array(values, type=pa.string()).cast(kind)
     return pa.array(values, type=kind)
 

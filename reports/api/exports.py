@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -27,11 +28,32 @@ class ExportQuerySerializer(serializers.Serializer):
         help_text="ISO 8601. Answers submitted (scores computed) at or after this time.",
     )
     format = serializers.ChoiceField(choices=FORMATS, default="csv")
+    bom = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="CSV only: start the file with a UTF-8 byte order mark, so that Excel "
+        "reads it as UTF-8. A 400 with any other format.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["bom"] and attrs["format"] != "csv":
+            raise serializers.ValidationError({"bom": ["bom applies to csv only."]})
         survey = Survey.objects.filter(pk=attrs["survey"]).first()
         if survey is None:
             raise serializers.ValidationError({"survey": [f"No survey {attrs['survey']}."]})
+        since = attrs.get("since")
+        if survey.anonymous and since is not None and since != _utc_day(since):
+            # Rows appearing and vanishing as `since` moves would time a response to the
+            # second, which anonymous exports never do (issue 13).
+            midnight = f"{_utc_day(since):%Y-%m-%dT%H:%M:%SZ}"
+            raise serializers.ValidationError(
+                {
+                    "since": [
+                        "This survey is anonymous: exports carry no time finer than the day, "
+                        f"so since must be a UTC midnight, e.g. {midnight}."
+                    ]
+                }
+            )
         attrs["survey"] = survey
         slug = attrs.get("team")
         if slug:
@@ -42,6 +64,11 @@ class ExportQuerySerializer(serializers.Serializer):
                 )
             attrs["team"] = team
         return attrs
+
+
+def _utc_day(moment: datetime) -> datetime:
+    """Return the UTC midnight that starts ``moment``'s UTC day (an aware datetime)."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class JsonErrorsOnly(BaseContentNegotiation):
@@ -73,7 +100,10 @@ _NULLABLE_STRING = {"type": "string", "nullable": True}
 _ANSWER_TYPES = {
     "survey_id": {"type": "integer"},
     "response_id": {"type": "integer"},
-    "submitted_at": {"type": "string", "format": "date-time"},
+    # the UTC day only in anonymous surveys
+    "submitted_at": {
+        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+    },
     "choice_label": _NULLABLE_STRING,
     "score": _NULLABLE_INT,
     "max_score": {"type": "integer"},
@@ -92,7 +122,10 @@ def _responses(columns: list[str], types: dict[str, Any]) -> dict[Any, Any]:
     described = ", ".join(columns)
     return {
         (200, "text/csv"): OpenApiResponse(
-            OpenApiTypes.STR, description=f"CSV with a header row: {described}."
+            OpenApiTypes.STR,
+            description=f"CSV with a header row: {described}. UTF-8, rows end with LF, "
+            "quoting as RFC 4180; a text cell starting with =, +, -, @, tab or CR gets a "
+            "leading ' (CSV injection). `bom=true` starts the file with a UTF-8 BOM.",
         ),
         (200, "application/json"): OpenApiResponse(
             _row_schema(columns, types), description="A JSON array of row objects."
@@ -103,7 +136,11 @@ def _responses(columns: list[str], types: dict[str, Any]) -> dict[Any, Any]:
         (
             200,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ): OpenApiResponse(OpenApiTypes.BINARY, description="XLSX, one header row per sheet."),
+        ): OpenApiResponse(
+            OpenApiTypes.BINARY,
+            description="XLSX, one header row per sheet; text is always a string cell, "
+            "with OOXML _xHHHH_ escapes for CR and characters XML cannot hold.",
+        ),
         (200, "application/vnd.apache.parquet"): OpenApiResponse(
             OpenApiTypes.BINARY, description="Parquet with typed columns, in row groups."
         ),
@@ -129,7 +166,8 @@ class _ExportView(APIView):
 
 _COMMON = (
     "Admins only. Streamed in constant memory; `format` is csv (default), json (one array), "
-    "ndjson, xlsx or parquet. Only counted (submitted) responses; teams withheld for "
+    "ndjson, xlsx or parquet; JSON, NDJSON and Parquet carry text exactly as stored. Only "
+    "counted (submitted) responses; teams withheld for "
     "anonymity have no rows. Every export is recorded in the audit log (header "
     "`X-Export-Id`)."
 )
@@ -143,7 +181,9 @@ class AnswerExportView(_ExportView):
         parameters=[ExportQuerySerializer],
         responses=_responses(ANSWER_COLUMNS, _ANSWER_TYPES),
         description=f"One row per counted answer. {_COMMON} `respondent` is the username in "
-        "named surveys and a pseudonym, stable within the survey, in anonymous ones.",
+        "named surveys; in anonymous ones it is a pseudonym, stable within one survey and "
+        "team and different between teams, `submitted_at` is the UTC day (YYYY-MM-DD) and "
+        "`since` must be a UTC midnight.",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         return super().get(request)

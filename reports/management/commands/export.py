@@ -1,4 +1,5 @@
-"""manage.py export answers|scores --survey ID [--team SLUG] [--since ISO] --format F -o FILE."""
+"""manage.py export answers|scores --survey ID [--team SLUG] [--since ISO] [--format F] [--bom]
+-o FILE."""
 
 from __future__ import annotations
 
@@ -21,12 +22,17 @@ class Command(BaseCommand):
         parser.add_argument("--team", help="Only this team (slug).")
         parser.add_argument("--since", help="ISO 8601 time: only rows at or after it.")
         parser.add_argument("--format", choices=FORMATS, default="csv")
+        parser.add_argument(
+            "--bom",
+            action="store_true",
+            help="CSV only: start the file with a UTF-8 byte order mark (for Excel).",
+        )
         parser.add_argument("-o", "--output", required=True, help="File to write ('-': stdout).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         params = {
             name: options[name]
-            for name in ("survey", "team", "since", "format")
+            for name in ("survey", "team", "since", "format", "bom")
             if options[name] is not None
         }
         query = ExportQuerySerializer(data=params)
