@@ -12,6 +12,12 @@ from maturity.models import Choice, Dimension, Framework, Question
 from surveys.models import Membership, Response, Survey, Team
 
 
+def progress_percent(answered: int, total: int) -> int:
+    """Return the share answered as a whole percent, rounded down: 100% only when complete
+    (249 of 250 is 99%, not the 100% rounding to nearest would claim)."""
+    return 100 * answered // total if total else 0
+
+
 @dataclass(frozen=True)
 class SurveyEntry:
     """One (survey, team) a user may answer, with their progress."""
@@ -26,7 +32,7 @@ class SurveyEntry:
 
     @property
     def percent(self) -> int:
-        return round(100 * self.answered / self.total) if self.total else 0
+        return progress_percent(self.answered, self.total)
 
     @property
     def state(self) -> str:

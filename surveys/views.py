@@ -327,7 +327,7 @@ def _progress(response: Response, answered_ids: set[int] | None = None) -> dict[
     return {
         "answered": answered,
         "total": total,
-        "percent": round(100 * answered / total) if total else 0,
+        "percent": selectors.progress_percent(answered, total),
     }
 
 

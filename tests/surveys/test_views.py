@@ -609,3 +609,10 @@ def test_autosave_writes_only_the_answer_that_changed(client, survey, team, memb
     assert after[first.key] == before[first.key]
     assert after[second.key] > before[second.key]
     assert draft.answers.get(question=second).score == 3
+
+
+def test_progress_reads_100_percent_only_when_every_question_is_answered():
+    from surveys.selectors import progress_percent
+
+    assert [progress_percent(a, 250) for a in (0, 1, 249, 250)] == [0, 0, 99, 100]
+    assert progress_percent(0, 0) == 0
