@@ -384,7 +384,9 @@ def answers_query(request: ExportRequest) -> Query:
             "survey": "s.title",
             "team": "t.slug",
             "respondent": respondent,
-            "response_id": "r.id",
+            # A response id is one sequence across all surveys: matched against a named
+            # survey's times it would date an anonymous response finer than the day.
+            "response_id": "CAST(NULL AS BIGINT)" if survey.anonymous else "r.id",
             "submitted_at": submitted_at,
             "dimension": "d.key",
             "question_key": "q.key",

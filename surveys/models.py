@@ -130,13 +130,13 @@ class Survey(models.Model):
 
     @property
     def ended_at(self) -> timezone.datetime | None:
-        """Return when the survey stopped taking answers, if it has: when it was closed, or
-        its closes_at once passed while still marked open; None while it takes answers."""
-        if self.status == self.Status.CLOSED:
-            return self.closed_at or self.closes_at
-        if self.closes_at is not None and self.closes_at <= timezone.now():
-            return self.closes_at
-        return None
+        """Return when the survey stopped taking answers, if known: when it was closed, else
+        its closes_at once that has passed. None while it takes answers, and for a survey
+        closed without a record of when (never a closes_at still in the future)."""
+        planned_end_passed = self.closes_at is not None and self.closes_at <= timezone.now()
+        if self.status == self.Status.CLOSED and self.closed_at is not None:
+            return self.closed_at
+        return self.closes_at if planned_end_passed else None
 
 
 class Invitation(models.Model):

@@ -99,7 +99,7 @@ _NULLABLE_NUMBER = {"type": "number", "nullable": True}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _ANSWER_TYPES = {
     "survey_id": {"type": "integer"},
-    "response_id": {"type": "integer"},
+    "response_id": {"type": "integer", "nullable": True},  # null in anonymous surveys
     # the UTC day only in anonymous surveys
     "submitted_at": {
         "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]

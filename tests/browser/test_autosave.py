@@ -193,8 +193,8 @@ def test_an_answer_the_server_refuses_never_shows_saved(new_page, survey, team, 
         page.locator(f"#q-{key}-4").check()
     assert answered.value.status == 422
     status = page.locator("#save-status")
-    expect(status).to_contain_text("Not saved: question 1: Choose one of the offered levels.")
-    expect(page.locator(f"#q-{key}")).to_contain_text("Not saved: Choose one of the offered")
+    expect(status).to_contain_text("Not saved: question 1: Score 17 is not offered for")
+    expect(page.locator(f"#q-{key}")).to_contain_text("Not saved: Score 17 is not offered for")
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
     assert not any("Saved" in text for text in page.evaluate("window.statuses"))
     assert not Answer.objects.exists()

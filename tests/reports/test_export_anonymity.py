@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from reports import services
+from reports.exports import respondent_pseudonym
 from surveys.models import Response
 from surveys.services import respondent_key_for
 from tests.factories import MembershipFactory
@@ -40,39 +41,49 @@ def two_teams(survey, team, other_team, member, manager, other_member):
     return survey
 
 
-def respondents_by_response(survey, admin_api, fmt: str) -> dict[int, str]:
+def pseudonyms_by_team(survey, admin_api, fmt: str) -> dict[str, set[str]]:
+    """Return the pseudonyms an export shows per team; rows carry no response id."""
     _, body = fetch(admin_api, "answers", survey=survey.pk, format=fmt)
-    pairs = {(int(row["response_id"]), row["respondent"]) for row in parse(body, fmt)}
-    assert len(pairs) == len(dict(pairs))  # one pseudonym per response
-    return dict(pairs)
+    rows = parse(body, fmt)
+    assert {row["response_id"] for row in rows} <= {None, ""}  # ids would date responses
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        found.setdefault(row["team"], set()).add(row["respondent"])
+    return found
+
+
+def pseudonym_of(survey, response) -> str:
+    return respondent_pseudonym(survey, response.team_id, response.respondent_key)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_member_of_two_teams_has_a_different_pseudonym_in_each(
     two_teams, team, other_team, member, admin_api, fmt
 ):
-    pseudonyms = respondents_by_response(two_teams, admin_api, fmt)
+    pseudonyms = pseudonyms_by_team(two_teams, admin_api, fmt)
     counted = Response.objects.filter(survey=two_teams, status="submitted")
     # the member's two responses share one respondent key, yet nothing joins them
     key = respondent_key_for(member, two_teams)
     assert counted.filter(respondent_key=key).count() == 2
-    in_team = pseudonyms[counted.get(respondent_key=key, team=team).pk]
-    in_other = pseudonyms[counted.get(respondent_key=key, team=other_team).pk]
+    in_team = pseudonym_of(two_teams, counted.get(respondent_key=key, team=team))
+    in_other = pseudonym_of(two_teams, counted.get(respondent_key=key, team=other_team))
     assert in_team != in_other
-    assert len(set(pseudonyms.values())) == 4
-    for value in pseudonyms.values():
+    assert in_team in pseudonyms[team.slug] and in_other in pseudonyms[other_team.slug]
+    every = pseudonyms[team.slug] | pseudonyms[other_team.slug]
+    assert len(every) == 4
+    for value in every:
         assert len(value) == 16 and int(value, 16) >= 0
 
 
 def test_a_pseudonym_is_stable_across_resubmissions_in_one_team(two_teams, team, member, admin_api):
-    before = respondents_by_response(two_teams, admin_api, "ndjson")
+    before = pseudonyms_by_team(two_teams, admin_api, "ndjson")
     key = respondent_key_for(member, two_teams)
     first = Response.objects.get(respondent_key=key, team=team, status="submitted")
     again = submit(two_teams, team, member, 0)
-    after = respondents_by_response(two_teams, admin_api, "ndjson")
-    assert first.pk not in after and again.pk not in before
-    assert after[again.pk] == before[first.pk]
-    assert set(after.values()) == set(before.values())
+    after = pseudonyms_by_team(two_teams, admin_api, "ndjson")
+    assert first.pk != again.pk
+    assert pseudonym_of(two_teams, again) == pseudonym_of(two_teams, first)
+    assert after == before
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -84,13 +95,13 @@ def test_anonymous_exports_carry_the_utc_day_not_the_time(two_teams, team, admin
         submitted_at=datetime(2026, 1, 5, 23, 59, 59, 999999, tzinfo=UTC)
     )
     _, body = fetch(admin_api, "answers", survey=two_teams.pk, format=fmt)
-    days = {int(row["response_id"]): row["submitted_at"] for row in parse(body, fmt)}
+    days = {(row["team"], row["respondent"]): row["submitted_at"] for row in parse(body, fmt)}
     if fmt == "parquet":
         assert pq.read_schema(io.BytesIO(body)).field("submitted_at").type == pa.date32()
         want_late, want_rest = date(2026, 1, 5), date(2026, 1, 6)
     else:
         want_late, want_rest = "2026-01-05", "2026-01-06"
-    assert days.pop(late.pk) == want_late
+    assert days.pop((team.slug, pseudonym_of(two_teams, late))) == want_late
     assert set(days.values()) == {want_rest}
     if fmt in ("csv", "json", "ndjson"):
         assert b"23:59" not in body and b"00:00" not in body

@@ -77,7 +77,7 @@ def test_an_anonymous_invitees_formula_comment_is_neutralised_too(survey, team, 
     survey.anonymous = True
     survey.min_group_size = 2
     survey.save()
-    for _ in range(2):  # as the invitation page submits: no user, a random key
+    for index in range(2):  # as an admin's personal invitation links submit: no user
         answers = complete_answers(survey.framework, 1)
         answers[0] = survey_services.AnswerInput(
             question=answers[0].question, score=1, comment=HYPERLINK
@@ -85,7 +85,9 @@ def test_an_anonymous_invitees_formula_comment_is_neutralised_too(survey, team, 
         survey_services.response_submit(
             survey=survey,
             team=team,
-            respondent_key=survey_services.new_anonymous_key(),
+            respondent_key=survey_services.link_respondent_key(
+                survey, team, f"guest{index}@example.org"
+            ),
             answers=answers,
         )
     _, body = fetch(admin_api, "answers", survey=survey.pk, format="csv")

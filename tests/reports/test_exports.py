@@ -132,7 +132,7 @@ def expected_answers(survey, *, pseudonyms: bool = False) -> list[dict]:
                 "survey": survey.title,
                 "team": response.team.slug,
                 "respondent": respondent,
-                "response_id": response.pk,
+                "response_id": None if pseudonyms else response.pk,
                 "submitted_at": submitted_at,
                 "dimension": answer.question.dimension.key,
                 "question_key": answer.question.key,
@@ -165,7 +165,7 @@ def normalise(row: dict, fmt: str) -> dict:
     row = dict(row)
     if fmt in ("csv", "xlsx"):
         row["survey_id"] = int(row["survey_id"])
-        row["response_id"] = int(row["response_id"])
+        row["response_id"] = int(row["response_id"]) if row["response_id"] else None
         row["max_score"] = int(row["max_score"])
         row["score"] = int(row["score"]) if row["score"] not in ("", None) else None
         row["choice_label"] = row["choice_label"] or None

@@ -123,7 +123,7 @@ def test_autosave_answers_json_with_the_time_and_progress_once_saved(
     assert body["saved_at_display"] == timezone.localtime(saved_at).strftime("%H:%M:%S")
     assert body["saved"] == [question.key]
     total = framework.questions.count()
-    assert body["progress"] == {"answered": 1, "total": total, "percent": round(100 / total)}
+    assert body["progress"] == {"answered": 1, "total": total, "percent": 100 // total}
     answer = Response.objects.get(status="draft").answers.get()
     assert (answer.score, answer.comment) == (3, "<b>we try</b>")
     page = client.get(dimension_url(survey, team, dimension.key)).content.decode()
