@@ -132,10 +132,10 @@ def test_closed_and_done_pages_show_times_with_the_zone(
     client.force_login(member)
     done = client.get(f"/surveys/{closing_in_berlin.pk}/{team.slug}/done/").content.decode()
     assert "Submitted on 30 Nov 2026, 10:15 CET for" in done
-    closing_in_berlin.status = "closed"
-    closing_in_berlin.save()
+    services.survey_close(survey=closing_in_berlin)  # two days early: closed_at is NOW
     closed = client.get(f"/surveys/{closing_in_berlin.pk}/{team.slug}/").content.decode()
-    assert f"This survey is closed since {CLOSES_IN_BERLIN}." in closed
+    assert "This survey is closed since 30 Nov 2026, 00:30 CET." in closed
+    assert CLOSES_IN_BERLIN not in closed  # the planned end, which never came
 
 
 @pytest.mark.django_db
