@@ -23,7 +23,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from config.db import JoinedRow
+from common.db import JoinedRow
 from reports.models import ApiToken
 
 KEYWORD = "Token"

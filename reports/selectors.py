@@ -15,60 +15,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
-from config.db import JoinedRow, fits_primary_key
+from common.db import JoinedRow, fits_primary_key
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from reports.display import shown
 from reports.models import DimensionScore, TeamScore
 from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
-
-
-def _with_descendants(team_ids: set[int]) -> set[int]:
-    """Return the teams and every team below them (parent links), breadth first."""
-    found = set(team_ids)
-    frontier = set(team_ids)
-    while frontier:
-        frontier = set(Team.objects.filter(parent_id__in=frontier).values_list("id", flat=True))
-        frontier -= found
-        found |= frontier
-    return found
-
-
-def managed_team_ids(user: AbstractBaseUser) -> set[int] | None:
-    """Return the ids of teams a user manages (with sub-teams); None means all (admins)."""
-    if user.is_staff:
-        return None
-    direct = set(
-        Membership.objects.filter(user=user, role=Membership.Role.MANAGER).values_list(
-            "team_id", flat=True
-        )
-    )
-    return _with_descendants(direct)
-
-
-def readable_team_ids(user: AbstractBaseUser, survey: Survey) -> set[int]:
-    """Return the survey's teams whose results ``user`` may read."""
-    survey_teams = set(survey.teams.values_list("id", flat=True))
-    if not user.is_authenticated:
-        return set()
-    managed = managed_team_ids(user)
-    if managed is None:
-        return survey_teams
-    readable = managed & survey_teams
-    if survey.members_see_results:
-        readable |= survey_teams & set(
-            Membership.objects.filter(user=user).values_list("team_id", flat=True)
-        )
-    return readable
-
-
-def readable_surveys(user: AbstractBaseUser) -> QuerySet[Survey]:
-    """Surveys a user may see: all for admins, else those with one of their teams."""
-    if user.is_staff:
-        return Survey.objects.all()
-    memberships = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
-    managed = {team for team, role in memberships if role == Membership.Role.MANAGER}
-    teams = {team for team, _ in memberships} | _with_descendants(managed)
-    return Survey.objects.filter(teams__in=teams).distinct()
+from surveys.selectors import managed_team_ids, readable_team_ids
 
 
 def is_withheld(survey: Survey, n_respondents: int) -> bool:

@@ -21,7 +21,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from config.connections import redis_client
+from common.redis import redis_client
 from reports import services
 from reports.models import AggregationRun
 from surveys.models import Survey

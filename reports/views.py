@@ -17,14 +17,17 @@ from django.views.decorators.http import require_POST
 from reports import selectors
 from reports.charts import radar_svg
 from reports.forms import TargetsForm
+from surveys import selectors as survey_selectors
 from surveys import services as survey_services
 from surveys.models import Membership, Survey, Team
 
 
 def _surveys_of(team: Team, user) -> list[Survey]:  # type: ignore[no-untyped-def]
-    surveys = selectors.readable_surveys(user).filter(teams=team).exclude(status="draft")
+    surveys = survey_selectors.readable_surveys(user).filter(teams=team).exclude(status="draft")
     return [
-        s for s in surveys.order_by("-opens_at") if team.pk in selectors.readable_team_ids(user, s)
+        s
+        for s in surveys.order_by("-opens_at")
+        if team.pk in survey_selectors.readable_team_ids(user, s)
     ]
 
 
@@ -46,7 +49,7 @@ def _resolve(request: HttpRequest, slug: str) -> tuple[Team, Survey, list[Survey
 
 
 def _can_set_targets(user, team: Team) -> bool:  # type: ignore[no-untyped-def]
-    managed = selectors.managed_team_ids(user)
+    managed = survey_selectors.managed_team_ids(user)
     return managed is None or team.pk in managed
 
 
@@ -122,10 +125,10 @@ def team_report_pdf(request: HttpRequest, slug: str) -> HttpResponse:
 def org_report(request: HttpRequest) -> HttpResponse:
     surveys = [
         s
-        for s in selectors.readable_surveys(request.user)
+        for s in survey_selectors.readable_surveys(request.user)
         .exclude(status="draft")
         .order_by("-opens_at")
-        if selectors.readable_team_ids(request.user, s)
+        if survey_selectors.readable_team_ids(request.user, s)
     ]
     if not surveys:
         return render(request, "reports/org.html", {"report": None, "surveys": []})

@@ -35,39 +35,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
-from common.text import storable
-from config.db import JoinedRow, fits_primary_key
-from maturity.models import Choice, Dimension, Framework, Level, Question
-from maturity.selectors import AnswerRules, answer_rules
-from reports.api.common import (
+from common.api import (
     Cursor,
     ErrorSerializer,
     IsAdminOrReadOnly,
     SlugRelated,
 )
-from reports.selectors import managed_team_ids, readable_surveys
+from common.db import JoinedRow, fits_primary_key
+from common.text import storable
+from maturity.models import Choice, Dimension, Framework, Level, Question
+from maturity.selectors import AnswerRules, answer_rules
 from surveys import services
 from surveys.models import Membership, Response, Survey, Team
-from surveys.selectors import framework_outline
+from surveys.selectors import api_surveys, api_teams, framework_outline, managed_team_ids
 from surveys.validation import COMMENT_MAX_LENGTH, answer_problems
 
 User = get_user_model()
-
-
-def api_surveys(user: Any) -> QuerySet[Survey]:
-    """Return the surveys a user may see: all for admins, else readable non-drafts."""
-    surveys = readable_surveys(user)
-    if not user.is_staff:
-        surveys = surveys.exclude(status=Survey.Status.DRAFT)
-    return surveys
-
-
-def api_teams(user: Any) -> QuerySet[Team]:
-    """Return the teams a user may see: all for admins, else their own and managed ones."""
-    if user.is_staff:
-        return Team.objects.all()
-    mine = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
-    return Team.objects.filter(pk__in=mine | (managed_team_ids(user) or set()))
 
 
 def rule_violation(error: services.SurveyError, status_code: int = 400) -> ApiResponse:

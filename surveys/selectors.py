@@ -1,12 +1,14 @@
-"""Reads shared by the respondent pages and the API."""
+"""Reads of surveys, teams and memberships: the respondent pages, the API, and who may
+read which team (reports use these too; see also reports.selectors)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from maturity.models import Choice, Dimension, Framework, Question
 from surveys.models import Membership, Response, Survey, Team
@@ -113,3 +115,71 @@ def answered_question_ids(response: Response) -> set[int]:
             "question_id", flat=True
         )
     )
+
+
+# --- who may see what -------------------------------------------------------------------
+
+
+def _with_descendants(team_ids: set[int]) -> set[int]:
+    """Return the teams and every team below them (parent links), breadth first."""
+    found = set(team_ids)
+    frontier = set(team_ids)
+    while frontier:
+        frontier = set(Team.objects.filter(parent_id__in=frontier).values_list("id", flat=True))
+        frontier -= found
+        found |= frontier
+    return found
+
+
+def managed_team_ids(user: AbstractBaseUser) -> set[int] | None:
+    """Return the ids of teams a user manages (with sub-teams); None means all (admins)."""
+    if user.is_staff:
+        return None
+    direct = set(
+        Membership.objects.filter(user=user, role=Membership.Role.MANAGER).values_list(
+            "team_id", flat=True
+        )
+    )
+    return _with_descendants(direct)
+
+
+def readable_team_ids(user: AbstractBaseUser, survey: Survey) -> set[int]:
+    """Return the survey's teams whose results ``user`` may read."""
+    survey_teams = set(survey.teams.values_list("id", flat=True))
+    if not user.is_authenticated:
+        return set()
+    managed = managed_team_ids(user)
+    if managed is None:
+        return survey_teams
+    readable = managed & survey_teams
+    if survey.members_see_results:
+        readable |= survey_teams & set(
+            Membership.objects.filter(user=user).values_list("team_id", flat=True)
+        )
+    return readable
+
+
+def readable_surveys(user: AbstractBaseUser) -> QuerySet[Survey]:
+    """Surveys a user may see: all for admins, else those with one of their teams."""
+    if user.is_staff:
+        return Survey.objects.all()
+    memberships = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
+    managed = {team for team, role in memberships if role == Membership.Role.MANAGER}
+    teams = {team for team, _ in memberships} | _with_descendants(managed)
+    return Survey.objects.filter(teams__in=teams).distinct()
+
+
+def api_surveys(user: Any) -> QuerySet[Survey]:
+    """Return the surveys a user may see: all for admins, else readable non-drafts."""
+    surveys = readable_surveys(user)
+    if not user.is_staff:
+        surveys = surveys.exclude(status=Survey.Status.DRAFT)
+    return surveys
+
+
+def api_teams(user: Any) -> QuerySet[Team]:
+    """Return the teams a user may see: all for admins, else their own and managed ones."""
+    if user.is_staff:
+        return Team.objects.all()
+    mine = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
+    return Team.objects.filter(pk__in=mine | (managed_team_ids(user) or set()))

@@ -24,8 +24,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from config.db import insert_rows
-from config.times import when
+from common.db import insert_rows
+from common.times import when
 from maturity.models import Question
 from maturity.selectors import answer_rules
 from surveys.models import (
@@ -107,6 +107,20 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def score_after_commit(survey_id: int, team_id: int | None, trigger: str) -> None:
+    """Have the survey's team (None: every team) scored once the transaction commits.
+
+    The one place where surveys reach into reports (the layer above): scoring is the
+    reports app's business, and every change of answers here ends with a request for it.
+    """
+    from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
+
+    if team_id is None:
+        transaction.on_commit(lambda: enqueue_survey_aggregation(survey_id, trigger))
+    else:
+        transaction.on_commit(lambda: enqueue_team_aggregation(survey_id, team_id, trigger))
+
+
 # --- surveys -----------------------------------------------------------------------------
 
 
@@ -132,15 +146,13 @@ def survey_close(*, survey: Survey) -> Survey:
     writes already under way, which commit before the close and are in the final scores;
     writes that come later see the survey closed and are refused (409 ``closed``).
     """
-    from reports.tasks import enqueue_survey_aggregation
-
     locked = Survey.objects.select_for_update().get(pk=survey.pk)
     if locked.status != Survey.Status.CLOSED:
         locked.status = Survey.Status.CLOSED
         locked.closed_at = timezone.now()
         locked.save(update_fields=["status", "closed_at"])
     survey.status, survey.closed_at = locked.status, locked.closed_at
-    transaction.on_commit(lambda: enqueue_survey_aggregation(survey.pk))
+    score_after_commit(survey.pk, None, "survey closed")
     return survey
 
 
@@ -522,9 +534,7 @@ def _submit_whole(
     response._state.adding = False
     response._state.db = connection.alias
     response.answer_count = len(answers)
-    from reports.tasks import enqueue_team_aggregation
-
-    transaction.on_commit(lambda: enqueue_team_aggregation(survey.pk, team.pk))
+    score_after_commit(survey.pk, team.pk, "submission")
     return SubmitResult(response, replayed=False, superseded=superseded)
 
 
@@ -600,9 +610,7 @@ def _submit_once(
         )
         response.answer_count = len(answers)
 
-    from reports.tasks import enqueue_team_aggregation
-
-    transaction.on_commit(lambda: enqueue_team_aggregation(survey.pk, team.pk))
+    score_after_commit(survey.pk, team.pk, "submission")
     return SubmitResult(response, replayed=False, superseded=superseded)
 
 
@@ -744,13 +752,9 @@ def target_set(
             dimension_key=dimension_key,
             defaults={"target_level": target_level, "set_by": set_by},
         )
-    from reports.tasks import enqueue_team_aggregation
-
     survey_ids = list(team.surveys.exclude(status=Survey.Status.DRAFT).values_list("id", flat=True))
     for survey_id in survey_ids:
-        transaction.on_commit(
-            lambda survey_id=survey_id: enqueue_team_aggregation(survey_id, team.pk, "target")
-        )
+        score_after_commit(survey_id, team.pk, "target")
     return target
 
 
@@ -863,16 +867,6 @@ def surveys_close_due(*, now: datetime | None = None) -> list[int]:
 # --- history: withdrawal, archiving, erasure ------------------------------------------------
 
 
-def _rescore_after_commit(pairs: set[tuple[int, int]], trigger: str) -> None:
-    """Re-score each (survey id, team id) once the transaction commits (parents follow)."""
-    from reports.tasks import enqueue_team_aggregation
-
-    for survey_id, team_id in sorted(pairs):
-        transaction.on_commit(
-            lambda s=survey_id, t=team_id: enqueue_team_aggregation(s, t, trigger)
-        )
-
-
 @transaction.atomic
 def response_withdraw(
     *, response: Response, withdrawn_by: AbstractBaseUser | None, reason: str
@@ -900,7 +894,7 @@ def response_withdraw(
     locked.save(
         update_fields=["status", "withdrawn_at", "withdrawn_by", "withdrawn_reason", "updated_at"]
     )
-    _rescore_after_commit({(locked.survey_id, locked.team_id)}, "withdrawal")
+    score_after_commit(locked.survey_id, locked.team_id, "withdrawal")
     return locked
 
 
@@ -972,5 +966,6 @@ def person_erase(
         drafts_deleted=len(drafts),
         reason=reason,
     )
-    _rescore_after_commit(rescored, "erasure")
+    for survey_id, team_id in sorted(rescored):
+        score_after_commit(survey_id, team_id, "erasure")
     return ErasureResult(erasure, rescored)

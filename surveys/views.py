@@ -26,7 +26,7 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.times import when
+from common.times import when
 from maturity.models import Dimension, Question
 from surveys import selectors, services
 from surveys.forms import EmailInvitationForm, InvitationForm

@@ -12,17 +12,23 @@ MLOPS_YAML = Path(__file__).resolve().parent.parent / "maturity" / "frameworks" 
 
 
 @pytest.fixture(autouse=True)
-def _fresh_page_cache():
+def _fresh_page_cache(settings):
     """Cached API pages are keyed by ids and timestamps; a rolled-back test can leave an
-    entry whose key a later test (same ids, a frozen clock) would hit."""
+    entry whose key a later test (same ids, a frozen clock) would hit: drop them all."""
     yield
     import redis
     from django.core.cache import cache
 
-    from reports.api.common import forget_cached_pages
+    from common.api import PAGE_KEY_PREFIX
+    from common.redis import redis_client
 
     try:
-        forget_cached_pages(cache)
+        if settings.REDIS_URL:
+            client = redis_client(settings.REDIS_URL)
+            for key in client.scan_iter(match=f"*{PAGE_KEY_PREFIX}*", count=1000):
+                client.delete(key)
+        else:
+            cache.clear()
     except redis.ConnectionError:
         pass  # a test that stopped Redis: no cached page can be read either
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from config.db import JoinedRow
+from common.db import JoinedRow
 from surveys.models import Survey, Team
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone as django_timezone
 
-from config.times import when, zone_name
+from common.times import when, zone_name
 from reports import services as report_services
 from reports.models import TeamScore
 from surveys import services

@@ -106,7 +106,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
             ],
             # {% load times %}: the one way to show a time to people (config/times.py).
-            "libraries": {"times": "config.times"},
+            "libraries": {"times": "common.times"},
         },
     },
 ]
@@ -204,17 +204,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "reports.api.common.JSONParser",
+        "common.api.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "reports.api.schema.ApiAutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["reports.api.common.SafeFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "reports.api.common.Cursor",
+    "DEFAULT_FILTER_BACKENDS": ["common.api.SafeFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "common.api.Cursor",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "reports.api.common.api_exception_handler",
+    "EXCEPTION_HANDLER": "common.api.api_exception_handler",
     # Per user (per address when anonymous) and per token, in one Redis round trip.
-    "DEFAULT_THROTTLE_CLASSES": ["reports.api.common.ApiRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["common.api.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env("API_THROTTLE_USER", default="6000/min"),
         "anon": env("API_THROTTLE_ANON", default="60/min"),

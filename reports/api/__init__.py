@@ -1,5 +1,5 @@
 """The reports side of the API: scores, recommendations, runs and exports.
 
-Keep this package's __init__ free of imports: DRF imports ``reports.api.common`` while it
+Keep this package's __init__ free of imports: DRF imports ``common.api`` while it
 defines APIView, so nothing here may import DRF views.
 """

@@ -14,7 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from reports.api.common import IsAdmin
+from common.api import IsAdmin
 from reports.exports import ANSWER_COLUMNS, FORMATS, SCORE_COLUMNS, ExportRequest, export_start
 from reports.models import ApiToken
 from surveys.models import Survey

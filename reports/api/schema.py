@@ -9,7 +9,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 
-from reports.api.common import ErrorSerializer
+from common.api import ErrorSerializer
 
 _ERRORS = {
     "400": OpenApiResponse(

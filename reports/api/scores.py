@@ -26,19 +26,17 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from reports.api.common import Cursor, ErrorSerializer, FastJSONRenderer, cached_json
+from common.api import Cursor, ErrorSerializer, FastJSONRenderer, cached_json
 from reports.models import AggregationRun, DimensionScore, TeamRecommendation
 from reports.selectors import (
     is_withheld,
-    managed_team_ids,
-    readable_team_ids,
     snapshot_version,
     survey_with_snapshot_version,
     team_scores,
 )
 from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
-from surveys.api import api_surveys
 from surveys.models import Survey
+from surveys.selectors import api_surveys, managed_team_ids, readable_team_ids
 
 
 class TeamQuerySerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient, APIRequestFactory
 
-from reports.api.common import TokenRateThrottle
+from common.api import TokenRateThrottle
 from reports.authentication import api_token_create, api_token_revoke
 from reports.models import ApiToken
 
@@ -180,7 +180,7 @@ def test_throttled_requests_get_429_with_retry_after(member, monkeypatch, rates,
     from rest_framework.throttling import SimpleRateThrottle
     from rest_framework.views import APIView
 
-    from reports.api.common import ApiRateThrottle
+    from common.api import ApiRateThrottle
 
     cache.clear()
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
@@ -201,7 +201,7 @@ def test_throttled_requests_get_429_with_retry_after(member, monkeypatch, rates,
 
 
 def test_throttle_lets_requests_through_when_redis_is_down(member, settings):
-    from reports.api.common import ApiRateThrottle
+    from common.api import ApiRateThrottle
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     throttle = TokenRateThrottle()

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from config.times import when
+from common.times import when
 from surveys import services, views
 from surveys.models import Answer, Membership, Response, Survey
 from tests.conftest import complete_answers

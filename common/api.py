@@ -1,4 +1,5 @@
-"""What every API view shares: JSON errors, pagination, throttles, permissions, schema.
+"""What every API view shares: JSON errors, parsing, pagination, throttles, permissions,
+page caching. Domain-neutral: it imports no app.
 
 This module must not import ``rest_framework.views`` at import time: DRF resolves the
 classes named in REST_FRAMEWORK while it defines APIView.
@@ -30,7 +31,6 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as BaseUserRateThrottle
 
 from common.text import storable
-from reports.models import ApiToken
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def _increment(counters: list[tuple[str, int]]) -> list[int]:
     from django.conf import settings
 
     if settings.REDIS_URL:
-        from config.connections import redis_client
+        from common.redis import redis_client
 
         pipe = redis_client(settings.REDIS_URL).pipeline(transaction=False)
         for key, ttl in counters:
@@ -251,9 +251,12 @@ class TokenRateThrottle(CountingThrottleMixin, SimpleRateThrottle):
     scope = "token"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        if not isinstance(request.auth, ApiToken):
+        # request.auth is the token a token authentication set (a model row with a pk);
+        # sessions set none.
+        token_id = getattr(request.auth, "pk", None)
+        if token_id is None:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+        return self.cache_format % {"scope": self.scope, "ident": token_id}
 
 
 class ApiRateThrottle(BaseThrottle):
@@ -372,20 +375,6 @@ def cached_json(request: Request, version: tuple, build: Callable[[], Any]) -> H
         except Exception as error:  # noqa: BLE001
             logger.warning("page cache unavailable: %s", error)
     return HttpResponse(body, content_type="application/json", headers=headers)
-
-
-def forget_cached_pages(cache_backend: Any) -> None:
-    """Drop every cached API page (the tests start each test without any)."""
-    from django.conf import settings
-
-    if settings.REDIS_URL:
-        from config.connections import redis_client
-
-        client = redis_client(settings.REDIS_URL)
-        for key in client.scan_iter(match=f"*{PAGE_KEY_PREFIX}*", count=1000):
-            client.delete(key)
-    else:
-        cache_backend.clear()
 
 
 class ErrorSerializer(serializers.Serializer):
