@@ -30,6 +30,7 @@ from rest_framework.throttling import AnonRateThrottle as BaseAnonRateThrottle
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as BaseUserRateThrottle
 
+from common.errors import ApplicationError
 from common.text import storable
 
 logger = logging.getLogger(__name__)
@@ -38,12 +39,16 @@ logger = logging.getLogger(__name__)
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Turn every error into JSON: ``{"detail", "code"}`` or ``{field: [messages]}``.
 
-    Errors DRF does not know (bugs) are logged and answered with a JSON 500.
+    Business-rule errors (ApplicationError) get their status here, the one place that maps
+    them; errors DRF does not know (bugs) are logged and answered with a JSON 500.
     """
     from django.core.exceptions import PermissionDenied
     from django.http import Http404
     from rest_framework.views import exception_handler, set_rollback
 
+    if isinstance(exc, ApplicationError):  # a broken business rule, raised by a service
+        set_rollback()
+        return Response(exc.body(), status=exc.status_code)
     # As DRF's handler does, but before it, so that the code below sees DRF's exceptions.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from datetime import UTC
+from typing import Any, TypeVar
 
 from django.db import connection, models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+M = TypeVar("M", bound=models.Model)
 
 
 def insert_rows(
@@ -52,52 +59,36 @@ def fits_primary_key(model: type[models.Model], value: int) -> bool:
     return low <= value <= high
 
 
-class JoinedRow:
-    """Model instances from one row of a hand-written join, as the ORM would build them.
+def columns_of(model: type[models.Model], alias: str) -> str:
+    """Return the SQL select list of ``model``'s concrete columns under table ``alias``, in
+    the order instance_from_row reads them."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
 
-    For hot paths where building a queryset costs more than running it. ``select_list``
-    gives each model's concrete columns in order, under the SQL alias paired with it;
-    ``read`` turns a fetched row into one instance per model (values converted by the
-    fields, as for any ORM read) plus the row's remaining values.
+
+def instance_from_row(model: type[M], values: Sequence[Any]) -> M:
+    """Build a ``model`` instance from the values of its concrete columns (columns_of order).
+
+    For the few hot reads where building a queryset costs more CPU than running it
+    (measured in benchmarks/: the token, the submission's survey and team); the ORM reads
+    everything else. Values are turned into Python values with public field APIs, so the
+    same code reads PostgreSQL's typed values and SQLite's text: datetimes come back aware
+    (UTC), booleans as bool, JSON decoded.
     """
+    fields = model._meta.concrete_fields
+    converted = [_python_value(field, value) for field, value in zip(fields, values, strict=True)]
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
-    def __init__(self, *aliased: tuple[type[models.Model], str]) -> None:
-        self.models = [model for model, _ in aliased]
-        self.fields = [list(model._meta.concrete_fields) for model in self.models]
-        self.columns = [
-            field.get_col(field.model._meta.db_table) for fields in self.fields for field in fields
-        ]
-        self._by_vendor: dict[str, list] = {}
-        quote = connection.ops.quote_name
-        self.select_list = ", ".join(
-            f"{alias}.{quote(field.column)}"
-            for (_, alias), fields in zip(aliased, self.fields, strict=True)
-            for field in fields
-        )
 
-    def read(self, row: Sequence) -> tuple[list[models.Model], list]:
-        """Return the row's model instances, in the given order, and its other values."""
-        values = list(row)
-        for position, converters, column in self._converters():
-            for converter in converters:
-                values[position] = converter(values[position], column, connection)
-        instances, start = [], 0
-        for model, fields in zip(self.models, self.fields, strict=True):
-            end = start + len(fields)
-            names = [field.attname for field in fields]
-            instances.append(model.from_db(connection.alias, names, values[start:end]))
-            start = end
-        return instances, values[start:]
-
-    def _converters(self) -> list[tuple[int, list, models.Expression]]:
-        """The fields' and the backend's converters by column position, as the ORM's."""
-        found = self._by_vendor.get(connection.vendor)
-        if found is None:
-            from django.db.models.sql import Query
-
-            compiler = connection.ops.compiler("SQLCompiler")(Query(None), connection, None)
-            found = self._by_vendor[connection.vendor] = [
-                (position, converters, column)
-                for position, (converters, column) in compiler.get_converters(self.columns).items()
-            ]
-        return found
+def _python_value(field: models.Field, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(field, models.DateTimeField):
+        if isinstance(value, str):
+            value = parse_datetime(value)
+        if value is not None and timezone.is_naive(value):
+            value = timezone.make_aware(value, UTC)  # SQLite keeps UTC without an offset
+        return value
+    if isinstance(field, models.JSONField):
+        return json.loads(value) if isinstance(value, str | bytes) else value
+    return field.to_python(value)

@@ -23,7 +23,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from common.db import JoinedRow
+from common.db import columns_of, instance_from_row
 from reports.models import ApiToken
 
 KEYWORD = "Token"
@@ -75,15 +75,15 @@ _KEY_LOOKUP_SQL = (
 
 
 @cache
-def _key_lookup() -> tuple[JoinedRow, str]:
+def _key_lookup() -> tuple[type, int, str]:
+    """Return the user model, its number of columns, and the lookup statement."""
     user_model = get_user_model()
-    users = JoinedRow((user_model, "u"))
     sql = _KEY_LOOKUP_SQL.format(
-        user_columns=users.select_list,
+        user_columns=columns_of(user_model, "u"),
         tokens=ApiToken._meta.db_table,
         users=user_model._meta.db_table,
     )
-    return users, sql
+    return user_model, len(user_model._meta.concrete_fields), sql
 
 
 def api_token_check(key: str) -> ApiToken:
@@ -95,7 +95,7 @@ def api_token_check(key: str) -> ApiToken:
     prefix, dot, _ = key.partition(".")
     row = None
     now = timezone.now()
-    users, sql = _key_lookup()
+    user_model, width, sql = _key_lookup()
     if dot and len(prefix) == 8:
         adapt = connection.ops.adapt_datetimefield_value
         with connection.cursor() as cursor:
@@ -105,7 +105,8 @@ def api_token_check(key: str) -> ApiToken:
         # Compare all the same, so that timing does not tell known prefixes apart.
         hmac.compare_digest("0" * 64, _digest(key))
         raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")
-    (user,), (token_id, name, key_hash, revoked, expired, last_used_stale) = users.read(row)
+    user = instance_from_row(user_model, row[:width])
+    token_id, name, key_hash, revoked, expired, last_used_stale = row[width:]
     if not hmac.compare_digest(key_hash, _digest(key)):
         raise exceptions.AuthenticationFailed("Invalid token.", code="invalid_token")
     if revoked:

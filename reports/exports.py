@@ -31,13 +31,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
-from reports.models import ExportAudit, TeamScore
+from maturity.models import Choice, Dimension, Question
+from reports.models import DimensionScore, ExportAudit, TeamScore
 from reports.selectors import is_withheld
 from surveys.models import Answer, Response, Survey, Team
 
@@ -227,6 +229,11 @@ class Query:
     json_sql: str | None = None
 
 
+def _table(model: type) -> str:
+    """Return a model's table name, quoted: SQL here never spells a table itself."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
 def _in(column: str, ids: list[int]) -> tuple[str, list[int]]:
     if not ids:
         return " AND 1 = 0", []
@@ -366,16 +373,16 @@ def answers_query(request: ExportRequest) -> Query:
         where += " AND r.submitted_at >= %s"
         params.append(request.since)
     joins = (
-        " FROM surveys_answer a"
-        " JOIN surveys_response r ON r.id = a.response_id"
-        " JOIN surveys_survey s ON s.id = r.survey_id"
-        " JOIN surveys_team t ON t.id = r.team_id"
-        " JOIN maturity_question q ON q.id = a.question_id"
-        " JOIN maturity_dimension d ON d.id = q.dimension_id"
-        " LEFT JOIN maturity_choice c ON c.question_id = a.question_id AND c.score = a.score"
+        f" FROM {_table(Answer)} a"
+        f" JOIN {_table(Response)} r ON r.id = a.response_id"
+        f" JOIN {_table(Survey)} s ON s.id = r.survey_id"
+        f" JOIN {_table(Team)} t ON t.id = r.team_id"
+        f" JOIN {_table(Question)} q ON q.id = a.question_id"
+        f" JOIN {_table(Dimension)} d ON d.id = q.dimension_id"
+        f" LEFT JOIN {_table(Choice)} c ON c.question_id = a.question_id AND c.score = a.score"
     )
     if not survey.anonymous:
-        joins += " LEFT JOIN auth_user u ON u.id = r.respondent_id"
+        joins += f" LEFT JOIN {_table(get_user_model())} u ON u.id = r.respondent_id"
     respondent, submitted_at, select_params = _respondent_columns(survey, postgres=postgres)
 
     def columns(na: str, *, neutralised: bool = False) -> str:
@@ -469,16 +476,16 @@ def scores_query(request: ExportRequest) -> Query:
         f"SELECT ts.survey_id AS survey_id, t.slug AS team, 'overall' AS dimension,"  # noqa: S608
         f" {rounded('ts.score', 2)} AS score, ts.level AS level,"
         " ts.n_respondents AS n_respondents, NULL AS disagreement, 0 AS position"
-        " FROM reports_teamscore ts JOIN surveys_team t ON t.id = ts.team_id"
+        f" FROM {_table(TeamScore)} ts JOIN {_table(Team)} t ON t.id = ts.team_id"
         f"{where}"
         " UNION ALL"
         " SELECT ts.survey_id, t.slug, d.key,"
         f" {rounded('ds.score', 2)}, ds.level, ts.n_respondents,"
         f' {rounded("ds.disagreement", 4)}, d."order" + 1'
-        " FROM reports_dimensionscore ds"
-        " JOIN reports_teamscore ts ON ts.id = ds.team_score_id"
-        " JOIN surveys_team t ON t.id = ts.team_id"
-        " JOIN maturity_dimension d ON d.id = ds.dimension_id"
+        f" FROM {_table(DimensionScore)} ds"
+        f" JOIN {_table(TeamScore)} ts ON ts.id = ds.team_score_id"
+        f" JOIN {_table(Team)} t ON t.id = ts.team_id"
+        f" JOIN {_table(Dimension)} d ON d.id = ds.dimension_id"
         f"{where}"
     )
 

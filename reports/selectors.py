@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
-from common.db import JoinedRow, fits_primary_key
+from common.db import columns_of, fits_primary_key, instance_from_row
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from reports.display import shown
 from reports.models import DimensionScore, TeamScore
@@ -50,9 +50,9 @@ def snapshot_version(survey: Survey) -> tuple:
         return tuple(cursor.fetchone())
 
 
-_SURVEY = JoinedRow((Survey, "s"))
+_SURVEY_COLUMNS = len(Survey._meta.concrete_fields)
 _SURVEY_WITH_VERSION_SQL = (
-    f"SELECT {_SURVEY.select_list}, f.loaded_at,"  # noqa: S608
+    f"SELECT {columns_of(Survey, 's')}, f.loaded_at,"  # noqa: S608
     " v.revisions, v.snapshots, v.renamed"
     f" FROM {Survey._meta.db_table} s"
     f" JOIN {Framework._meta.db_table} f ON f.id = s.framework_id"
@@ -74,7 +74,8 @@ def survey_with_snapshot_version(survey_id: int) -> Survey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    (survey,), (loaded_at, *version) = _SURVEY.read(row)
+    survey = instance_from_row(Survey, row[:_SURVEY_COLUMNS])
+    loaded_at, *version = row[_SURVEY_COLUMNS:]
     survey.framework_loaded_at = loaded_at
     survey.snapshot_version = tuple(version)
     return survey

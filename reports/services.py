@@ -22,7 +22,7 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from maturity import scoring
-from maturity.models import Choice, Framework
+from maturity.models import Choice, Framework, Question
 from maturity.selectors import per_framework_version
 from reports.models import (
     AggregationRun,
@@ -33,7 +33,14 @@ from reports.models import (
     TeamScore,
 )
 from surveys import services as survey_services
-from surveys.models import DimensionTarget, Response, ResponseDimensionScore, Survey, Team
+from surveys.models import (
+    Answer,
+    DimensionTarget,
+    Response,
+    ResponseDimensionScore,
+    Survey,
+    Team,
+)
 from surveys.services import ErasureResult
 
 logger = logging.getLogger(__name__)
@@ -195,12 +202,12 @@ def _run(query: Query) -> pd.DataFrame:
 _V = "(CAST(a.score AS DOUBLE PRECISION) / q.max_score)"
 # The answers of the survey's counted responses; with their questions (q) where needed.
 _COUNTED = (
-    " FROM surveys_answer a"
-    " JOIN surveys_response r ON r.id = a.response_id"
+    f" FROM {Answer._meta.db_table} a"
+    f" JOIN {Response._meta.db_table} r ON r.id = a.response_id"
     " WHERE r.survey_id = %s AND r.status = 'submitted'"
 )
 _COUNTED_WITH_QUESTIONS = _COUNTED.replace(
-    " WHERE", " JOIN maturity_question q ON q.id = a.question_id WHERE"
+    " WHERE", f" JOIN {Question._meta.db_table} q ON q.id = a.question_id WHERE"
 )
 
 
@@ -273,7 +280,7 @@ def _moments_query(survey: Survey, team_ids: list[int] | None) -> Query:
     return Query(
         "SELECT r.team_id, d.dimension_id, COUNT(*), COUNT(d.score), AVG(d.score),"  # noqa: S608
         f" AVG(d.score * d.score) FROM {_RESPONSE_DIMENSIONS} d"
-        " JOIN surveys_response r ON r.id = d.response_id"
+        f" JOIN {Response._meta.db_table} r ON r.id = d.response_id"
         f" WHERE r.survey_id = %s AND r.status = 'submitted'{team_sql}"
         " GROUP BY r.team_id, d.dimension_id",
         [survey.pk, *team_params],

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import orjson
 from django.conf import settings
@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from common.db import insert_rows
+from common.errors import ApplicationError
 from common.times import when
 from maturity.models import Question
 from maturity.selectors import answer_rules
@@ -43,14 +44,15 @@ from surveys.models import (
 T = TypeVar("T")
 
 
-class SurveyError(Exception):
-    """A rule violation; ``code`` is stable for APIs, ``details`` carries specifics."""
+class SurveyError(ApplicationError):
+    """A survey rule violation; ``code`` is stable for APIs (statuses below, else 400)."""
 
-    def __init__(self, message: str, *, code: str, details: object = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.details = details
+    STATUS: ClassVar[dict[str, int]] = {
+        "closed": 409,
+        "idempotency_key_in_use": 409,
+        "idempotency_key_reused": 422,
+        "permission_denied": 403,
+    }
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,102 @@ def response_submit(
     raise AssertionError("unreachable")
 
 
+def submission_respondent(
+    *,
+    survey: Survey,
+    team: Team,
+    requester: AbstractBaseUser,
+    on_behalf: str | None = None,
+) -> tuple[AbstractBaseUser | None, str]:
+    """Return who a submission counts for: (user to record or None, respondent key).
+
+    - Without ``on_behalf``: the requester, who must be a member of ``team`` (else
+      SurveyError "permission_denied", 403). In anonymous surveys no user is recorded,
+      only the keyed hash (respondent_key_for).
+    - With ``on_behalf`` (admins only, else a 400 on the ``respondent`` field): a username
+      in named surveys (an unknown one is a 400), or an opaque external id in anonymous
+      surveys, kept only as a keyed hash (``x:...``).
+
+    ``team.requester_is_member``, when a read already set it, spares a query.
+    """
+    if on_behalf:
+        if not requester.is_staff:
+            raise SurveyError(
+                "Only admins may submit on behalf of others.",
+                code="on_behalf_admin_only",
+                field="respondent",
+            )
+        if survey.anonymous:
+            digest = salted_hmac("surveys.external", f"{survey.pk}:{on_behalf}").hexdigest()
+            return None, f"x:{digest[:32]}"
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(username=on_behalf).first()
+        if user is None:
+            raise SurveyError(
+                f"No user '{on_behalf}'.", code="unknown_respondent", field="respondent"
+            )
+        return user, respondent_key_for(user, survey)
+    is_member = getattr(team, "requester_is_member", None)
+    if is_member is None:
+        is_member = user_can_answer(requester, team)
+    if not is_member:
+        raise SurveyError(f"You are not a member of team '{team.slug}'.", code="permission_denied")
+    return (None if survey.anonymous else requester), respondent_key_for(requester, survey)
+
+
+def _replay_for(requester: AbstractBaseUser, survey: Survey, earlier: Response) -> SubmitResult:
+    """Return an earlier submission as this request's result, to its submitter or an admin.
+
+    Anyone else reusing the key is refused (409 "idempotency_key_in_use"): a key must not
+    reveal someone else's response.
+    """
+    if requester.is_staff or earlier.respondent_key == respondent_key_for(requester, survey):
+        return SubmitResult(earlier, replayed=True)
+    raise SurveyError(
+        "This Idempotency-Key was already used for another submission; use a new key.",
+        code="idempotency_key_in_use",
+    )
+
+
+def response_submit_as(
+    *,
+    survey: Survey,
+    team: Team,
+    requester: AbstractBaseUser,
+    answers: Sequence[AnswerInput],
+    on_behalf: str | None = None,
+    idempotency_key: str | None = None,
+    idempotency_fingerprint: str = "",
+) -> SubmitResult:
+    """Submit answers given whole for ``requester`` (or on behalf of someone; see
+    submission_respondent): the API's submission, rules included.
+
+    A key seen before answers with its first result (to the same submitter or an admin;
+    else 409 "idempotency_key_in_use"), or 422 "idempotency_key_reused" when it came with
+    another request; see response_submit for the rest.
+    """
+    if idempotency_key:
+        earlier = response_replay(survey, idempotency_key, idempotency_fingerprint)
+        if earlier is not None:
+            return _replay_for(requester, survey, earlier)
+    respondent, respondent_key = submission_respondent(
+        survey=survey, team=team, requester=requester, on_behalf=on_behalf
+    )
+    result = response_submit(
+        survey=survey,
+        team=team,
+        respondent=respondent,
+        respondent_key=respondent_key,
+        answers=answers,
+        idempotency_key=idempotency_key,
+        idempotency_fingerprint=idempotency_fingerprint,
+    )
+    if result.replayed:  # a concurrent request with the key stored it first
+        return _replay_for(requester, survey, result.response)
+    return result
+
+
 def response_replay(
     survey: Survey, idempotency_key: str, idempotency_fingerprint: str = ""
 ) -> Response | None:
@@ -558,10 +656,12 @@ def _submit_once(
     else:
         missing = missing_questions(draft)
     if missing:
+        keys = [question.key for question in missing]
         raise SurveyError(
             f"{len(missing)} question(s) still need an answer or N/A.",
             code="incomplete",
-            details=[question.key for question in missing],
+            extra={"missing": keys},
+            details=keys,
         )
     now = timezone.now()
     # Supersede the counted response first: one counted response per respondent.

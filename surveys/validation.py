@@ -1,4 +1,5 @@
-"""The one check of an answer, called by the web survey pages and the submission API.
+"""Input checks at the edge: the one check of an answer, called by the web survey pages and
+the submission API, and the one check of the API's submission body.
 
 Both edges turn their own input shape (form fields, JSON) into (question, choice, na,
 comment) and ask ``answer_problems``; they word every problem the same way.
@@ -6,10 +7,15 @@ comment) and ask ``answer_problems``; they word every problem the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
 from common.text import text_problem
 from maturity.models import Question
+from maturity.selectors import AnswerRules
+from surveys.services import AnswerInput
 
 COMMENT_MAX_LENGTH = 5000
 
@@ -48,3 +54,180 @@ def answer_problems(
     if wrong:
         problems["comment"] = [wrong]
     return problems
+
+
+# --- the submission API's body ----------------------------------------------------------------
+
+MAX_ANSWERS = 1000
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+Errors = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SubmissionBody:
+    """A submission body whose every value has the right type and form (not yet checked
+    against the framework: see answer_inputs)."""
+
+    team: str
+    answers: list[dict[str, Any]]  # question: str, choice: int | None, na: bool, comment: str
+    respondent: str | None = None
+
+
+def _string(
+    value: Any, *, max_length: int, blank: bool = False, slug: bool = False
+) -> tuple[str | None, str | None]:
+    """Return (the trimmed text, None) or (None, why not), as DRF's CharField would.
+
+    Like DRF, a number is taken as its text; a boolean, list or object is not text.
+    """
+    if value is None:
+        return None, "This field may not be null."
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None, "Not a valid string."
+    value = str(value).strip()
+    if not value and not blank:
+        return None, "This field may not be blank."
+    problem = text_problem(value, max_length=max_length)
+    if problem:
+        return None, problem
+    if slug and not _SLUG.fullmatch(value):
+        return None, 'Enter a valid "slug" consisting of letters, numbers, underscores or hyphens.'
+    return value, None
+
+
+_WHOLE = re.compile(r"\.0*\s*$")  # "3.0", "3." and 3.0 are 3, as DRF's IntegerField reads them
+
+
+def _choice(value: Any) -> tuple[int | None, str | None]:
+    """Return (the choice score or None, None) or (None, why not), as DRF's IntegerField."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or (isinstance(value, str) and len(value) > 1000):
+        return None, "A valid integer is required."
+    try:
+        number = int(_WHOLE.sub("", str(value)))
+    except (TypeError, ValueError):
+        return None, "A valid integer is required."
+    if number < 0:
+        return None, "Ensure this value is greater than or equal to 0."
+    if number > 32767:
+        return None, "Ensure this value is less than or equal to 32767."
+    return number, None
+
+
+# The texts DRF's BooleanField reads as true or false.
+_TRUE = {"t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1"}
+_FALSE = {"f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "0"}
+
+
+def _boolean(value: Any) -> bool | None:
+    if value is True or value is False:
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value in _TRUE | _FALSE:
+        return value in _TRUE
+    return None
+
+
+def _answer_item(item: Any) -> tuple[dict[str, Any] | None, Errors]:
+    """Check one answer object's types; return it normalised, or its errors by field."""
+    if not isinstance(item, dict):
+        kind = type(item).__name__
+        return None, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+    errors: Errors = {}
+    question, problem = (None, "This field is required.")
+    if "question" in item:
+        question, problem = _string(item["question"], max_length=64)
+    if problem:
+        errors["question"] = [problem]
+    choice, problem = _choice(item.get("choice"))
+    if problem:
+        errors["choice"] = [problem]
+    na = _boolean(item.get("na", False))
+    if na is None:
+        errors["na"] = ["Must be a valid boolean."]
+    comment, problem = _string(item.get("comment", ""), max_length=COMMENT_MAX_LENGTH, blank=True)
+    if problem:
+        errors["comment"] = [problem]
+    if errors:
+        return None, errors
+    return {"question": question, "choice": choice, "na": na, "comment": comment}, {}
+
+
+def _answer_list(value: Any) -> tuple[list[dict[str, Any]] | None, Any]:
+    if value is None:
+        return None, ["This field may not be null."]
+    if not isinstance(value, list):
+        return None, [f'Expected a list of items but got type "{type(value).__name__}".']
+    if not value:
+        return None, ["This list may not be empty."]
+    if len(value) > MAX_ANSWERS:
+        return None, [f"Ensure this field has no more than {MAX_ANSWERS} elements."]
+    checked = [_answer_item(item) for item in value]
+    if any(errors for _, errors in checked):
+        return None, [errors for _, errors in checked]
+    return [answer for answer, _ in checked if answer is not None], None
+
+
+def submission_body(data: Any) -> tuple[SubmissionBody | None, Errors]:
+    """Check the types and forms of a submission body; return it, or errors shaped like
+    DRF's (``{"team": [...], "answers": [{...}, {}]}``) for a 400.
+
+    The one check of the API's submission input (the OpenAPI schema documents the same
+    shape with ResponseInSerializer, which is not used at run time). It reads values as
+    DRF's fields would (text trimmed, "3" and 3.0 as 3, "false" as false), so clients see
+    the contract they always had. What the framework allows is answer_inputs' business.
+    """
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        return None, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+    errors: Errors = {}
+    team, problem = (None, "This field is required.")
+    if "team" in data:
+        team, problem = _string(data["team"], max_length=64, slug=True)
+    if problem:
+        errors["team"] = [problem]
+    answers, answer_errors = (None, ["This field is required."])
+    if "answers" in data:
+        answers, answer_errors = _answer_list(data["answers"])
+    if answer_errors:
+        errors["answers"] = answer_errors
+    respondent = None
+    if "respondent" in data:
+        respondent, problem = _string(data["respondent"], max_length=150)
+        if problem:
+            errors["respondent"] = [problem]
+    if errors or team is None or answers is None:
+        return None, errors
+    return SubmissionBody(team=team, answers=answers, respondent=respondent), {}
+
+
+def answer_inputs(
+    answers: list[dict[str, Any]], rules: AnswerRules
+) -> tuple[list[AnswerInput], list[Errors]]:
+    """Check answers (of the right types) against the framework with answer_problems.
+
+    Returns the AnswerInputs, or, when any answer is wrong, one error dict per answer in
+    order (``{}`` for a good one), as DRF reports errors of a list of objects.
+    """
+    errors: list[Errors] = []
+    seen: set[str] = set()
+    result = []
+    for answer in answers:
+        error: Errors = {}
+        question = rules.questions.get(answer["question"])
+        choice, na, comment = answer["choice"], answer["na"], answer["comment"]
+        if question is None:
+            error["question"] = [f"Unknown question key '{answer['question']}'."]
+        elif answer["question"] in seen:
+            error["question"] = [f"Question '{answer['question']}' is answered twice."]
+        else:
+            error = answer_problems(
+                question, rules.offered[question.pk], choice=choice, na=na, comment=comment
+            )
+        errors.append(error)
+        if not error and question is not None:
+            seen.add(question.key)
+            result.append(AnswerInput(question=question, score=choice, na=na, comment=comment))
+    return (result, []) if not any(errors) else ([], errors)

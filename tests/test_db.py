@@ -1,34 +1,44 @@
-"""config.db: the helpers for hot paths that leave the ORM's query building."""
+"""common.db: the helpers for the hot reads that leave the ORM's query building."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 
-from common.db import JoinedRow
-from surveys.models import Survey, Team
+from common.db import columns_of, instance_from_row
+from maturity.models import Framework, Question
+from surveys.models import Response, Survey, Team
 
 pytestmark = pytest.mark.django_db
 
 
-def test_joined_row_builds_instances_as_the_orm_does(survey, team):
-    """Each backend's converters apply: on SQLite, datetimes come back as text otherwise."""
+@pytest.mark.parametrize("model", [Survey, Team, Framework, Question, Response, get_user_model()])
+def test_instance_from_row_reads_a_row_as_the_orm_does(model, survey, team, member, framework):
+    """Same values, same types, on SQLite (text datetimes, 0/1 booleans, JSON text) and
+    PostgreSQL alike."""
+    from surveys import services
+    from tests.conftest import complete_answers
+
     team.parent = Team.objects.create(slug="ml", name="ML")
     team.save()
-    joined = JoinedRow((Survey, "s"), (Team, "t"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {joined.select_list}, 42 FROM surveys_survey s"  # noqa: S608
-            " JOIN surveys_survey_teams st ON st.survey_id = s.id"
-            " JOIN surveys_team t ON t.id = st.team_id WHERE s.id = %s AND t.id = %s",
-            [survey.pk, team.pk],
-        )
-        (read_survey, read_team), rest = joined.read(cursor.fetchone())
-    assert rest == [42]
-    for read, model in [(read_survey, Survey), (read_team, Team)]:
-        stored = model.objects.get(pk=read.pk)
+    services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=services.respondent_key_for(member, survey),
+        answers=complete_answers(framework),
+    )
+    table = model._meta.db_table
+    for stored in model.objects.all()[:5]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns_of(model, 'x')} FROM {table} x WHERE x.id = %s",  # noqa: S608
+                [stored.pk],
+            )
+            read = instance_from_row(model, cursor.fetchone())
         for field in model._meta.concrete_fields:
-            assert getattr(read, field.attname) == getattr(stored, field.attname), field.name
-            assert type(getattr(read, field.attname)) is type(getattr(stored, field.attname))
+            mine, theirs = getattr(read, field.attname), getattr(stored, field.attname)
+            assert mine == theirs, field.name
+            assert type(mine) is type(theirs), field.name
         assert not read._state.adding
-    assert read_team.parent.slug == "ml"

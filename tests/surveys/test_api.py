@@ -308,41 +308,50 @@ def test_plain_and_coerced_bodies_store_the_same_answers(api, survey, team, memb
 
 
 @pytest.mark.parametrize(
-    "body",
+    "body,errors",
     [
-        [],
-        {"team": "a b", "answers": [{"question": "q", "choice": 1}]},
-        {"team": "t", "answers": []},
-        {"team": "t", "answers": [{"question": "q", "choice": True}]},
-        {"team": "t", "answers": [{"question": "q", "choice": 1.0}]},
-        {"team": "t", "answers": [{"question": "q", "na": 1}]},
-        {"team": "t", "answers": [{"question": "q ", "choice": 1}]},
-        {"team": "t", "answers": [{"question": "q", "choice": 1, "comment": None}]},
-        {"team": "t", "answers": [{"question": "q", "choice": 1, "comment": "a\x00b"}]},
-        {"team": "t", "answers": [{"question": "q", "choice": 1, "comment": "x" * 5001}]},
-        {"team": "t", "answers": [{"question": "q", "choice": 40000}]},
-        {"team": "t", "answers": ["q"]},
-        {"team": "t", "answers": [{"question": "q", "choice": 1}], "respondent": ""},
+        ([], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        ({"answers": [{"question": "q"}]}, {"team": ["This field is required."]}),
+        ({"team": "a b", "answers": [{"question": "q", "choice": 1}]}, {"team": ['Enter a valid "slug" consisting of letters, numbers, underscores or hyphens.']}),
+        ({"team": "t", "answers": []}, {"answers": ["This list may not be empty."]}),
+        ({"team": "t", "answers": "q"}, {"answers": ['Expected a list of items but got type "str".']}),
+        ({"team": "t", "answers": [{"question": "q", "choice": True}]}, {"answers": [{"choice": ["A valid integer is required."]}]}),
+        ({"team": "t", "answers": [{"question": "q", "choice": 1.5}]}, {"answers": [{"choice": ["A valid integer is required."]}]}),
+        ({"team": "t", "answers": [{"question": "q", "na": 2}]}, {"answers": [{"na": ["Must be a valid boolean."]}]}),
+        ({"team": "t", "answers": [{"question": "q", "choice": 1, "comment": None}]}, {"answers": [{"comment": ["This field may not be null."]}]}),
+        ({"team": "t", "answers": [{"question": "q", "choice": 1, "comment": "a\x00b"}]}, {"answers": [{"comment": ["Null characters are not allowed."]}]}),
+        ({"team": "t", "answers": [{"question": "q", "choice": 1, "comment": "x" * 5001}]}, {"answers": [{"comment": ["Ensure this field has no more than 5000 characters."]}]}),
+        ({"team": "t", "answers": [{"question": "q", "choice": 40000}]}, {"answers": [{"choice": ["Ensure this value is less than or equal to 32767."]}]}),
+        ({"team": "t", "answers": ["q", {"question": "q"}]}, {"answers": [{"non_field_errors": ["Invalid data. Expected a dictionary, but got str."]}, {}]}),
+        ({"team": "t", "answers": [{"question": "q", "choice": 1}], "respondent": ""}, {"respondent": ["This field may not be blank."]}),
     ],
-)
-def test_bodies_that_are_not_plain_go_through_the_serializer(body):
-    from surveys.api import plain_submission
+)  # fmt: skip
+def test_the_submission_body_check_words_errors_as_drf_does(body, errors):
+    from surveys.validation import submission_body
 
-    assert plain_submission(body) is None
+    assert submission_body(body) == (None, errors)
 
 
-def test_plain_bodies_are_taken_as_they_are():
-    from surveys.api import plain_submission
+def test_the_submission_body_check_reads_values_as_drf_fields_do():
+    from surveys.validation import SubmissionBody, submission_body
 
     body = {
-        "team": "ml-platform",
-        "answers": [{"question": "q1", "choice": 3}, {"question": "q2", "na": True, "x": 1}],
+        "team": " ml-platform ",
+        "answers": [
+            {"question": "q1", "choice": "3"},
+            {"question": " q2 ", "choice": 2.0, "na": "false", "comment": "  kept  "},
+            {"question": "q3", "na": True, "x": 1},
+        ],
         "ignored": "like DRF",
     }
-    assert plain_submission(body) == {
-        "team": "ml-platform",
-        "answers": [
-            {"question": "q1", "choice": 3, "na": False, "comment": ""},
-            {"question": "q2", "choice": None, "na": True, "comment": ""},
-        ],
-    }
+    assert submission_body(body) == (
+        SubmissionBody(
+            team="ml-platform",
+            answers=[
+                {"question": "q1", "choice": 3, "na": False, "comment": ""},
+                {"question": "q2", "choice": 2, "na": False, "comment": "kept"},
+                {"question": "q3", "choice": None, "na": True, "comment": ""},
+            ],
+        ),
+        {},
+    )
