@@ -326,6 +326,13 @@ def answer_save(
     return answer
 
 
+def response_resume_at(*, response: Response, dimension_key: str) -> None:
+    """Remember the dimension the respondent is on, so they resume there on any device."""
+    if response.last_dimension != dimension_key:
+        Response.objects.filter(pk=response.pk).update(last_dimension=dimension_key)
+        response.last_dimension = dimension_key
+
+
 def missing_questions(response: Response) -> list[Question]:
     """Return the questions of the response's framework still without a score or N/A."""
     answered = response.answers.filter(Q(score__isnull=False) | Q(na=True)).values("question_id")
@@ -806,6 +813,13 @@ def invitation_lookup(token: str) -> Invitation:
             details=invitation,
         )
     return invitation
+
+
+def invitation_revoke(*, survey: Survey, team: Team, invitation_id: int) -> bool:
+    """Make an invitation link of the survey's team stop working; tell whether one did."""
+    return bool(
+        Invitation.objects.filter(survey=survey, team=team, pk=invitation_id).update(revoked=True)
+    )
 
 
 @transaction.atomic

@@ -201,7 +201,7 @@ def survey_dimension(
         shown = request.POST  # show what was posted, so nothing typed is lost
     else:
         if response.last_dimension != dimension.key:
-            Response.objects.filter(pk=response.pk).update(last_dimension=dimension.key)
+            services.response_resume_at(response=response, dimension_key=dimension.key)
         shown = _pop_kept_answers(request)
 
     answered = selectors.answered_question_ids(response)
@@ -718,6 +718,6 @@ def invitation_revoke(
     team = get_object_or_404(survey.teams.all(), slug=team_slug)
     if not services.user_can_invite(request.user, survey, team):
         raise Http404("No such survey for you.")
-    survey.invitations.filter(team=team, pk=invitation_id).update(revoked=True)
+    services.invitation_revoke(survey=survey, team=team, invitation_id=invitation_id)
     messages.success(request, "The invitation link no longer works.")
     return redirect("survey-invitations", survey.pk, team.slug)
