@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from graphlib import CycleError, TopologicalSorter
 from typing import NamedTuple
 
 import numpy as np
@@ -314,15 +315,15 @@ def _prerequisite_edges(framework: Framework) -> pd.DataFrame:
 
 
 def _require_acyclic(edges: pd.DataFrame) -> None:
-    # Peel off questions whose prerequisites are all gone; what remains lies on or behind a
-    # cycle. At most one pass per question, and frameworks have tens of questions.
-    remaining = edges[["question", "prerequisite"]]
-    while not remaining.empty:
-        free = ~remaining["prerequisite"].isin(remaining["question"])
-        if not free.any():
-            keys = sorted(set(remaining["question"].astype(str)))
-            raise ValueError(f"prerequisites form a cycle among {keys}")
-        remaining = remaining[~free]
+    """Raise ValueError naming a cycle if the prerequisite links form one (graphlib)."""
+    graph: dict[str, set[str]] = {}
+    for question, prerequisite in zip(edges["question"], edges["prerequisite"], strict=True):
+        graph.setdefault(str(question), set()).add(str(prerequisite))
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as error:
+        cycle = error.args[1]
+        raise ValueError(f"prerequisites form a cycle: {' -> '.join(cycle)}") from None
 
 
 @dataclass(frozen=True, eq=False)
