@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint format worker beat migrate demo bench check-deploy backup restore clean
+.PHONY: run serve test test-fast lint format worker beat migrate demo bench check-deploy backup restore clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,9 +51,16 @@ bench: $(VENV)/.dev
 test: $(VENV)/.dev
 	$(PY) -m pytest
 
+# The loop to run every few minutes: no browser, no worker, no fuzzing, the test databases
+# kept between runs, two processes. `make test` (what CI runs) runs everything.
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -q -m "not browser and not integration and not fuzz" --reuse-db -n 2
+
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .

@@ -39,9 +39,20 @@ def mlops_spec():
     return parse_framework_file(MLOPS_YAML)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, mlops_spec):
+    """Create the test database (pytest-django) and load the shipped framework into it once
+    per session; every test then finds it, inside its own transaction."""
+    from maturity.services import framework_load
+
+    with django_db_blocker.unblock():
+        framework_load(spec=mlops_spec, source=str(MLOPS_YAML))
+
+
 @pytest.fixture
 def mlops_framework(db, mlops_spec):
-    """The shipped framework loaded into the test database."""
+    """The shipped framework, loaded once per session (django_db_setup); a test after one
+    that flushed the database (transaction=True) loads it again here."""
     from maturity.services import framework_load
 
     return framework_load(spec=mlops_spec, source=str(MLOPS_YAML)).framework
@@ -138,3 +149,12 @@ def postgres_only():
     from django.db import connection
 
     require(connection.vendor == "postgresql", "needs PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture
+def no_frameworks(db):
+    """Start without any framework (the session loads the shipped one): for tests of
+    loading. The deletion is rolled back with the test."""
+    from maturity.models import Framework
+
+    Framework.objects.all().delete()

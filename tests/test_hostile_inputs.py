@@ -268,7 +268,7 @@ def test_a_login_with_hostile_fields_is_refused(client):
     ids=["duplicate key", "10,000 deep", "alias", "unclosed list", "a list", "bad slug", "binary"],
 )
 def test_hostile_framework_files_are_refused_and_nothing_is_written(
-    tmp_path: Path, content: str, message: str
+    no_frameworks, tmp_path: Path, content: str, message: str
 ):
     path = tmp_path / "hostile.yaml"
     path.write_text(content, encoding="utf-8")

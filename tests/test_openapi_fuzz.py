@@ -31,7 +31,7 @@ from surveys import services as survey_services
 from surveys.models import Membership
 from tests.conftest import complete_answers
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 CHECKS = [

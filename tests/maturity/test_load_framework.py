@@ -14,7 +14,7 @@ from surveys.models import Answer, Response
 from tests.factories import SurveyFactory, TeamFactory
 from tests.maturity.test_schema import minimal
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_frameworks")]
 
 
 def write(tmp_path: Path, data: dict, name: str = "tiny.yaml") -> Path:
