@@ -616,3 +616,14 @@ def test_progress_reads_100_percent_only_when_every_question_is_answered():
 
     assert [progress_percent(a, 250) for a in (0, 1, 249, 250)] == [0, 0, 99, 100]
     assert progress_percent(0, 0) == 0
+
+
+def test_respondents_see_level_labels_without_score_numbers(
+    client, survey, team, member, framework
+):
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    page = client.get(dimension_url(survey, team, dimension.key)).content.decode()
+    for choice in dimension.questions.first().choices.all():
+        assert f"<strong>{choice.label}</strong>" in page
+        assert f"{choice.score} · {choice.label}" not in page
