@@ -7,8 +7,21 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from maturity.schema import FrameworkFileError, parse_framework, parse_framework_file
+from maturity.schema import (
+    AppliesWhen,
+    FrameworkFileError,
+    TeamProfile,
+    disappeared_keys,
+    earlier_version_keys,
+    parse_framework,
+    parse_framework_file,
+    read_framework_directory,
+    replaced_key_problems,
+)
+from tests.maturity.conftest import MLOPS_V1_YAML
 
 
 def choices(top: int = 4) -> list[dict]:
@@ -209,3 +222,355 @@ def test_every_problem_is_reported_at_once(tmp_path: Path):
     with pytest.raises(FrameworkFileError) as caught:
         parse_framework_file(path)
     assert [p.path for p in caught.value.problems] == ["levels[2].threshold", "dimensions[1].key"]
+
+
+# --- The content model of version 2 (issue 15): scope, applies_when, refs, why, evidence,
+# --- replaces. Every field is optional, so version 1 files load unchanged.
+
+
+def question(data: dict, d_index: int = 0, q_index: int = 0) -> dict:
+    return data["dimensions"][d_index]["questions"][q_index]
+
+
+def with_fields(version: int = 2, **fields) -> dict:
+    """Return the minimal framework (as version ``version``) with fields set on question 0."""
+    data = minimal()
+    data["version"] = version
+    question(data).update(fields)
+    return data
+
+
+def test_new_fields_are_read_when_valid():
+    data = with_fields(
+        scope="platform",
+        applies_when={"serving": ["online", "streaming"], "gpu": True},
+        refs=["mlts:data-1", "owasp-llm:LLM01", "aws-ml-lens:MLOPS05-BP01", "dora:metrics"],
+        why="ML Test Score Data 1 asks for a schema.",
+        replaces=["old-data-versioning"],
+    )
+    question(data)["choices"][1]["evidence"] = "The dataset registry."
+    spec = parse_framework(data)
+    parsed = spec.dimensions[0].questions[0]
+    assert parsed.scope == "platform"
+    assert parsed.applies_when.serving == ["online", "streaming"]
+    assert parsed.applies_when.gpu is True
+    assert parsed.applies_when.model_kinds is None
+    assert parsed.refs == [
+        "mlts:data-1",
+        "owasp-llm:LLM01",
+        "aws-ml-lens:MLOPS05-BP01",
+        "dora:metrics",
+    ]
+    assert parsed.why == "ML Test Score Data 1 asks for a schema."
+    assert parsed.replaces == ["old-data-versioning"]
+    assert parsed.choices[1].evidence == "The dataset registry."
+
+
+def test_new_fields_default_to_a_team_question_for_everyone():
+    parsed = parse_framework(minimal()).dimensions[0].questions[0]
+    assert (parsed.scope, parsed.applies_when, parsed.refs, parsed.why, parsed.replaces) == (
+        "team",
+        None,
+        [],
+        "",
+        [],
+    )
+    assert parsed.choices[0].evidence == ""
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param(
+            {"refs": ["iso-42001:A.6"]},
+            "dimensions[0].questions[0].refs[0]: unknown reference prefix 'iso-42001' (known: "
+            "mlts, google-mlops, azure-mlops, azure-llmops, aws-ml-lens, aws-genai-lens, dora, "
+            "google-sre, owasp-llm, nist-ai-600-1)",
+            id="unknown-ref-prefix",
+        ),
+        pytest.param(
+            {"refs": ["mlts:data-1", "mlts:data-8"]},
+            "dimensions[0].questions[0].refs[1]: unknown mlts id 'data-8' "
+            "(expected data-1..7, model-1..7, infra-1..7, monitor-1..7)",
+            id="unknown-mlts-test",
+        ),
+        pytest.param(
+            {"refs": ["mlts:Data-1"]},
+            "dimensions[0].questions[0].refs[0]: unknown mlts id 'Data-1'",
+            id="mlts-test-spelt-differently",
+        ),
+        pytest.param(
+            {"refs": ["owasp-llm:LLM11"]},
+            "dimensions[0].questions[0].refs[0]: unknown owasp-llm id 'LLM11' "
+            "(expected LLM01 .. LLM10)",
+            id="unknown-owasp-item",
+        ),
+        pytest.param(
+            {"refs": ["aws-ml-lens:MLOPS5-BP1"]},
+            "dimensions[0].questions[0].refs[0]: unknown aws-ml-lens id 'MLOPS5-BP1'",
+            id="malformed-aws-id",
+        ),
+        pytest.param(
+            {"refs": ["nist-ai-600-1:MS2.5"]},
+            "dimensions[0].questions[0].refs[0]: unknown nist-ai-600-1 id 'MS2.5'",
+            id="malformed-nist-id",
+        ),
+        pytest.param(
+            {"refs": ["mlts"]},
+            "dimensions[0].questions[0].refs[0]: 'mlts' is not a reference; "
+            "write <prefix>:<id>, e.g. mlts:monitor-3",
+            id="ref-without-colon",
+        ),
+        pytest.param(
+            {"refs": ["dora:version-control", "dora:version-control"]},
+            "dimensions[0].questions[0].refs[1]: 'dora:version-control' is listed twice",
+            id="duplicate-ref",
+        ),
+        pytest.param(
+            {"applies_when": {"serving": ["online"], "team_size": ["large"]}},
+            "dimensions[0].questions[0].applies_when.team_size: unknown team-profile field "
+            "'team_size' (known: serving, model_kinds, gpu, regulated)",
+            id="applies-when-unknown-field",
+        ),
+        pytest.param(
+            {"applies_when": {"serving": ["online", "mainframe"]}},
+            "dimensions[0].questions[0].applies_when.serving[1]: Input should be 'none', "
+            "'batch', 'online', 'streaming' or 'edge'",
+            id="applies-when-unknown-serving",
+        ),
+        pytest.param(
+            {"applies_when": {"model_kinds": ["llm"]}},
+            "dimensions[0].questions[0].applies_when.model_kinds[0]: Input should be "
+            "'classical', 'deep-learning', 'llm-api', 'llm-fine-tuned' or 'agents'",
+            id="applies-when-unknown-model-kind",
+        ),
+        pytest.param(
+            {"applies_when": {"gpu": "yes please"}},
+            "dimensions[0].questions[0].applies_when.gpu: Input should be a valid boolean",
+            id="applies-when-gpu-not-a-boolean",
+        ),
+        pytest.param(
+            {"applies_when": {"serving": []}},
+            "dimensions[0].questions[0].applies_when.serving: List should have at least 1 item",
+            id="applies-when-empty-list",
+        ),
+        pytest.param(
+            {"applies_when": {}},
+            "dimensions[0].questions[0].applies_when: name at least one team-profile field",
+            id="applies-when-names-nothing",
+        ),
+        pytest.param(
+            {"applies_when": {"serving": ["batch", "online", "batch"]}},
+            "dimensions[0].questions[0].applies_when.serving[2]: 'batch' is listed twice",
+            id="applies-when-duplicate-value",
+        ),
+        pytest.param(
+            {"scope": "division"},
+            "dimensions[0].questions[0].scope: Input should be 'team', 'platform' or 'org'",
+            id="unknown-scope",
+        ),
+        pytest.param(
+            {"replaces": ["data-versioning"]},
+            "dimensions[0].questions[0].replaces[0]: a question cannot replace itself",
+            id="replaces-itself",
+        ),
+        pytest.param(
+            {"replaces": ["old-key", "old-key"]},
+            "dimensions[0].questions[0].replaces[1]: 'old-key' is listed twice",
+            id="replaces-twice",
+        ),
+        pytest.param(
+            {"replaces": ["Old Key"]},
+            "dimensions[0].questions[0].replaces[0]: String should match pattern",
+            id="replaces-bad-key",
+        ),
+    ],
+)
+def test_bad_new_field_is_rejected_with_its_path(fields, expected):
+    problems = problems_of(with_fields(**fields))
+    assert any(problem.startswith(expected) for problem in problems), problems
+
+
+def test_a_first_version_cannot_replace_keys():
+    problems = problems_of(with_fields(version=1, replaces=["old-key"]))
+    assert problems == [
+        "dimensions[0].questions[0].replaces: version 1 has no earlier version whose keys it "
+        "could replace"
+    ]
+
+
+def test_replacing_a_key_that_never_existed_is_an_error_with_its_path():
+    data = with_fields(replaces=["data-versions", "ghost"])
+    spec = parse_framework(data)  # without earlier keys the rule cannot be checked
+    assert [str(p) for p in replaced_key_problems(spec, {"data-versions", "data-quality"})] == [
+        "dimensions[0].questions[0].replaces[1]: 'ghost' is not a question key of any "
+        "earlier version of tiny"
+    ]
+    with pytest.raises(FrameworkFileError) as caught:
+        parse_framework(data, source="tiny.yaml", earlier_keys={"data-versions"})
+    assert [p.path for p in caught.value.problems] == ["dimensions[0].questions[0].replaces[1]"]
+    assert parse_framework(data, earlier_keys={"data-versions", "ghost"}).version == 2
+
+
+def test_disappeared_keys_are_earlier_keys_neither_kept_nor_replaced():
+    spec = parse_framework(with_fields(replaces=["data-versions"]))
+    earlier = {"data-versions", "data-quality", "model-registry", "automated-deployment"}
+    # data-quality and automated-deployment are kept; data-versions is replaced.
+    assert disappeared_keys(spec, earlier) == ["model-registry"]
+    assert disappeared_keys(spec, set()) == []
+
+
+def test_a_split_keeps_the_old_key_and_names_it_in_the_new_question():
+    data = with_fields()
+    question(data, 0, 1)["replaces"] = ["data-versioning"]  # split: both questions succeed it
+    spec = parse_framework(data, earlier_keys={"data-versioning", "data-quality"})
+    assert replaced_key_problems(spec, {"data-versioning", "data-quality"}) == []
+    assert disappeared_keys(spec, {"data-versioning", "data-quality"}) == []
+
+
+def test_a_longer_prerequisite_cycle_is_reported_from_the_first_question_in_the_file():
+    data = minimal()
+    question(data, 0, 0)["requires"] = ["automated-deployment"]
+    question(data, 1, 0)["requires"] = ["data-quality"]  # data-quality requires data-versioning
+    assert problems_of(data) == [
+        "dimensions[0].questions[0].requires: prerequisites form a cycle: data-versioning -> "
+        "automated-deployment -> data-quality -> data-versioning"
+    ]
+
+
+def test_self_requirement_is_reported_once_not_also_as_a_cycle():
+    data = minimal()
+    question(data, 0, 0)["requires"] = ["data-versioning"]
+    assert problems_of(data) == [
+        "dimensions[0].questions[0].requires[0]: a question cannot require itself"
+    ]
+
+
+def test_version_1_keeps_the_content_hash_it_was_loaded_with():
+    """New optional fields are left out of the hash while unset (see schema._unless).
+
+    The value is the hash of maturity/frameworks/mlops.yaml before version 2 of the format
+    existed; if it changed, load_framework would refuse the unchanged file of a version that
+    has answers ("its content differs").
+    """
+    assert (
+        parse_framework_file(MLOPS_V1_YAML).content_hash()
+        == "74e34a4135fcc536e967481a82c095046e9846f97c4cf86fbc4bb2ef9ecf1a78"
+    )
+
+
+def test_new_fields_change_the_hash_only_when_set():
+    base = parse_framework(with_fields()).content_hash()
+    assert parse_framework(with_fields(scope="team", refs=[], why="")).content_hash() == base
+    for fields in ({"scope": "org"}, {"refs": ["mlts:data-1"]}, {"why": "Because."}):
+        assert parse_framework(with_fields(**fields)).content_hash() != base, fields
+    data = with_fields()
+    question(data)["choices"][1]["evidence"] = "A dashboard."
+    assert parse_framework(data).content_hash() != base
+
+
+# --- applies_when semantics: a question applies when, for every field it names, the team's
+# --- profile matches (a list field: any value in common; a boolean: equal).
+
+
+@pytest.mark.parametrize(
+    ("condition", "profile", "applies"),
+    [
+        ({"serving": ["online", "streaming"]}, {"serving": ["batch", "online"]}, True),
+        ({"serving": ["online", "streaming"]}, {"serving": ["batch"]}, False),
+        ({"serving": ["online"]}, {}, False),
+        ({"model_kinds": ["llm-api", "agents"]}, {"model_kinds": ["classical", "agents"]}, True),
+        ({"gpu": True}, {"gpu": False}, False),
+        ({"gpu": False}, {}, True),
+        ({"regulated": True}, {"regulated": True, "serving": ["none"]}, True),
+        (
+            {"serving": ["batch"], "model_kinds": ["classical"]},
+            {"serving": ["batch"], "model_kinds": ["llm-api"]},
+            False,
+        ),
+    ],
+)
+def test_applies_when_needs_every_named_field_to_match(condition, profile, applies):
+    assert AppliesWhen(**condition).matches(TeamProfile(**profile)) is applies
+
+
+def test_a_question_without_condition_or_a_team_without_profile_sees_everything():
+    spec = parse_framework(with_fields(applies_when={"serving": ["online"]}))
+    conditional, unconditional = spec.dimensions[0].questions
+    batch_team = TeamProfile(serving=["batch"])
+    assert not conditional.applies_to(batch_team)
+    assert conditional.applies_to(None)
+    assert unconditional.applies_to(batch_team)
+
+
+SERVING_VALUES = ["none", "batch", "online", "streaming", "edge"]
+KIND_VALUES = ["classical", "deep-learning", "llm-api", "llm-fine-tuned", "agents"]
+
+
+def reference_applies(condition: dict, profile: dict) -> bool:
+    """The rule as the README states it, written out plainly."""
+    for name, wanted in condition.items():
+        actual = profile.get(name, [] if name in ("serving", "model_kinds") else False)
+        if isinstance(wanted, list):
+            if not any(value in actual for value in wanted):
+                return False
+        elif wanted != actual:
+            return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    condition=st.fixed_dictionaries(
+        {},
+        optional={
+            "serving": st.lists(st.sampled_from(SERVING_VALUES), min_size=1, unique=True),
+            "model_kinds": st.lists(st.sampled_from(KIND_VALUES), min_size=1, unique=True),
+            "gpu": st.booleans(),
+            "regulated": st.booleans(),
+        },
+    ),
+    profile=st.fixed_dictionaries(
+        {},
+        optional={
+            "serving": st.lists(st.sampled_from(SERVING_VALUES), unique=True),
+            "model_kinds": st.lists(st.sampled_from(KIND_VALUES), unique=True),
+            "gpu": st.booleans(),
+            "regulated": st.booleans(),
+        },
+    ),
+)
+def test_applies_when_agrees_with_the_plainly_written_rule(condition, profile):
+    assert AppliesWhen(**condition).matches(TeamProfile(**profile)) is reference_applies(
+        condition, profile
+    )
+
+
+# --- Finding the earlier versions of a framework among the files of a directory.
+
+
+def test_directory_reading_returns_good_files_and_the_problems_of_bad_ones(tmp_path: Path):
+    first = minimal()
+    second = with_fields(replaces=["data-versions"])
+    question(second, 0, 1)["key"] = "data-checks"
+    other = minimal() | {"slug": "other"}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(first))
+    (tmp_path / "tiny-v2.yaml").write_text(yaml.safe_dump(second))
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    (tmp_path / "broken.yaml").write_text("slug: [")
+    (tmp_path / "notes.txt").write_text("not a framework")
+    parsed, failed = read_framework_directory(tmp_path)
+    assert [f.path.name for f in parsed] == ["other.yaml", "tiny-v2.yaml", "tiny.yaml"]
+    assert [error.source for error in failed] == ["broken.yaml"]
+    assert earlier_version_keys(parsed, "tiny", 2) == {
+        "data-versioning",
+        "data-quality",
+        "automated-deployment",
+    }
+    assert earlier_version_keys(parsed, "tiny", 3) == {
+        "data-versioning",
+        "data-quality",
+        "data-checks",
+        "automated-deployment",
+    }
+    assert earlier_version_keys(parsed, "tiny", 1) == set()
