@@ -15,7 +15,7 @@ import math
 import time
 import tracemalloc
 
-from common import machine, median, p95, peak_rss_mb, setup_django, table, timed, vacuum
+from harness import machine, median, p95, peak_rss_mb, setup_django, table, timed, vacuum
 
 SNAPSHOT_TABLES = (
     "reports_teamscore",
@@ -103,9 +103,10 @@ def build(teams: int, respondents: int, questions: int, seed: int):  # type: ign
         cursor.execute("SELECT setseed(%s)", [seed / 1000])
         cursor.execute(
             "INSERT INTO surveys_response (survey_id, team_id, respondent_key, status,"
-            " started_at, updated_at, submitted_at, last_dimension)"
+            " started_at, updated_at, submitted_at, last_dimension, idempotency_fingerprint,"
+            " withdrawn_reason)"
             " SELECT %s, t.id, 'b:' || t.id || ':' || g, 'submitted', now(), now(),"
-            " now() - g * interval '1 second', ''"
+            " now() - g * interval '1 second', '', '', ''"
             " FROM surveys_team t CROSS JOIN generate_series(1, CASE WHEN t.slug = 'probe'"
             " THEN 10 ELSE %s END) g",
             [survey.pk, respondents],

@@ -29,7 +29,7 @@ os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mlops_bench_exports"
 )
 
-from common import ROOT, machine, p95, setup_django, table, vacuum  # noqa: E402
+from harness import ROOT, machine, p95, setup_django, table, vacuum  # noqa: E402
 
 HOST, PORT = "127.0.0.1", 8765
 FORMATS = ["csv", "ndjson", "json", "parquet", "xlsx"]

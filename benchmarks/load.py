@@ -37,7 +37,7 @@ PASSWORD = "load-test-pass-2026"  # noqa: S105 - throwaway users of a throwaway 
 def setup(url: str, users: int) -> dict:
     """Create the database content; return ids the clients need."""
     os.environ["BENCH_DATABASE_URL"] = url
-    from common import setup_django
+    from harness import setup_django
 
     setup_django()
     from django.contrib.auth import get_user_model
@@ -289,7 +289,7 @@ def main() -> None:
         from surveys.models import Response
 
         stored = Response.objects.filter(survey_id=plan["survey"]).exclude(status="draft").count()
-        from common import machine, table
+        from harness import machine, table
 
         rows = []
         for name, entry in sorted(stats.items()):

@@ -1,4 +1,8 @@
-"""Shared set-up for benchmarks: a dedicated PostgreSQL database and Django."""
+"""Shared set-up for benchmarks: a dedicated PostgreSQL database and Django.
+
+This module is not named ``common``: that is the app's package, which the scripts import
+through Django.
+"""
 
 from __future__ import annotations
 
