@@ -2,9 +2,14 @@
 
     .venv/bin/python benchmarks/aggregation.py                 # 1,000 teams x 100 x 50 = 5M
     .venv/bin/python benchmarks/aggregation.py --teams 100     # smaller, faster
-    BENCH_DATABASE_URL=postgres://... (default: postgres://postgres@127.0.0.1:5432/mlops_bench)
 
-The benchmark database is dedicated: its answers, responses and scores are truncated first.
+Environment:
+    BENCH_DATABASE_URL  the benchmark's own PostgreSQL database (default
+                        postgres://postgres@127.0.0.1:5432/mlops_bench). The script creates
+                        it when missing and marks it (its comment starts with
+                        "mlops-benchmark"); it refuses any database without that mark,
+                        because it truncates the answers, responses and scores first.
+
 Prints a markdown table (paste it into BENCHMARKS.md).
 """
 
@@ -41,6 +46,11 @@ def reused(args):  # type: ignore[no-untyped-def]
 
 
 def build(teams: int, respondents: int, questions: int, seed: int):  # type: ignore[no-untyped-def]
+    """Truncate the survey tables and generate a survey; return it, its probe team, the
+    number of answers and the seconds the generation took.
+
+    Only on the benchmark's own database: harness.setup_django refused any other.
+    """
     from django.db import connection
     from django.utils import timezone
 
@@ -194,7 +204,9 @@ def naive_orm(survey, team_ids: list[int]) -> None:  # type: ignore[no-untyped-d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--teams", type=int, default=1000)
     parser.add_argument("--respondents", type=int, default=100)
     parser.add_argument("--questions", type=int, default=50)
