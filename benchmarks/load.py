@@ -175,7 +175,8 @@ class Client:
         for header in response.headers.get_all("Set-Cookie") or [] if response else []:
             key, _, rest = header.partition("=")
             self.cookies[key] = rest.split(";", 1)[0]
-        self.record(name, elapsed, None if status == expect else str(status))
+        problem = None if status == expect else str(status) if status else "no answer"
+        self.record(name, elapsed, problem)
         return status, text, dict(response.headers) if response else {}
 
     def record(self, name: str, elapsed: float | None, problem: str | None) -> None:
