@@ -2,9 +2,14 @@
 
     .venv/bin/python benchmarks/aggregation.py                 # 1,000 teams x 100 x 50 = 5M
     .venv/bin/python benchmarks/aggregation.py --teams 100     # smaller, faster
-    BENCH_DATABASE_URL=postgres://... (default: postgres://postgres@127.0.0.1:5432/mlops_bench)
 
-The benchmark database is dedicated: its answers, responses and scores are truncated first.
+Environment:
+    BENCH_DATABASE_URL  the benchmark's own PostgreSQL database (default
+                        postgres://postgres@127.0.0.1:5432/mlops_bench). The script creates
+                        it when missing and marks it (its comment starts with
+                        "mlops-benchmark"); it refuses any database without that mark,
+                        because it truncates the answers, responses and scores first.
+
 Prints a markdown table (paste it into BENCHMARKS.md).
 """
 
@@ -15,7 +20,7 @@ import math
 import time
 import tracemalloc
 
-from common import machine, median, p95, peak_rss_mb, setup_django, table, timed, vacuum
+from harness import machine, median, p95, peak_rss_mb, setup_django, table, timed, vacuum
 
 SNAPSHOT_TABLES = (
     "reports_teamscore",
@@ -41,6 +46,11 @@ def reused(args):  # type: ignore[no-untyped-def]
 
 
 def build(teams: int, respondents: int, questions: int, seed: int):  # type: ignore[no-untyped-def]
+    """Truncate the survey tables and generate a survey; return it, its probe team, the
+    number of answers and the seconds the generation took.
+
+    Only on the benchmark's own database: harness.setup_django refused any other.
+    """
     from django.db import connection
     from django.utils import timezone
 
@@ -103,9 +113,10 @@ def build(teams: int, respondents: int, questions: int, seed: int):  # type: ign
         cursor.execute("SELECT setseed(%s)", [seed / 1000])
         cursor.execute(
             "INSERT INTO surveys_response (survey_id, team_id, respondent_key, status,"
-            " started_at, updated_at, submitted_at, last_dimension)"
+            " started_at, updated_at, submitted_at, last_dimension, idempotency_fingerprint,"
+            " withdrawn_reason)"
             " SELECT %s, t.id, 'b:' || t.id || ':' || g, 'submitted', now(), now(),"
-            " now() - g * interval '1 second', ''"
+            " now() - g * interval '1 second', '', '', ''"
             " FROM surveys_team t CROSS JOIN generate_series(1, CASE WHEN t.slug = 'probe'"
             " THEN 10 ELSE %s END) g",
             [survey.pk, respondents],
@@ -193,7 +204,9 @@ def naive_orm(survey, team_ids: list[int]) -> None:  # type: ignore[no-untyped-d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--teams", type=int, default=1000)
     parser.add_argument("--respondents", type=int, default=100)
     parser.add_argument("--questions", type=int, default=50)

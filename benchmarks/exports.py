@@ -2,13 +2,24 @@
 
     .venv/bin/python benchmarks/exports.py                  # 1,000 teams x 20 x 50 = 1M answers
     .venv/bin/python benchmarks/exports.py --teams 100      # smaller, faster
-    BENCH_DATABASE_URL=postgres://... (default: .../mlops_bench_exports, a dedicated database:
-    its answers, responses and scores are truncated first)
 
 Measures, in one run: the floor (``psql -c "\\copy (the export's query) to stdout csv"``),
 every export format over HTTP with a client on the same machine, the serving process's
 peak memory for 1M rows against 100k rows, the submission endpoint (50 answers) and the
 scores endpoint of a 1,000-team survey under 8 concurrent clients. Prints a markdown table.
+
+Environment:
+    BENCH_DATABASE_URL  the benchmark's own PostgreSQL database (default
+                        postgres://postgres@127.0.0.1:5432/mlops_bench_exports). Created and
+                        marked when missing (its comment starts with "mlops-benchmark"); any
+                        database without that mark is refused, because its answers,
+                        responses and scores are truncated first.
+    BENCH_PORT          the port gunicorn serves on, on 127.0.0.1 (default 8765); the script
+                        stops with a message when something already listens there.
+    BENCH_REDIS_URL     the Redis database the web processes queue Celery tasks and cache
+                        in (default redis://127.0.0.1:6379/13). Claimed when empty (a
+                        "mlops-benchmark:claimed" key), emptied before and after the run;
+                        a database holding other keys is refused.
 """
 
 from __future__ import annotations
@@ -29,9 +40,23 @@ os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mlops_bench_exports"
 )
 
-from common import ROOT, machine, p95, setup_django, table, vacuum  # noqa: E402
+from harness import (  # noqa: E402
+    BIN,
+    HOST,
+    ROOT,
+    bench_port,
+    claim_redis,
+    empty_redis,
+    machine,
+    p95,
+    require_free_port,
+    setup_django,
+    table,
+    vacuum,
+    wait_until_serving,
+)
 
-HOST, PORT = "127.0.0.1", 8765
+PORT = bench_port()
 FORMATS = ["csv", "ndjson", "json", "parquet", "xlsx"]
 # Celery tasks queued by submissions go to this Redis database and are dropped afterwards
 # (no worker runs): what a web process does in production, without the scoring work.
@@ -55,9 +80,10 @@ class Server:
             "API_THROTTLE_USER": "1000000/min",
             "API_THROTTLE_TOKEN": "1000000/min",
         }
+        require_free_port(PORT)
         self.process = subprocess.Popen(
             [
-                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                str(BIN / "gunicorn"),
                 "config.wsgi",
                 "--bind",
                 f"{HOST}:{PORT}",
@@ -73,16 +99,7 @@ class Server:
             cwd=ROOT,
             env=env,
         )
-        for _ in range(100):
-            try:
-                connection = http.client.HTTPConnection(HOST, PORT, timeout=2)
-                connection.request("GET", "/healthz")
-                connection.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit("gunicorn did not start")
+        wait_until_serving(self.process, PORT)
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
@@ -271,7 +288,9 @@ def load_wrk(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--teams", type=int, default=1000)
     parser.add_argument("--respondents", type=int, default=20)
     parser.add_argument("--questions", type=int, default=50)
@@ -291,6 +310,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    # Refuse a taken port or a foreign Redis database before the data takes minutes to build.
+    require_free_port(PORT)
+    redis_client = claim_redis(BENCH_REDIS)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     setup_django()
     from aggregation import build
@@ -323,7 +345,7 @@ def main() -> None:
     rows = []
     if not args.api_only:
         rows, full_rows, small_rows = _exports(args, survey, admin_key)
-    _api_load(args, survey, admin_key, rows)
+    _api_load(args, survey, admin_key, rows, redis_client)
 
     print()
     print(f"Machine: {machine()}")
@@ -418,7 +440,7 @@ def _exports(args, survey, admin_key):  # type: ignore[no-untyped-def]
     return rows, full_rows, small_rows
 
 
-def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
+def _api_load(args, survey, admin_key, rows, redis_client):  # type: ignore[no-untyped-def]
     """Load-test the submission and scores endpoints; append their rows to the table."""
     from django.contrib.auth import get_user_model
 
@@ -485,7 +507,7 @@ def _api_load(args, survey, admin_key, rows):  # type: ignore[no-untyped-def]
                 print(rows[-1])
     finally:
         server.stop()
-        _drop_queued_tasks()
+        empty_redis(redis_client)  # the queued scoring tasks: no worker runs
         _forget_submissions(team.pk)
 
 
@@ -522,12 +544,6 @@ def _forget_submissions(team_id: int) -> None:
             )
         cursor.execute("DELETE FROM surveys_response WHERE team_id = %s", [team_id])
     vacuum("surveys_answer", "surveys_response")
-
-
-def _drop_queued_tasks() -> None:
-    import redis
-
-    redis.Redis.from_url(BENCH_REDIS).flushdb()
 
 
 if __name__ == "__main__":

@@ -2,19 +2,42 @@
 
     .venv/bin/python benchmarks/load.py --users 50 --seconds 60
 
-It builds a dedicated database (BENCH_LOAD_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/mlops_bench_load) with the MLOps framework, 20 teams
-and one member per virtual respondent, starts gunicorn and a worker on this machine, and
-drives a realistic mix for a bounded time: respondents autosave answers page by page and
-submit, managers open team and organisation reports, an admin exports scores. Traffic goes
-to 127.0.0.1 only. It prints throughput, p50/p95/p99 and errors per endpoint, and checks
-that every acknowledged submission is in the database.
+It builds a dedicated database with the MLOps framework, 20 teams and one member per
+virtual respondent, starts gunicorn and a worker on this machine, and drives a realistic
+mix for a bounded time: respondents answer page by page, each answer autosaved as the
+survey page's script sends it (that question, its comment and the page's respondent tag),
+and submit; managers open team and organisation reports; an admin exports scores. Traffic
+goes to 127.0.0.1 only. It prints throughput, p50/p95/p99 and errors per endpoint (an
+error is any answer other than the one the request expects, e.g. a 422 to an autosave).
+
+Then it checks submissions by identity, not by count: every acknowledged submission (its
+respondent and team, the time between sending it and its answer, and the scores the
+server had confirmed saving) must be exactly one stored response, submitted or
+superseded, with those scores; every stored response must be one of those submissions;
+and each respondent's counted response must be their latest. It names each missing,
+duplicated, altered or unaccounted-for response, and exits with status 1 if there is any.
+
+Environment:
+    BENCH_LOAD_DATABASE_URL  the benchmark's own PostgreSQL database (default
+                             postgres://postgres@127.0.0.1:5432/mlops_bench_load). Created
+                             and marked when missing (its comment starts with
+                             "mlops-benchmark"); any database without that mark is refused,
+                             because the script truncates its survey and user tables.
+    BENCH_PORT               the port gunicorn serves on, on 127.0.0.1 (default 8765;
+                             --port overrides it); the script stops with a message when
+                             something already listens there.
+    BENCH_REDIS_URL          the Redis database of the web processes and the worker (Celery
+                             broker and cache; default redis://127.0.0.1:6379/12). Claimed
+                             when empty (a "mlops-benchmark:claimed" key), emptied before and
+                             after the run; a database holding other keys is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
+import json
 import os
 import random
 import re
@@ -25,21 +48,44 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (  # noqa: E402
+    BIN,
+    HOST,
+    ROOT,
+    bench_port,
+    claim_redis,
+    empty_redis,
+    port_number,
+    require_free_port,
+    setup_django,
+    wait_until_serving,
+)
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mlops_bench_load"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 PASSWORD = "load-test-pass-2026"  # noqa: S105 - throwaway users of a throwaway database
+# The survey page's respondent tag, which autosave.js sends back with every save.
+RESPONDENT_TAG = re.compile(r'data-respondent="([^"]*)"')
+# Slack (seconds) around a submit request's window when matching its stored response: the
+# client and the server read the same clock, so this only absorbs rounding.
+WINDOW_SLACK = 0.05
+SHOWN = 10  # problems listed by identity, per kind
 
 
-def setup(url: str, users: int) -> dict:
-    """Create the database content; return ids the clients need."""
-    os.environ["BENCH_DATABASE_URL"] = url
-    from common import setup_django
+def setup(users: int) -> dict:
+    """Create the database content; return ids the clients need.
 
-    setup_django()
+    Only on the benchmark's own database: setup_django refused any other before this
+    truncates it.
+    """
+    setup_django("BENCH_LOAD_DATABASE_URL", DEFAULT_URL)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
@@ -93,7 +139,7 @@ class Client:
     def __init__(self, port: int, stats: dict, lock: threading.Lock) -> None:
         self.port, self.stats, self.lock = port, stats, lock
         self.cookies: dict[str, str] = {}
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=60)
 
     def request(
         self,
@@ -102,13 +148,18 @@ class Client:
         path: str,
         body: dict | None = None,
         headers: dict | None = None,
+        expect: int = 200,
     ) -> tuple[int, str, dict]:
+        """Send one request; return status (0: no answer), body text and headers.
+
+        An answer other than ``expect`` counts as an error of ``name``.
+        """
         data = urllib.parse.urlencode(body or {}, doseq=True) if body is not None else None
         sent = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         if data is not None:
             sent["Content-Type"] = "application/x-www-form-urlencoded"
             sent["X-CSRFToken"] = self.cookies.get("csrftoken", "")
-            sent["Referer"] = f"http://127.0.0.1:{self.port}{path}"
+            sent["Referer"] = f"http://{HOST}:{self.port}{path}"
         sent.update(headers or {})
         started = time.perf_counter()
         try:
@@ -118,59 +169,268 @@ class Client:
             status = response.status
         except (OSError, http.client.HTTPException) as error:
             self.connection.close()
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.connection = http.client.HTTPConnection(HOST, self.port, timeout=60)
             status, text, response = 0, str(error), None
         elapsed = time.perf_counter() - started
         for header in response.headers.get_all("Set-Cookie") or [] if response else []:
             key, _, rest = header.partition("=")
             self.cookies[key] = rest.split(";", 1)[0]
-        with self.lock:
-            self.stats[name]["times"].append(elapsed)
-            if status == 0 or status >= 500 or status in (403, 404, 429):
-                self.stats[name]["errors"] += 1
+        problem = None if status == expect else str(status) if status else "no answer"
+        self.record(name, elapsed, problem)
         return status, text, dict(response.headers) if response else {}
 
-    def login(self, username: str) -> None:
-        status, text, _ = self.request("login page", "GET", "/accounts/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text).group(1)
-        self.request(
+    def record(self, name: str, elapsed: float | None, problem: str | None) -> None:
+        """Count a request's time (if given) and, when ``problem`` is set, an error."""
+        with self.lock:
+            entry = self.stats[name]
+            if elapsed is not None:
+                entry["times"].append(elapsed)
+            if problem is not None:
+                entry["errors"] += 1
+                entry["unexpected"][problem] += 1
+
+    def login(self, username: str) -> bool:
+        """Sign in through the login form; return whether it worked."""
+        _, text, _ = self.request("login page", "GET", "/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text)
+        if token is None:
+            return False
+        status, _, _ = self.request(
             "login",
             "POST",
             "/accounts/login/",
-            {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+            {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
+            expect=302,
         )
+        return status == 302
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One submit request of a respondent: who, when (epoch seconds), how it ended, and
+    the scores the server had confirmed saving in the draft, by question key."""
+
+    respondent: str
+    team: str
+    sent: float
+    answered: float
+    outcome: str  # "acknowledged"; "refused" (a definite no); "unknown" (no answer, 5xx)
+    answers: dict[str, int]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.respondent}@{self.team}, submit sent {_clock(self.sent)}, "
+            f"answered {_clock(self.answered)} ({self.outcome})"
+        )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored submission: a submitted or superseded response with its scores by key."""
+
+    response_id: int
+    respondent: str
+    team: str
+    status: str
+    submitted_at: float  # epoch seconds
+    answers: dict[str, int | None]
+
+    def __str__(self) -> str:
+        return (
+            f"response {self.response_id} ({self.respondent}@{self.team}, {self.status}, "
+            f"submitted {_clock(self.submitted_at)})"
+        )
+
+
+@dataclass
+class Reconciliation:
+    """What reconcile found; ``found`` counts acknowledged submissions stored as sent."""
+
+    found: int = 0
+    compared: int = 0  # answers compared in the found submissions
+    missing: list[Attempt] = field(default_factory=list)
+    duplicated: list[tuple[Attempt, list[Stored]]] = field(default_factory=list)
+    altered: list[tuple[Attempt, Stored, list[str]]] = field(default_factory=list)
+    unanswered_but_stored: list[tuple[Attempt, Stored]] = field(default_factory=list)
+    unaccounted: list[Stored] = field(default_factory=list)
+    counted: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(
+            self.missing or self.duplicated or self.altered or self.unaccounted or self.counted
+        )
+
+
+def reconcile(attempts: list[Attempt], stored: list[Stored]) -> Reconciliation:
+    """Match each submit attempt to the stored responses of its respondent and team whose
+    ``submitted_at`` lies inside the attempt's request window (one respondent's requests
+    are sequential, so windows do not overlap).
+
+    An acknowledged attempt must match exactly one response, holding the scores it
+    confirmed (else missing, duplicated or altered). A response matched by an attempt
+    that got no answer (timeout, 5xx) is reported, not a failure: the client could not
+    know. Any other stored response is unaccounted for (a refused attempt's included).
+    Each respondent's only counted (``submitted``) response must be their latest.
+    """
+    result = Reconciliation()
+    rows: dict[tuple[str, str], list[Stored]] = defaultdict(list)
+    for row in stored:
+        rows[(row.respondent, row.team)].append(row)
+    claimed: set[int] = set()
+    for attempt in attempts:
+        if attempt.outcome == "refused":
+            continue
+        inside = [
+            row
+            for row in rows[(attempt.respondent, attempt.team)]
+            if attempt.sent - WINDOW_SLACK <= row.submitted_at <= attempt.answered + WINDOW_SLACK
+        ]
+        claimed.update(row.response_id for row in inside)
+        _judge(result, attempt, inside)
+    result.unaccounted = [row for row in stored if row.response_id not in claimed]
+    result.counted = [problem for group in rows.values() if (problem := _counted_problem(group))]
+    return result
+
+
+def _judge(result: Reconciliation, attempt: Attempt, inside: list[Stored]) -> None:
+    """Record what the stored responses inside ``attempt``'s window say about it."""
+    if len(inside) > 1:
+        result.duplicated.append((attempt, inside))
+    elif attempt.outcome != "acknowledged":
+        if inside:
+            result.unanswered_but_stored.append((attempt, inside[0]))
+    elif not inside:
+        result.missing.append(attempt)
+    else:
+        row = inside[0]
+        differing = sorted(k for k, v in attempt.answers.items() if row.answers.get(k) != v)
+        if differing:
+            result.altered.append((attempt, row, differing))
+        else:
+            result.found += 1
+            result.compared += len(attempt.answers)
+
+
+def _counted_problem(group: list[Stored]) -> str | None:
+    """Describe what is wrong with one respondent's counted response, if anything."""
+    counted = [row for row in group if row.status == "submitted"]
+    latest = max(group, key=lambda row: row.submitted_at)
+    if len(counted) == 1 and counted[0] is latest:
+        return None
+    who = f"{group[0].respondent}@{group[0].team}"
+    ids = ", ".join(str(row.response_id) for row in counted) or "none"
+    return f"{who}: counted response(s) {ids}; the latest stored is {latest}"
+
+
+def stored_submissions(survey_id: int) -> list[Stored]:
+    """Return the survey's submitted and superseded responses with their scores by key."""
+    from surveys.models import Answer, Response
+
+    statuses = [Response.Status.SUBMITTED, Response.Status.SUPERSEDED]
+    scores: dict[int, dict[str, int | None]] = defaultdict(dict)
+    for response_id, key, score in Answer.objects.filter(
+        response__survey_id=survey_id, response__status__in=statuses
+    ).values_list("response_id", "question__key", "score"):
+        scores[response_id][key] = score
+    return [
+        Stored(pk, username or "", team, status, submitted_at.timestamp(), scores[pk])
+        for pk, username, team, status, submitted_at in Response.objects.filter(
+            survey_id=survey_id, status__in=statuses
+        ).values_list("pk", "respondent__username", "team__slug", "status", "submitted_at")
+    ]
 
 
 def respondent(
-    client: Client, plan: dict, username: str, team: str, stop: float, acknowledged: list
+    client: Client, plan: dict, username: str, team: str, stop: float, attempts: list
 ) -> None:
-    client.login(username)
-    survey = plan["survey"]
+    """Answer every page, autosaving each answer, then submit; start over until ``stop``."""
+    if not client.login(username):
+        return
     rng = random.Random(username)  # noqa: S311
+    confirmed: dict[str, int] = {}  # question key -> score the server confirmed saving
     while time.monotonic() < stop:
         for key, questions in plan["pages"]:
-            path = f"/surveys/{survey}/{team}/d/{key}/"
-            client.request("survey page", "GET", path)
-            for question in questions:  # autosave after each answer, as autosave.js does
-                answers = {f"q-{q}": str(rng.randint(0, 4)) for q in questions}
-                client.request(
-                    "autosave",
-                    "POST",
-                    f"{path}autosave/",
-                    answers | {"focus": question},
-                    headers={"Accept": "application/json"},
-                )
-                if time.monotonic() >= stop:
-                    return
-        status, _, headers = client.request(
-            "submit", "POST", f"/surveys/{survey}/{team}/review/", {}
+            path = f"/surveys/{plan['survey']}/{team}/d/{key}/"
+            if not _answer_page(client, path, questions, rng, confirmed, stop):
+                return
+        attempts.append(_submit(client, plan["survey"], username, team, confirmed))
+
+
+def _answer_page(
+    client: Client,
+    path: str,
+    questions: list[str],
+    rng: random.Random,
+    confirmed: dict[str, int],
+    stop: float,
+) -> bool:
+    """Open a survey page and autosave its answers one by one, as autosave.js sends them.
+
+    Keep ``confirmed`` to what the server confirmed; return False once ``stop`` passed.
+    """
+    _, page, _ = client.request("survey page", "GET", path)
+    tag = RESPONDENT_TAG.search(page)
+    for question in questions:
+        choice = rng.randint(0, 4)
+        fields = {f"q-{question}": str(choice), f"comment-{question}": ""}
+        if tag is not None:
+            fields["respondent"] = tag.group(1)
+        status, text, _ = client.request(
+            "autosave", "POST", f"{path}autosave/", fields, headers={"Accept": "application/json"}
         )
-        if status == 302 and "/done/" in headers.get("Location", ""):
-            acknowledged.append(username)
+        _note_saved(confirmed, question, choice, status, text)
+        if time.monotonic() >= stop:
+            return False
+    return True
+
+
+def _note_saved(
+    confirmed: dict[str, int], question: str, choice: int, status: int, text: str
+) -> None:
+    """Update what the server holds for ``question`` after an autosave answered ``status``.
+
+    200 and 422 list the saved questions; another 4xx saved nothing; without an answer
+    (or with a 5xx) the draft may hold either value, so the question is not checked.
+    """
+    if status in (200, 422):
+        try:
+            saved = json.loads(text).get("saved", [])
+        except (ValueError, AttributeError):
+            saved = None
+        if saved is not None:
+            if question in saved:
+                confirmed[question] = choice
+            return
+    elif 400 <= status < 500:
+        return
+    confirmed.pop(question, None)
+
+
+def _submit(
+    client: Client, survey: int, username: str, team: str, confirmed: dict[str, int]
+) -> Attempt:
+    """Press Submit on the review page; return the attempt, with how it ended."""
+    sent = time.time()
+    status, _, headers = client.request(
+        "submit", "POST", f"/surveys/{survey}/{team}/review/", {}, expect=302
+    )
+    answered = time.time()
+    location = headers.get("Location", "")
+    if status == 302 and "/done/" in location:
+        outcome = "acknowledged"
+    elif status == 0 or status >= 500:
+        outcome = "unknown"
+    else:
+        outcome = "refused"
+        if status == 302:  # redirected elsewhere (a login page): not an acknowledgement
+            client.record("submit", None, f"302 to {location}")
+    return Attempt(username, team, sent, answered, outcome, dict(confirmed))
 
 
 def manager(client: Client, plan: dict, username: str, team: str, stop: float) -> None:
-    client.login(username)
+    if not client.login(username):
+        return
     while time.monotonic() < stop:
         client.request("team report", "GET", f"/reports/teams/{team}/?survey={plan['survey']}")
         client.request("org report", "GET", f"/reports/?survey={plan['survey']}")
@@ -178,7 +438,8 @@ def manager(client: Client, plan: dict, username: str, team: str, stop: float) -
 
 
 def admin_export(client: Client, plan: dict, stop: float) -> None:
-    client.login("admin")
+    if not client.login("admin"):
+        return
     while time.monotonic() < stop:
         client.request("scores API", "GET", f"/api/v1/surveys/{plan['survey']}/scores/")
         client.request(
@@ -195,136 +456,175 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=50, help="concurrent respondents")
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--port", type=port_number, default=bench_port(), help="default: BENCH_PORT or 8765"
+    )
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     args = parser.parse_args()
-    url = os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_URL)
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-    plan = setup(url, args.users)
-
+    # Refuse a taken port or a foreign Redis database before anything is written.
+    require_free_port(args.port, "--port (or BENCH_PORT)")
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    redis_client = claim_redis(redis_url)
+    plan = setup(args.users)
     env = {
         **os.environ,
-        "DATABASE_URL": url,
+        "DATABASE_URL": os.environ["BENCH_LOAD_DATABASE_URL"],
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "AXES_FAILURE_LIMIT": "1000",
-        "GUNICORN_BIND": f"127.0.0.1:{args.port}",
+        "GUNICORN_BIND": f"{HOST}:{args.port}",
         "GUNICORN_WORKERS": str(args.gunicorn_workers),
         "GUNICORN_THREADS": "4",
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "API_THROTTLE_USER": "100000/min",
     }
-    venv_bin = Path(sys.executable).parent
     subprocess.run(
-        [str(venv_bin / "python"), "manage.py", "collectstatic", "--noinput", "-v0"],
+        [str(BIN / "python"), "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
         env=env,
         check=True,
     )
-    processes = [
-        subprocess.Popen(
-            [str(venv_bin / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [
-                str(venv_bin / "celery"),
-                "-A",
-                "config",
-                "worker",
-                "-c",
-                "2",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        ),
-    ]
+    processes = _start(env)
     try:
-        for _ in range(100):
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        stats: dict = defaultdict(lambda: {"times": [], "errors": 0})
-        lock = threading.Lock()
-        acknowledged: list[str] = []
-        started = time.monotonic()
-        stop = started + args.seconds
-        threads = [
-            threading.Thread(
-                target=respondent,
-                args=(Client(args.port, stats, lock), plan, u, t, stop, acknowledged),
-            )
-            for u, t in plan["respondents"]
-        ]
-        threads += [
-            threading.Thread(
-                target=manager, args=(Client(args.port, stats, lock), plan, u, t, stop)
-            )
-            for u, t in plan["managers"]
-        ]
-        threads.append(
-            threading.Thread(target=admin_export, args=(Client(args.port, stats, lock), plan, stop))
-        )
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        duration = time.monotonic() - started
+        wait_until_serving(processes[0], args.port)
+        stats, attempts, duration = _drive(args, plan)
         time.sleep(5)  # let the worker finish scoring
-
-        from surveys.models import Response
-
-        stored = Response.objects.filter(survey_id=plan["survey"]).exclude(status="draft").count()
-        from common import machine, table
-
-        rows = []
-        for name, entry in sorted(stats.items()):
-            times = entry["times"]
-            rows.append(
-                [
-                    name,
-                    f"{len(times):,}",
-                    f"{len(times) / duration:.1f}",
-                    f"{statistics.median(times) * 1000:.0f}",
-                    f"{percentile(times, 0.95):.0f}",
-                    f"{percentile(times, 0.99):.0f}",
-                    str(entry["errors"]),
-                ]
-            )
-        print(f"Machine: {machine()}")
-        print(
-            f"{args.users} respondents + {len(plan['managers'])} managers + 1 admin for "
-            f"{duration:.0f} s; gunicorn {args.gunicorn_workers} workers x 4 threads, "
-            "1 Celery worker (2 processes)"
-        )
-        print()
-        print(
-            table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
-        )
-        print()
-        print(
-            f"submissions acknowledged: {len(acknowledged)}, stored (submitted or replaced): "
-            f"{stored}, lost: {len(acknowledged) - stored}"
-        )
+        _print_table(args, plan, stats, duration)
+        check = reconcile(attempts, stored_submissions(plan["survey"]))
     finally:
         for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it may have exited already
+                os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             process.wait(timeout=30)
+        empty_redis(redis_client)
+    _print_reconciliation(attempts, check)
+    if check.failed:
+        raise SystemExit(1)
+
+
+def _start(env: dict) -> list[subprocess.Popen]:
+    """Start gunicorn (config/gunicorn.py) and a Celery worker, each in its own session."""
+    worker = [str(BIN / "celery"), "-A", "config", "worker", "-c", "2", "--loglevel", "WARNING"]
+    return [
+        subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        for command in (
+            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
+            worker,
+        )
+    ]
+
+
+def _drive(args: argparse.Namespace, plan: dict) -> tuple[dict, list[Attempt], float]:
+    """Run the respondents, managers and admin until ``args.seconds`` passed; return the
+    per-endpoint stats, the submit attempts and the seconds it took."""
+    stats: dict = defaultdict(lambda: {"times": [], "errors": 0, "unexpected": Counter()})
+    lock = threading.Lock()
+    attempts: list[Attempt] = []
+    started = time.monotonic()
+    stop = started + args.seconds
+
+    def client() -> Client:
+        return Client(args.port, stats, lock)
+
+    threads = [
+        threading.Thread(target=respondent, args=(client(), plan, u, t, stop, attempts))
+        for u, t in plan["respondents"]
+    ]
+    threads += [
+        threading.Thread(target=manager, args=(client(), plan, u, t, stop))
+        for u, t in plan["managers"]
+    ]
+    threads.append(threading.Thread(target=admin_export, args=(client(), plan, stop)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return stats, attempts, time.monotonic() - started
+
+
+def _print_table(args: argparse.Namespace, plan: dict, stats: dict, duration: float) -> None:
+    from harness import machine, table
+
+    rows = []
+    for name, entry in sorted(stats.items()):
+        times = entry["times"]
+        rows.append(
+            [
+                name,
+                f"{len(times):,}",
+                f"{len(times) / duration:.1f}",
+                f"{statistics.median(times) * 1000:.0f}",
+                f"{percentile(times, 0.95):.0f}",
+                f"{percentile(times, 0.99):.0f}",
+                str(entry["errors"]),
+            ]
+        )
+    print(f"Machine: {machine()}")
+    print(
+        f"{args.users} respondents + {len(plan['managers'])} managers + 1 admin for "
+        f"{duration:.0f} s; gunicorn {args.gunicorn_workers} workers x 4 threads, "
+        "1 Celery worker (2 processes)"
+    )
+    print()
+    print(table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows))
+    unexpected = [
+        f"{name}: " + ", ".join(f"{answer} x{n}" for answer, n in entry["unexpected"].items())
+        for name, entry in sorted(stats.items())
+        if entry["unexpected"]
+    ]
+    if unexpected:
+        print()
+        print("errors by answer: " + "; ".join(unexpected))
+
+
+def _print_reconciliation(attempts: list[Attempt], check: Reconciliation) -> None:
+    acknowledged = sum(attempt.outcome == "acknowledged" for attempt in attempts)
+    print()
+    print(
+        f"submissions acknowledged: {acknowledged}; stored as acknowledged (found by "
+        f"respondent, team, time and answers): {check.found} ({check.compared} answers "
+        f"compared); missing: {len(check.missing)}; "
+        f"duplicated: {len(check.duplicated)}; stored with other answers: "
+        f"{len(check.altered)}; stored but unaccounted for: {len(check.unaccounted)}; "
+        f"respondents whose counted response is not their latest: {len(check.counted)}; "
+        f"stored after a submit that got no answer (not a failure): "
+        f"{len(check.unanswered_but_stored)}"
+    )
+    sections = [
+        ("missing", [str(attempt) for attempt in check.missing]),
+        (
+            "duplicated",
+            [f"{a}: {', '.join(str(row) for row in rows)}" for a, rows in check.duplicated],
+        ),
+        (
+            "stored with other answers",
+            [f"{a}: {row}, questions {', '.join(keys)}" for a, row, keys in check.altered],
+        ),
+        ("unaccounted for", [str(row) for row in check.unaccounted]),
+        ("counted response", check.counted),
+        (
+            "after a submit with no answer",
+            [f"{a}: {row}" for a, row in check.unanswered_but_stored],
+        ),
+    ]
+    for title, lines in sections:
+        for line in lines[:SHOWN]:
+            print(f"  {title}: {line}")
+        if len(lines) > SHOWN:
+            print(f"  {title}: ... and {len(lines) - SHOWN} more")
+
+
+def _clock(epoch: float) -> str:
+    """Return ``epoch`` as a UTC time of day to the millisecond, e.g. 14:03:07.125Z."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S.%f")[:-3] + "Z"
 
 
 if __name__ == "__main__":
