@@ -265,3 +265,98 @@ def standard_coverage(question_refs: Mapping[str, Iterable[str]]) -> dict[str, d
                 "questions": {item: sorted(mapped[item]) for item in sorted(mapped)},
             }
     return coverage
+
+
+# --- a team "as the ML Test Score" ----------------------------------------------------------
+
+ML_TEST_SCORE_SECTIONS = ("data", "model", "infra", "monitor")
+
+# The paper's reading of the final score (section VI): the minimum of the four sections.
+ML_TEST_SCORE_BANDS: tuple[tuple[float, str], ...] = (
+    (0.0, "More of a research project than a productionized system."),
+    (1.0, "Not totally untested, but it is worth considering the possibility of serious holes."),
+    (
+        2.0,
+        "There has been first pass at basic productionization, "
+        "but additional investment may be needed.",
+    ),
+    (
+        3.0,
+        "Reasonably tested, but it is possible that more of those tests and procedures "
+        "may be automated.",
+    ),
+    (
+        5.0,
+        "Strong levels of automated testing and monitoring, "
+        "appropriate for mission-critical systems.",
+    ),
+    (float("inf"), "Exceptional levels of automated testing and monitoring."),
+)
+
+
+@dataclass(frozen=True)
+class MlTestItem:
+    """One ML Test Score test for a team: its points and the questions they come from."""
+
+    test: str  # e.g. "monitor-3"
+    title: str
+    points: float | None  # 0, 0.5 or 1; None when no mapped question was answered
+    questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MlTestScore:
+    sections: dict[str, float]  # section -> sum of its tests' points (0..7)
+    tests: list[MlTestItem]
+    overall: float  # the minimum of the four sections, as the paper defines it
+    reading: str  # the paper's reading of the overall score
+
+    @property
+    def unanswered(self) -> list[str]:
+        return [test.test for test in self.tests if test.points is None]
+
+
+def ml_test_points(mean: float) -> float:
+    """Return a test's points from the team's mean score (0..1) on the questions mapped to it.
+
+    The paper gives half a point for a test done and documented manually and a full point
+    for one automated and repeated. In the framework's 0-4 ladders the automated, routine
+    level is 3 of 4 and the manual, documented practice 2 of 4, so: mean >= 0.75 -> 1,
+    mean >= 0.5 -> 0.5, else 0 (with a 1e-9 tolerance, as the level rule).
+    """
+    if mean + 1e-9 >= 0.75:
+        return 1.0
+    if mean + 1e-9 >= 0.5:
+        return 0.5
+    return 0.0
+
+
+def ml_test_score(
+    question_refs: Mapping[str, Iterable[str]], question_means: Mapping[str, float]
+) -> MlTestScore:
+    """Score a team as the ML Test Score from its question scores.
+
+    ``question_refs`` maps question keys to their refs; ``question_means`` the team's
+    question score Q (0..1) of each answered question. A test's points come from the mean Q
+    of its mapped, answered questions (ml_test_points); a section's score is the sum of its
+    seven tests' points, a test without an answered question counting 0 (as the paper
+    counts a test not done); the overall score is the minimum of the four sections.
+    """
+    mapped: dict[str, list[str]] = {test: [] for test in ML_TEST_SCORE}
+    for key, refs in question_refs.items():
+        for ref in refs:
+            prefix, _, item = ref.partition(":")
+            if prefix == "mlts" and item in mapped:
+                mapped[item].append(key)
+    tests = []
+    for test, title in ML_TEST_SCORE.items():
+        answered = [question_means[key] for key in mapped[test] if key in question_means]
+        points = ml_test_points(sum(answered) / len(answered)) if answered else None
+        tests.append(MlTestItem(test, title, points, tuple(sorted(mapped[test]))))
+    sections = {
+        section: sum(test.points or 0.0 for test in tests if test.test.startswith(f"{section}-"))
+        for section in ML_TEST_SCORE_SECTIONS
+    }
+    overall = min(sections.values())
+    reading = next(text for bound, text in ML_TEST_SCORE_BANDS if overall <= bound)
+    return MlTestScore(sections, tests, overall, reading)
