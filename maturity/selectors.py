@@ -32,6 +32,7 @@ def per_framework_version(read: Callable[[Framework], T]) -> Callable[[Framework
             value = cached[key] = read(framework)
         return value
 
+    # A function attribute, as functools.lru_cache gives its wrappers (mypy knows none).
     wrapper.cache_clear = cached.clear  # type: ignore[attr-defined]
     return wrapper
 
