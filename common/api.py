@@ -11,16 +11,18 @@ import base64
 import hashlib
 import io
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
 from django.http import HttpResponse, HttpResponseNotModified
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import exceptions, parsers, serializers
+from rest_framework import exceptions, pagination, parsers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import JSONRenderer
@@ -33,7 +35,12 @@ from rest_framework.throttling import UserRateThrottle as BaseUserRateThrottle
 from common.errors import ApplicationError
 from common.text import storable
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
+
+_ModelT = TypeVar("_ModelT", bound=Model)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -133,7 +140,7 @@ class Cursor(CursorPagination):
             )
         return int(raw)
 
-    def decode_cursor(self, request: Request) -> Any:
+    def decode_cursor(self, request: Request) -> pagination.Cursor | None:
         """Return the request's cursor; a 400 (``cursor``) for one that is not ours.
 
         A cursor is base64 text a client can forge: besides DRF's own checks, its position
@@ -149,7 +156,9 @@ class Cursor(CursorPagination):
             cursor = None
             valid = False
         else:
-            valid = cursor is None or self._position_is_valid(cursor.position)
+            # DRF's stubs type the position as int; DRF decodes it from the cursor's query
+            # string, so it is text (or None).
+            valid = cursor is None or self._position_is_valid(cursor.position)  # type: ignore[arg-type]
         if not valid:
             raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
         return cursor
@@ -167,7 +176,17 @@ class Cursor(CursorPagination):
         return True
 
 
-class CountingThrottleMixin:
+@dataclass(frozen=True)
+class WindowCount:
+    """The counter one request increments for one throttle: the window's cache key, how long
+    the window lasts (seconds), and how many requests it allows."""
+
+    key: str
+    seconds: int
+    limit: int
+
+
+class CountingRateThrottle(SimpleRateThrottle):
     """Count requests per fixed window with one atomic increment, instead of DRF's history.
 
     DRF's SimpleRateThrottle reads and rewrites the list of every request time in the
@@ -177,11 +196,22 @@ class CountingThrottleMixin:
     across a window boundary, as with any fixed window. When Redis is unreachable the
     request is let through and the outage logged: throttling must not turn a Redis outage
     into an API outage. ApiRateThrottle takes several such counters in one round trip.
+
+    Scope and cache key come from a subclass, or from DRF's UserRateThrottle or
+    AnonRateThrottle after this class in its bases; SimpleRateThrottle.__init__ reads the
+    scope's rate into ``num_requests`` and ``duration``.
     """
 
-    def counter(self, request: Request, view: Any) -> str | None:
+    # Set by SimpleRateThrottle.__init__ from the rate ("100/min" -> 100, 60); None when the
+    # scope's rate is None (not limited). DRF's stubs do not declare them.
+    num_requests: int | None
+    duration: int | None
+    # When the window of the last counted request ends (timer() seconds); set by counter().
+    window_ends: float
+
+    def counter(self, request: Request, view: Any) -> WindowCount | None:
         """Return the counter this request increments, or None when it is not limited."""
-        if self.rate is None:
+        if self.num_requests is None or self.duration is None:  # no rate for this scope
             return None
         self.key = self.get_cache_key(request, view)
         if self.key is None:
@@ -189,31 +219,33 @@ class CountingThrottleMixin:
         self.now = self.timer()
         window = int(self.now // self.duration)
         self.window_ends = (window + 1) * self.duration
-        return f"maturity:{self.key}:{window}"
+        return WindowCount(f"maturity:{self.key}:{window}", self.duration, self.num_requests)
 
     def allow_request(self, request: Request, view: Any) -> bool:
         return not _over_limit([self], request, view)
 
-    def wait(self) -> float | None:
+    def wait(self) -> float:
         return max(0.0, self.window_ends - self.timer())
 
 
-def _over_limit(throttles: list[Any], request: Request, view: Any) -> list[Any]:
+def _over_limit(
+    throttles: Sequence[CountingRateThrottle], request: Request, view: Any
+) -> list[CountingRateThrottle]:
     """Count the request against each throttle; return those whose limit it exceeds."""
     counted = [(throttle, throttle.counter(request, view)) for throttle in throttles]
-    counted = [(throttle, key) for throttle, key in counted if key is not None]
-    if not counted:
+    windows = [(throttle, window) for throttle, window in counted if window is not None]
+    if not windows:
         return []
     try:
-        counts = _increment([(key, throttle.duration) for throttle, key in counted])
+        counts = _increment([(window.key, window.seconds) for _, window in windows])
     except Exception as error:  # noqa: BLE001 - any cache failure: fail open, loudly
-        scopes = ", ".join(throttle.scope for throttle, _ in counted)
+        scopes = ", ".join(str(throttle.scope) for throttle, _ in windows)
         logger.warning("throttles %s not counted: %s", scopes, error)
         return []
     return [
         throttle
-        for (throttle, _), count in zip(counted, counts, strict=True)
-        if count > throttle.num_requests
+        for (throttle, window), count in zip(windows, counts, strict=True)
+        if count > window.limit
     ]
 
 
@@ -228,7 +260,9 @@ def _increment(counters: list[tuple[str, int]]) -> list[int]:
         for key, ttl in counters:
             pipe.incr(key)
             pipe.expire(key, ttl + 1)
-        return [int(count) for count in pipe.execute()[::2]]
+        # redis-py leaves Pipeline.execute unannotated.
+        results = pipe.execute()  # type: ignore[no-untyped-call]
+        return [int(count) for count in results[::2]]
     return [_increment_local(key, ttl) for key, ttl in counters]
 
 
@@ -242,15 +276,15 @@ def _increment_local(key: str, ttl: int) -> int:
         return 1
 
 
-class UserRateThrottle(CountingThrottleMixin, BaseUserRateThrottle):
+class UserRateThrottle(CountingRateThrottle, BaseUserRateThrottle):
     """Limit each user (all their tokens and sessions together)."""
 
 
-class AnonRateThrottle(CountingThrottleMixin, BaseAnonRateThrottle):
+class AnonRateThrottle(CountingRateThrottle, BaseAnonRateThrottle):
     """Limit anonymous clients per address."""
 
 
-class TokenRateThrottle(CountingThrottleMixin, SimpleRateThrottle):
+class TokenRateThrottle(CountingRateThrottle):
     """Limit each API token on its own (the "user" throttle limits the user's sum)."""
 
     scope = "token"
@@ -272,11 +306,15 @@ class ApiRateThrottle(BaseThrottle):
     one Redis round trip per request.
     """
 
-    parts = (UserRateThrottle, AnonRateThrottle, TokenRateThrottle)
+    parts: tuple[type[CountingRateThrottle], ...] = (
+        UserRateThrottle,
+        AnonRateThrottle,
+        TokenRateThrottle,
+    )
 
     def __init__(self) -> None:
         self.throttles = [part() for part in self.parts]
-        self.exceeded: list[Any] = []
+        self.exceeded: list[CountingRateThrottle] = []
 
     def allow_request(self, request: Request, view: Any) -> bool:
         self.exceeded = _over_limit(self.throttles, request, view)
@@ -284,6 +322,20 @@ class ApiRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return max((throttle.wait() for throttle in self.exceeded), default=None)
+
+
+def request_user(request: Request) -> User:
+    """Return the signed-in user of an API request; raise NotAuthenticated without one.
+
+    Every API view that asks for the user requires one (DEFAULT_PERMISSION_CLASSES is
+    IsAuthenticated; IsAdmin and IsAdminOrReadOnly require one too), so the permission
+    check has refused such a request before the view runs: this makes that fact known to
+    the type checker (``request.user`` is ``User | AnonymousUser`` to it), checked.
+    """
+    user = request.user
+    if not user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    return user
 
 
 class IsAdminOrReadOnly(BasePermission):
@@ -313,10 +365,13 @@ class IsAdmin(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
-class SafeFilterBackend(DjangoFilterBackend):
+# django-filter ships no type information, so mypy sees DjangoFilterBackend as Any.
+class SafeFilterBackend(DjangoFilterBackend):  # type: ignore[misc]
     """django-filter, with query values the database cannot take refused as a 400."""
 
-    def filter_queryset(self, request: Request, queryset: Any, view: Any) -> Any:
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[_ModelT], view: Any
+    ) -> QuerySet[_ModelT]:
         bad = {
             name: ["Null characters and lone surrogates are not allowed."]
             for name, values in request.query_params.lists()
@@ -324,13 +379,14 @@ class SafeFilterBackend(DjangoFilterBackend):
         }
         if bad:
             raise exceptions.ValidationError(bad)
-        return super().filter_queryset(request, queryset, view)
+        filtered: QuerySet[_ModelT] = super().filter_queryset(request, queryset, view)
+        return filtered
 
 
-class SlugRelated(serializers.SlugRelatedField):
+class SlugRelated(serializers.SlugRelatedField[_ModelT]):
     """A SlugRelatedField that refuses values the database cannot take before the lookup."""
 
-    def to_internal_value(self, data: Any) -> Any:
+    def to_internal_value(self, data: Any) -> _ModelT:
         if not storable(data):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -343,7 +399,7 @@ class FastJSONRenderer(JSONRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if data is None:
             return b""
@@ -354,7 +410,9 @@ PAGE_CACHE_SECONDS = 600
 PAGE_KEY_PREFIX = "maturity:api-page:"
 
 
-def cached_json(request: Request, version: tuple, build: Callable[[], Any]) -> HttpResponse:
+def cached_json(
+    request: Request, version: tuple[object, ...], build: Callable[[], Any]
+) -> HttpResponse:
     """Answer ``build()`` as JSON, cached under the request's URL and ``version``.
 
     ``version`` must hold everything besides the URL that the body depends on. The body
@@ -382,7 +440,7 @@ def cached_json(request: Request, version: tuple, build: Callable[[], Any]) -> H
     return HttpResponse(body, content_type="application/json", headers=headers)
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     """The shape of every non-validation error."""
 
     detail = serializers.CharField()

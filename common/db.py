@@ -15,7 +15,7 @@ M = TypeVar("M", bound=models.Model)
 
 
 def insert_rows(
-    model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]
+    model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Insert plain rows into ``model``'s table in one statement, without model instances.
 
@@ -80,7 +80,7 @@ def instance_from_row(model: type[M], values: Sequence[Any]) -> M:
     return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
-def _python_value(field: models.Field, value: Any) -> Any:
+def _python_value(field: models.Field[Any, Any], value: Any) -> Any:
     if value is None:
         return None
     if isinstance(field, models.DateTimeField):

@@ -35,7 +35,7 @@ def zone_name(moment: datetime) -> str:
     abbreviation = moment.tzname() or ""
     if any(character.isalpha() for character in abbreviation):
         return abbreviation
-    key = getattr(moment.tzinfo, "key", None)
+    key: str | None = getattr(moment.tzinfo, "key", None)  # ZoneInfo's IANA name
     if key:
         return key
     offset = moment.strftime("%z")  # "+0400"

@@ -6,10 +6,12 @@ from typing import Any
 
 from django.urls import path, re_path
 from drf_spectacular.utils import extend_schema
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.routers import DefaultRouter
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
@@ -34,8 +36,8 @@ class NoSuchEndpoint(APIView):
     """Answer unknown /api/v1/ paths (and ids no route accepts) with a JSON 404."""
 
     permission_classes = [AllowAny]
-    authentication_classes: list = []
-    throttle_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
+    throttle_classes: list[type[BaseThrottle]] = []
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

@@ -32,6 +32,7 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         value = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(value)
+        # Ours, for views that want it; Django's HttpRequest declares no such attribute.
         request.request_id = value  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)

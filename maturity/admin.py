@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict, TypeVar
+
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest
 
 from maturity.models import Choice, Dimension, Framework, Level, Question
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+ChildT = TypeVar("ChildT", bound=Model)
+ParentT = TypeVar("ParentT", bound=Model)
+
 # Framework content is loaded from YAML (manage.py load_framework); the admin is for browsing.
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline[ChildT, ParentT]):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -18,35 +26,41 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class LevelInline(ReadOnlyInline):
+class LevelInline(ReadOnlyInline[Level, Framework]):
     model = Level
     fields = ("number", "name", "threshold", "description")
     readonly_fields = fields
     show_change_link = False
 
 
-class DimensionInline(ReadOnlyInline):
+class DimensionInline(ReadOnlyInline[Dimension, Framework]):
     model = Dimension
     fields = ("order", "key", "name", "weight")
     readonly_fields = fields
 
 
-class QuestionInline(ReadOnlyInline):
+class QuestionInline(ReadOnlyInline[Question, Dimension]):
     model = Question
     fk_name = "dimension"
     fields = ("order", "key", "text", "weight", "allow_na", "requires")
     readonly_fields = fields
 
 
-class ChoiceInline(ReadOnlyInline):
+class ChoiceInline(ReadOnlyInline[Choice, Question]):
     model = Choice
     fields = ("score", "label", "description", "next_step")
     readonly_fields = fields
     show_change_link = False
 
 
+class FrameworkCounts(TypedDict):
+    """What FrameworkAdmin's queryset annotates each framework with."""
+
+    dimension_total: int
+
+
 @admin.register(Framework)
-class FrameworkAdmin(admin.ModelAdmin):
+class FrameworkAdmin(admin.ModelAdmin[Framework]):
     list_display = ("title", "slug", "version", "published", "dimension_count", "loaded_at")
     list_filter = ("published", "slug")
     search_fields = ("slug", "title")
@@ -58,12 +72,12 @@ class FrameworkAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(dimension_total=Count("dimensions"))
 
     @admin.display(description="dimensions", ordering="dimension_total")
-    def dimension_count(self, obj: Framework) -> int:
+    def dimension_count(self, obj: WithAnnotations[Framework, FrameworkCounts]) -> int:
         return obj.dimension_total
 
 
 @admin.register(Dimension)
-class DimensionAdmin(admin.ModelAdmin):
+class DimensionAdmin(admin.ModelAdmin[Dimension]):
     list_display = ("name", "key", "framework", "order", "weight")
     list_filter = ("framework",)
     search_fields = ("key", "name", "description")
@@ -73,7 +87,7 @@ class DimensionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(admin.ModelAdmin[Question]):
     list_display = ("key", "short_text", "dimension", "weight", "allow_na", "framework")
     list_filter = ("framework", "dimension", "allow_na")
     search_fields = ("key", "text", "guidance")

@@ -460,7 +460,8 @@ class _Teams:
 
     def codes(self, teams: pd.Series | np.ndarray) -> np.ndarray:
         """Return the code of each team id, -1 for ids that are not in respondents."""
-        return self.index.get_indexer(teams)
+        codes: np.ndarray = self.index.get_indexer(teams)
+        return codes
 
 
 def _teams(respondents: pd.Series) -> _Teams:

@@ -20,7 +20,7 @@ _MAX_VERSIONS = 32
 
 def per_framework_version(read: Callable[[Framework], T]) -> Callable[[Framework], T]:
     """Cache ``read(framework)`` per framework version, in this process."""
-    cached: dict[tuple, T] = {}
+    cached: dict[tuple[object, ...], T] = {}
 
     @wraps(read)
     def wrapper(framework: Framework) -> T:
@@ -32,6 +32,7 @@ def per_framework_version(read: Callable[[Framework], T]) -> Callable[[Framework
             value = cached[key] = read(framework)
         return value
 
+    # A function attribute, as functools.lru_cache gives its wrappers (mypy knows none).
     wrapper.cache_clear = cached.clear  # type: ignore[attr-defined]
     return wrapper
 

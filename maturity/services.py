@@ -37,8 +37,9 @@ class LoadResult:
 
 def framework_has_answers(framework: Framework) -> bool:
     """Tell whether any answer (draft or submitted) refers to this framework's questions."""
-    answer_model = apps.get_model("surveys", "Answer")
-    return answer_model.objects.filter(question__framework=framework).exists()
+    answer_model = apps.get_model("surveys", "Answer")  # surveys is the layer above
+    has_answers: bool = answer_model.objects.filter(question__framework=framework).exists()
+    return has_answers
 
 
 @transaction.atomic
@@ -101,7 +102,7 @@ def _create_content(framework: Framework, spec: FrameworkSpec) -> None:
         )
         for order, dimension in enumerate(spec.dimensions, start=1)
     )
-    question_rows = []
+    question_rows: list[Question] = []
     for dimension, dimension_spec in zip(dimensions, spec.dimensions, strict=True):
         for question in dimension_spec.questions:
             question_rows.append(

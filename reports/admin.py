@@ -3,6 +3,8 @@ and the users list's personal-data erasure."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -15,9 +17,12 @@ from reports.authentication import api_token_revoke
 from reports.models import AggregationRun, ApiToken, DimensionScore, ExportAudit, TeamScore
 from surveys.admin import reason_form
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = [
         "name",
         "user",
@@ -54,7 +59,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExportAudit)
-class ExportAuditAdmin(admin.ModelAdmin):
+class ExportAuditAdmin(admin.ModelAdmin[ExportAudit]):
     list_display = [
         "started_at",
         "actor",
@@ -79,7 +84,7 @@ class ExportAuditAdmin(admin.ModelAdmin):
         return False
 
 
-class DimensionScoreInline(admin.TabularInline):
+class DimensionScoreInline(admin.TabularInline[DimensionScore, TeamScore]):
     model = DimensionScore
     extra = 0
     can_delete = False
@@ -91,7 +96,7 @@ class DimensionScoreInline(admin.TabularInline):
 
 
 @admin.register(TeamScore)
-class TeamScoreAdmin(admin.ModelAdmin):
+class TeamScoreAdmin(admin.ModelAdmin[TeamScore]):
     list_display = ("team", "survey", "score", "level", "n_respondents", "is_rollup", "computed_at")
     list_filter = ("survey", "is_rollup")
     search_fields = ("team__name",)
@@ -100,7 +105,7 @@ class TeamScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(AggregationRun)
-class AggregationRunAdmin(admin.ModelAdmin):
+class AggregationRunAdmin(admin.ModelAdmin[AggregationRun]):
     list_display = (
         "id",
         "survey",
@@ -118,13 +123,17 @@ class AggregationRunAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in AggregationRun._meta.fields]
 
 
-class PersonEraseAdmin(UserAdmin):
+class PersonEraseAdmin(UserAdmin["User"]):
     """Django's user admin with the personal-data erasure a GDPR request needs."""
 
-    actions = [*(UserAdmin.actions or []), "erase_people"]
+    # The stubs cannot make ModelAdmin.actions a ClassVar (it holds a type variable), so
+    # mypy takes this class attribute for an instance variable.
+    actions = [*(UserAdmin.actions or []), "erase_people"]  # type: ignore[misc]
 
     @admin.action(description="Erase the selected people's personal data (GDPR)")
-    def erase_people(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+    def erase_people(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> TemplateResponse | None:
         reason, page = reason_form(
             request,
             queryset,

@@ -14,4 +14,5 @@ class ReportsConfig(AppConfig):
 
         if not getattr(REGISTRY, "_maturity_registered", False):
             REGISTRY.register(MaturityCollector())
+            # Our marker on prometheus' registry (ready() can run twice, e.g. in tests).
             REGISTRY._maturity_registered = True  # type: ignore[attr-defined]

@@ -12,10 +12,9 @@ import hmac
 import secrets
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
@@ -25,6 +24,9 @@ from rest_framework.request import Request
 
 from common.db import columns_of, instance_from_row
 from reports.models import ApiToken
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 KEYWORD = "Token"
 # last_used_at is written at most this often per token, so reads do not become writes.
@@ -36,7 +38,7 @@ def _digest(key: str) -> str:
 
 
 def api_token_create(
-    *, user: AbstractBaseUser, name: str = "", expires_in: timedelta | None = None
+    *, user: User, name: str = "", expires_in: timedelta | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``; return it with its key (shown once, never stored)."""
     while True:
@@ -75,7 +77,7 @@ _KEY_LOOKUP_SQL = (
 
 
 @cache
-def _key_lookup() -> tuple[type, int, str]:
+def _key_lookup() -> tuple[type[User], int, str]:
     """Return the user model, its number of columns, and the lookup statement."""
     user_model = get_user_model()
     sql = _KEY_LOOKUP_SQL.format(
@@ -131,7 +133,7 @@ def api_token_check(key: str) -> ApiToken:
 class ApiTokenAuthentication(BaseAuthentication):
     """Authenticate ``Authorization: Token <key>``; bad, expired or revoked keys get 401."""
 
-    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD.lower().encode():
             return None

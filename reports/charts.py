@@ -7,6 +7,7 @@ give a printable, dependency-free equivalent.
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 from django.utils.html import escape
 
@@ -16,7 +17,25 @@ SERIES_COLOURS = ["#1f5fbf", "#9aa5b1", "#e07b00"]
 FONT_FAMILY = "DejaVu Sans, Noto Sans CJK SC, sans-serif"
 
 
-def radar_svg(data: dict, size: int = 420) -> str:
+class ChartSeries(TypedDict):
+    name: str
+    values: list[float | None]  # one score per dimension, as shown; None: no score
+
+
+class ChartLevel(TypedDict):
+    name: str
+    threshold: float  # 0-100
+
+
+class RadarChart(TypedDict):
+    """A radar chart's data (reports.selectors.TeamReport.chart_data), JSON-ready."""
+
+    dimensions: list[str]  # names, one axis each
+    series: list[ChartSeries]
+    levels: list[ChartLevel]
+
+
+def radar_svg(data: RadarChart, size: int = 420) -> str:
     """Return an SVG radar of ``data`` (TeamReport.chart_data()): one polygon per series,
     level bands as rings, dimension names around."""
     names = data["dimensions"]

@@ -28,20 +28,23 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Model
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from maturity.models import Choice, Dimension, Question
-from reports.models import DimensionScore, ExportAudit, TeamScore
+from reports.models import ApiToken, DimensionScore, ExportAudit, TeamScore
 from reports.selectors import is_withheld
 from surveys.models import Answer, Response, Survey, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 KINDS = ("answers", "scores")
 FORMATS = ("csv", "json", "ndjson", "xlsx", "parquet")
@@ -193,14 +196,14 @@ def _pseudonym(salt: str, team_and_key: str) -> str:
     return hashlib.sha256((salt + team_and_key).encode()).hexdigest()[:16]
 
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
+def _utc(value: datetime | str | None) -> datetime | None:
+    """Return a database timestamp (SQLite: text; naive means UTC) as an aware UTC datetime."""
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if moment is None:
         return None
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if timezone.is_naive(value):
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    if timezone.is_naive(moment):
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -212,6 +215,10 @@ def _fixed(value: Any, places: int) -> float | None:
     return None if value is None else round(float(value), places)
 
 
+# One row of an export: its values in column order.
+Row: TypeAlias = tuple[Any, ...]
+
+
 @dataclass(frozen=True)
 class Query:
     """One export's SELECT: typed rows for Python writers, text columns for COPY."""
@@ -221,7 +228,7 @@ class Query:
     copy_sql: str | None
     params: list[Any]
     copy_params: list[Any]
-    convert: Callable[[Sequence[Any]], tuple] | None  # a database row -> output values
+    convert: Callable[[Sequence[Any]], Row] | None  # a database row -> output values
     # per column, output value -> CSV field, text columns neutralised as in copy_sql
     text: list[Callable[[Any], str]]
     arrow_types: list[Any] = field(default_factory=list)
@@ -229,7 +236,7 @@ class Query:
     json_sql: str | None = None
 
 
-def _table(model: type) -> str:
+def _table(model: type[Model]) -> str:
     """Return a model's table name, quoted: SQL here never spells a table itself."""
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -306,7 +313,7 @@ ANSWER_TEXT_COLUMNS = frozenset(
 SCORE_TEXT_COLUMNS = frozenset({"team", "dimension"})
 
 
-def _csv_formatters(columns: list[str], text_columns: frozenset[str]) -> list[Callable]:
+def _csv_formatters(columns: list[str], text_columns: frozenset[str]) -> list[Callable[[Any], str]]:
     return [_csv_text if name in text_columns else _csv_value for name in columns]
 
 
@@ -332,7 +339,7 @@ def _respondent_columns(survey: Survey, *, postgres: bool) -> tuple[str, str, li
     return respondent, day, [respondent_pseudonym_salt(survey)]
 
 
-def _answers_convert(survey: Survey) -> Callable[[Sequence[Any]], tuple]:
+def _answers_convert(survey: Survey) -> Callable[[Sequence[Any]], Row]:
     """Return what turns a SQLite answer row into output values (pseudonym, ISO time)."""
     pseudonyms: dict[str, str] = {}
     salt = respondent_pseudonym_salt(survey)
@@ -345,11 +352,13 @@ def _answers_convert(survey: Survey) -> Callable[[Sequence[Any]], tuple]:
             found = pseudonyms[team_and_key] = _pseudonym(salt, team_and_key)
         return found
 
-    def convert(row: Sequence[Any]) -> tuple:
+    def convert(row: Sequence[Any]) -> Row:
+        moment = _utc(row[5])  # never None: counted responses have a submitted_at
         if survey.anonymous:
-            respondent, submitted_at = pseudonym(row[3]), _utc(row[5]).date().isoformat()
+            respondent = pseudonym(row[3])
+            submitted_at = moment.date().isoformat() if moment is not None else None
         else:
-            respondent, submitted_at = row[3], iso(_utc(row[5]))
+            respondent, submitted_at = row[3], iso(moment)
         return (*row[:3], respondent, row[4], submitted_at, *row[6:12], bool(row[12]), row[13])
 
     return convert
@@ -495,7 +504,7 @@ def scores_query(request: ExportRequest) -> Query:
             f" n_respondents, disagreement FROM ({union}) rows ORDER BY rows.team, position"
         )
 
-    def convert(row: Sequence[Any]) -> tuple:
+    def convert(row: Sequence[Any]) -> Row:
         return (
             row[0],
             row[1],
@@ -593,7 +602,7 @@ class Export:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _chunks(self) -> Iterator[list[tuple]]:
+    def _chunks(self) -> Iterator[list[Row]]:
         """Yield converted rows, FETCH_ROWS at a time, from a server-side cursor."""
         convert = self.query.convert
         with self._transaction(), connection.chunked_cursor() as cursor:
@@ -659,7 +668,7 @@ class Export:
         if pending:
             yield bytes(pending)
 
-    def _dicts(self, chunk: list[tuple]) -> list[dict[str, Any]]:
+    def _dicts(self, chunk: list[Row]) -> list[dict[str, Any]]:
         columns = self.query.columns
         return [dict(zip(columns, row, strict=True)) for row in chunk]
 
@@ -720,7 +729,7 @@ class Export:
 
         for chunk in self._chunks():
             for row in chunk:
-                if sheet_rows >= XLSX_SHEET_ROWS:
+                if sheet is None or sheet_rows >= XLSX_SHEET_ROWS:
                     sheet = workbook.create_sheet(
                         f"{self.request.kind}-{len(workbook.worksheets) + 1}"
                     )
@@ -793,9 +802,9 @@ def _read_back(spool: Any) -> Iterator[bytes]:
 def export_start(
     request: ExportRequest,
     *,
-    user: Any = None,
+    user: User | AnonymousUser | None = None,
     actor: str = "",
-    token: Any = None,
+    token: ApiToken | None = None,
     via: str = "api",
 ) -> Export:
     """Record the export in the audit log and return it ready to stream."""

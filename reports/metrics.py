@@ -12,19 +12,19 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import Count, Sum
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
 
 class MaturityCollector(Collector):
-    def describe(self) -> list[object]:
+    def describe(self) -> list[Metric]:
         # Without this, registering the collector would call collect(), i.e. query the
         # database while Django starts.
         return []
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         from reports.models import AggregationRun
         from reports.services import stale_team_scores
         from surveys.models import Response
@@ -76,7 +76,7 @@ class MaturityCollector(Collector):
             )
 
 
-def _export_rows() -> Iterator[object]:
+def _export_rows() -> Iterator[Metric]:
     from django.apps import apps
 
     try:
@@ -97,6 +97,8 @@ def _queue_depth() -> int | None:
 
     try:
         client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+        # redis-py types a command's answer for its sync and async clients alike
+        # (Awaitable[int] | int); this client is the sync one.
+        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))  # type: ignore[arg-type]
     except redis.RedisError:
         return None

@@ -158,7 +158,7 @@ class AggregationRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = self.team.slug if self.team_id else "all teams"
+        scope = self.team.slug if self.team is not None else "all teams"
         return f"Run {self.pk} of {self.survey_id} ({scope}): {self.status}"
 
 

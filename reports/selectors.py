@@ -9,18 +9,24 @@ survey with fewer counted respondents than ``min_group_size`` is withheld).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
 import pandas as pd
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
 from common.db import columns_of, fits_primary_key, instance_from_row
 from maturity.models import Choice, Dimension, Framework, Level, Question
+from reports.charts import ChartSeries, RadarChart
 from reports.display import shown
 from reports.models import DimensionScore, TeamScore
 from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
 from surveys.selectors import managed_team_ids, readable_team_ids
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_stubs_ext import WithAnnotations
 
 
 def is_withheld(survey: Survey, n_respondents: int) -> bool:
@@ -40,7 +46,7 @@ _SNAPSHOT_VERSION_SQL = (
 )
 
 
-def snapshot_version(survey: Survey) -> tuple:
+def snapshot_version(survey: Survey) -> tuple[object, ...]:
     """Return the version of the survey's snapshots (see _SNAPSHOT_VERSION_SQL).
 
     One plain statement: cached API pages look this up on every request.
@@ -60,7 +66,18 @@ _SURVEY_WITH_VERSION_SQL = (
 )
 
 
-def survey_with_snapshot_version(survey_id: int) -> Survey | None:
+class SnapshotVersion(TypedDict):
+    """What a survey read for a cached API page carries besides its fields."""
+
+    framework_loaded_at: datetime  # the version of its framework's content
+    snapshot_version: tuple[object, ...]  # see snapshot_version()
+
+
+if TYPE_CHECKING:  # WithAnnotations[Model, TypedDict] raises TypeError at run time (3.11)
+    VersionedSurvey: TypeAlias = WithAnnotations[Survey, SnapshotVersion]
+
+
+def survey_with_snapshot_version(survey_id: int) -> VersionedSurvey | None:
     """Return any survey by id, or None, in one plain statement, without a permission check.
 
     The survey carries ``framework_loaded_at`` (its framework's version) and
@@ -74,7 +91,7 @@ def survey_with_snapshot_version(survey_id: int) -> Survey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    survey = instance_from_row(Survey, row[:_SURVEY_COLUMNS])
+    survey = cast("VersionedSurvey", instance_from_row(Survey, row[:_SURVEY_COLUMNS]))
     loaded_at, *version = row[_SURVEY_COLUMNS:]
     survey.framework_loaded_at = loaded_at
     survey.snapshot_version = tuple(version)
@@ -92,6 +109,15 @@ def team_scores(survey: Survey, team_ids: set[int] | None = None) -> QuerySet[Te
 # --- team report ---------------------------------------------------------------------------
 
 
+class ChoiceCount(TypedDict):
+    """How many of a team's answers to a question chose one choice."""
+
+    score: int
+    label: str
+    count: int
+    percent: int  # of the question's answers with a choice, rounded
+
+
 @dataclass
 class QuestionRow:
     question: Question
@@ -100,7 +126,7 @@ class QuestionRow:
     na_count: int
     std: float | None
     contested: bool
-    distribution: list[dict]  # [{"score", "label", "count", "percent"}]
+    distribution: list[ChoiceCount]  # one per choice, by score
     comments: list[str] = field(default_factory=list)
 
 
@@ -169,41 +195,50 @@ class TeamReport:
 
     @property
     def overall_delta(self) -> float | None:
+        """Return the change of the overall score since the previous round, in points.
+
+        None without a previous round, or when either round has no overall score (no
+        counted response, e.g. all withdrawn, or every answer N/A).
+        """
         if self.previous_score is None or self.team_score is None:
+            return None
+        if self.team_score.score is None:
             return None
         return self.team_score.score - self.previous_score
 
     @property
     def level_name(self) -> str:
         levels = {level.number: level.name for level in self.levels}
-        return levels.get(self.team_score.level, "") if self.team_score else ""
+        if self.team_score is None or self.team_score.level is None:
+            return ""
+        return levels.get(self.team_score.level, "")
 
-    def chart_data(self) -> dict:
+    def chart_data(self) -> RadarChart:
         """Return the radar chart's series as JSON-ready data (also feeds the SVG).
 
         ``{"dimensions": [name], "series": [{"name", "values": [score | None]}], "levels":
         [{"name", "threshold"}]}``; scores as shown (reports.display), so a tooltip never
         shows 80.0 for a dimension at level 3.
         """
+        series: list[ChartSeries] = [
+            {"name": str(self.survey), "values": [shown(r.score) for r in self.dimensions]}
+        ]
+        if self.previous_survey:
+            series.append(
+                {
+                    "name": str(self.previous_survey),
+                    "values": [shown(r.previous) for r in self.dimensions],
+                }
+            )
+        series.append(
+            {
+                "name": "Organisation median",
+                "values": [shown(r.org_median) for r in self.dimensions],
+            }
+        )
         return {
             "dimensions": [row.dimension.name for row in self.dimensions],
-            "series": [
-                {"name": str(self.survey), "values": [shown(r.score) for r in self.dimensions]},
-                *(
-                    [
-                        {
-                            "name": str(self.previous_survey),
-                            "values": [shown(r.previous) for r in self.dimensions],
-                        }
-                    ]
-                    if self.previous_survey
-                    else []
-                ),
-                {
-                    "name": "Organisation median",
-                    "values": [shown(r.org_median) for r in self.dimensions],
-                },
-            ],
+            "series": series,
             "levels": [{"name": lvl.name, "threshold": lvl.threshold} for lvl in self.levels],
         }
 
@@ -218,17 +253,26 @@ def previous_survey(survey: Survey, team: Team) -> Survey | None:
     )
 
 
-def _dimension_means(team_score: TeamScore) -> dict[str, dict]:
-    """Return per dimension key: score and per question key (weight, mean) of a snapshot."""
+@dataclass(frozen=True)
+class DimensionMeans:
+    """A snapshot's answered questions of one dimension: per question key (weight, mean,
+    text), and the sum of their weights."""
+
+    questions: dict[str, tuple[float, float, str]]
+    total_weight: float
+
+
+def _dimension_means(team_score: TeamScore) -> dict[str, DimensionMeans]:
+    """Return per dimension key the (weight, mean, text) of each question of a snapshot."""
     rows = team_score.questions.select_related("question__dimension")
-    by_dimension: dict[str, dict] = {}
+    by_dimension: dict[str, dict[str, tuple[float, float, str]]] = {}
     for row in rows:
-        entry = by_dimension.setdefault(row.question.dimension.key, {"questions": {}})
-        entry["questions"][row.question.key] = (row.question.weight, row.mean, row.question.text)
-    for entry in by_dimension.values():
-        total = sum(weight for weight, _, _ in entry["questions"].values())
-        entry["total_weight"] = total
-    return by_dimension
+        questions = by_dimension.setdefault(row.question.dimension.key, {})
+        questions[row.question.key] = (row.question.weight, row.mean, row.question.text)
+    return {
+        key: DimensionMeans(questions, sum(weight for weight, _, _ in questions.values()))
+        for key, questions in by_dimension.items()
+    }
 
 
 def explained_change(current: TeamScore, previous: TeamScore) -> dict[str, list[Contribution]]:
@@ -243,14 +287,14 @@ def explained_change(current: TeamScore, previous: TeamScore) -> dict[str, list[
     for key in now.keys() & before.keys():
         new, old = now[key], before[key]
         contributions = []
-        for question_key in sorted(new["questions"].keys() | old["questions"].keys()):
+        for question_key in sorted(new.questions.keys() | old.questions.keys()):
             points, text = 0.0, ""
-            if question_key in new["questions"]:
-                weight, mean, text = new["questions"][question_key]
-                points += 100 * weight * mean / new["total_weight"]
-            if question_key in old["questions"]:
-                weight, mean, old_text = old["questions"][question_key]
-                points -= 100 * weight * mean / old["total_weight"]
+            if question_key in new.questions:
+                weight, mean, text = new.questions[question_key]
+                points += 100 * weight * mean / new.total_weight
+            if question_key in old.questions:
+                weight, mean, old_text = old.questions[question_key]
+                points -= 100 * weight * mean / old.total_weight
                 text = text or old_text
             contributions.append(Contribution(question_key, text, points))
         contributions.sort(key=lambda c: -abs(c.points))
@@ -266,7 +310,8 @@ def org_dimension_medians(survey: Survey) -> dict[str, float]:
     frame = pd.DataFrame(list(rows), columns=["dimension", "score", "n"])
     if survey.anonymous:
         frame = frame[frame["n"] >= survey.min_group_size]
-    return frame.groupby("dimension")["score"].median().to_dict()
+    medians: dict[str, float] = frame.groupby("dimension")["score"].median().to_dict()
+    return medians
 
 
 def team_report(survey: Survey, team: Team) -> TeamReport:
@@ -337,9 +382,10 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
             report.previous_score = previous.score
             old_scores = dict(previous.dimensions.values_list("dimension__key", "score"))
             changes = explained_change(team_score, previous)
-            for row in report.dimensions:
-                row.previous = old_scores.get(row.dimension.key)
-                row.contributions = changes.get(row.dimension.key, [])
+            for dimension_row in report.dimensions:
+                key = dimension_row.dimension.key
+                dimension_row.previous = old_scores.get(key)
+                dimension_row.contributions = changes.get(key, [])
     return report
 
 
@@ -388,7 +434,7 @@ def _question_rows(survey: Survey, team: Team, team_score: TeamScore) -> list[Qu
     ).values_list("question_id", "score", "label"):
         labels.setdefault(question_id, {})[score] = label
     comments = question_comments(survey, team)
-    rows = []
+    rows: list[QuestionRow] = []
     for row in team_score.questions.select_related("question__dimension"):
         question = row.question
         total = sum(row.distribution) or 1
@@ -443,6 +489,35 @@ def _roadmap(team_score: TeamScore) -> list[RoadmapRow]:
 # --- organisation report -------------------------------------------------------------------
 
 
+class HeatmapCell(TypedDict):
+    """A team's result in one dimension of the organisation report (None: no score)."""
+
+    score: float | None
+    level: int | None
+    level_name: str
+
+
+class LevelCounts(TypedDict):
+    """How many visible teams reached each level (by level number) in one dimension."""
+
+    dimension: Dimension
+    counts: list[int]
+
+
+class HeatmapLevel(TypedDict):
+    name: str
+    number: int
+
+
+class Heatmap(TypedDict):
+    """The organisation heatmap's data (OrgReport.heatmap_data), JSON-ready."""
+
+    teams: list[str]
+    dimensions: list[str]
+    cells: list[list[int | float | None]]  # [x, y, score as shown, level]
+    levels: list[HeatmapLevel]
+
+
 @dataclass
 class OrgTeamRow:
     team: Team
@@ -451,7 +526,7 @@ class OrgTeamRow:
     is_rollup: bool
     percentile: float | None = None
     level_name: str = ""
-    cells: list[dict] = field(default_factory=list)  # per dimension: score, level or None
+    cells: list[HeatmapCell] = field(default_factory=list)  # one per dimension, in order
     invited: int = 0
     started: int = 0
     submitted: int = 0
@@ -463,9 +538,9 @@ class OrgReport:
     dimensions: list[Dimension]
     levels: list[Level]
     rows: list[OrgTeamRow]
-    level_distribution: list[dict]  # per dimension: counts per level
+    level_distribution: list[LevelCounts]  # one per dimension, in order
 
-    def heatmap_data(self) -> dict:
+    def heatmap_data(self) -> Heatmap:
         """Return the heatmap's cells as JSON-ready data; withheld teams have no cells.
 
         ``{"teams": [name], "dimensions": [name], "cells": [[x, y, score | None, level |
@@ -502,7 +577,7 @@ def percentiles(survey: Survey) -> dict[int, float]:
     return dict(zip(frame["team"], frame["percentile"], strict=True))
 
 
-def org_report(survey: Survey, user: AbstractBaseUser) -> OrgReport:
+def org_report(survey: Survey, user: User) -> OrgReport:
     """Read the organisation overview of a survey, limited to what ``user`` may see."""
     readable = readable_team_ids(user, survey)
     managed = managed_team_ids(user)
@@ -525,7 +600,7 @@ def org_report(survey: Survey, user: AbstractBaseUser) -> OrgReport:
     }
     ranks = percentiles(survey)
     participation = _participation(survey, readable)
-    rows = []
+    rows: list[OrgTeamRow] = []
     teams = Team.objects.filter(pk__in=readable).order_by("name")
     for team in [*teams, *sorted((ts.team for ts in rollups), key=lambda t: t.name)]:
         team_score = scores.get(team.pk)
@@ -538,7 +613,9 @@ def org_report(survey: Survey, user: AbstractBaseUser) -> OrgReport:
         row.invited, row.started, row.submitted = participation.get(team.pk, (0, 0, 0))
         if team_score is not None and not withheld:
             row.percentile = ranks.get(team.pk)
-            row.level_name = level_names.get(team_score.level, "")
+            row.level_name = (
+                level_names.get(team_score.level, "") if team_score.level is not None else ""
+            )
             by_dimension = {d.dimension_id: d for d in team_score.dimensions.all()}
             row.cells = [
                 {
@@ -551,7 +628,7 @@ def org_report(survey: Survey, user: AbstractBaseUser) -> OrgReport:
                 for d in dimensions
             ]
         rows.append(row)
-    distribution = []
+    distribution: list[LevelCounts] = []
     visible = [row for row in rows if not row.withheld and row.cells and not row.is_rollup]
     for index, dimension in enumerate(dimensions):
         counts = [0] * len(levels)

@@ -12,13 +12,13 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, SupportsFloat, SupportsInt
 
 import numpy as np
 import orjson
 import pandas as pd
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Model, Sum
 from django.utils import timezone
 
 from maturity import scoring
@@ -42,6 +42,9 @@ from surveys.models import (
     Team,
 )
 from surveys.services import ErasureResult
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +182,7 @@ _POSTGRES_AGGREGATION_SETTINGS = {
 @dataclass(frozen=True)
 class Query:
     sql: str
-    params: list
+    params: list[int]  # the survey's id, then any team ids
     columns: list[str]
     many_teams: bool = False
 
@@ -314,7 +317,8 @@ def record_response_dimension_scores(survey: Survey, team_ids: list[int] | None 
             " ON CONFLICT DO NOTHING",
             [survey.pk, *team_params],
         )
-        return cursor.rowcount
+        written: int = cursor.rowcount
+        return written
 
 
 @dataclass(frozen=True)
@@ -681,7 +685,7 @@ def _insert_children(
     )
 
 
-def _insert_frame(model: type, frame: pd.DataFrame) -> None:
+def _insert_frame(model: type[Model], frame: pd.DataFrame) -> None:
     """Insert a DataFrame whose columns are the table's columns, in bulk.
 
     PostgreSQL gets one COPY of the frame as CSV, written by Arrow (4x faster than pandas'
@@ -721,12 +725,14 @@ def _json(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def _float(value: object) -> float | None:
-    return None if pd.isna(value) else float(value)
+def _float(value: SupportsFloat | None) -> float | None:
+    """Return a DataFrame value as a float; None for a missing one (None, NaN, NA)."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
-def _int(value: object) -> int | None:
-    return None if pd.isna(value) else int(value)
+def _int(value: SupportsInt | None) -> int | None:
+    """Return a DataFrame value as an int; None for a missing one (None, NaN, NA)."""
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def stale_team_scores() -> list[tuple[int, int]]:
@@ -770,7 +776,7 @@ def run_failed(run_id: int, error: str) -> None:
 
 
 def person_erase(
-    *, user: AbstractBaseUser, performed_by: str, withdraw: bool = False, reason: str = ""
+    *, user: User, performed_by: str, withdraw: bool = False, reason: str = ""
 ) -> ErasureResult:
     """Erase a person everywhere: their answers' links (surveys.services.person_erase, which
     also deletes the account) and their name in export audits (the export stays recorded)."""
@@ -808,8 +814,9 @@ def aggregation_runs_fail_lost(
             claim.filter(status=AggregationRun.Status.QUEUED, queued_at__lt=queued_before)
         )
         for run in running:
+            started_at = run.started_at or now  # never None: the filter compared it
             run.error = (
-                f"Worker lost: still running {(now - run.started_at).total_seconds():.0f} s"
+                f"Worker lost: still running {(now - started_at).total_seconds():.0f} s"
                 f" after it started, past the {(now - started_before).total_seconds():.0f} s"
                 " a run may take; its worker died or hit the hard time limit."
             )

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any, Literal, TypedDict
 
 import redis
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
@@ -63,9 +64,10 @@ def enqueue_team_aggregation(
         return None
     run = AggregationRun.objects.create(survey_id=survey_id, team_id=team_id, trigger=trigger)
     try:
+        # celery-types declares countdown a float; celery takes None for "no countdown".
         aggregate_team.apply_async(
             (survey_id, team_id, run.pk),
-            countdown=None if settings.CELERY_TASK_ALWAYS_EAGER else COALESCE_SECONDS,
+            countdown=None if settings.CELERY_TASK_ALWAYS_EAGER else COALESCE_SECONDS,  # type: ignore[arg-type]
         )
     except RETRYABLE as error:
         logger.warning("broker unavailable, run %s not queued: %s", run.pk, error)
@@ -99,7 +101,20 @@ def enqueue_survey_aggregation(
     return run
 
 
-_TASK_OPTIONS = {
+class TaskOptions(TypedDict):
+    """The options of the aggregation tasks (celery's task options of those names)."""
+
+    bind: Literal[True]
+    acks_late: bool
+    reject_on_worker_lost: bool
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    retry_jitter: bool
+    max_retries: int
+
+
+_TASK_OPTIONS: TaskOptions = {
     "bind": True,
     "acks_late": True,
     "reject_on_worker_lost": True,
@@ -113,7 +128,9 @@ _TASK_OPTIONS = {
 
 
 @shared_task(**_TASK_OPTIONS)
-def aggregate_team(self, survey_id: int, team_id: int, run_id: int | None = None) -> dict:  # type: ignore[no-untyped-def]
+def aggregate_team(
+    self: Task[Any, Any], survey_id: int, team_id: int, run_id: int | None = None
+) -> dict[str, object]:
     """Score one team of a survey and persist its snapshot (idempotent)."""
     client = _redis()
     if client is not None:
@@ -123,12 +140,17 @@ def aggregate_team(self, survey_id: int, team_id: int, run_id: int | None = None
 
 
 @shared_task(**_TASK_OPTIONS)
-def aggregate_survey(self, survey_id: int, run_id: int | None = None) -> dict:  # type: ignore[no-untyped-def]
+def aggregate_survey(
+    self: Task[Any, Any], survey_id: int, run_id: int | None = None
+) -> dict[str, object]:
     """Score every team of a survey in one pass (one GROUP BY for all teams)."""
     return _run(self, survey_id, None, run_id)
 
 
-def _run(task, survey_id: int, team_ids: list[int] | None, run_id: int | None) -> dict:  # type: ignore[no-untyped-def]
+def _run(
+    task: Task[Any, Any], survey_id: int, team_ids: list[int] | None, run_id: int | None
+) -> dict[str, object]:
+    """Run ``services.aggregate`` for a task; return its summary (the task's result)."""
     survey = Survey.objects.select_related("framework").filter(pk=survey_id).first()
     if survey is None:
         if run_id:
@@ -138,7 +160,9 @@ def _run(task, survey_id: int, team_ids: list[int] | None, run_id: int | None) -
     try:
         run = services.aggregate(survey=survey, team_ids=team_ids, run=run)
     except RETRYABLE as error:
-        if run is not None and task.request.retries >= task.max_retries:
+        # max_retries None would mean "retry for ever": never give up then.
+        out_of_retries = task.max_retries is not None and task.request.retries >= task.max_retries
+        if run is not None and out_of_retries:
             services.run_failed(run.pk, f"Gave up after retries: {type(error).__name__}: {error}")
         raise  # autoretry_for retries it with backoff
     except Exception as error:

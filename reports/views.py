@@ -6,14 +6,17 @@ Teams a user may not read are 404, like everywhere else.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from common.http import AuthenticatedHttpRequest
 from reports import selectors
 from reports.charts import radar_svg
 from reports.forms import TargetsForm
@@ -21,8 +24,11 @@ from surveys import selectors as survey_selectors
 from surveys import services as survey_services
 from surveys.models import Membership, Survey, Team
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def _surveys_of(team: Team, user) -> list[Survey]:  # type: ignore[no-untyped-def]
+
+def _surveys_of(team: Team, user: User) -> list[Survey]:
     surveys = survey_selectors.readable_surveys(user).filter(teams=team).exclude(status="draft")
     return [
         s
@@ -31,7 +37,7 @@ def _surveys_of(team: Team, user) -> list[Survey]:  # type: ignore[no-untyped-de
     ]
 
 
-def _resolve(request: HttpRequest, slug: str) -> tuple[Team, Survey, list[Survey]]:
+def _resolve(request: AuthenticatedHttpRequest, slug: str) -> tuple[Team, Survey, list[Survey]]:
     team = get_object_or_404(Team, slug=slug)
     surveys = _surveys_of(team, request.user)
     if not surveys:
@@ -48,13 +54,13 @@ def _resolve(request: HttpRequest, slug: str) -> tuple[Team, Survey, list[Survey
     return team, survey, surveys
 
 
-def _can_set_targets(user, team: Team) -> bool:  # type: ignore[no-untyped-def]
+def _can_set_targets(user: User, team: Team) -> bool:
     managed = survey_selectors.managed_team_ids(user)
     return managed is None or team.pk in managed
 
 
 @login_required
-def team_report(request: HttpRequest, slug: str) -> HttpResponse:
+def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     team, survey, surveys = _resolve(request, slug)
     report = selectors.team_report(survey, team)
     targets_form = None
@@ -79,7 +85,7 @@ def team_report(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def team_targets(request: HttpRequest, slug: str) -> HttpResponse:
+def team_targets(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     team, survey, _ = _resolve(request, slug)
     if not _can_set_targets(request.user, team):
         raise Http404("No report for you here.")
@@ -102,7 +108,7 @@ def team_targets(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def team_report_pdf(request: HttpRequest, slug: str) -> HttpResponse:
+def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """Render the team report as an A4 PDF (WeasyPrint), charts as server-side SVG."""
     from weasyprint import HTML
 
@@ -122,7 +128,7 @@ def team_report_pdf(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def org_report(request: HttpRequest) -> HttpResponse:
+def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     surveys = [
         s
         for s in survey_selectors.readable_surveys(request.user)

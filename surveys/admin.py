@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Model, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from common.http import AuthenticatedHttpRequest
 from common.text import text_problem
 from surveys import services
 from surveys.models import (
@@ -18,15 +21,24 @@ from surveys.models import (
     Team,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-class MembershipInline(admin.TabularInline):
+
+class MembershipInline(admin.TabularInline[Membership, Team]):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
 
 
 def reason_form(
-    request: HttpRequest, queryset: QuerySet, *, action: str, title: str, explanation: str, **extra
+    request: HttpRequest,
+    queryset: QuerySet[Model],
+    *,
+    action: str,
+    title: str,
+    explanation: str,
+    **extra: object,
 ) -> tuple[str | None, TemplateResponse | None]:
     """Ask for a reason before a consequential admin action; return it once given.
 
@@ -53,8 +65,14 @@ def reason_form(
     return None, TemplateResponse(request, "admin/confirm_with_reason.html", context)
 
 
+class TeamCounts(TypedDict):
+    """What TeamAdmin's queryset annotates each team with."""
+
+    members_total: int
+
+
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(admin.ModelAdmin[Team]):
     list_display = ("name", "slug", "parent", "member_count", "archived_at")
     search_fields = ("name", "slug")
     list_filter = ("parent", ("archived_at", admin.EmptyFieldListFilter))
@@ -80,20 +98,26 @@ class TeamAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(members_total=Count("memberships"))
 
     @admin.display(description="members", ordering="members_total")
-    def member_count(self, obj: Team) -> int:
+    def member_count(self, obj: WithAnnotations[Team, TeamCounts]) -> int:
         return obj.members_total
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(admin.ModelAdmin[Membership]):
     list_display = ("user", "team", "role", "joined_at")
     list_filter = ("role", "team")
     search_fields = ("user__username", "team__name")
     autocomplete_fields = ["user", "team"]
 
 
+class SurveyCounts(TypedDict):
+    """What SurveyAdmin's queryset annotates each survey with."""
+
+    submitted_total: int  # counted (submitted) responses
+
+
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(admin.ModelAdmin[Survey]):
     list_display = (
         "title",
         "framework",
@@ -116,7 +140,7 @@ class SurveyAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="submitted", ordering="submitted_total")
-    def submitted(self, obj: Survey) -> int:
+    def submitted(self, obj: WithAnnotations[Survey, SurveyCounts]) -> int:
         return obj.submitted_total
 
     @admin.action(description="Open the selected surveys")
@@ -133,7 +157,7 @@ class SurveyAdmin(admin.ModelAdmin):
             services.survey_close(survey=survey)
 
 
-class AnswerInline(admin.TabularInline):
+class AnswerInline(admin.TabularInline[Answer, Response]):
     model = Answer
     extra = 0
     can_delete = False
@@ -145,7 +169,7 @@ class AnswerInline(admin.TabularInline):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(admin.ModelAdmin[Response]):
     """Responses are read-only history: a counted one is withdrawn (with a reason, audited,
     and its team re-scored), never deleted."""
 
@@ -179,7 +203,7 @@ class ResponseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Withdraw the selected counted responses (re-scores their teams)")
     def withdraw_responses(
-        self, request: HttpRequest, queryset: QuerySet[Response]
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[Response]
     ) -> TemplateResponse | None:
         counted = queryset.filter(status=Response.Status.SUBMITTED)
         reason, page = reason_form(
@@ -207,7 +231,7 @@ class ResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(admin.ModelAdmin[Invitation]):
     list_display = (
         "survey",
         "team",
@@ -223,13 +247,13 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(DimensionTarget)
-class DimensionTargetAdmin(admin.ModelAdmin):
+class DimensionTargetAdmin(admin.ModelAdmin[DimensionTarget]):
     list_display = ("team", "dimension_key", "target_level", "set_by", "updated_at")
     list_filter = ("team",)
 
 
 @admin.register(Erasure)
-class ErasureAdmin(admin.ModelAdmin):
+class ErasureAdmin(admin.ModelAdmin[Erasure]):
     list_display = (
         "performed_at",
         "performed_by",

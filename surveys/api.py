@@ -7,7 +7,7 @@ and the submission endpoint POST /api/v1/surveys/{id}/responses/.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 import django_filters
 import orjson
@@ -37,6 +37,7 @@ from common.api import (
     ErrorSerializer,
     IsAdminOrReadOnly,
     SlugRelated,
+    request_user,
 )
 from common.db import columns_of, fits_primary_key, instance_from_row
 from common.text import storable
@@ -52,19 +53,32 @@ from surveys.validation import (
     submission_body,
 )
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_stubs_ext import WithAnnotations
 
 
 # --- frameworks ------------------------------------------------------------------------------
 
 
-class ChoiceSerializer(serializers.ModelSerializer):
+class FrameworkOutline(TypedDict):
+    """What FrameworkViewSet.get_object sets on the framework it returns, for
+    FrameworkDetailSerializer: its dimensions with questions and choices, in order."""
+
+    outline: list[Dimension]
+
+
+if TYPE_CHECKING:  # WithAnnotations[Model, TypedDict] raises TypeError at run time (3.11)
+    OutlinedFramework: TypeAlias = WithAnnotations[Framework, FrameworkOutline]
+
+
+class ChoiceSerializer(serializers.ModelSerializer[Choice]):
     class Meta:
         model = Choice
         fields = ["score", "label", "description", "next_step"]
 
 
-class QuestionSerializer(serializers.ModelSerializer):
+class QuestionSerializer(serializers.ModelSerializer[Question]):
     choices = ChoiceSerializer(many=True, read_only=True)
     requires = serializers.ListField(child=serializers.CharField(), read_only=True)
 
@@ -83,7 +97,7 @@ class QuestionSerializer(serializers.ModelSerializer):
         ]
 
 
-class DimensionSerializer(serializers.ModelSerializer):
+class DimensionSerializer(serializers.ModelSerializer[Dimension]):
     questions = QuestionSerializer(many=True, read_only=True)
 
     class Meta:
@@ -91,13 +105,13 @@ class DimensionSerializer(serializers.ModelSerializer):
         fields = ["key", "name", "description", "weight", "order", "questions"]
 
 
-class LevelSerializer(serializers.ModelSerializer):
+class LevelSerializer(serializers.ModelSerializer[Level]):
     class Meta:
         model = Level
         fields = ["number", "name", "threshold", "description"]
 
 
-class FrameworkSerializer(serializers.ModelSerializer):
+class FrameworkSerializer(serializers.ModelSerializer[Framework]):
     dimension_count = serializers.IntegerField(read_only=True)
     question_count = serializers.IntegerField(read_only=True)
 
@@ -114,7 +128,7 @@ class FrameworkSerializer(serializers.ModelSerializer):
         ]
 
 
-class FrameworkDetailSerializer(serializers.ModelSerializer):
+class FrameworkDetailSerializer(serializers.ModelSerializer[Framework]):
     levels = LevelSerializer(many=True, read_only=True)
     dimensions = DimensionSerializer(many=True, read_only=True, source="outline")
 
@@ -123,7 +137,7 @@ class FrameworkDetailSerializer(serializers.ModelSerializer):
         fields = ["slug", "version", "title", "description", "published", "levels", "dimensions"]
 
 
-class FrameworkQuerySerializer(serializers.Serializer):
+class FrameworkQuerySerializer(serializers.Serializer[Any]):
     version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
 
 
@@ -135,7 +149,7 @@ class FrameworkQuerySerializer(serializers.Serializer):
         parameters=[FrameworkQuerySerializer],
     ),
 )
-class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
+class FrameworkViewSet(viewsets.ReadOnlyModelViewSet[Framework]):
     queryset = Framework.objects.none()  # for the schema; get_queryset narrows
     serializer_class = FrameworkSerializer
     pagination_class = Cursor
@@ -155,7 +169,7 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
             question_count=Count("questions", distinct=True),
         )
 
-    def get_serializer_class(self) -> type[serializers.Serializer]:
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Framework]]:
         return FrameworkDetailSerializer if self.action == "retrieve" else FrameworkSerializer
 
     def get_object(self) -> Framework:
@@ -167,9 +181,10 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
         version = query.validated_data.get("version")
         if version is not None:
             versions = versions.filter(version=version)
-        framework = versions.prefetch_related("levels").order_by("-version").first()
-        if framework is None:
+        found = versions.prefetch_related("levels").order_by("-version").first()
+        if found is None:
             raise NotFound("No such framework (or version).")
+        framework = cast("OutlinedFramework", found)  # it gets its outline here
         framework.outline = framework_outline(framework)
         return framework
 
@@ -177,8 +192,10 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet):
 # --- teams and memberships -------------------------------------------------------------------
 
 
-class TeamSerializer(serializers.ModelSerializer):
-    parent = SlugRelated(
+class TeamSerializer(serializers.ModelSerializer[Team]):
+    # DRF's metaclass moves declared fields out of the class, so this field does not
+    # replace Field.parent (the serializer a field is bound to), as mypy believes.
+    parent = SlugRelated(  # type: ignore[assignment]
         slug_field="slug",
         queryset=Team.objects.all(),
         allow_null=True,
@@ -200,7 +217,7 @@ class TeamSerializer(serializers.ModelSerializer):
         return parent
 
 
-class TeamFilter(django_filters.FilterSet):
+class TeamFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
     parent = django_filters.CharFilter(field_name="parent__slug")
     name = django_filters.CharFilter(lookup_expr="icontains")
 
@@ -220,7 +237,7 @@ class TeamViewSet(
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
     mixins.ListModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Team],
 ):
     queryset = Team.objects.none()  # for the schema; get_queryset narrows
     serializer_class = TeamSerializer
@@ -232,11 +249,11 @@ class TeamViewSet(
     filterset_class = TeamFilter
 
     def get_queryset(self) -> QuerySet[Team]:
-        return api_teams(self.request.user).select_related("parent")
+        return api_teams(request_user(self.request)).select_related("parent")
 
 
-class MembershipSerializer(serializers.ModelSerializer):
-    user = SlugRelated(slug_field="username", queryset=User.objects.all())
+class MembershipSerializer(serializers.ModelSerializer[Membership]):
+    user = SlugRelated(slug_field="username", queryset=get_user_model().objects.all())
     team = SlugRelated(slug_field="slug", queryset=Team.objects.all())
 
     class Meta:
@@ -244,7 +261,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "user", "team", "role", "joined_at"]
 
 
-class MembershipFilter(django_filters.FilterSet):
+class MembershipFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
     team = django_filters.CharFilter(field_name="team__slug")
     user = django_filters.CharFilter(field_name="user__username")
 
@@ -263,7 +280,7 @@ class MembershipFilter(django_filters.FilterSet):
     partial_update=extend_schema(description="Admins only."),
     destroy=extend_schema(description="Admins only."),
 )
-class MembershipViewSet(viewsets.ModelViewSet):
+class MembershipViewSet(viewsets.ModelViewSet[Membership]):
     queryset = Membership.objects.none()  # for the schema; get_queryset narrows
     serializer_class = MembershipSerializer
     permission_classes = [IsAdminOrReadOnly]
@@ -272,7 +289,7 @@ class MembershipViewSet(viewsets.ModelViewSet):
     filterset_class = MembershipFilter
 
     def get_queryset(self) -> QuerySet[Membership]:
-        user = self.request.user
+        user = request_user(self.request)
         memberships = Membership.objects.select_related("user", "team")
         if user.is_staff:
             return memberships
@@ -283,7 +300,7 @@ class MembershipViewSet(viewsets.ModelViewSet):
 # --- surveys ---------------------------------------------------------------------------------
 
 
-class SurveySerializer(serializers.ModelSerializer):
+class SurveySerializer(serializers.ModelSerializer[Survey]):
     framework = serializers.SlugField(source="framework.slug", help_text="Framework slug.")
     framework_version = serializers.IntegerField(
         source="framework.version",
@@ -357,7 +374,7 @@ class SurveySerializer(serializers.ModelSerializer):
         return attrs
 
 
-class SurveyFilter(django_filters.FilterSet):
+class SurveyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
     team = django_filters.CharFilter(field_name="teams__slug")
 
     class Meta:
@@ -384,7 +401,7 @@ class SurveyViewSet(
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
     mixins.ListModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Survey],
 ):
     queryset = Survey.objects.none()  # for the schema; get_queryset narrows
     serializer_class = SurveySerializer
@@ -393,7 +410,8 @@ class SurveyViewSet(
     filterset_class = SurveyFilter
 
     def get_queryset(self) -> QuerySet[Survey]:
-        return api_surveys(self.request.user).select_related("framework").prefetch_related("teams")
+        surveys = api_surveys(request_user(self.request))
+        return surveys.select_related("framework").prefetch_related("teams")
 
     @action(detail=True, methods=["post"])
     def open(self, request: Request, pk: str | None = None) -> ApiResponse:
@@ -411,7 +429,7 @@ class SurveyViewSet(
 # --- responses -------------------------------------------------------------------------------
 
 
-class AnswerInSerializer(serializers.Serializer):
+class AnswerInSerializer(serializers.Serializer[Any]):
     question = serializers.CharField(max_length=64, help_text="Question key.")
     choice = serializers.IntegerField(
         required=False,
@@ -426,9 +444,11 @@ class AnswerInSerializer(serializers.Serializer):
     )
 
 
-class ResponseInSerializer(serializers.Serializer):
+class ResponseInSerializer(serializers.Serializer[Any]):
     team = serializers.SlugField(max_length=64)
-    answers = AnswerInSerializer(many=True, allow_empty=False, max_length=1000)
+    # many=True makes a ListSerializer, which takes max_length (DRF's LIST_SERIALIZER_KWARGS);
+    # the stubs check the arguments against AnswerInSerializer instead.
+    answers = AnswerInSerializer(many=True, allow_empty=False, max_length=1000)  # type: ignore[call-arg]
     respondent = serializers.CharField(
         required=False,
         max_length=150,
@@ -456,7 +476,21 @@ _TARGET_SQL = (
 _WIDTHS = [len(model._meta.concrete_fields) for model in (Survey, Framework, Team)]
 
 
-def submission_target(survey_id: int, slug: object, user: Any) -> tuple[Survey, Team] | None:
+class RequesterMembership(TypedDict):
+    """Whether the requesting user is a member of a team: set on the team by the reads
+    below, so that the submission's member check (services.submission_respondent) spares
+    a query."""
+
+    requester_is_member: bool
+
+
+if TYPE_CHECKING:  # WithAnnotations[Model, TypedDict] raises TypeError at run time (3.11)
+    MemberCheckedTeam: TypeAlias = WithAnnotations[Team, RequesterMembership]
+
+
+def submission_target(
+    survey_id: int, slug: object, user: User
+) -> tuple[Survey, MemberCheckedTeam] | None:
     """Return survey ``survey_id`` (its framework loaded) and its team ``slug``, if plainly
     allowed; the team carries ``requester_is_member``.
 
@@ -475,14 +509,14 @@ def submission_target(survey_id: int, slug: object, user: Any) -> tuple[Survey, 
     ends = [sum(_WIDTHS[: i + 1]) for i in range(3)]
     survey = instance_from_row(Survey, row[: ends[0]])
     survey.framework = instance_from_row(Framework, row[ends[0] : ends[1]])
-    team = instance_from_row(Team, row[ends[1] : ends[2]])
+    team = cast("MemberCheckedTeam", instance_from_row(Team, row[ends[1] : ends[2]]))
     team.requester_is_member = bool(row[ends[2]])
     if user.is_staff or (team.requester_is_member and survey.status != Survey.Status.DRAFT):
         return survey, team
     return None
 
 
-def survey_team(survey: Survey, slug: str, user: Any) -> Team | None:
+def survey_team(survey: Survey, slug: str, user: User) -> MemberCheckedTeam | None:
     """Return the survey's team ``slug``, annotated with whether ``user`` is a member."""
     return (
         survey.teams.filter(slug=slug)
@@ -496,7 +530,7 @@ def survey_team(survey: Survey, slug: str, user: Any) -> Team | None:
 
 
 def validated_submission(
-    data: Any, survey: Survey, user: Any, team: Team | None = None
+    data: Any, survey: Survey, user: User, team: Team | None = None
 ) -> tuple[Team, SubmissionBody, list[services.AnswerInput]]:
     """Check a submission body and its answers against the survey; raise a 400 with field
     errors (``{"team": [...], "answers": [{...}, {}]}``) when anything is wrong.
@@ -518,8 +552,10 @@ def validated_submission(
     return team, body, answers
 
 
-class ResponseOutSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+class ResponseOutSerializer(serializers.ModelSerializer[Response]):
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     answer_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -593,20 +629,22 @@ class SurveyResponsesView(APIView):
         except (ParseError, UnsupportedMediaType) as error:  # answered after a 404, as before
             data, unparsable = None, error
         slug = data.get("team") if isinstance(data, dict) else None
-        target = submission_target(survey_id, slug, request.user)
+        user = request_user(request)
+        target = submission_target(survey_id, slug, user)
+        team: Team | None
         if target is None:
-            surveys = api_surveys(request.user).select_related("framework")
+            surveys = api_surveys(user).select_related("framework")
             survey, team = get_object_or_404(surveys, pk=survey_id), None
             if unparsable is not None:
                 raise unparsable
         else:
             survey, team = target
         idempotency_key = _idempotency_key(request)
-        team, body, answers = validated_submission(data, survey, request.user, team)
+        team, body, answers = validated_submission(data, survey, user, team)
         result = services.response_submit_as(
             survey=survey,
             team=team,
-            requester=request.user,
+            requester=user,
             answers=answers,
             on_behalf=body.respondent,
             idempotency_key=idempotency_key,

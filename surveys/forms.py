@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import forms
 from django.utils import timezone
 
@@ -15,8 +17,8 @@ class InvitationForm(forms.Form):
         required=False, min_value=1, max_value=100000, label="Maximum uses", help_text="Optional."
     )
 
-    def clean_expires_at(self):  # type: ignore[no-untyped-def]
-        expires_at = self.cleaned_data["expires_at"]
+    def clean_expires_at(self) -> datetime | None:
+        expires_at: datetime | None = self.cleaned_data["expires_at"]
         if expires_at is not None and expires_at <= timezone.now():
             raise forms.ValidationError("The expiry must be in the future.")
         return expires_at

@@ -20,12 +20,18 @@ re-scored.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from maturity.models import Dimension, Framework, Question
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Team(models.Model):
@@ -34,7 +40,7 @@ class Team(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )
     # Changes with a rename or a move. The newest of all teams' is part of the version of
@@ -119,7 +125,7 @@ class Survey(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    def accepts_answers(self, now: timezone.datetime | None = None) -> bool:
+    def accepts_answers(self, now: datetime | None = None) -> bool:
         """Tell whether answers may be saved: open, and within opens_at/closes_at."""
         now = now or timezone.now()
         return (
@@ -129,7 +135,7 @@ class Survey(models.Model):
         )
 
     @property
-    def ended_at(self) -> timezone.datetime | None:
+    def ended_at(self) -> datetime | None:
         """Return when the survey stopped taking answers, if known: when it was closed, else
         its closes_at once that has passed. None while it takes answers, and for a survey
         closed without a record of when (never a closes_at still in the future)."""
@@ -212,6 +218,11 @@ class Response(models.Model):
     withdrawn_reason = models.TextField(blank=True)
     # Where the respondent stopped (dimension key), so they resume there on any device.
     last_dimension = models.CharField(max_length=64, blank=True)
+
+    # Not a column: how many answers a submission just stored, set on the response it
+    # returns (surveys.services) so that the API need not count them again. Other Response
+    # instances lack it: read it with getattr and a default.
+    answer_count: int
 
     class Meta:
         ordering = ["-started_at"]

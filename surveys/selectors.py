@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from maturity.models import Choice, Dimension, Framework, Question
-from surveys.models import Membership, Response, Survey, Team
+from surveys.models import Answer, Membership, Response, Survey, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from django_stubs_ext import WithAnnotations
 
 
 def progress_percent(answered: int, total: int) -> int:
@@ -57,7 +60,13 @@ def framework_outline(framework: Framework) -> list[Dimension]:
     )
 
 
-def survey_entries_for(user: AbstractBaseUser) -> list[SurveyEntry]:
+class AnsweredCount(TypedDict):
+    """What survey_entries_for annotates each response with."""
+
+    answered: int  # answers with a choice or N/A
+
+
+def survey_entries_for(user: User) -> list[SurveyEntry]:
     """Return the non-draft surveys of the user's teams, open ones first."""
     from surveys.services import respondent_key_for
 
@@ -73,7 +82,7 @@ def survey_entries_for(user: AbstractBaseUser) -> list[SurveyEntry]:
     entries = []
     for survey in surveys:
         key = respondent_key_for(user, survey)
-        responses = {
+        responses: dict[tuple[int, str], WithAnnotations[Response, AnsweredCount]] = {
             (r.team_id, r.status): r
             for r in Response.objects.filter(
                 survey=survey, respondent_key=key, status__in=["draft", "submitted"]
@@ -88,7 +97,7 @@ def survey_entries_for(user: AbstractBaseUser) -> list[SurveyEntry]:
                 continue
             draft = responses.get((team.pk, "draft"))
             submitted = responses.get((team.pk, "submitted"))
-            current = draft or submitted
+            current = draft if draft is not None else submitted
             entries.append(
                 SurveyEntry(
                     survey=survey,
@@ -104,7 +113,7 @@ def survey_entries_for(user: AbstractBaseUser) -> list[SurveyEntry]:
     return entries
 
 
-def answers_by_question(response: Response) -> dict[int, object]:
+def answers_by_question(response: Response) -> dict[int, Answer]:
     """Return the response's answers keyed by question id."""
     return {answer.question_id: answer for answer in response.answers.all()}
 
@@ -131,7 +140,7 @@ def _with_descendants(team_ids: set[int]) -> set[int]:
     return found
 
 
-def managed_team_ids(user: AbstractBaseUser) -> set[int] | None:
+def managed_team_ids(user: User) -> set[int] | None:
     """Return the ids of teams a user manages (with sub-teams); None means all (admins)."""
     if user.is_staff:
         return None
@@ -143,8 +152,8 @@ def managed_team_ids(user: AbstractBaseUser) -> set[int] | None:
     return _with_descendants(direct)
 
 
-def readable_team_ids(user: AbstractBaseUser, survey: Survey) -> set[int]:
-    """Return the survey's teams whose results ``user`` may read."""
+def readable_team_ids(user: User | AnonymousUser, survey: Survey) -> set[int]:
+    """Return the survey's teams whose results ``user`` may read (none when signed out)."""
     survey_teams = set(survey.teams.values_list("id", flat=True))
     if not user.is_authenticated:
         return set()
@@ -159,7 +168,7 @@ def readable_team_ids(user: AbstractBaseUser, survey: Survey) -> set[int]:
     return readable
 
 
-def readable_surveys(user: AbstractBaseUser) -> QuerySet[Survey]:
+def readable_surveys(user: User) -> QuerySet[Survey]:
     """Surveys a user may see: all for admins, else those with one of their teams."""
     if user.is_staff:
         return Survey.objects.all()
@@ -169,7 +178,7 @@ def readable_surveys(user: AbstractBaseUser) -> QuerySet[Survey]:
     return Survey.objects.filter(teams__in=teams).distinct()
 
 
-def api_surveys(user: Any) -> QuerySet[Survey]:
+def api_surveys(user: User) -> QuerySet[Survey]:
     """Return the surveys a user may see: all for admins, else readable non-drafts."""
     surveys = readable_surveys(user)
     if not user.is_staff:
@@ -177,7 +186,7 @@ def api_surveys(user: Any) -> QuerySet[Survey]:
     return surveys
 
 
-def api_teams(user: Any) -> QuerySet[Team]:
+def api_teams(user: User) -> QuerySet[Team]:
     """Return the teams a user may see: all for admins, else their own and managed ones."""
     if user.is_staff:
         return Team.objects.all()

@@ -12,11 +12,10 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import orjson
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
@@ -40,6 +39,9 @@ from surveys.models import (
     Survey,
     Team,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 T = TypeVar("T")
 
@@ -70,7 +72,7 @@ class SubmitResult:
     superseded: int = 0  # earlier counted responses this one replaced
 
 
-def respondent_key_for(user: AbstractBaseUser, survey: Survey) -> str:
+def respondent_key_for(user: User, survey: Survey) -> str:
     """Return the respondent key of a signed-in user in a survey.
 
     In anonymous surveys the key is a keyed hash, so it stays stable for resubmission but
@@ -199,7 +201,7 @@ def _require_team(survey: Survey, team: Team) -> None:
         )
 
 
-def user_can_answer(user: AbstractBaseUser, team: Team) -> bool:
+def user_can_answer(user: User, team: Team) -> bool:
     """Tell whether ``user`` answers for ``team``: any member (member or manager) does."""
     return Membership.objects.filter(user=user, team=team).exists()
 
@@ -237,7 +239,7 @@ def response_start(
     survey: Survey,
     team: Team,
     respondent_key: str,
-    respondent: AbstractBaseUser | None = None,
+    respondent: User | None = None,
 ) -> Response:
     """Return the respondent's draft, creating it (from their last submission) if needed.
 
@@ -253,7 +255,7 @@ def response_start(
 
 
 def _create_draft(
-    survey: Survey, team: Team, respondent_key: str, respondent: AbstractBaseUser | None
+    survey: Survey, team: Team, respondent_key: str, respondent: User | None
 ) -> Response:
     with transaction.atomic():
         existing = _locked_draft(survey, team, respondent_key)
@@ -349,7 +351,7 @@ def response_submit(
     survey: Survey,
     team: Team,
     respondent_key: str,
-    respondent: AbstractBaseUser | None = None,
+    respondent: User | None = None,
     answers: Sequence[AnswerInput] | None = None,
     idempotency_key: str | None = None,
     idempotency_fingerprint: str = "",
@@ -398,9 +400,9 @@ def submission_respondent(
     *,
     survey: Survey,
     team: Team,
-    requester: AbstractBaseUser,
+    requester: User,
     on_behalf: str | None = None,
-) -> tuple[AbstractBaseUser | None, str]:
+) -> tuple[User | None, str]:
     """Return who a submission counts for: (user to record or None, respondent key).
 
     - Without ``on_behalf``: the requester, who must be a member of ``team`` (else
@@ -438,7 +440,7 @@ def submission_respondent(
     return (None if survey.anonymous else requester), respondent_key_for(requester, survey)
 
 
-def _replay_for(requester: AbstractBaseUser, survey: Survey, earlier: Response) -> SubmitResult:
+def _replay_for(requester: User, survey: Survey, earlier: Response) -> SubmitResult:
     """Return an earlier submission as this request's result, to its submitter or an admin.
 
     Anyone else reusing the key is refused (409 "idempotency_key_in_use"): a key must not
@@ -456,7 +458,7 @@ def response_submit_as(
     *,
     survey: Survey,
     team: Team,
-    requester: AbstractBaseUser,
+    requester: User,
     answers: Sequence[AnswerInput],
     on_behalf: str | None = None,
     idempotency_key: str | None = None,
@@ -579,7 +581,7 @@ def _submit_whole(
     survey: Survey,
     team: Team,
     respondent_key: str,
-    respondent: AbstractBaseUser | None,
+    respondent: User | None,
     answers: Sequence[AnswerInput],
     idempotency: tuple[str | None, str],
 ) -> SubmitResult | None:
@@ -596,7 +598,7 @@ def _submit_whole(
         return None
     now = timezone.now()
     idempotency_key, fingerprint = idempotency
-    params = {
+    params: dict[str, int | str | datetime | None] = {
         "survey": survey.pk,
         "team": team.pk,
         "key": respondent_key,
@@ -648,7 +650,7 @@ def _submit_once(
     survey: Survey,
     team: Team,
     respondent_key: str,
-    respondent: AbstractBaseUser | None,
+    respondent: User | None,
     answers: Sequence[AnswerInput] | None,
     idempotency: tuple[str | None, str],
 ) -> SubmitResult:
@@ -724,7 +726,7 @@ def _submit_once(
 # --- invitations ---------------------------------------------------------------------------
 
 
-def user_can_invite(user: AbstractBaseUser, survey: Survey, team: Team) -> bool:
+def user_can_invite(user: User, survey: Survey, team: Team) -> bool:
     """Tell whether ``user`` may invite people to answer for ``team`` in ``survey``.
 
     Admins always. A team's managers only in named surveys: in an anonymous survey anyone
@@ -743,7 +745,7 @@ def invitation_create(
     *,
     survey: Survey,
     team: Team,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     expires_at: datetime | None = None,
     max_uses: int | None = None,
     invitee_email: str = "",
@@ -823,7 +825,7 @@ def invitation_revoke(*, survey: Survey, team: Team, invitation_id: int) -> bool
 
 
 @transaction.atomic
-def invitation_accept(*, token: str, user: AbstractBaseUser | None = None) -> Invitation:
+def invitation_accept(*, token: str, user: User | None = None) -> Invitation:
     """Use an invitation once: count the use and, in a named survey, join the user as member.
 
     Named surveys need a signed-in user; in anonymous surveys the caller keeps the
@@ -850,7 +852,7 @@ def invitation_accept(*, token: str, user: AbstractBaseUser | None = None) -> In
 
 @transaction.atomic
 def target_set(
-    *, team: Team, dimension_key: str, target_level: int | None, set_by: AbstractBaseUser
+    *, team: Team, dimension_key: str, target_level: int | None, set_by: User
 ) -> DimensionTarget | None:
     """Set (or, with None, clear) a team's target level for a dimension, then re-rank.
 
@@ -880,7 +882,7 @@ def invitation_email(
     survey: Survey,
     team: Team,
     emails: Sequence[str],
-    invited_by: AbstractBaseUser,
+    invited_by: User,
     link_for: Callable[[str], str],
 ) -> int:
     """E-mail each address its own single-use invitation link; return how many were sent.
@@ -982,9 +984,7 @@ def surveys_close_due(*, now: datetime | None = None) -> list[int]:
 
 
 @transaction.atomic
-def response_withdraw(
-    *, response: Response, withdrawn_by: AbstractBaseUser | None, reason: str
-) -> Response:
+def response_withdraw(*, response: Response, withdrawn_by: User | None, reason: str) -> Response:
     """Withdraw a counted response: it stops counting, stays stored, and the team is re-scored.
 
     Only a submitted (counted) response can be withdrawn; ``reason`` is required. Who,
@@ -1030,7 +1030,7 @@ class ErasureResult:
 
 @transaction.atomic
 def person_erase(
-    *, user: AbstractBaseUser, performed_by: str, withdraw: bool = False, reason: str = ""
+    *, user: User, performed_by: str, withdraw: bool = False, reason: str = ""
 ) -> ErasureResult:
     """Erase a person (GDPR art. 17): remove every link between them and their answers.
 

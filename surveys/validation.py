@@ -136,7 +136,8 @@ def _answer_item(item: Any) -> tuple[dict[str, Any] | None, Errors]:
         kind = type(item).__name__
         return None, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
     errors: Errors = {}
-    question, problem = (None, "This field is required.")
+    question: str | None = None
+    problem: str | None = "This field is required."
     if "question" in item:
         question, problem = _string(item["question"], max_length=64)
     if problem:
@@ -183,7 +184,8 @@ def submission_body(data: Any) -> tuple[SubmissionBody | None, Errors]:
         kind = type(data).__name__
         return None, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
     errors: Errors = {}
-    team, problem = (None, "This field is required.")
+    team: str | None = None
+    problem: str | None = "This field is required."
     if "team" in data:
         team, problem = _string(data["team"], max_length=64, slug=True)
     if problem:

@@ -12,10 +12,10 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
@@ -26,12 +26,18 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.http import AuthenticatedHttpRequest
 from common.times import when
 from maturity.models import Dimension, Question
 from surveys import selectors, services
 from surveys.forms import EmailInvitationForm, InvitationForm
 from surveys.models import Answer, Invitation, Membership, Response, Survey, Team
 from surveys.validation import answer_problems
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+P = ParamSpec("P")
 
 RESPONDENT_COOKIE_SALT = "surveys.anonymous-respondent"
 RESPONDENT_COOKIE_AGE = 60 * 60 * 24 * 120
@@ -43,7 +49,7 @@ def respondent_cookie_name(survey: Survey, team: Team) -> str:
 
 @dataclass(frozen=True)
 class Respondent:
-    user: AbstractBaseUser | None
+    user: User | None
     key: str
 
 
@@ -81,14 +87,32 @@ def _signed_in_or_invitee(request: HttpRequest, survey_id: int) -> bool:
     )
 
 
-def _login_or_invitee(view):  # type: ignore[no-untyped-def]
+class SurveyPageView(Protocol[P]):
+    """A survey page's view: Django passes ``survey_id`` and ``team_slug`` (and any other
+    URL parts) by name."""
+
+    __name__: str
+
+    def __call__(
+        self,
+        request: HttpRequest,
+        survey_id: int,
+        team_slug: str,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> HttpResponse: ...
+
+
+def _login_or_invitee(view: SurveyPageView[P]) -> SurveyPageView[P]:
     """Send strangers to the login page, but let anonymous invitees (cookie holders) in.
 
     A page POST from someone whose session expired keeps its answers first (see
     _keep_posted_answers), so that signing in does not lose what they typed.
     """
 
-    def wrapped(request: HttpRequest, survey_id: int, team_slug: str, *args, **kwargs):
+    def wrapped(
+        request: HttpRequest, survey_id: int, team_slug: str, *args: P.args, **kwargs: P.kwargs
+    ) -> HttpResponse:
         if not _signed_in_or_invitee(request, survey_id):
             if request.method == "POST":
                 _keep_posted_answers(request)
@@ -101,7 +125,7 @@ def _login_or_invitee(view):  # type: ignore[no-untyped-def]
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     entries = selectors.survey_entries_for(request.user)
     managed = Membership.objects.filter(user=request.user, role=Membership.Role.MANAGER)
     return render(
@@ -139,14 +163,23 @@ def survey_start(request: HttpRequest, survey_id: int, team_slug: str) -> HttpRe
     return redirect("survey-dimension", survey.pk, team.slug, key)
 
 
+class AnswerValues(TypedDict):
+    """One question's answer as a page posts it, and as services.answer_save takes it."""
+
+    score: int | None
+    na: bool
+    comment: str
+
+
 def _parse_page(
     request: HttpRequest, questions: list[Question]
-) -> tuple[dict[int, dict], dict[str, str]]:
+) -> tuple[dict[int, AnswerValues], dict[str, str]]:
     """Turn the page's POST into answer values per question id, and per-key errors.
 
     Each answer is checked by ``answer_problems``, as the API checks its answers.
     """
-    values, errors = {}, {}
+    values: dict[int, AnswerValues] = {}
+    errors: dict[str, str] = {}
     for question in questions:
         raw = request.POST.get(f"q-{question.key}", "").strip()
         comment = request.POST.get(f"comment-{question.key}", "").strip()
@@ -238,7 +271,10 @@ def survey_dimension(
 
 
 def _save_answers(
-    response: Response, dimension: Dimension, questions: list[Question], values: dict[int, dict]
+    response: Response,
+    dimension: Dimension,
+    questions: list[Question],
+    values: dict[int, AnswerValues],
 ) -> None:
     """Write the answers in ``values`` that differ from the stored ones, in one transaction.
 
@@ -277,16 +313,16 @@ def _after_page_save(
 
 def _page_items(
     questions: list[Question],
-    answers: dict,
+    answers: dict[int, Answer],
     errors: dict[str, str],
     shown: Mapping[str, str] | None,
-) -> list[dict]:
+) -> list[dict[str, object]]:
     """Return one row per question for the page: the stored value, or the one in ``shown``.
 
     ``unsaved`` marks a row whose shown value is not the stored one; the page's script
     sends those again.
     """
-    items = []
+    items: list[dict[str, object]] = []
     for question in questions:
         stored = _stored_value(answers.get(question.pk))
         value = stored
@@ -306,7 +342,7 @@ def _page_items(
     return items
 
 
-def _stored_answer(answer: Answer | None) -> dict[str, object]:
+def _stored_answer(answer: Answer | None) -> AnswerValues:
     if answer is None:
         return {"score": None, "na": False, "comment": ""}
     return {"score": answer.score, "na": answer.na, "comment": answer.comment}
@@ -511,7 +547,8 @@ def _pop_kept_answers(request: HttpRequest) -> dict[str, str] | None:
     request.session[KEPT_ANSWERS_SESSION_KEY] = kept
     if time.time() - entry["at"] > KEPT_ANSWERS_MAX_AGE:
         return None
-    return entry["fields"]
+    fields: dict[str, str] = entry["fields"]  # as _keep_posted_answers stored them
+    return fields
 
 
 @_login_or_invitee
@@ -563,7 +600,7 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
     )
 
 
-def _choice_label(question: Question, answers: dict) -> str:
+def _choice_label(question: Question, answers: dict[int, Answer]) -> str:
     answer = answers.get(question.pk)
     if answer is None or answer.score is None:
         return ""
@@ -651,7 +688,9 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def invitation_manage(request: HttpRequest, survey_id: int, team_slug: str) -> HttpResponse:
+def invitation_manage(
+    request: AuthenticatedHttpRequest, survey_id: int, team_slug: str
+) -> HttpResponse:
     """Let a team's manager (or an admin) invite people to answer for the team.
 
     Named surveys: shareable links and e-mail invitations. Anonymous surveys: admins only,
@@ -712,7 +751,7 @@ def invitation_manage(request: HttpRequest, survey_id: int, team_slug: str) -> H
 @login_required
 @require_POST
 def invitation_revoke(
-    request: HttpRequest, survey_id: int, team_slug: str, invitation_id: int
+    request: AuthenticatedHttpRequest, survey_id: int, team_slug: str, invitation_id: int
 ) -> HttpResponseRedirect:
     survey = get_object_or_404(Survey, pk=survey_id)
     team = get_object_or_404(survey.teams.all(), slug=team_slug)

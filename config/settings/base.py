@@ -7,9 +7,16 @@ needs nothing but Python. ``DATABASE_URL`` and ``REDIS_URL`` switch to the real 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin, InlineModelAdmin) cannot be subscripted at run time
+# as their type annotations are (``admin.ModelAdmin[Team]``): django-stubs' documented fix
+# adds the __class_getitem__ they lack. DRF's classes have their own.
+django_stubs_ext.monkeypatch(include_builtins=False)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -246,7 +253,7 @@ SPECTACULAR_SETTINGS = {
 # Logs: one JSON object per line (LOG_FORMAT=json, the default outside local development)
 # with the request id of the request being served; LOG_FORMAT=plain for humans.
 LOG_FORMAT = env("LOG_FORMAT", default="json")
-LOGGING = {
+LOGGING: dict[str, Any] = {  # logging.config.dictConfig's schema
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "config.observability.RequestIdFilter"}},

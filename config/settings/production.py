@@ -14,7 +14,7 @@ DEBUG = False
 
 
 def _required(name: str) -> str:
-    value = env(name, default="")
+    value: str = env(name, default="")
     if not value:
         raise ImproperlyConfigured(f"{name} must be set in production.")
     return value

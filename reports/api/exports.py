@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.renderers import JSONRenderer
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -20,7 +22,7 @@ from reports.models import ApiToken
 from surveys.models import Survey
 
 
-class ExportQuerySerializer(serializers.Serializer):
+class ExportQuerySerializer(serializers.Serializer[Any]):
     survey = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Survey id.")
     team = serializers.SlugField(required=False, max_length=64, help_text="One team's slug.")
     since = serializers.DateTimeField(
@@ -74,12 +76,12 @@ def _utc_day(moment: datetime) -> datetime:
 class JsonErrorsOnly(BaseContentNegotiation):
     """Answer errors in JSON whatever ``Accept`` says; ``?format=`` picks the file type."""
 
-    def select_parser(self, request: Request, parsers: list) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
     def select_renderer(
-        self, request: Request, renderers: list, format_suffix: str | None = None
-    ) -> tuple[Any, str]:
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
         return JSONRenderer(), JSONRenderer.media_type
 
 
@@ -160,7 +162,8 @@ class _ExportView(APIView):
         export = export_start(export_request, user=request.user, token=token)
         response = StreamingHttpResponse(export.stream(), content_type=export.content_type)
         response["Content-Disposition"] = f'attachment; filename="{export_request.filename()}"'
-        response["X-Export-Id"] = str(export.audit.pk)
+        if export.audit is not None:  # export_start always records one
+            response["X-Export-Id"] = str(export.audit.pk)
         return response
 
 

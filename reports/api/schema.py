@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiResponse
 
 from common.api import ErrorSerializer
 
@@ -44,7 +44,7 @@ _WRITE_ERRORS = {
 class ApiAutoSchema(AutoSchema):
     """Document the JSON error responses on every API operation."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction=direction)
         if not self.path.startswith("/api/v1/"):
             return responses
@@ -53,11 +53,16 @@ class ApiAutoSchema(AutoSchema):
             errors |= _WRITE_ERRORS
         for code, response in errors.items():
             if code not in responses:
-                responses[code] = self._get_response_for_code(response, code, None, direction)
+                # drf-spectacular leaves this (private) method unannotated.
+                responses[code] = self._get_response_for_code(  # type: ignore[no-untyped-call]
+                    response, code, None, direction
+                )
         return responses
 
 
-class ApiTokenScheme(OpenApiAuthenticationExtension):
+# drf-spectacular's extension registry (OpenApiGeneratorExtension.__init_subclass__) is
+# unannotated.
+class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "reports.authentication.ApiTokenAuthentication"
     name = "tokenAuth"
 

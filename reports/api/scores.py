@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import django_filters
 from django.db.models import F, Q, QuerySet
@@ -26,8 +26,8 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api import Cursor, ErrorSerializer, FastJSONRenderer, cached_json
-from reports.models import AggregationRun, DimensionScore, TeamRecommendation
+from common.api import Cursor, ErrorSerializer, FastJSONRenderer, cached_json, request_user
+from reports.models import AggregationRun, DimensionScore, TeamRecommendation, TeamScore
 from reports.selectors import (
     is_withheld,
     snapshot_version,
@@ -35,15 +35,20 @@ from reports.selectors import (
     team_scores,
 )
 from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
-from surveys.models import Survey
+from surveys.models import Survey, Team
 from surveys.selectors import api_surveys, managed_team_ids, readable_team_ids
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-class TeamQuerySerializer(serializers.Serializer):
+    from reports.selectors import VersionedSurvey
+
+
+class TeamQuerySerializer(serializers.Serializer[Any]):
     team = serializers.SlugField(required=False, max_length=64, help_text="One team's slug.")
 
 
-class DimensionScoreOut(serializers.Serializer):
+class DimensionScoreOut(serializers.Serializer[dict[str, Any]]):
     dimension = serializers.CharField(help_text="Dimension key.")
     name = serializers.CharField()
     score = serializers.FloatField(help_text="0-100.")
@@ -54,7 +59,7 @@ class DimensionScoreOut(serializers.Serializer):
     answered_ratio = serializers.FloatField()
 
 
-class TeamScoreOut(serializers.Serializer):
+class TeamScoreOut(serializers.Serializer[dict[str, Any]]):
     team = serializers.CharField(help_text="Team slug.")
     team_name = serializers.CharField()
     withheld = serializers.BooleanField(help_text="Always false here.")
@@ -66,14 +71,14 @@ class TeamScoreOut(serializers.Serializer):
     dimensions = DimensionScoreOut(many=True)
 
 
-class WithheldTeamOut(serializers.Serializer):
+class WithheldTeamOut(serializers.Serializer[dict[str, Any]]):
     team = serializers.CharField(help_text="Team slug.")
     withheld = serializers.BooleanField(help_text="Always true: too few respondents.")
     n_respondents = serializers.IntegerField()
     min_group_size = serializers.IntegerField()
 
 
-class RecommendationOut(serializers.Serializer):
+class RecommendationOut(serializers.Serializer[dict[str, Any]]):
     rank = serializers.IntegerField()
     question = serializers.CharField(help_text="Question key.")
     dimension = serializers.CharField(help_text="Dimension key.")
@@ -84,13 +89,15 @@ class RecommendationOut(serializers.Serializer):
     requires = serializers.ListField(child=serializers.CharField())
 
 
-class TeamRecommendationsOut(serializers.Serializer):
+class TeamRecommendationsOut(serializers.Serializer[dict[str, Any]]):
     team = serializers.CharField(help_text="Team slug.")
     withheld = serializers.BooleanField(help_text="Always false here.")
     recommendations = RecommendationOut(many=True)
 
 
-def _paginated(name: str, child: serializers.Serializer) -> type[serializers.Serializer]:
+def _paginated(
+    name: str, child: serializers.BaseSerializer[Any]
+) -> type[serializers.Serializer[dict[str, Any]]]:
     return type(
         name,
         (serializers.Serializer,),
@@ -132,7 +139,11 @@ def _withheld(survey: Survey, team_score: dict[str, Any]) -> dict[str, Any]:
 
 
 def _children(
-    survey: Survey, page: list[dict[str, Any]], model: type, order: str, fields: dict[str, str]
+    survey: Survey,
+    page: list[dict[str, Any]],
+    model: type[DimensionScore] | type[TeamRecommendation],
+    order: str,
+    fields: dict[str, str],
 ) -> dict[int, list[dict[str, Any]]]:
     """Return, per team score of the page that is not withheld, its child rows as dicts.
 
@@ -219,7 +230,7 @@ IF_NONE_MATCH = OpenApiParameter(
 NOT_MODIFIED = OpenApiResponse(description="Unchanged since the ETag in If-None-Match.")
 
 
-class _PerTeamView(generics.GenericAPIView):
+class _PerTeamView(generics.GenericAPIView[TeamScore]):
     """A survey's persisted per-team results, for the teams the user may read."""
 
     pagination_class = Cursor
@@ -241,11 +252,12 @@ class _PerTeamView(generics.GenericAPIView):
         team renames change ``updated_at``). So a page is never served stale, and the work
         of building it (hundreds of rows) is done once per change, not once per request.
         """
-        survey = self.page_survey(request.user, survey_id)
+        user = request_user(request)
+        survey = self.page_survey(user, survey_id)
         query = TeamQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         # None: every team (admins), without a thousand-id IN list on large surveys.
-        readable = None if request.user.is_staff else readable_team_ids(request.user, survey)
+        readable = None if user.is_staff else readable_team_ids(user, survey)
         slug = query.validated_data.get("team")
         if slug:  # resolved before the cache: whether it is a survey team can change
             teams = survey.teams.filter(slug=slug)
@@ -270,16 +282,17 @@ class _PerTeamView(generics.GenericAPIView):
         return cached_json(request, key, build)
 
     @staticmethod
-    def page_survey(user: Any, survey_id: int) -> Survey:
+    def page_survey(user: User, survey_id: int) -> VersionedSurvey:
         """Return the survey if ``user`` may see it (else 404), with ``framework_loaded_at``
         and ``snapshot_version``: one plain statement for admins, who see every survey."""
         if user.is_staff:
-            survey = survey_with_snapshot_version(survey_id)
-            if survey is None:
+            any_survey = survey_with_snapshot_version(survey_id)
+            if any_survey is None:
                 raise NotFound("No survey matches the given query.")
-            return survey
+            return any_survey
         surveys = api_surveys(user).annotate(framework_loaded_at=F("framework__loaded_at"))
-        survey = get_object_or_404(surveys, pk=survey_id)
+        # Annotated with framework_loaded_at; snapshot_version is set next.
+        survey = cast("VersionedSurvey", get_object_or_404(surveys, pk=survey_id))
         survey.snapshot_version = snapshot_version(survey)
         return survey
 
@@ -300,7 +313,8 @@ class _PerTeamView(generics.GenericAPIView):
                 "computed_at",
             )
         )
-        return self.paginate_queryset(scores)
+        page = self.paginate_queryset(scores)  # None only without a pagination_class
+        return page if page is not None else list(scores)
 
 
 class SurveyScoresView(_PerTeamView):
@@ -329,8 +343,10 @@ class SurveyRecommendationsView(_PerTeamView):
         return self.cached_page(request, survey_id, recommendation_payload)
 
 
-class AggregationRunSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+class AggregationRunSerializer(serializers.ModelSerializer[AggregationRun]):
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = AggregationRun
@@ -352,13 +368,13 @@ class AggregationRunSerializer(serializers.ModelSerializer):
         ]
 
 
-class AggregateSerializer(serializers.Serializer):
+class AggregateSerializer(serializers.Serializer[Any]):
     team = serializers.SlugField(
         required=False, max_length=64, help_text="Score only this team (default: all teams)."
     )
 
 
-class SurveyAggregateView(generics.GenericAPIView):
+class SurveyAggregateView(generics.GenericAPIView[Survey]):
     serializer_class = AggregateSerializer
 
     @extend_schema(
@@ -373,8 +389,9 @@ class SurveyAggregateView(generics.GenericAPIView):
         "is already queued, that run is returned. 503 when the broker is unreachable.",
     )
     def post(self, request: Request, survey_id: int) -> Response:
-        survey = get_object_or_404(api_surveys(request.user), pk=survey_id)
-        if not request.user.is_staff:
+        user = request_user(request)
+        survey = get_object_or_404(api_surveys(user), pk=survey_id)
+        if not user.is_staff:
             raise PermissionDenied("Only admins may trigger aggregation.")
         body = AggregateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -405,7 +422,7 @@ class SurveyAggregateView(generics.GenericAPIView):
         )
 
 
-class AggregationRunFilter(django_filters.FilterSet):
+class AggregationRunFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
     team = django_filters.CharFilter(field_name="team__slug")
 
     class Meta:
@@ -419,7 +436,7 @@ class AggregationRunFilter(django_filters.FilterSet):
         "they manage."
     ),
 )
-class AggregationRunViewSet(viewsets.ReadOnlyModelViewSet):
+class AggregationRunViewSet(viewsets.ReadOnlyModelViewSet[AggregationRun]):
     queryset = AggregationRun.objects.none()  # for the schema; get_queryset narrows
     serializer_class = AggregationRunSerializer
     pagination_class = Cursor
@@ -427,7 +444,7 @@ class AggregationRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[AggregationRun]:
         runs = AggregationRun.objects.select_related("team")
-        managed = managed_team_ids(self.request.user)
+        managed = managed_team_ids(request_user(self.request))
         if managed is None:
             return runs
         return runs.filter(Q(team_id__in=managed))

@@ -41,12 +41,12 @@ class Command(BaseCommand):
             )
             return
         if team_ids:
-            run = tasks.enqueue_team_aggregation(survey.pk, team_ids[0], trigger="manual")
+            queued = tasks.enqueue_team_aggregation(survey.pk, team_ids[0], trigger="manual")
         else:
-            run = tasks.enqueue_survey_aggregation(survey.pk, trigger="manual")
-        if run is None:
+            queued = tasks.enqueue_survey_aggregation(survey.pk, trigger="manual")
+        if queued is None:
             raise CommandError(
                 "Not queued: a run is already pending for this team, or the broker is "
                 "unreachable. Use --sync to run here."
             )
-        self.stdout.write(f"Queued run {run.pk}.")
+        self.stdout.write(f"Queued run {queued.pk}.")
