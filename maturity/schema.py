@@ -331,7 +331,8 @@ def parse_framework_file(
         too_deep = _nesting_problem(text)
         if too_deep is not None:
             raise FrameworkFileError(path.name, [too_deep])
-        duplicates = list(_duplicate_keys(yaml.compose(text, Loader=_LOADER)))
+        document = yaml.compose(text, Loader=_LOADER)
+        duplicates = list(_duplicate_keys(document)) if document is not None else []
         if duplicates:
             raise FrameworkFileError(path.name, duplicates)
         data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader

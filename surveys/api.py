@@ -217,7 +217,7 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
         return parent
 
 
-class TeamFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
+class TeamFilter(django_filters.FilterSet):
     parent = django_filters.CharFilter(field_name="parent__slug")
     name = django_filters.CharFilter(lookup_expr="icontains")
 
@@ -261,7 +261,7 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
         fields = ["id", "user", "team", "role", "joined_at"]
 
 
-class MembershipFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
+class MembershipFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug")
     user = django_filters.CharFilter(field_name="user__username")
 
@@ -374,7 +374,7 @@ class SurveySerializer(serializers.ModelSerializer[Survey]):
         return attrs
 
 
-class SurveyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
+class SurveyFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="teams__slug")
 
     class Meta:

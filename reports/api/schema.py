@@ -54,15 +54,13 @@ class ApiAutoSchema(AutoSchema):
         for code, response in errors.items():
             if code not in responses:
                 # drf-spectacular leaves this (private) method unannotated.
-                responses[code] = self._get_response_for_code(  # type: ignore[no-untyped-call]
-                    response, code, None, direction
-                )
+                responses[code] = self._get_response_for_code(response, code, None, direction)
         return responses
 
 
 # drf-spectacular's extension registry (OpenApiGeneratorExtension.__init_subclass__) is
 # unannotated.
-class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "reports.authentication.ApiTokenAuthentication"
     name = "tokenAuth"
 

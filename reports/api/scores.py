@@ -422,7 +422,7 @@ class SurveyAggregateView(generics.GenericAPIView[Survey]):
         )
 
 
-class AggregationRunFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped base
+class AggregationRunFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug")
 
     class Meta:
