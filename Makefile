@@ -30,7 +30,7 @@ run: demo
 # Production-style server: gunicorn with config/gunicorn.py (DEBUG off, JSON access log).
 serve: $(VENV)/.runtime
 	$(PY) manage.py collectstatic --noinput -v0
-	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local} \
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local} DEBUG=$${DEBUG:-false} \
 	GUNICORN_BIND=$${GUNICORN_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
 
 # PostgreSQL backup/restore (see deploy/README.md): a custom-format dump of DATABASE_URL.

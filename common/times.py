@@ -36,7 +36,8 @@ def zone_name(moment: datetime) -> str:
     if any(character.isalpha() for character in abbreviation):
         return abbreviation
     key: str | None = getattr(moment.tzinfo, "key", None)  # ZoneInfo's IANA name
-    if key:
+    # Etc/GMT-4 is UTC+4 (POSIX inverts the sign): its key would mislead, its offset not.
+    if key and not key.startswith("Etc/"):
         return key
     offset = moment.strftime("%z")  # "+0400"
     return f"UTC{offset[:3]}:{offset[3:]}"

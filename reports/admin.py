@@ -3,7 +3,7 @@ and the users list's personal-data erasure."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -16,6 +16,7 @@ from reports import services
 from reports.authentication import api_token_revoke
 from reports.models import AggregationRun, ApiToken, DimensionScore, ExportAudit, TeamScore
 from surveys.admin import reason_form
+from surveys.models import Response
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -95,8 +96,22 @@ class DimensionScoreInline(admin.TabularInline[DimensionScore, TeamScore]):
         return False
 
 
+class ComputedDataAdmin(admin.ModelAdmin[Any]):
+    """Scores and runs are computed and published history: they are read here, never added,
+    edited or deleted by hand (withdraw a response, archive a team, re-run aggregation)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(TeamScore)
-class TeamScoreAdmin(admin.ModelAdmin[TeamScore]):
+class TeamScoreAdmin(ComputedDataAdmin):
     list_display = ("team", "survey", "score", "level", "n_respondents", "is_rollup", "computed_at")
     list_filter = ("survey", "is_rollup")
     search_fields = ("team__name",)
@@ -105,7 +120,7 @@ class TeamScoreAdmin(admin.ModelAdmin[TeamScore]):
 
 
 @admin.register(AggregationRun)
-class AggregationRunAdmin(admin.ModelAdmin[AggregationRun]):
+class AggregationRunAdmin(ComputedDataAdmin):
     list_display = (
         "id",
         "survey",
@@ -129,6 +144,18 @@ class PersonEraseAdmin(UserAdmin["User"]):
     # The stubs cannot make ModelAdmin.actions a ClassVar (it holds a type variable), so
     # mypy takes this class attribute for an instance variable.
     actions = [*(UserAdmin.actions or []), "erase_people"]  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # Deleting someone who answered leaves their respondent key behind, which the audit
+        # log can link back to them: people who answered are erased (the action), not deleted.
+        if obj is not None and Response.objects.filter(respondent=obj).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it would bypass has_delete_permission(obj)
+        return actions
 
     @admin.action(description="Erase the selected people's personal data (GDPR)")
     def erase_people(

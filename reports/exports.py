@@ -421,7 +421,13 @@ def answers_query(request: ExportRequest) -> Query:
                 expressions[name] = neutralise_formula_sql(expressions[name])
         return ", ".join(f"{sql} AS {name}" for name, sql in expressions.items())
 
-    order = ' ORDER BY r.id, q."order"'
+    # Anonymous surveys: by team and respondent key (a keyed hash, so in no meaningful
+    # order), not by response id, which is submission order and would date the rows.
+    order = (
+        ' ORDER BY t.slug, r.respondent_key, r.id, q."order"'
+        if survey.anonymous
+        else ' ORDER BY r.id, q."order"'
+    )
 
     def select(selected: str) -> str:
         return f"SELECT {selected}{joins}{where}{order}"  # noqa: S608
@@ -481,15 +487,24 @@ def scores_query(request: ExportRequest) -> Query:
             return f"ROUND(CAST({expression} AS NUMERIC), {places})"
         return f"ROUND({expression}, {places})"
 
+    def truncated(expression: str) -> str:
+        """A 0-100 score to 2 decimals, rounded down with the level rule's 1e-9 tolerance,
+        so an exported score never reaches a level threshold its level did not (79.996 is
+        79.99 at level 3, not 80.00), as the pages show it (reports.display)."""
+        if connection.vendor == "postgresql":
+            return f"TRUNC(CAST({expression} + 1e-9 AS NUMERIC), 2)"
+        # SQLite has no TRUNC without its math extension; scores are never negative.
+        return f"CAST(({expression} + 1e-9) * 100 AS INTEGER) / 100.0"
+
     union = (
         f"SELECT ts.survey_id AS survey_id, t.slug AS team, 'overall' AS dimension,"  # noqa: S608
-        f" {rounded('ts.score', 2)} AS score, ts.level AS level,"
+        f" {truncated('ts.score')} AS score, ts.level AS level,"
         " ts.n_respondents AS n_respondents, NULL AS disagreement, 0 AS position"
         f" FROM {_table(TeamScore)} ts JOIN {_table(Team)} t ON t.id = ts.team_id"
         f"{where}"
         " UNION ALL"
         " SELECT ts.survey_id, t.slug, d.key,"
-        f" {rounded('ds.score', 2)}, ds.level, ts.n_respondents,"
+        f" {truncated('ds.score')}, ds.level, ts.n_respondents,"
         f' {rounded("ds.disagreement", 4)}, d."order" + 1'
         f" FROM {_table(DimensionScore)} ds"
         f" JOIN {_table(TeamScore)} ts ON ts.id = ds.team_score_id"

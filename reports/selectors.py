@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
@@ -29,9 +30,32 @@ if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
 
+# Why a team's results are withheld (API ``reason``, and the wording of the pages).
+TOO_FEW_RESPONDENTS = "too_few_respondents"
+SURVEY_OPEN = "survey_open"
+TEAM_BELOW_WITHHELD = "team_below_withheld"
+
+
+def withheld_reason(survey: Survey, n_respondents: int) -> str | None:
+    """Return why a team's results of ``survey`` must be hidden from readers, or None.
+
+    Only anonymous surveys withhold: while the survey is open (results are released when it
+    closes: a reader who saw a team's results before and after one more person answered
+    could subtract them, and learn that person's answers), and when fewer than
+    ``min_group_size`` people answered for the team.
+    """
+    if not survey.anonymous:
+        return None
+    if survey.status != Survey.Status.CLOSED:
+        return SURVEY_OPEN
+    if n_respondents < survey.min_group_size:
+        return TOO_FEW_RESPONDENTS
+    return None
+
+
 def is_withheld(survey: Survey, n_respondents: int) -> bool:
-    """Tell whether a team's results must be hidden: anonymous survey, too few respondents."""
-    return survey.anonymous and n_respondents < survey.min_group_size
+    """Tell whether a team's results must be hidden (see withheld_reason)."""
+    return withheld_reason(survey, n_respondents) is not None
 
 
 # What changes whenever any of a survey's snapshots or team names change: the sum of the
@@ -182,6 +206,7 @@ class TeamReport:
     team_score: TeamScore | None
     withheld: bool
     levels: list[Level]
+    withheld_reason: str | None = None
     previous_survey: Survey | None = None
     previous_score: float | None = None
     members: int = 0
@@ -308,8 +333,7 @@ def org_dimension_medians(survey: Survey) -> dict[str, float]:
         team_score__survey=survey, team_score__is_rollup=False
     ).values_list("dimension__key", "score", "team_score__n_respondents")
     frame = pd.DataFrame(list(rows), columns=["dimension", "score", "n"])
-    if survey.anonymous:
-        frame = frame[frame["n"] >= survey.min_group_size]
+    frame = frame[np.array([not is_withheld(survey, int(n)) for n in frame["n"]], dtype=bool)]
     medians: dict[str, float] = frame.groupby("dimension")["score"].median().to_dict()
     return medians
 
@@ -327,6 +351,9 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
         team=team,
         team_score=team_score,
         withheld=team_score is None or is_withheld(survey, team_score.n_respondents),
+        withheld_reason=(
+            withheld_reason(survey, team_score.n_respondents) if team_score is not None else None
+        ),
         levels=levels,
         members=Membership.objects.filter(team=team).count(),
     )
@@ -530,6 +557,7 @@ class OrgTeamRow:
     invited: int = 0
     started: int = 0
     submitted: int = 0
+    withheld_reason: str | None = None
 
 
 @dataclass
@@ -569,8 +597,7 @@ def percentiles(survey: Survey) -> dict[int, float]:
         list(rows.values_list("team_id", "score", "n_respondents")),
         columns=["team", "score", "n"],
     )
-    if survey.anonymous:
-        frame = frame[frame["n"] >= survey.min_group_size]
+    frame = frame[np.array([not is_withheld(survey, int(n)) for n in frame["n"]], dtype=bool)]
     if frame.empty:
         return {}
     frame["percentile"] = 100 * frame["score"].rank(pct=True, method="average")
@@ -605,11 +632,13 @@ def org_report(survey: Survey, user: User) -> OrgReport:
     for team in [*teams, *sorted((ts.team for ts in rollups), key=lambda t: t.name)]:
         team_score = scores.get(team.pk)
         is_rollup = bool(team_score and team_score.is_rollup)
-        withheld = team_score is None or is_withheld(survey, team_score.n_respondents)
+        reason = withheld_reason(survey, team_score.n_respondents) if team_score else None
         # A roll-up beside a withheld child could be differenced to reveal it.
-        if is_rollup and survey.anonymous and team.pk in withheld_children:
-            withheld = True
+        if is_rollup and survey.anonymous and team.pk in withheld_children and reason is None:
+            reason = TEAM_BELOW_WITHHELD
+        withheld = team_score is None or reason is not None
         row = OrgTeamRow(team=team, team_score=team_score, withheld=withheld, is_rollup=is_rollup)
+        row.withheld_reason = reason
         row.invited, row.started, row.submitted = participation.get(team.pk, (0, 0, 0))
         if team_score is not None and not withheld:
             row.percentile = ranks.get(team.pk)

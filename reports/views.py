@@ -44,7 +44,7 @@ def _resolve(request: AuthenticatedHttpRequest, slug: str) -> tuple[Team, Survey
         raise Http404("No report for you here.")
     wanted = request.GET.get("survey", "")
     if wanted:
-        if not wanted.isdigit():
+        if not (wanted.isascii() and wanted.isdigit()):
             raise Http404("No such survey.")
         survey = next((s for s in surveys if s.pk == int(wanted)), None)
         if survey is None:
@@ -139,7 +139,8 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not surveys:
         return render(request, "reports/org.html", {"report": None, "surveys": []})
     wanted = request.GET.get("survey", "")
-    survey = next((s for s in surveys if wanted.isdigit() and s.pk == int(wanted)), None)
+    chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    survey = next((s for s in surveys if s.pk == chosen), None)
     if wanted and survey is None:
         raise Http404("No such survey.")
     survey = survey or surveys[0]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
 from django.db.models import Count, Model, Q, QuerySet
@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 
 from common.http import AuthenticatedHttpRequest
 from common.text import text_problem
+from maturity.models import Framework
 from surveys import services
 from surveys.models import (
     Answer,
@@ -132,6 +133,34 @@ class SurveyAdmin(admin.ModelAdmin[Survey]):
     filter_horizontal = ("teams",)
     actions = ["open_surveys", "close_surveys"]
 
+    # The rules the API keeps hold here too (surveys.api.SurveySerializer): a survey opens
+    # and closes through the actions (closing scores it and records when); a survey with
+    # responses keeps its framework and its anonymity; only published frameworks, and no
+    # archived team joins.
+    def get_readonly_fields(self, request: HttpRequest, obj: Survey | None = None) -> list[str]:
+        fixed = ["status", "closed_at", "created_at"]
+        if obj is not None and obj.responses.exists():
+            fixed += ["framework", "anonymous"]
+        return fixed
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "framework":
+            kwargs["queryset"] = Framework.objects.filter(published=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "teams":
+            survey_id = (
+                request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            )
+            taking = (
+                Q(surveys__pk=survey_id) if survey_id and str(survey_id).isdigit() else Q(pk__in=[])
+            )
+            kwargs["queryset"] = Team.objects.filter(
+                Q(archived_at__isnull=True) | taking
+            ).distinct()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Survey]:
         return (
             super()
@@ -243,7 +272,9 @@ class InvitationAdmin(admin.ModelAdmin[Invitation]):
         "revoked",
     )
     list_filter = ("revoked", "survey")
-    readonly_fields = ("token_hash", "uses", "created_by", "created_at")
+    readonly_fields = ("uses", "created_by", "created_at")
+    # Secrets' hashes stay out of sight: the token's, and the invitee's address hash.
+    exclude = ("token_hash", "invitee_key")
 
 
 @admin.register(DimensionTarget)

@@ -176,9 +176,11 @@ class FrameworkViewSet(viewsets.ReadOnlyModelViewSet[Framework]):
         query = FrameworkQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         versions = Framework.objects.filter(slug=self.kwargs["slug"])
-        if not self.request.user.is_staff:
-            versions = versions.filter(published=True)
         version = query.validated_data.get("version")
+        # The latest *published* version, for everyone; an admin may ask for an unpublished
+        # one by its number (to review it before surveys use it).
+        if version is None or not self.request.user.is_staff:
+            versions = versions.filter(published=True)
         if version is not None:
             versions = versions.filter(version=version)
         found = versions.prefetch_related("levels").order_by("-version").first()

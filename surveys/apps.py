@@ -16,4 +16,4 @@ class SurveysConfig(AppConfig):
 
         for model in (Survey, Team, Membership, Invitation, DimensionTarget):
             if not auditlog.contains(model):
-                auditlog.register(model, exclude_fields=["token_hash"])
+                auditlog.register(model, exclude_fields=["token_hash", "invitee_key"])

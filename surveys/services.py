@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import orjson
+from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
@@ -84,22 +85,31 @@ def respondent_key_for(user: User, survey: Survey) -> str:
     return f"u:{user.pk}"
 
 
-def link_respondent_key(survey: Survey, team: Team, email: str) -> str:
-    """Return the respondent key of a personal invitation to ``email`` in an anonymous survey.
-
-    An address that belongs to one user account answers as that user would signed in
-    (``respondent_key_for``), so a member invited by e-mail as well is still one respondent.
-    Any other address gets a keyed hash of (survey, team, address): every invitation to it
-    answers as one respondent, and the address cannot be recovered from the key.
-    """
-    from django.contrib.auth import get_user_model
-
+def invitee_key_for(survey: Survey, team: Team, email: str) -> str:
+    """Return what a personal invitation to ``email`` stores of the address: a keyed hash
+    of (survey, team, address), the same for every invitation to that address."""
     address = email.strip().lower()
-    owners = list(get_user_model().objects.filter(email__iexact=address)[:2])
-    if len(owners) == 1:
-        return respondent_key_for(owners[0], survey)
-    digest = salted_hmac("surveys.link-respondent", f"{survey.pk}:{team.pk}:{address}")
-    return f"l:{digest.hexdigest()[:32]}"
+    return salted_hmac("surveys.invitee", f"{survey.pk}:{team.pk}:{address}").hexdigest()
+
+
+def invitee_respondent_key(invitee_key: str) -> str:
+    """Return the respondent key an invitation's invitee answers as (``l:...``).
+
+    A keyed hash of the invitation's ``invitee_key``, so the key on the response is not the
+    one on the invitation: neither in the admin nor in the data can an invitation (which
+    an admin sent to a known address) be matched to a response.
+    """
+    return f"l:{salted_hmac('surveys.link-respondent', invitee_key).hexdigest()[:32]}"
+
+
+def link_respondent_key(survey: Survey, team: Team, email: str) -> str:
+    """Return the respondent key of the person invited at ``email`` (anonymous surveys).
+
+    Every invitation to one address answers as this one key, so one address is one
+    respondent however many links it is sent. It never is a user's own key: a link must
+    not let its holder into an account's answers.
+    """
+    return invitee_respondent_key(invitee_key_for(survey, team, email))
 
 
 # Respondent key prefixes of counted responses that came through invitation links (personal
@@ -472,9 +482,12 @@ def response_submit_as(
     another request; see response_submit for the rest.
     """
     if idempotency_key:
-        earlier = response_replay(survey, idempotency_key, idempotency_fingerprint)
+        earlier = Response.objects.filter(survey=survey, idempotency_key=idempotency_key).first()
         if earlier is not None:
-            return _replay_for(requester, survey, earlier)
+            # Someone else's key is a 409 whatever the body; then the body must match.
+            result = _replay_for(requester, survey, earlier)
+            response_replay(survey, idempotency_key, idempotency_fingerprint)
+            return result
     respondent, respondent_key = submission_respondent(
         survey=survey, team=team, requester=requester, on_behalf=on_behalf
     )
@@ -774,7 +787,7 @@ def invitation_create(
                 "so that every respondent is one person.",
                 code="anonymous_invitations_personal_only",
             )
-        invitee_key, max_uses = link_respondent_key(survey, team, invitee_email), 1
+        invitee_key, max_uses = invitee_key_for(survey, team, invitee_email), 1
     token = secrets.token_urlsafe(24)
     invitation = Invitation.objects.create(
         survey=survey,
@@ -829,7 +842,7 @@ def invitation_accept(*, token: str, user: User | None = None) -> Invitation:
     """Use an invitation once: count the use and, in a named survey, join the user as member.
 
     Named surveys need a signed-in user; in anonymous surveys the caller keeps the
-    invitation's ``invitee_key`` (the respondent key) in a signed cookie, and nothing about
+    invitee's respondent key (invitee_respondent_key) in a signed cookie, and nothing about
     the person is stored.
     """
     invitation = invitation_lookup(token)
@@ -896,6 +909,21 @@ def invitation_email(
             "In anonymous surveys only an administrator can invite people.",
             code="anonymous_invitations_admin_only",
         )
+    if survey.anonymous:
+        member_addresses = {
+            address.lower()
+            for address in Membership.objects.filter(team=team).values_list(
+                "user__email", flat=True
+            )
+        }
+        members = [address for address in emails if address.lower() in member_addresses]
+        if members:
+            raise SurveyError(
+                f"{', '.join(members)}: members of {team.name} answer signed in; "
+                "personal links are for people without an account in the team.",
+                code="invitee_is_member",
+                field="emails",
+            )
     sent = 0
     for email in emails:
         _, token = invitation_create(
@@ -1022,6 +1050,37 @@ def team_archive(*, team: Team) -> Team:
     return team
 
 
+def _forget_in_audit_log(user: User) -> None:
+    """Remove the person from the audit log: the entries about their memberships (which
+    name them and their user id) keep their action and time but lose every detail, and
+    entries they made lose their actor and address."""
+    from auditlog.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    memberships = [
+        str(pk) for pk in Membership.objects.filter(user=user).values_list("pk", flat=True)
+    ]
+    membership_entries = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Membership)
+    ).filter(Q(object_pk__in=memberships) | Q(object_repr__startswith=f"{user.get_username()} in "))
+    membership_entries.update(
+        object_repr="an erased person's membership",
+        changes=None,
+        changes_text="",
+        serialized_data=None,
+        additional_data=None,
+    )
+    LogEntry.objects.filter(actor=user).update(actor=None, actor_email="", remote_addr=None)
+    user_type = ContentType.objects.get_for_model(type(user))
+    LogEntry.objects.filter(content_type=user_type, object_pk=str(user.pk)).update(
+        object_repr="an erased person",
+        changes=None,
+        changes_text="",
+        serialized_data=None,
+        additional_data=None,
+    )
+
+
 @dataclass(frozen=True)
 class ErasureResult:
     erasure: Erasure
@@ -1057,22 +1116,29 @@ def person_erase(
     Response.objects.filter(pk__in=drafts).delete()
     rescored: set[tuple[int, int]] = set()
     withdrawn = unlinked = 0
-    now = timezone.now()
+    # The day, not the moment: responses withdrawn at one instant would be linkable.
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     for response in mine.exclude(pk__in=drafts):
-        response.respondent = None
-        response.respondent_key = f"e:{secrets.token_urlsafe(18)}"
-        fields = ["respondent", "respondent_key", "updated_at"]
+        # QuerySet.update: updated_at keeps its value, so no shared time links the
+        # person's responses either.
+        changes: dict[str, object] = {
+            "respondent": None,
+            "respondent_key": f"e:{secrets.token_urlsafe(18)}",
+        }
         if withdraw and response.status == Response.Status.SUBMITTED:
-            response.status = Response.Status.WITHDRAWN
-            response.withdrawn_at = now
-            response.withdrawn_reason = reason or "erasure of the respondent's personal data"
-            fields += ["status", "withdrawn_at", "withdrawn_reason"]
+            changes.update(
+                status=Response.Status.WITHDRAWN,
+                withdrawn_at=today,
+                withdrawn_reason=reason or "erasure of the respondent's personal data",
+            )
             rescored.add((response.survey_id, response.team_id))
             withdrawn += 1
-        response.save(update_fields=fields)
+        Response.objects.filter(pk=response.pk).update(**changes)
         unlinked += 1
     Response.objects.filter(withdrawn_by=user).update(withdrawn_by=None)
-    user.delete()
+    _forget_in_audit_log(user)
+    with disable_auditlog():  # the cascade would log the person's memberships once more
+        user.delete()
     erasure = Erasure.objects.create(
         performed_by=performed_by,
         responses_unlinked=unlinked,

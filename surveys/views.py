@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ParamSpec, Protocol, TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
@@ -184,7 +185,7 @@ def _parse_page(
         raw = request.POST.get(f"q-{question.key}", "").strip()
         comment = request.POST.get(f"comment-{question.key}", "").strip()
         na = raw == "na"
-        choice = int(raw) if raw.isdigit() and len(raw) <= 5 else None
+        choice = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 5 else None
         if raw and not na and choice is None:
             errors[question.key] = "Choose one of the offered levels."
             continue
@@ -401,9 +402,23 @@ def _closed_detail(survey: Survey) -> str:
     return "This survey is closed. Answers can no longer be saved."
 
 
-@require_POST
 @transaction.non_atomic_requests
 def survey_autosave(
+    request: HttpRequest, survey_id: int, team_slug: str, dimension_key: str
+) -> JsonResponse:
+    """Answer JSON for the autosave endpoint, whatever goes wrong (see _autosave)."""
+    if request.method != "POST":
+        response = _problem(405, "method_not_allowed", "Send the answers with POST.")
+        response["Allow"] = "POST"
+        return response
+    try:
+        request.POST  # noqa: B018 - parse now: an oversized form raises here
+    except (RequestDataTooBig, TooManyFieldsSent):
+        return _problem(400, "too_large", "The page sent more than an autosave can take.")
+    return _autosave(request, survey_id, team_slug, dimension_key)
+
+
+def _autosave(
     request: HttpRequest, survey_id: int, team_slug: str, dimension_key: str
 ) -> JsonResponse:
     """Save the answers a survey page sends and answer JSON: never a page, never a redirect.
@@ -635,7 +650,7 @@ def _returning_invitee(request: HttpRequest, invitation: object) -> HttpResponse
     key = request.get_signed_cookie(
         respondent_cookie_name(survey, team), default=None, salt=RESPONDENT_COOKIE_SALT
     )
-    if key and key == invitation.invitee_key:
+    if key and key == services.invitee_respondent_key(invitation.invitee_key):
         return redirect("survey-start", survey.pk, team.slug)
     return None
 
@@ -664,7 +679,7 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
         redirect_response = redirect("survey-start", survey.pk, team.slug)
         redirect_response.set_signed_cookie(
             cookie,
-            invitation.invitee_key,
+            services.invitee_respondent_key(invitation.invitee_key),
             salt=RESPONDENT_COOKIE_SALT,
             max_age=RESPONDENT_COOKIE_AGE,
             httponly=True,
@@ -708,17 +723,21 @@ def invitation_manage(
     )
     link = None
     if request.method == "POST" and is_email and email_form.is_valid():
-        sent = services.invitation_email(
-            survey=survey,
-            team=team,
-            emails=email_form.cleaned_data["emails"],
-            invited_by=request.user,
-            link_for=lambda token: request.build_absolute_uri(
-                reverse("invitation-open", args=[token])
-            ),
-        )
-        messages.success(request, f"Sent {sent} invitation e-mail(s).")
-        return redirect("survey-invitations", survey.pk, team.slug)
+        try:
+            sent = services.invitation_email(
+                survey=survey,
+                team=team,
+                emails=email_form.cleaned_data["emails"],
+                invited_by=request.user,
+                link_for=lambda token: request.build_absolute_uri(
+                    reverse("invitation-open", args=[token])
+                ),
+            )
+        except services.SurveyError as error:
+            email_form.add_error("emails", error.message)
+        else:
+            messages.success(request, f"Sent {sent} invitation e-mail(s).")
+            return redirect("survey-invitations", survey.pk, team.slug)
     if request.method == "POST" and not is_email and form.is_valid():
         try:
             _, token = services.invitation_create(

@@ -184,6 +184,8 @@ WEB_CASES = [
     ("a level beyond any integer", lambda q: {f"q-{q.key}": "9" * 40}, "Choose one of the offered levels."),
     ("a level with a NUL", lambda q: {f"q-{q.key}": "2\x00"}, "Choose one of the offered levels."),
     ("a level that is a word", lambda q: {f"q-{q.key}": "best"}, "Choose one of the offered levels."),
+    ("a level in superscript digits", lambda q: {f"q-{q.key}": "²"}, "Choose one of the offered levels."),
+    ("a level in Arabic-Indic digits", lambda q: {f"q-{q.key}": "٣"}, "Choose one of the offered levels."),
     ("N/A where it is not offered", lambda q: {f"q-{q.key}": "na"}, "cannot be answered N/A"),
     ("a level not offered", lambda q: {f"q-{q.key}": "7"}, "is not offered"),
 ]  # fmt: skip
@@ -208,6 +210,7 @@ def test_hostile_autosaves_are_json_refusals(client, member, page):
         f"comment-{question.key}=a%00b",
         f"q-{question.key}=%ED%A0%80",  # a lone surrogate, as UTF-8 bytes
         f"q-{question.key}=-1",
+        f"q-{question.key}=%C2%B2",  # "²": a digit to str.isdigit, not to int()
     ):
         result = client.post(
             autosave,
@@ -243,7 +246,7 @@ def test_hostile_manager_forms_are_refused_with_messages(client, survey, team, m
 
 def test_hostile_report_parameters_are_not_found(client, survey, manager):
     client.force_login(manager)
-    for query in ("abc", "99999999999999999999999", "1%00", "-1"):
+    for query in ("abc", "99999999999999999999999", "1%00", "-1", "%C2%B2", "%D9%A3"):
         assert client.get(f"/reports/teams/recsys/?survey={query}").status_code == 404
         assert client.get(f"/reports/?survey={query}").status_code == 404
 

@@ -40,6 +40,8 @@ def test_a_zone_whose_abbreviation_is_only_an_offset_is_named_by_its_iana_key():
     assert when(CLOSES, ZoneInfo("America/Sao_Paulo")) == "1 Dec 2026, 20:30 America/Sao_Paulo"
     fixed = datetime(2026, 12, 2, 3, 30, tzinfo=timezone(timedelta(hours=4)))
     assert zone_name(fixed) == "UTC+04:00"
+    etc = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("Etc/GMT-4"))  # break-it finding
+    assert zone_name(etc) == "UTC+04:00"
 
 
 def test_the_zone_defaults_to_the_active_one_so_a_users_zone_can_be_activated():

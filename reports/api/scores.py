@@ -33,6 +33,7 @@ from reports.selectors import (
     snapshot_version,
     survey_with_snapshot_version,
     team_scores,
+    withheld_reason,
 )
 from reports.tasks import enqueue_survey_aggregation, enqueue_team_aggregation
 from surveys.models import Survey, Team
@@ -73,7 +74,12 @@ class TeamScoreOut(serializers.Serializer[dict[str, Any]]):
 
 class WithheldTeamOut(serializers.Serializer[dict[str, Any]]):
     team = serializers.CharField(help_text="Team slug.")
-    withheld = serializers.BooleanField(help_text="Always true: too few respondents.")
+    withheld = serializers.BooleanField(help_text="Always true here.")
+    reason = serializers.ChoiceField(
+        choices=["survey_open", "too_few_respondents"],
+        help_text="Anonymous surveys: results are released when the survey closes, and only "
+        "for teams with at least min_group_size respondents.",
+    )
     n_respondents = serializers.IntegerField()
     min_group_size = serializers.IntegerField()
 
@@ -133,6 +139,7 @@ def _withheld(survey: Survey, team_score: dict[str, Any]) -> dict[str, Any]:
     return {
         "team": team_score["team_slug"],
         "withheld": True,
+        "reason": withheld_reason(survey, team_score["n_respondents"]),
         "n_respondents": team_score["n_respondents"],
         "min_group_size": survey.min_group_size,
     }
@@ -269,6 +276,7 @@ class _PerTeamView(generics.GenericAPIView[TeamScore]):
             type(self).__name__,
             survey.pk,
             survey.anonymous,
+            survey.status,  # closing an anonymous survey releases its results
             survey.min_group_size,
             survey.framework_loaded_at,
             tuple(sorted(readable)) if readable is not None else None,
@@ -447,4 +455,6 @@ class AggregationRunViewSet(viewsets.ReadOnlyModelViewSet[AggregationRun]):
         managed = managed_team_ids(request_user(self.request))
         if managed is None:
             return runs
-        return runs.filter(Q(team_id__in=managed))
+        # A run of an anonymous survey tells when someone of a team submitted (trigger
+        # "submission", to the microsecond): with the results, that could single them out.
+        return runs.filter(Q(team_id__in=managed)).exclude(survey__anonymous=True)

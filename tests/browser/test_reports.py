@@ -140,11 +140,19 @@ def test_reports_fit_a_phone_screen_without_sideways_scrolling(
     manager,
 ):
     _, survey = rounds
+    # Break-it finding: a long round title in the round <select> widened the page.
+    survey.title = "Quarterly MLOps maturity review of every platform and product team, Q4"
+    survey.save()
     page = new_page(viewport={"width": 390, "height": 844})
     log_in(page, manager.username)
-    for url in (f"/reports/?survey={survey.pk}", f"/reports/teams/{team.slug}/?survey={survey.pk}"):
+    for url in (
+        f"/reports/?survey={survey.pk}",
+        f"/reports/teams/{team.slug}/?survey={survey.pk}",
+        "/",  # My surveys: its table scrolls inside its box
+    ):
         page.goto(url)
-        expect(page.locator(".chart svg")).to_be_visible()
+        if url != "/":
+            expect(page.locator(".chart svg")).to_be_visible()
         overflow = page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )

@@ -235,8 +235,14 @@ def test_withheld_teams_show_no_scores(scored, clients):
     scored.anonymous = True
     scored.min_group_size = 2
     scored.save()
+    # Open: an anonymous survey's results are released when it closes.
     rows = clients["admin"].get(f"/api/v1/surveys/{scored.pk}/scores/").json()["results"]
-    assert rows[0] == {"team": "fraud", "withheld": True, "n_respondents": 1, "min_group_size": 2}
+    assert [row["reason"] for row in rows] == ["survey_open", "survey_open"]
+    assert all(row["withheld"] and "dimensions" not in row for row in rows)
+    scored.status = "closed"
+    scored.save()
+    rows = clients["admin"].get(f"/api/v1/surveys/{scored.pk}/scores/").json()["results"]
+    assert rows[0] == rows_withheld("fraud", 1, 2)
     assert rows[1]["team"] == "recsys"
     assert rows[1]["withheld"] is False
     assert rows[1]["dimensions"]
@@ -245,8 +251,14 @@ def test_withheld_teams_show_no_scores(scored, clients):
     assert "recommendations" not in rows["results"][0]
 
 
-def rows_withheld(slug, n, k):
-    return {"team": slug, "withheld": True, "n_respondents": n, "min_group_size": k}
+def rows_withheld(slug, n, k, reason="too_few_respondents"):
+    return {
+        "team": slug,
+        "withheld": True,
+        "reason": reason,
+        "n_respondents": n,
+        "min_group_size": k,
+    }
 
 
 def test_scores_paginate_with_a_cursor(survey, clients, framework, admin_user):

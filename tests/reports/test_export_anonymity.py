@@ -13,7 +13,7 @@ import pytest
 
 from reports import services
 from reports.exports import respondent_pseudonym
-from surveys.models import Response
+from surveys.models import Response, Survey
 from surveys.services import respondent_key_for
 from tests.factories import MembershipFactory
 from tests.reports.test_api import submit, token_client
@@ -38,6 +38,8 @@ def two_teams(survey, team, other_team, member, manager, other_member):
     submit(survey, team, manager, 1)
     submit(survey, other_team, member, 2)
     submit(survey, other_team, other_member, 4)
+    Survey.objects.filter(pk=survey.pk).update(status="closed")  # results are released
+    survey.refresh_from_db()
     services.aggregate(survey=survey)
     return survey
 
@@ -80,7 +82,9 @@ def test_a_pseudonym_is_stable_across_resubmissions_in_one_team(two_teams, team,
     before = pseudonyms_by_team(two_teams, admin_api, "ndjson")
     key = respondent_key_for(member, two_teams)
     first = Response.objects.get(respondent_key=key, team=team, status="submitted")
-    again = submit(two_teams, team, member, 0)
+    Survey.objects.filter(pk=two_teams.pk).update(status="open")
+    again = submit(Survey.objects.get(pk=two_teams.pk), team, member, 0)
+    Survey.objects.filter(pk=two_teams.pk).update(status="closed")
     after = pseudonyms_by_team(two_teams, admin_api, "ndjson")
     assert first.pk != again.pk
     assert pseudonym_of(two_teams, again) == pseudonym_of(two_teams, first)

@@ -90,6 +90,8 @@ def test_an_anonymous_invitees_formula_comment_is_neutralised_too(survey, team, 
             ),
             answers=answers,
         )
+    survey.status = "closed"  # anonymous results are released when the survey closes
+    survey.save()
     _, body = fetch(admin_api, "answers", survey=survey.pk, format="csv")
     comments = [row["comment"] for row in parse(body, "csv") if row["comment"]]
     assert comments == ["'" + HYPERLINK] * 2
@@ -252,7 +254,9 @@ def test_every_format_gives_back_the_stored_comments(survey, commented, admin_ap
 def test_copy_and_python_csv_writers_write_the_same_bytes(
     postgres_only, survey, team, member, commented, anonymous
 ):
-    Survey.objects.filter(pk=survey.pk).update(anonymous=anonymous, min_group_size=1)
+    Survey.objects.filter(pk=survey.pk).update(
+        anonymous=anonymous, min_group_size=1, status="closed"
+    )
     survey.refresh_from_db()
     services.aggregate(survey=survey)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from datetime import date, datetime, timedelta
 from io import StringIO
@@ -112,10 +113,13 @@ def expected_answers(survey, *, pseudonyms: bool = False) -> list[dict]:
     In anonymous surveys (``pseudonyms``) a respondent is their pseudonym in the team and
     ``submitted_at`` the UTC day.
     """
+    order = ["response_id", "question__order"]
+    if pseudonyms:  # by team and respondent key, never submission order (see exports)
+        order = ["response__team__slug", "response__respondent_key", *order]
     answers = (
         Answer.objects.filter(response__survey=survey, response__status="submitted")
         .select_related("response__team", "response__respondent", "question__dimension")
-        .order_by("response_id", "question__order")
+        .order_by(*order)
     )
     rows = []
     for answer in answers:
@@ -266,7 +270,10 @@ def test_score_export_equals_the_persisted_scores(answered, admin_api, fmt):
         assert row["dimension"] == want["dimension"]
         assert int(row["n_respondents"]) == want["n_respondents"]
         assert int(row["level"]) == want["level"]
-        assert float(row["score"]) == pytest.approx(want["score"], abs=0.005 + 1e-9)
+        # Two decimals, rounded down (never across a level threshold).
+        assert float(row["score"]) == pytest.approx(
+            math.floor((want["score"] + 1e-9) * 100) / 100, abs=1e-9
+        )
         if fmt == "csv":
             assert len(row["score"].split(".")[1]) == 2
         if want["disagreement"] is None:
@@ -291,6 +298,8 @@ def test_anonymous_exports_show_pseudonyms_and_withhold_small_teams(
     submit(survey, team, member, 3)
     submit(survey, team, manager, 1)
     submit(survey, other_team, other_member, 2)  # one respondent: withheld
+    survey.status = "closed"  # anonymous results are released when the survey closes
+    survey.save()
     services.aggregate(survey=survey)
     for fmt in FORMATS:
         _, body = fetch(admin_api, "answers", survey=survey.pk, format=fmt)
@@ -435,3 +444,36 @@ def test_admin_exports_with_a_token_and_others_cannot(answered, member, manager)
     response, _ = fetch(expired, "answers", survey=answered.pk)
     assert response.status_code == 401
     assert not ExportAudit.objects.exists()
+
+
+def test_anonymous_answer_rows_do_not_come_in_submission_order(survey, team, admin_api):
+    """Break-it finding: rows ordered by response id listed pseudonyms in the order people
+    submitted, which with other clues dated each one."""
+    from tests.factories import MembershipFactory
+
+    survey.anonymous, survey.min_group_size = True, 2
+    survey.save()
+    people = [MembershipFactory(team=team).user for _ in range(6)]
+    submitted = [submit(survey, team, person, 2).respondent_key for person in people]
+    survey.status = "closed"
+    survey.save()
+    _, body = fetch(admin_api, "answers", survey=survey.pk, format="ndjson")
+    seen = list(dict.fromkeys(row["respondent"] for row in parse(body, "ndjson")))
+    pseudonym = {key: respondent_pseudonym(survey, team.pk, key) for key in submitted}
+    assert seen == [pseudonym[key] for key in sorted(submitted)]
+    assert seen != [pseudonym[key] for key in submitted]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_exported_score_never_reaches_a_threshold_its_level_did_not(answered, admin_api, fmt):
+    """Break-it finding: 79.996 at level 3 was exported as 80.00."""
+    from reports.models import DimensionScore, TeamScore
+
+    team_score = TeamScore.objects.filter(survey=answered).order_by("team__slug").first()
+    TeamScore.objects.filter(pk=team_score.pk).update(score=79.996, level=3)
+    DimensionScore.objects.filter(team_score=team_score).update(score=59.99999999999, level=3)
+    _, body = fetch(admin_api, "scores", survey=answered.pk, format=fmt)
+    rows = [row for row in parse(body, fmt) if row["team"] == team_score.team.slug]
+    overall, dimension = rows[0], rows[1]
+    assert float(overall["score"]) == 79.99
+    assert float(dimension["score"]) == 60.0  # within the level rule's tolerance: level 3

@@ -21,7 +21,7 @@ from reports.tasks import reconcile_scores
 from surveys import services
 from surveys.models import Erasure, Response, Survey
 from tests.conftest import complete_answers, require
-from tests.factories import MembershipFactory, SurveyFactory, TeamFactory
+from tests.factories import MembershipFactory, SurveyFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -305,3 +305,57 @@ def test_closing_during_a_burst_of_submissions_admits_only_what_committed_before
     assert accepted == closed_with[0]
     final = TeamScore.objects.get(survey=survey, team=team)
     assert final.n_respondents == len(accepted)
+
+
+def test_an_erasure_leaves_no_trace_of_the_person_in_the_audit_log_or_in_shared_times(
+    survey, team, admin_user
+):
+    """Break-it finding: the audit log kept "dev in Recommendations (member)" with the user
+    id, and the erased responses shared one updated_at, linking them across rounds."""
+    from auditlog.models import LogEntry
+
+    person = UserFactory(username="dev-leaver")
+    membership = MembershipFactory(team=team, user=person)  # audited: names the person
+    other_round = SurveyFactory(framework=survey.framework, teams=[team])
+    responses = [submit(survey, team, person, 2), submit(other_round, team, person, 3)]
+    before = {r.pk: r.updated_at for r in Response.objects.filter(pk__in=[r.pk for r in responses])}
+    assert LogEntry.objects.filter(object_repr__contains="dev-leaver").exists()
+    call_command("erase_person", "dev-leaver", "--yes", stdout=StringIO())
+    entries = LogEntry.objects.all()
+    assert not [e.pk for e in entries if "dev-leaver" in (e.object_repr + str(e.changes))]
+    about_membership = entries.filter(object_pk=str(membership.pk), object_repr__contains="erased")
+    assert about_membership.exists()  # the event stays, its details (the user id) go
+    assert all(entry.changes is None for entry in about_membership)
+    after = {r.pk: r.updated_at for r in Response.objects.filter(pk__in=[r.pk for r in responses])}
+    assert after == before  # no common time stamped on the person's responses
+
+
+def test_the_admin_keeps_the_apis_rules_and_never_edits_computed_history(
+    client, survey, team, other_team, admin_user, member
+):
+    """Break-it findings: the admin let a survey with responses lose its anonymity or change
+    its framework, open a survey by editing its status, add an archived team, delete a
+    published team score, and delete a person who answered (leaving their key behind)."""
+    from maturity.models import Framework
+
+    submit(survey, team, member, 2)
+    report_services.aggregate(survey=survey)
+    client.force_login(admin_user)
+    form = client.get(f"/admin/surveys/survey/{survey.pk}/change/").content.decode()
+    for field in ("anonymous", "framework", "status"):
+        assert f'name="{field}"' not in form, field  # shown read-only, not as an input
+    hidden = Framework.objects.create(slug="draft", version=1, title="Draft", published=False)
+    new_survey = client.get("/admin/surveys/survey/add/").content.decode()
+    assert f'<option value="{hidden.pk}">{hidden}</option>' not in new_survey
+    assert 'name="status"' not in new_survey
+    services.team_archive(team=other_team)
+    fresh = SurveyFactory(framework=survey.framework, teams=[team])
+    choices = client.get(f"/admin/surveys/survey/{fresh.pk}/change/").content.decode()
+    assert f'<option value="{other_team.pk}"' not in choices  # archived, not in this survey
+    team_score = TeamScore.objects.get(survey=survey, team=team)
+    assert client.get(f"/admin/reports/teamscore/{team_score.pk}/delete/").status_code == 403
+    changelist = client.get("/admin/reports/teamscore/").content.decode()
+    assert "delete_selected" not in changelist
+    assert client.get(f"/admin/auth/user/{member.pk}/delete/").status_code == 403
+    users = client.get("/admin/auth/user/").content.decode()
+    assert "delete_selected" not in users and "erase_people" in users

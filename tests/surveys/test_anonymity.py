@@ -123,12 +123,17 @@ def test_padding_attack_through_every_path_a_manager_has_leaves_the_team_withhel
     )
     assert on_behalf.status_code == 400
 
-    # Two distinct people answered: the team stays withheld everywhere.
+    # Two distinct people answered: the team stays withheld everywhere, while the survey is
+    # open (results are released at the close) and after it.
     report_services.aggregate(survey=survey)
     assert TeamScore.objects.get(survey=survey, team=team).n_respondents == 2
+    assert scores_of(api, survey, team)["reason"] == "survey_open"
+    services.survey_close(survey=survey)
+    report_services.aggregate(survey=survey)
     assert scores_of(api, survey, team) == {
         "team": team.slug,
         "withheld": True,
+        "reason": "too_few_respondents",
         "n_respondents": 2,
         "min_group_size": 3,
     }
@@ -181,9 +186,41 @@ def test_a_used_personal_link_lets_only_its_invitee_back_in(
     assert client.__class__().get(f"/i/{token}/").status_code == 404  # used up for others
 
 
-def test_an_invited_address_of_a_user_answers_as_that_user(anonymous_survey, team, member):
-    key = services.link_respondent_key(anonymous_survey, team, member.email.upper())
-    assert key == services.respondent_key_for(member, anonymous_survey)
+def test_members_are_not_invited_by_link_and_a_link_never_opens_an_accounts_answers(
+    client, anonymous_survey, team, member, admin_user
+):
+    """Break-it finding: a link to a member's address answered as the member, so whoever
+    held it saw the member's answers without logging in."""
+    services.response_submit(
+        survey=anonymous_survey,
+        team=team,
+        respondent_key=services.respondent_key_for(member, anonymous_survey),
+        answers=complete_answers(anonymous_survey.framework, 3),
+    )
+    with pytest.raises(services.SurveyError) as refused:
+        services.invitation_email(
+            survey=anonymous_survey,
+            team=team,
+            emails=["guest@x.test", member.email.upper()],
+            invited_by=admin_user,
+            link_for=str,
+        )
+    assert refused.value.code == "invitee_is_member" and refused.value.field == "emails"
+    assert mail.outbox == [] and not Invitation.objects.exists()
+    client.force_login(admin_user)
+    page = client.post(
+        reverse("survey-invitations", args=[anonymous_survey.pk, team.slug]),
+        {"emails": member.email},
+    )
+    assert page.status_code == 422 and "answer signed in" in page.content.decode()
+    # An address of an account outside the team gets its own key, never the account's.
+    outsider = UserFactory(username="outsider")
+    key = services.link_respondent_key(anonymous_survey, team, outsider.email)
+    assert key.startswith("l:") and key != services.respondent_key_for(outsider, anonymous_survey)
+    invitation, _ = services.invitation_create(
+        survey=anonymous_survey, team=team, created_by=admin_user, invitee_email=outsider.email
+    )
+    assert invitation.invitee_key and invitation.invitee_key not in key  # not matchable
 
 
 def test_the_report_says_how_many_counted_responses_came_through_links(
@@ -196,6 +233,7 @@ def test_the_report_says_how_many_counted_responses_came_through_links(
         survey=survey, team=team, created_by=admin_user, invitee_email="guest@x.test"
     )
     answer_through_link(client.__class__(), f"/i/{token}/", survey, team, 4)
+    services.survey_close(survey=survey)
     report_services.aggregate(survey=survey)
     report = team_report(survey, team)
     assert not report.withheld and report.via_links == 1
@@ -225,7 +263,7 @@ def test_anonymous_comments_show_only_where_the_team_is_not_withheld_and_without
     client.force_login(manager)
     url = f"/reports/teams/{team.slug}/?survey={survey.pk}"
     page = client.get(url).content.decode()
-    assert "Not enough responses (2 of 3)" in page
+    assert "Results of this anonymous survey are shown once it closes (2 answered so far)" in page
     assert not any(comment in page for comment in comments)
 
     answers = complete_answers(framework, 2)
@@ -236,6 +274,11 @@ def test_anonymous_comments_show_only_where_the_team_is_not_withheld_and_without
         respondent_key=services.respondent_key_for(users[2], survey),
         answers=answers,
     )
+    report_services.aggregate(survey=survey)
+    page = client.get(url).content.decode()
+    assert "(3 answered so far)" in page  # open: still nothing to subtract
+    assert not any(comment in page for comment in comments)
+    services.survey_close(survey=survey)
     report_services.aggregate(survey=survey)
     # Alphabetical, not in submission order, and nothing else about the author.
     assert question_comments(survey, team) == {first.pk: ["Apple pie", "mango", "zebra crossing"]}
@@ -253,3 +296,33 @@ def test_a_member_of_two_teams_counts_once_in_each(anonymous_survey, team, other
     counted = Response.objects.filter(status="submitted")
     assert sorted(counted.values_list("team__slug", flat=True)) == ["fraud", "recsys"]
     assert counted.filter(respondent__isnull=False).count() == 0
+
+
+def test_a_manager_cannot_difference_results_before_and_after_one_more_answer(
+    client, anonymous_survey, team, manager
+):
+    """Break-it finding: with k respondents shown, a manager saved the report, waited for a
+    fourth person (whose time the aggregation runs API gave to the microsecond) and
+    subtracted the two pages to recover all 58 of that person's answers."""
+    survey = anonymous_survey
+    for user in [MembershipFactory(team=team).user for _ in range(3)]:
+        answer_as_member(survey, team, user, 2)
+    report_services.aggregate(survey=survey)
+    client.force_login(manager)
+    url = f"/reports/teams/{team.slug}/?survey={survey.pk}"
+    before = client.get(url).content.decode()
+    answer_as_member(survey, team, MembershipFactory(team=team).user, 4)
+    report_services.aggregate(survey=survey)
+    after = client.get(url).content.decode()
+    # Open: neither page shows a score, a distribution or a comment to subtract.
+    for page, n in ((before, 3), (after, 4)):
+        assert f"shown once it closes ({n} answered so far)" in page
+        assert 'data-testid="overall-score"' not in page
+    api = APIClient()
+    api.force_authenticate(manager)
+    assert scores_of(api, survey, team)["reason"] == "survey_open"
+    runs = api.get(f"/api/v1/aggregation-runs/?survey={survey.pk}").json()["results"]
+    assert runs == []  # no submission times of an anonymous survey for managers
+    services.survey_close(survey=survey)
+    report_services.aggregate(survey=survey)
+    assert 'data-testid="overall-score"' in client.get(url).content.decode()

@@ -150,6 +150,10 @@ def test_an_idempotency_key_someone_else_used_is_a_conflict(api, survey, team, m
     assert response.status_code == 409
     assert response.json()["code"] == "idempotency_key_in_use"
     assert str(first.json()["id"]) not in response.content.decode()
+    # With another body too (break-it finding: that was a 422, against the README).
+    other = {"team": team.slug, "answers": api_answers(framework, 3)}
+    response = api.post(url(survey), other, format="json", HTTP_IDEMPOTENCY_KEY="nightly")
+    assert (response.status_code, response.json()["code"]) == (409, "idempotency_key_in_use")
     assert Response.objects.count() == 1
 
 
@@ -355,3 +359,16 @@ def test_the_submission_body_check_reads_values_as_drf_fields_do():
         ),
         {},
     )
+
+
+def test_a_framework_without_a_version_is_its_latest_published_one_for_admins_too(
+    admin_user, framework
+):
+    """Break-it finding: admins got the unpublished version 2, which a v1 survey refuses."""
+    from maturity.models import Framework
+
+    Framework.objects.create(slug="mlops", version=9, title="Draft", published=False)
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    assert api.get("/api/v1/frameworks/mlops/").json()["version"] == framework.version
+    assert api.get("/api/v1/frameworks/mlops/?version=9").json()["version"] == 9

@@ -298,10 +298,17 @@ def test_autosave_to_a_page_that_is_not_theirs_answers_404_json(
     assert not Answer.objects.exists()
 
 
-def test_autosave_answers_only_post(client, survey, team, member, framework):
+def test_autosave_answers_only_post_and_always_in_json(
+    client, survey, team, member, framework, settings
+):
     client.force_login(member)
-    response = client.get(autosave_url(survey, team, first_dimension(framework).key))
-    assert response.status_code == 405
+    url = autosave_url(survey, team, first_dimension(framework).key)
+    response = client.get(url)
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+    assert response["Allow"] == "POST"
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5  # break-it finding: this was an HTML 400
+    response = client.post(url, {f"f{i}": "x" for i in range(10)})
+    assert (response.status_code, response.json()["code"]) == (400, "too_large")
 
 
 def test_autosave_with_a_stale_csrf_token_answers_403_json(survey, team, member, framework):
