@@ -71,6 +71,14 @@ class Dimension(models.Model):
         return self.name
 
 
+class Scope(models.TextChoices):
+    """Who answers a question (see ``surveys.selectors.asked_questions``)."""
+
+    TEAM = "team", "Every team"
+    PLATFORM = "platform", "The platform (parent) team"
+    ORG = "org", "The organisation (root team)"
+
+
 class Question(models.Model):
     # Denormalised from the dimension so that keys are unique per framework in the database.
     framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="questions")
@@ -85,6 +93,23 @@ class Question(models.Model):
     max_score = models.PositiveSmallIntegerField()
     requires = models.JSONField(default=list, blank=True, help_text="Keys of prerequisites.")
     seed_refs = models.JSONField(default=list, blank=True)
+    # Version 2 of the content model (issue 15; names shared by YAML, API and database).
+    scope = models.CharField(
+        max_length=16,
+        choices=Scope.choices,
+        default=Scope.TEAM,
+        help_text="Who answers: every team, or once per platform (parent) team, or the org.",
+    )
+    applies_when = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Team-profile condition, e.g. {'serving': ['online']}; {} applies always.",
+    )
+    refs = models.JSONField(default=list, blank=True, help_text="Ids in the anchor standards.")
+    why = models.TextField(blank=True, help_text="Why the practice matters, with its source.")
+    replaces = models.JSONField(
+        default=list, blank=True, help_text="Keys of earlier versions this question continues."
+    )
 
     class Meta:
         ordering = ["framework", "order"]
@@ -105,6 +130,9 @@ class Choice(models.Model):
     description = models.TextField(blank=True)
     next_step = models.TextField(
         blank=True, help_text="The concrete action that moves a team to the next choice."
+    )
+    evidence = models.TextField(
+        blank=True, help_text="What an observer would look at to confirm this level."
     )
 
     class Meta:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db import transaction
 
 from maturity.models import Choice, Dimension, Framework, Level, Question
-from maturity.schema import FrameworkSpec
+from maturity.schema import FrameworkSpec, QuestionSpec
 
 
 class FrameworkError(Exception):
@@ -55,6 +56,7 @@ def framework_load(*, spec: FrameworkSpec, source: str = "") -> LoadResult:
         Framework.objects.select_for_update().filter(slug=spec.slug, version=spec.version).first()
     )
     if framework is not None and framework.content_hash == content_hash:
+        _fill_version_2_columns(framework, spec)
         return LoadResult(framework, LoadOutcome.UNCHANGED)
     if framework is not None and framework_has_answers(framework):
         raise FrameworkError(
@@ -77,6 +79,48 @@ def framework_load(*, spec: FrameworkSpec, source: str = "") -> LoadResult:
     framework.save()
     _create_content(framework, spec)
     return LoadResult(framework, outcome)
+
+
+def _stored_applies_when(question: QuestionSpec) -> dict[str, Any]:
+    if question.applies_when is None:
+        return {}
+    return question.applies_when.model_dump(exclude_none=True)
+
+
+def _fill_version_2_columns(framework: Framework, spec: FrameworkSpec) -> None:
+    """Store scope, applies_when, refs, why, replaces and evidence of an unchanged version.
+
+    A version loaded before these columns existed (maturity migration 0002) holds their
+    defaults; they are part of its content hash, so re-loading the same file fills them in
+    without touching anything that answers refer to.
+    """
+    questions = {q.key: q for q in framework.questions.all()}
+    choices = {
+        (c.question_id, c.score): c for c in Choice.objects.filter(question__framework=framework)
+    }
+    changed_questions, changed_choices = [], []
+    for _, question_spec in spec.questions():
+        question = questions[question_spec.key]
+        wanted = {
+            "scope": question_spec.scope,
+            "applies_when": _stored_applies_when(question_spec),
+            "refs": question_spec.refs,
+            "why": question_spec.why,
+            "replaces": question_spec.replaces,
+        }
+        if any(getattr(question, name) != value for name, value in wanted.items()):
+            for name, value in wanted.items():
+                setattr(question, name, value)
+            changed_questions.append(question)
+        for choice_spec in question_spec.choices:
+            choice = choices[(question.pk, choice_spec.score)]
+            if choice.evidence != choice_spec.evidence:
+                choice.evidence = choice_spec.evidence
+                changed_choices.append(choice)
+    Question.objects.bulk_update(
+        changed_questions, ["scope", "applies_when", "refs", "why", "replaces"]
+    )
+    Choice.objects.bulk_update(changed_choices, ["evidence"])
 
 
 def _create_content(framework: Framework, spec: FrameworkSpec) -> None:
@@ -118,6 +162,11 @@ def _create_content(framework: Framework, spec: FrameworkSpec) -> None:
                     max_score=question.max_score,
                     requires=question.requires,
                     seed_refs=question.seed_refs,
+                    scope=question.scope,
+                    applies_when=_stored_applies_when(question),
+                    refs=question.refs,
+                    why=question.why,
+                    replaces=question.replaces,
                 )
             )
     questions = Question.objects.bulk_create(question_rows)
@@ -129,6 +178,7 @@ def _create_content(framework: Framework, spec: FrameworkSpec) -> None:
             label=choice.label,
             description=choice.description,
             next_step=choice.next_step or "",
+            evidence=choice.evidence,
         )
         for question, question_spec in zip(questions, question_specs, strict=True)
         for choice in sorted(question_spec.choices, key=lambda c: c.score)

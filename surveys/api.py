@@ -75,12 +75,17 @@ if TYPE_CHECKING:  # WithAnnotations[Model, TypedDict] raises TypeError at run t
 class ChoiceSerializer(serializers.ModelSerializer[Choice]):
     class Meta:
         model = Choice
-        fields = ["score", "label", "description", "next_step"]
+        fields = ["score", "label", "description", "next_step", "evidence"]
 
 
 class QuestionSerializer(serializers.ModelSerializer[Question]):
     choices = ChoiceSerializer(many=True, read_only=True)
     requires = serializers.ListField(child=serializers.CharField(), read_only=True)
+    applies_when = serializers.DictField(
+        read_only=True, help_text="Team-profile condition; {} when the question always applies."
+    )
+    refs = serializers.ListField(child=serializers.CharField(), read_only=True)
+    replaces = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = Question
@@ -88,10 +93,15 @@ class QuestionSerializer(serializers.ModelSerializer[Question]):
             "key",
             "text",
             "guidance",
+            "why",
             "weight",
             "allow_na",
             "order",
             "max_score",
+            "scope",
+            "applies_when",
+            "refs",
+            "replaces",
             "requires",
             "choices",
         ]

@@ -284,6 +284,9 @@ class Answer(models.Model):
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     na = models.BooleanField(default=False)
+    # "Don't know": the respondent cannot see what the question asks. Not scored, counted as
+    # a knowledge gap (distinct from N/A, which says the practice does not apply).
+    dont_know = models.BooleanField(default=False)
     comment = models.TextField(blank=True, max_length=5000)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -295,9 +298,16 @@ class Answer(models.Model):
             models.CheckConstraint(
                 condition=~Q(na=True, score__isnull=False), name="answer_na_has_no_score"
             ),
+            # "Don't know" is neither a score nor N/A.
+            models.CheckConstraint(
+                condition=~Q(dont_know=True, score__isnull=False) & ~Q(dont_know=True, na=True),
+                name="answer_dont_know_alone",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.dont_know:
+            return f"{self.question.key}: don't know"
         return f"{self.question.key}: {'N/A' if self.na else self.score}"
 
 
@@ -325,6 +335,47 @@ class ResponseDimensionScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.response_id} {self.dimension_id}: {self.score}"
+
+
+class TeamProfile(models.Model):
+    """What a team declares about its ML work in one round; a question's ``applies_when``
+    is matched against it (``maturity.schema.AppliesWhen.matches``), so questions that do
+    not apply are neither shown nor scored.
+
+    Set by a manager of the team (or an admin), or proposed by its first respondent and then
+    confirmed by a manager: ``confirmed_at`` is null while it is only a proposal. Field
+    values are those of ``maturity.schema.TeamProfile`` (issue 15).
+    """
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="profiles")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="profiles")
+    serving = models.JSONField(
+        default=list, blank=True, help_text="Any of none, batch, online, streaming, edge."
+    )
+    model_kinds = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Any of classical, deep-learning, llm-api, llm-fine-tuned, agents.",
+    )
+    gpu = models.BooleanField(default=False, help_text="Trains or serves on accelerators.")
+    regulated = models.BooleanField(default=False, help_text="A regulated or high-risk domain.")
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["survey", "team"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "team"], name="profile_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Profile of {self.team} in {self.survey}"
 
 
 class DimensionTarget(models.Model):

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, TypedDict
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from maturity.models import Choice, Dimension, Framework, Question
-from surveys.models import Answer, Membership, Response, Survey, Team
+from maturity.schema import TeamProfile as ProfileSpec
+from maturity.scope import QuestionRule, TeamPlan, plan_round, round_parents
+from surveys.models import Answer, Membership, Response, Survey, Team, TeamProfile
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -124,6 +126,59 @@ def answered_question_ids(response: Response) -> set[int]:
             "question_id", flat=True
         )
     )
+
+
+# --- which questions a team answers (scope and profile; rule in maturity.scope) ---------------
+
+
+def profile_spec(profile: TeamProfile) -> ProfileSpec:
+    """Return a stored team profile as the pure spec that applies_when is matched against."""
+    return ProfileSpec.model_validate(
+        {
+            "serving": profile.serving,
+            "model_kinds": profile.model_kinds,
+            "gpu": profile.gpu,
+            "regulated": profile.regulated,
+        }
+    )
+
+
+def round_plans(survey: Survey) -> dict[int, TeamPlan]:
+    """Return every survey team's :class:`maturity.scope.TeamPlan`, keyed by team id.
+
+    Four queries: the framework's questions, the round's teams, their ancestors (walked
+    level by level) and the round's profiles.
+    """
+    rules = [
+        QuestionRule(id=pk, scope=scope, applies_when=applies_when or {})
+        for pk, scope, applies_when in Question.objects.filter(
+            framework_id=survey.framework_id
+        ).values_list("pk", "scope", "applies_when")
+    ]
+    team_ids = set(survey.teams.values_list("id", flat=True))
+    parent_of: dict[int, int | None] = {}
+    frontier = team_ids
+    while frontier:
+        rows = dict(Team.objects.filter(pk__in=frontier).values_list("pk", "parent_id"))
+        parent_of.update(rows)
+        frontier = {parent for parent in rows.values() if parent is not None} - set(parent_of)
+    profiles = {
+        profile.team_id: profile_spec(profile)
+        for profile in TeamProfile.objects.filter(survey=survey, team_id__in=team_ids)
+    }
+    return plan_round(rules, round_parents(parent_of, team_ids), profiles)
+
+
+def team_plan(survey: Survey, team: Team) -> TeamPlan:
+    """Return the :class:`maturity.scope.TeamPlan` of one team of ``survey``.
+
+    A team outside the round is asked nothing (an empty plan); callers check participation
+    separately and say so.
+    """
+    plan = round_plans(survey).get(team.pk)
+    if plan is None:
+        return TeamPlan(frozenset(), {}, frozenset())
+    return plan
 
 
 # --- who may see what -------------------------------------------------------------------

@@ -108,3 +108,29 @@ def test_bad_file_is_refused_and_nothing_is_written(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="missing.yaml: cannot read the file"):
         load(tmp_path / "missing.yaml")
+
+
+def test_version_2_fields_are_stored_and_filled_in_on_an_unchanged_reload():
+    from tests.maturity.conftest import MLOPS_V2_YAML
+
+    load(MLOPS_V2_YAML)
+    framework = Framework.objects.get(slug="mlops", version=2)
+    platform = framework.questions.filter(scope="platform")
+    assert platform.exists()
+    conditional = framework.questions.exclude(applies_when={}).first()
+    assert conditional is not None and set(conditional.applies_when) <= {
+        "serving",
+        "model_kinds",
+        "gpu",
+        "regulated",
+    }
+    assert framework.questions.exclude(refs=[]).count() == framework.questions.count()
+    assert Choice.objects.filter(question__framework=framework).exclude(evidence="").exists()
+    before = list(framework.questions.values_list("key", "scope", "applies_when", "refs", "why"))
+    # Rows loaded before maturity 0002 hold the defaults; the same file fills them in.
+    framework.questions.update(scope="team", applies_when={}, refs=[], why="", replaces=[])
+    Choice.objects.filter(question__framework=framework).update(evidence="")
+    assert "nothing changed" in load(MLOPS_V2_YAML)
+    after = list(framework.questions.values_list("key", "scope", "applies_when", "refs", "why"))
+    assert after == before
+    assert Choice.objects.filter(question__framework=framework).exclude(evidence="").exists()
