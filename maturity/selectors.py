@@ -13,6 +13,7 @@ from functools import wraps
 from typing import TypeVar
 
 from maturity.models import Choice, Framework, Question
+from maturity.trends import matched_keys
 
 T = TypeVar("T")
 _MAX_VERSIONS = 32
@@ -67,3 +68,31 @@ def answer_rules(framework: Framework) -> AnswerRules:
         questions=questions,
         offered={pk: frozenset(scores) for pk, scores in offered.items()},
     )
+
+
+def question_matches(current: Framework, previous: Framework) -> dict[str, tuple[str, ...]]:
+    """Return, per question key of ``current``, the keys of ``previous`` it compares to.
+
+    The one matching of questions across rounds (trends, explained change): through
+    ``replaces`` along the versions of the same framework (maturity.trends.matched_keys, which
+    states the rule for renamed, split and merged questions). Two different frameworks (slugs)
+    share no history: a question matches the one with the same key, as before versions had
+    ``replaces``.
+    """
+    if current.slug != previous.slug:
+        previous_keys = set(previous.questions.values_list("key", flat=True))
+        return {
+            key: (key,) if key in previous_keys else ()
+            for key in current.questions.order_by("order").values_list("key", flat=True)
+        }
+    low, high = sorted((current.version, previous.version))
+    versions: dict[int, dict[str, list[str]]] = {}
+    for version, key, replaces in (
+        Question.objects.filter(framework__slug=current.slug, framework__version__range=(low, high))
+        .order_by("framework__version", "order")
+        .values_list("framework__version", "key", "replaces")
+    ):
+        versions.setdefault(version, {})[key] = list(replaces or [])
+    versions.setdefault(current.version, {})
+    versions.setdefault(previous.version, {})
+    return matched_keys(versions, current.version, previous.version)
