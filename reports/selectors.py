@@ -18,7 +18,10 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
 from common.db import columns_of, fits_primary_key, instance_from_row
+from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
+from maturity.selectors import question_matches
+from maturity.trends import Contribution, QuestionTerm
 from reports.charts import ChartSeries, RadarChart
 from reports.display import shown
 from reports.models import DimensionScore, TeamScore
@@ -155,13 +158,6 @@ class QuestionRow:
 
 
 @dataclass
-class Contribution:
-    question_key: str
-    question_text: str
-    points: float  # contribution to the dimension's change, in score points
-
-
-@dataclass
 class DimensionRow:
     dimension: Dimension
     score: float
@@ -184,6 +180,11 @@ class DimensionRow:
     @property
     def gap(self) -> int:
         return max(0, (self.target_level or 0) - self.level) if self.target_level else 0
+
+    @property
+    def changed_contributions(self) -> list[Contribution]:
+        """The contributions that show as more than ±0.0 points, largest first."""
+        return [c for c in self.contributions if round(c.points, 1) != 0]
 
 
 @dataclass
@@ -278,53 +279,32 @@ def previous_survey(survey: Survey, team: Team) -> Survey | None:
     )
 
 
-@dataclass(frozen=True)
-class DimensionMeans:
-    """A snapshot's answered questions of one dimension: per question key (weight, mean,
-    text), and the sum of their weights."""
+def round_terms(team_score: TeamScore) -> dict[str, QuestionTerm]:
+    """Return every question of the snapshot's framework as a QuestionTerm of the team.
 
-    questions: dict[str, tuple[float, float, str]]
-    total_weight: float
-
-
-def _dimension_means(team_score: TeamScore) -> dict[str, DimensionMeans]:
-    """Return per dimension key the (weight, mean, text) of each question of a snapshot."""
-    rows = team_score.questions.select_related("question__dimension")
-    by_dimension: dict[str, dict[str, tuple[float, float, str]]] = {}
-    for row in rows:
-        questions = by_dimension.setdefault(row.question.dimension.key, {})
-        questions[row.question.key] = (row.question.weight, row.mean, row.question.text)
+    Questions the snapshot has no score for (N/A, out of scope, not asked) have mean None.
+    """
+    means = dict(team_score.questions.values_list("question_id", "mean"))
     return {
-        key: DimensionMeans(questions, sum(weight for weight, _, _ in questions.values()))
-        for key, questions in by_dimension.items()
+        key: QuestionTerm(dimension, weight, means.get(pk), text)
+        for pk, key, dimension, weight, text in Question.objects.filter(
+            framework_id=team_score.survey.framework_id
+        )
+        .order_by("order")
+        .values_list("pk", "key", "dimension__key", "weight", "text")
     }
 
 
 def explained_change(current: TeamScore, previous: TeamScore) -> dict[str, list[Contribution]]:
     """Return per dimension key how many points each question contributed to its change.
 
-    With D = 100 * sum(w_q * Q_q) / W over the answered questions, question q contributes
-    100 * w_q * Q_new / W_new - 100 * w_q * Q_old / W_old (a term is 0 where q was not
-    answered in that round), so the contributions add up exactly to D_new - D_old.
+    Questions are matched across the two rounds' framework versions through ``replaces``
+    (maturity.selectors.question_matches); the arithmetic, and how renamed, split and
+    merged questions share the change, is maturity.trends.explained_change. The
+    contributions of a dimension add up exactly to D_new - D_old.
     """
-    now, before = _dimension_means(current), _dimension_means(previous)
-    result: dict[str, list[Contribution]] = {}
-    for key in now.keys() & before.keys():
-        new, old = now[key], before[key]
-        contributions = []
-        for question_key in sorted(new.questions.keys() | old.questions.keys()):
-            points, text = 0.0, ""
-            if question_key in new.questions:
-                weight, mean, text = new.questions[question_key]
-                points += 100 * weight * mean / new.total_weight
-            if question_key in old.questions:
-                weight, mean, old_text = old.questions[question_key]
-                points -= 100 * weight * mean / old.total_weight
-                text = text or old_text
-            contributions.append(Contribution(question_key, text, points))
-        contributions.sort(key=lambda c: -abs(c.points))
-        result[key] = contributions
-    return result
+    matches = question_matches(current.survey.framework, previous.survey.framework)
+    return trends.explained_change(round_terms(current), round_terms(previous), matches)
 
 
 def org_dimension_medians(survey: Survey) -> dict[str, float]:
