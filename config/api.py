@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
 from reports.api.exports import AnswerExportView, ScoreExportView
+from reports.api.ml_test_score import SurveyMlTestScoreView
 from reports.api.scores import (
     AggregationRunViewSet,
     SurveyAggregateView,
@@ -63,6 +64,11 @@ urlpatterns = [
         "surveys/<int:survey_id>/recommendations/",
         SurveyRecommendationsView.as_view(),
         name="api-survey-recommendations",
+    ),
+    path(
+        "surveys/<int:survey_id>/ml-test-score/",
+        SurveyMlTestScoreView.as_view(),
+        name="api-survey-ml-test-score",
     ),
     path(
         "surveys/<int:survey_id>/aggregate/",

@@ -21,12 +21,13 @@ from common.db import columns_of, fits_primary_key, instance_from_row
 from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.selectors import question_matches
+from maturity.standards import ML_TEST_SCORE_SECTIONS, MlTestScore, ml_test_score
 from maturity.trends import Contribution, QuestionTerm
 from reports.charts import ChartSeries, RadarChart
 from reports.display import shown
 from reports.models import DimensionScore, TeamScore
 from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
-from surveys.selectors import managed_team_ids, readable_team_ids
+from surveys.selectors import managed_team_ids, readable_team_ids, team_plan
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -683,3 +684,122 @@ def _participation(survey: Survey, team_ids: set[int]) -> dict[int, tuple[int, i
         )
         for team_id in team_ids
     }
+
+
+# --- a team as the ML Test Score -------------------------------------------------------------
+
+# The paper's four tables (Breck et al. 2017, tables I-IV), in its order.
+ML_TEST_SCORE_SECTION_NAMES = {
+    "data": "Features and data",
+    "model": "Model development",
+    "infra": "ML infrastructure",
+    "monitor": "Monitoring",
+}
+
+
+@dataclass
+class MlTestQuestion:
+    """A question mapped to an ML Test Score test, with the team's result on it.
+
+    ``mean`` is the team's question score Q (0..1), None when it has none: not answered,
+    answered N/A only, or ``out_of_scope`` by the team's profile.
+    """
+
+    question: Question
+    mean: float | None
+    out_of_scope: bool = False
+
+    @property
+    def mean_on_scale(self) -> float | None:
+        return None if self.mean is None else self.mean * self.question.max_score
+
+
+@dataclass
+class MlTestRow:
+    test: str  # e.g. "monitor-3"
+    title: str
+    points: float | None  # 0, 0.5 or 1; None: no mapped question scored (counts 0)
+    questions: list[MlTestQuestion]
+
+
+@dataclass
+class MlTestSection:
+    key: str  # data | model | infra | monitor
+    name: str
+    score: float  # the sum of its seven tests' points
+    tests: list[MlTestRow]
+
+
+@dataclass
+class TeamMlTestScore:
+    """A team's round read as Google's ML Test Score (maturity.standards.ml_test_score).
+
+    ``mapped`` says whether the round's framework version maps any ML Test Score test; when
+    it does not (version 1) or the team is withheld, ``score`` is None and there are no
+    sections.
+    """
+
+    survey: Survey
+    team: Team
+    team_score: TeamScore | None
+    withheld: bool
+    withheld_reason: str | None
+    mapped: bool = False
+    score: MlTestScore | None = None
+    sections: list[MlTestSection] = field(default_factory=list)
+
+
+def ml_test_score_questions(framework: Framework) -> list[Question]:
+    """Return the framework's questions that map an ML Test Score test (``mlts:`` refs)."""
+    return [
+        question
+        for question in framework.questions.order_by("order")
+        if any(str(ref).startswith("mlts:") for ref in question.refs or [])
+    ]
+
+
+def team_ml_test_score(survey: Survey, team: Team) -> TeamMlTestScore:
+    """Read a team's round as the ML Test Score, from its persisted question scores.
+
+    The same anonymity rule as the team report: a withheld team gets nothing but the
+    reason. The arithmetic is maturity.standards.ml_test_score: a test's points from the
+    mean question score of its mapped, scored questions, a section the sum of its tests,
+    the overall the minimum of the four sections.
+    """
+    team_score = TeamScore.objects.filter(survey=survey, team=team).first()
+    reason = withheld_reason(survey, team_score.n_respondents) if team_score else None
+    result = TeamMlTestScore(
+        survey=survey,
+        team=team,
+        team_score=team_score,
+        withheld=team_score is None or reason is not None,
+        withheld_reason=reason,
+    )
+    questions = ml_test_score_questions(survey.framework)
+    result.mapped = bool(questions)
+    if team_score is None or result.withheld or not questions:
+        return result
+    means = dict(team_score.questions.values_list("question__key", "mean"))
+    result.score = ml_test_score({q.key: q.refs for q in questions}, means)
+    out_of_scope = team_plan(survey, team).out_of_scope
+    by_key = {question.key: question for question in questions}
+    for section in ML_TEST_SCORE_SECTIONS:
+        tests = [
+            MlTestRow(
+                test.test,
+                test.title,
+                test.points,
+                [
+                    MlTestQuestion(by_key[key], means.get(key), by_key[key].pk in out_of_scope)
+                    for key in test.questions
+                ],
+            )
+            for test in result.score.tests
+            if test.test.startswith(f"{section}-")
+        ]
+        result.sections.append(
+            MlTestSection(
+                section, ML_TEST_SCORE_SECTION_NAMES[section], result.score.sections[section], tests
+            )
+        )
+    return result

@@ -128,6 +128,18 @@ def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
 
 
 @login_required
+def team_ml_test_score(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """The team's round read as Google's ML Test Score: who may read the team report may
+    read this, and a withheld team shows nothing here either."""
+    team, survey, surveys = _resolve(request, slug)
+    return render(
+        request,
+        "reports/ml_test_score.html",
+        {"mlts": selectors.team_ml_test_score(survey, team), "surveys": surveys},
+    )
+
+
+@login_required
 def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     surveys = [
         s

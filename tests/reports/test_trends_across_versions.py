@@ -1,114 +1,33 @@
 """Trend, explained change, percentiles and roll-ups across framework v1 -> v2 (issue 15).
 
-A small framework written to files and loaded by `load_framework` (so `replaces` is checked
-against version 1 beside it): in version 2 `skew-check` is renamed, `canary` split in two
-and the two cost questions merged; and the shipped mlops.yaml v1 -> mlops-v2.yaml v2, which
-stays unpublished (surveys are created directly).
+A small framework (tests/reports/trendy.py: in version 2 a question is renamed, one split in
+two and two merged), and the shipped mlops.yaml v1 -> mlops-v2.yaml v2, which stays
+unpublished (surveys are created directly).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from io import StringIO
 from pathlib import Path
 
 import pytest
-import yaml
-from django.core.management import call_command
 from django.utils import timezone
 
 from maturity.models import Framework
-from maturity.schema import parse_framework_file
 from maturity.selectors import question_matches
-from maturity.services import framework_load
 from reports import selectors, services
 from surveys import services as survey_services
 from surveys.models import Team
 from tests.conftest import complete_answers
 from tests.factories import MembershipFactory, SurveyFactory, TeamFactory
-from tests.maturity.conftest import MLOPS_V2_YAML
-from tests.maturity.test_schema import choices
+from tests.reports.trendy import load_mlops_v2, load_trendy
 
 pytestmark = pytest.mark.django_db
-
-SEED = ["Best Practices / Data Management: x"]
-
-
-def question(key: str, weight: float = 1.0, replaces=(), refs=()) -> dict:
-    data = {
-        "key": key,
-        "text": f"How does the team do {key}?",
-        "weight": weight,
-        "seed_refs": list(SEED),
-        "choices": choices(),
-    }
-    if replaces:
-        data["replaces"] = list(replaces)
-    if refs:
-        data["refs"] = list(refs)
-    return data
-
-
-def framework_file(version: int, dimensions: dict[str, list[dict]]) -> dict:
-    return {
-        "slug": "trendy",
-        "version": version,
-        "title": "Trendy",
-        "levels": [
-            {"number": n, "name": f"L{n}", "threshold": t}
-            for n, t in enumerate([0, 20, 40, 60, 80])
-        ],
-        "dimensions": [
-            {"key": key, "name": key.title(), "seed_refs": list(SEED), "questions": questions}
-            for key, questions in dimensions.items()
-        ],
-    }
-
-
-V1 = framework_file(
-    1,
-    {
-        "data": [question("schema", 2.5), question("skew-check", 1.5)],
-        "deploy": [question("canary"), question("deploy-automation")],
-        "cost": [question("cost-visibility"), question("cost-alerts")],
-    },
-)
-V2 = framework_file(
-    2,
-    {
-        "data": [
-            question("schema", 2.5, refs=["mlts:data-1"]),
-            question("training-serving-skew", 1.5, ["skew-check"], ["mlts:monitor-3"]),
-        ],
-        "deploy": [
-            question("canary-release", replaces=["canary"], refs=["mlts:infra-6"]),
-            question("rollback", replaces=["canary"], refs=["mlts:infra-7"]),
-            question("deploy-automation"),
-        ],
-        "cost": [question("cost-control", 2.0, ["cost-visibility", "cost-alerts"])],
-        "genai": [question("prompt-versioning")],
-    },
-)
 
 
 @pytest.fixture
 def trendy(tmp_path: Path) -> tuple[Framework, Framework]:
-    """Versions 1 and 2 of the small framework, loaded by the command from their files."""
-    for name, data in (("trendy.yaml", V1), ("trendy-v2.yaml", V2)):
-        (tmp_path / name).write_text(yaml.safe_dump(data, sort_keys=False))
-    out, err = StringIO(), StringIO()
-    call_command(
-        "load_framework",
-        str(tmp_path / "trendy.yaml"),
-        str(tmp_path / "trendy-v2.yaml"),
-        stdout=out,
-        stderr=err,
-    )
-    assert err.getvalue() == ""  # every v1 key is kept or replaced
-    return (
-        Framework.objects.get(slug="trendy", version=1),
-        Framework.objects.get(slug="trendy", version=2),
-    )
+    return load_trendy(tmp_path)
 
 
 def submit(survey, team: Team, score: int = 2, **by_key) -> None:
@@ -278,9 +197,7 @@ def test_percentiles_and_rollups_of_a_v2_round_rank_that_rounds_teams(trendy, te
 
 @pytest.fixture
 def mlops_v2(mlops_framework):
-    return framework_load(
-        spec=parse_framework_file(MLOPS_V2_YAML), source=str(MLOPS_V2_YAML)
-    ).framework
+    return load_mlops_v2()
 
 
 def test_the_shipped_v1_to_v2_change_matches_through_replaces(mlops_framework, mlops_v2, team):
