@@ -286,7 +286,8 @@ class Answer(models.Model):
     na = models.BooleanField(default=False)
     # "Don't know": the respondent cannot see what the question asks. Not scored, counted as
     # a knowledge gap (distinct from N/A, which says the practice does not apply).
-    dont_know = models.BooleanField(default=False)
+    # db_default: the single-statement PostgreSQL write (COPY) may leave the column out.
+    dont_know = models.BooleanField(default=False, db_default=False)
     comment = models.TextField(blank=True, max_length=5000)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -25,7 +25,8 @@ def _fresh_page_cache(settings):
     try:
         if settings.REDIS_URL:
             client = redis_client(settings.REDIS_URL)
-            for key in client.scan_iter(match=f"*{PAGE_KEY_PREFIX}*", count=1000):
+            own = settings.CACHES["default"].get("KEY_PREFIX", "")
+            for key in client.scan_iter(match=f"{own}:*{PAGE_KEY_PREFIX}*", count=1000):
                 client.delete(key)
         else:
             cache.clear()

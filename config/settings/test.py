@@ -16,3 +16,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not :memory:, so the live server thread of browser tests and the test itself
     # use real locking (shared-cache in-memory tables fail with "table is locked").
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}  # noqa: F405
+
+# Parallel test processes (pytest-xdist) share one Redis database: each gets its own key
+# prefix, so that one process dropping its cached pages cannot drop another's mid-test.
+_XDIST_WORKER = env("PYTEST_XDIST_WORKER", default="")
+if _XDIST_WORKER:
+    CACHES["default"]["KEY_PREFIX"] = _XDIST_WORKER  # noqa: F405

@@ -5,6 +5,7 @@ the team and its parents; erasure unlinks a person; a close waits for submission
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 
@@ -289,8 +290,9 @@ def test_closing_during_a_burst_of_submissions_admits_only_what_committed_before
 
     def close():  # type: ignore[no-untyped-def]
         started.wait()
+        deadline = time.monotonic() + 120  # a submission that fails must not hang the suite
         while Response.objects.filter(survey=survey).count() < 30:
-            pass
+            assert time.monotonic() < deadline, "submissions stopped before 30 committed"
         services.survey_close(survey=Survey.objects.get(pk=survey.pk))
         # What the final scoring reads: everything committed before the close.
         closed_with.append(set(Response.objects.filter(survey=survey).values_list("pk", flat=True)))
