@@ -580,9 +580,8 @@ WITH open AS (
     WHERE (SELECT ok FROM go)
     RETURNING id
 ), answers AS (
-    INSERT INTO {Answer._meta.db_table}
-        (response_id, question_id, score, na, dont_know, comment, updated_at)
-    SELECT response.id, a.question_id, a.score, a.na, false, a.comment, %(now)s
+    INSERT INTO {Answer._meta.db_table} (response_id, question_id, score, na, comment, updated_at)
+    SELECT response.id, a.question_id, a.score, a.na, a.comment, %(now)s
     FROM response, json_to_recordset(%(answers)s::json)
         AS a (question_id bigint, score smallint, na boolean, comment text)
 )
@@ -718,14 +717,13 @@ def _submit_once(
     if answers is not None:
         insert_rows(
             Answer,
-            ["response_id", "question_id", "score", "na", "dont_know", "comment", "updated_at"],
+            ["response_id", "question_id", "score", "na", "comment", "updated_at"],
             (
                 (
                     response.pk,
                     answer.question.pk,
                     None if answer.na else answer.score,
                     answer.na,
-                    False,
                     answer.comment,
                     now,
                 )
