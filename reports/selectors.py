@@ -585,7 +585,7 @@ def inherited_practices(survey: Survey, team_ids: list[int]) -> dict[int, list[I
     respondents or still open) shows nothing but that; one not scored yet, or whose
     respondents did not answer the question with a choice, shows no score.
     """
-    plans = round_plans(survey)
+    plans = round_plans(survey, team_ids)
     wanted = {team: plans[team].inherited for team in team_ids if team in plans}
     ancestors = {ancestor for inherited in wanted.values() for ancestor in inherited.values()}
     if not ancestors:

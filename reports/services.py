@@ -288,7 +288,7 @@ def load_raw_inputs(
     teams to the run that their new answers queued.
     """
     if plans is None:
-        plans = round_plans(survey)
+        plans = round_plans(survey, team_ids)
     watermarks = current_watermarks(survey, team_ids)
     team_sql, team_params = _team_filter(team_ids)
     params = [survey.pk, *team_params]
@@ -465,7 +465,7 @@ def record_response_dimension_scores(
     number of rows written.
     """
     if plans is None:
-        plans = round_plans(survey)
+        plans = round_plans(survey, team_ids)
     teams = sorted(plans) if team_ids is None else [t for t in team_ids if t in plans]
     if not teams:
         return 0
@@ -638,7 +638,7 @@ def aggregate(
     children = _rollup_children(survey, requested)
     needed = requested.union(*children.values())
     tables = framework_tables(survey.framework)
-    plans = round_plans(survey)
+    plans = round_plans(survey, None if team_ids is None else needed)
     raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed), plans)
     inputs = raw.with_rollups(children).to_inputs(tables)
     scope = sorted(requested) + sorted(children)

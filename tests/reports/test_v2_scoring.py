@@ -243,3 +243,11 @@ def test_the_asked_fingerprint_is_of_the_set_not_its_order():
     assert services.asked_fingerprint([3, 1, 2]) == services.asked_fingerprint({1, 2, 3})
     assert services.asked_fingerprint([1, 2]) != services.asked_fingerprint([1, 2, 3])
     assert -(2**63) <= services.asked_fingerprint(range(100)) < 2**63  # fits a BIGINT
+
+
+def test_plans_of_some_teams_are_those_of_the_whole_round(v2_round, tree):
+    everyone = round_plans(v2_round)
+    assert set(everyone) == {tree.org.pk, tree.platform.pk, tree.recsys.pk, tree.chatbot.pk}
+    for team in everyone:
+        assert round_plans(v2_round, [team]) == {team: everyone[team]}
+    assert round_plans(v2_round, [tree.recsys.pk, 10**9]).keys() == {tree.recsys.pk}
