@@ -313,7 +313,7 @@ def load_raw_inputs(
     per_question = _run(per_question_query)
     per_question["question"] = per_question["question"].map(tables.question_keys)
     per_question = _only_asked(per_question, asked)
-    moments = _respondent_moments(survey, team_ids, wanted)
+    moments = _respondent_moments(survey, team_ids, wanted, tables)
     moments["dimension"] = moments["dimension"].map(tables.dimension_keys)
     out_of_scope = {team: len(plan.out_of_scope) for team, plan in wanted.items()}
     return RawInputs(per_question, moments, watermarks, asked, out_of_scope)
@@ -323,7 +323,10 @@ _RESPONSE_DIMENSIONS = ResponseDimensionScore._meta.db_table
 
 
 def _respondent_moments(
-    survey: Survey, team_ids: list[int] | None, plans: dict[int, TeamPlan]
+    survey: Survey,
+    team_ids: list[int] | None,
+    plans: dict[int, TeamPlan],
+    tables: FrameworkTables,
 ) -> pd.DataFrame:
     """Return team, dimension, count, mean, mean_sq of the respondents' dimension scores.
 
@@ -335,7 +338,7 @@ def _respondent_moments(
     submissions, or responses loaded any other way). ``team_ids`` None reads all teams;
     only those of ``plans`` (teams of the round) are kept.
     """
-    _rerecord_changed_plans(survey, plans)
+    _rerecord_changed_plans(survey, plans, every_question=tables.question_keys.keys())
     missing = _responses_without_dimension_scores(survey, team_ids)
     missing = [team for team in missing if team in plans]
     if missing:
@@ -365,23 +368,35 @@ def _responses_without_dimension_scores(survey: Survey, team_ids: list[int] | No
     return sorted(int(team) for team in missing["team"])
 
 
-def _rerecord_changed_plans(survey: Survey, plans: dict[int, TeamPlan]) -> list[int]:
+def _rerecord_changed_plans(
+    survey: Survey, plans: dict[int, TeamPlan], every_question: Iterable[int]
+) -> list[int]:
     """Record the per-response scores again for teams whose plan changed; return them.
 
     A response's dimension scores are over the questions its team is asked, so a change of
     the plan (a profile declared or changed mid-round, a team moved in the hierarchy)
     makes them stale. The plan they were recorded for is kept as a fingerprint on the
-    team's snapshot row (TeamScore.asked_fingerprint; null: unknown, as for rows recorded
-    before it existed). Teams whose fingerprint differs get their responses' rows deleted
-    and recorded again, under the snapshot row's lock, so concurrent runs do it once.
+    team's snapshot row (TeamScore.asked_fingerprint). Null (no snapshot yet, or rows
+    recorded before v2) means every question of the framework (``every_question``), which
+    is what those rows were computed over: a v1 round, where every team is asked
+    everything, is never recorded twice. Teams whose fingerprint differs get their
+    responses' rows deleted and recorded again, under the snapshot row's lock, so
+    concurrent runs do it once.
     """
+    everything = asked_fingerprint(every_question)
     fingerprints = {team: asked_fingerprint(plan.asked) for team, plan in plans.items()}
     stored = dict(
         TeamScore.objects.filter(survey=survey, team_id__in=fingerprints).values_list(
             "team_id", "asked_fingerprint"
         )
     )
-    changed = sorted(team for team, mark in fingerprints.items() if stored.get(team) != mark)
+
+    def recorded_for(mark: int | None) -> int:
+        return everything if mark is None else mark
+
+    changed = sorted(
+        team for team, mark in fingerprints.items() if recorded_for(stored.get(team)) != mark
+    )
     if not changed:
         return []
     now = timezone.now()
@@ -396,7 +411,7 @@ def _rerecord_changed_plans(survey: Survey, plans: dict[int, TeamPlan]) -> list[
             .order_by("team_id")
             .values_list("team_id", "asked_fingerprint")
         )
-        changed = [team for team in changed if locked.get(team) != fingerprints[team]]
+        changed = [team for team in changed if recorded_for(locked.get(team)) != fingerprints[team]]
         if not changed:
             return []
         ResponseDimensionScore.objects.filter(

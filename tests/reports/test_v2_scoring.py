@@ -251,3 +251,18 @@ def test_plans_of_some_teams_are_those_of_the_whole_round(v2_round, tree):
     for team in everyone:
         assert round_plans(v2_round, [team]) == {team: everyone[team]}
     assert round_plans(v2_round, [tree.recsys.pk, 10**9]).keys() == {tree.recsys.pk}
+
+
+def test_a_team_asked_everything_keeps_its_recorded_scores(v2):
+    """Rows recorded before v2 (over every question) stay valid for a team asked everything:
+    a run must not delete and compute them again."""
+    solo = TeamFactory(slug="solo", name="Solo")
+    survey = SurveyFactory(framework=v2, teams=[solo])
+    answer_all(survey, solo, respondents=3, seed=9)
+    services.aggregate(survey=survey)
+    assert TeamScore.objects.get(survey=survey).asked_fingerprint is None  # = every question
+    marked = ResponseDimensionScore.objects.filter(response__survey=survey, score__isnull=False)
+    row = marked.first()
+    ResponseDimensionScore.objects.filter(pk=row.pk).update(score=12.5)
+    services.aggregate(survey=survey)
+    assert ResponseDimensionScore.objects.get(pk=row.pk).score == 12.5
