@@ -78,16 +78,20 @@ def plan_round(
     questions: Iterable[QuestionRule],
     parents: Mapping[int, int | None],
     profiles: Mapping[int, TeamProfile],
+    teams: Iterable[int] | None = None,
 ) -> dict[int, TeamPlan]:
-    """Return the :class:`TeamPlan` of every team of a round.
+    """Return the :class:`TeamPlan` of every team of a round (or of ``teams`` among them).
 
-    ``parents``: team id -> its parent in the round (see :func:`round_parents`);
+    ``parents``: team id -> its parent in the round (see :func:`round_parents`), for every
+    team of the round even when ``teams`` limits the plans returned;
     ``profiles``: team id -> declared profile (teams without one see every question).
     """
     rules = list(questions)
     has_children = {parent for parent in parents.values() if parent is not None}
+    wanted = parents.keys() if teams is None else [t for t in teams if t in parents]
     plans: dict[int, TeamPlan] = {}
-    for team, parent in parents.items():
+    for team in wanted:
+        parent = parents[team]
         root = _root(team, parents)
         profile = profiles.get(team)
         asked: set[int] = set()

@@ -8,7 +8,13 @@ once per framework; only the few dimensions, levels or ordering steps are looped
 
 The rules (the contract that exports and tests rely on):
 
-* Team question score ``Q(t,q)`` is ``mean_v``; N/A answers never count.
+* Only the questions a team is *asked* count (``asked``: its plan, see ``maturity.scope``);
+  answers to any other question (out of scope for its profile, or platform/org questions
+  an ancestor answers for it) are ignored entirely. Without ``asked`` every question is.
+* Team question score ``Q(t,q)`` is ``mean_v``; N/A and "don't know" answers never count.
+  Don't-know answers are counted (``dont_know``) per question, per defined dimension (the
+  sum over its asked questions) and per team (the sum over all asked questions); a question
+  answered only "don't know" has a question row with ``n = 0`` and a NaN mean.
 * Dimension score ``D(t,d) = 100 * sum(w_q * Q) / sum(w_q)`` over the questions of ``d`` that
   the team answered; undefined (no row) when it answered none.
 * Overall score ``O(t) = sum(W_d * D) / sum(W_d)`` over the defined dimensions.
@@ -20,7 +26,7 @@ The rules (the contract that exports and tests rely on):
   ``sqrt(max(mean_v2 - mean_v**2, 0))``, defined only for ``n >= 2``; a question is contested
   when it is >= 0.25 (with 1e-9 tolerance). Dimension disagreement is the mean over its
   questions with ``n >= 2``.
-* ``answered_ratio = sum(n) / (n_respondents * questions in d)``.
+* ``answered_ratio = sum(n) / (n_respondents * questions of d the team is asked)``.
 * A 90% t-interval over per-respondent dimension scores when at least 3 are defined.
 * Recommendations for every answered question with ``Q < 1``; priority
   ``W_d * w_q * (1 - Q)``; ordered greedily by priority, a recommendation only once its
@@ -68,6 +74,7 @@ TEAM_SCORE_COLUMNS = [
     "weakest_dimension",
     "n_respondents",
     "percentile",
+    "dont_know",
 ]
 DIMENSION_SCORE_COLUMNS = [
     "team",
@@ -80,8 +87,18 @@ DIMENSION_SCORE_COLUMNS = [
     "interval_low",
     "interval_high",
     "n_answers",
+    "dont_know",
 ]
-QUESTION_SCORE_COLUMNS = ["team", "question", "dimension", "n", "mean", "std", "contested"]
+QUESTION_SCORE_COLUMNS = [
+    "team",
+    "question",
+    "dimension",
+    "n",
+    "mean",
+    "std",
+    "contested",
+    "dont_know",
+]
 RECOMMENDATION_COLUMNS = [
     "team",
     "rank",
@@ -94,6 +111,9 @@ RECOMMENDATION_COLUMNS = [
     "requires",
 ]
 QUESTION_STATS_COLUMNS = ["team", "question", "n", "mean_v", "mean_v2"]
+# Optional in question_stats: don't-know answers per (team, question); absent means none.
+DONT_KNOW_COLUMN = "dont_know"
+ASKED_COLUMNS = ["team", "question"]
 # dtypes of the columns that are not object; used to build correctly typed empty frames.
 _COLUMN_DTYPES = {
     "score": "float64",
@@ -113,6 +133,7 @@ _COLUMN_DTYPES = {
     "priority": "float64",
     "current_score": "int64",
     "next_score": "int64",
+    "dont_know": "int64",
 }
 RESPONDENT_SCORE_COLUMNS = ["team", "respondent", "dimension", "score"]
 
@@ -200,10 +221,11 @@ class ScoringResult:
     """The scores of every team; see the module docstring for the rules.
 
     ``team_scores``: team, score, level, level_name, weakest_dimension, n_respondents,
-    percentile. ``dimension_scores`` (defined dimensions only): team, dimension, score, level,
-    level_name, disagreement, answered_ratio, interval_low, interval_high, n_answers.
-    ``question_scores`` (answered questions only): team, question, dimension, n, mean, std,
-    contested. ``recommendations``: team, rank, question, dimension, priority, current_score,
+    percentile, dont_know. ``dimension_scores`` (defined dimensions only): team, dimension,
+    score, level, level_name, disagreement, answered_ratio, interval_low, interval_high,
+    n_answers, dont_know. ``question_scores`` (questions answered with a choice or "don't
+    know"): team, question, dimension, n, mean (NaN when n = 0), std, contested, dont_know.
+    ``recommendations``: team, rank, question, dimension, priority, current_score,
     next_score, text, requires.
     """
 
@@ -238,11 +260,15 @@ def score_teams(
     respondent_dimension_scores: pd.DataFrame | None = None,
     respondent_dimension_moments: pd.DataFrame | None = None,
     targets: pd.DataFrame | None = None,
+    asked: pd.DataFrame | None = None,
 ) -> ScoringResult:
     """Score every team in ``respondents`` from its per-question answer aggregates.
 
-    ``question_stats`` has one row per (team, question): team, question, n (non-N/A answers),
-    mean_v, mean_v2. ``respondents`` maps team -> number of counted respondents.
+    ``question_stats`` has one row per (team, question): team, question, n (answers with a
+    choice), mean_v, mean_v2, and optionally dont_know (don't-know answers).
+    ``respondents`` maps team -> number of counted respondents. ``asked`` (team, question)
+    lists the questions each team is asked; rows of other questions are ignored, and a
+    team absent from it is asked nothing. None: every team is asked every question.
     ``respondent_dimension_scores`` (team, respondent, dimension, score 0-100) feeds the 90%
     intervals; without it the interval columns are NaN. ``targets`` (team, dimension,
     target_level) raise the priority of recommendations in dimensions below target (see
@@ -259,7 +285,9 @@ def score_teams(
     """
     framework.validate()
     teams = _teams(respondents)
+    question_stats = _only_asked(question_stats, asked)
     stats = _prepare_question_stats(question_stats, framework, teams)
+    gaps = _dont_know_counts(question_stats, framework, teams)
     dimension_scores = _dimension_scores(
         stats,
         framework,
@@ -267,14 +295,120 @@ def score_teams(
         _respondent_score_summary(
             respondent_dimension_scores, respondent_dimension_moments, framework
         ),
+        _asked_per_dimension(asked, framework, teams),
     )
     target_factors = _target_factors(dimension_scores, stats, framework, teams, targets)
+    team_scores = _team_scores(dimension_scores, stats, framework, teams)
+    team_scores["dont_know"] = np.bincount(gaps.team_code, gaps.count, len(teams.ids)).astype(
+        np.int64
+    )
+    dimension_scores["dont_know"] = _dont_know_per_dimension(gaps, stats, framework)
     return ScoringResult(
-        team_scores=_team_scores(dimension_scores, stats, framework, teams),
+        team_scores=team_scores,
         dimension_scores=dimension_scores,
-        question_scores=_question_scores(stats, framework),
+        question_scores=_question_scores(stats, gaps, framework),
         recommendations=_recommendations(stats, framework, target_factors),
     )
+
+
+def _only_asked(question_stats: pd.DataFrame, asked: pd.DataFrame | None) -> pd.DataFrame:
+    """Return the rows of ``question_stats`` whose (team, question) is in ``asked``."""
+    if asked is None or question_stats.empty or not set(ASKED_COLUMNS) <= set(question_stats):
+        return question_stats
+    missing = [c for c in ASKED_COLUMNS if c not in asked.columns]
+    if missing:
+        raise ValueError(f"asked lacks columns {missing}")
+    pairs = pd.MultiIndex.from_frame(question_stats[ASKED_COLUMNS])
+    keep = pairs.isin(pd.MultiIndex.from_frame(asked[ASKED_COLUMNS]))
+    return question_stats if keep.all() else question_stats[keep]
+
+
+def _asked_per_dimension(
+    asked: pd.DataFrame | None, framework: Framework, teams: _Teams
+) -> np.ndarray | None:
+    """Return how many questions of each dimension each team is asked, flat by
+    (team code, dimension number); None when every team is asked everything."""
+    if asked is None:
+        return None
+    lookups = framework.lookups
+    question_number = lookups.question_numbers.get_indexer(asked["question"])
+    if (question_number < 0).any():
+        keys = sorted(set(asked.loc[question_number < 0, "question"].astype(str)))
+        raise ValueError(f"asked has questions not in the framework: {keys}")
+    # Repeated pairs count once; teams without respondents have nothing to score.
+    unique = asked.assign(number=question_number).drop_duplicates(["team", "number"])
+    team_code = teams.codes(unique["team"])
+    dimension = lookups.question_dimension[unique["number"].to_numpy()]
+    known = team_code >= 0
+    n_dimensions = len(lookups.dimension_numbers)
+    counts: np.ndarray = np.bincount(
+        team_code[known] * n_dimensions + dimension[known],
+        minlength=len(teams.ids) * n_dimensions,
+    )
+    return counts
+
+
+@dataclass(frozen=True, eq=False)
+class _DontKnow:
+    """The (team, question) rows with don't-know answers, sorted like _QuestionStats."""
+
+    team: np.ndarray
+    team_code: np.ndarray
+    question: np.ndarray
+    question_number: np.ndarray
+    dimension: np.ndarray
+    count: np.ndarray  # int64, > 0
+
+
+def _dont_know_counts(
+    question_stats: pd.DataFrame, framework: Framework, teams: _Teams
+) -> _DontKnow:
+    """Return the don't-know counts of ``question_stats`` (already limited to asked rows)."""
+    empty = np.array([], dtype=np.int64)
+    if question_stats.empty or DONT_KNOW_COLUMN not in question_stats.columns:
+        return _DontKnow(empty, empty, empty, empty, empty, empty)
+    count = question_stats[DONT_KNOW_COLUMN].fillna(0).to_numpy(dtype=np.int64)
+    if (count < 0).any():
+        raise ValueError("dont_know counts must be non-negative")
+    present = count > 0
+    lookups = framework.lookups
+    team = question_stats["team"].to_numpy()[present]
+    question_number = lookups.question_numbers.get_indexer(question_stats["question"][present])
+    if (question_number < 0).any():
+        raise ValueError("question_stats has questions not in the framework")
+    team_code = teams.codes(team)
+    if (team_code < 0).any():
+        missing_teams = sorted(set(pd.Series(team[team_code < 0]).astype(str)))
+        raise ValueError(f"teams with answers are missing from respondents: {missing_teams}")
+    order = np.argsort(team_code * len(lookups.question_numbers) + question_number, kind="stable")
+    question_number = question_number[order]
+    return _DontKnow(
+        team=team[order],
+        team_code=team_code[order],
+        question=question_stats["question"].to_numpy()[present][order],
+        question_number=question_number,
+        dimension=lookups.question_dimension[question_number],
+        count=count[present][order],
+    )
+
+
+def _dont_know_per_dimension(
+    gaps: _DontKnow, stats: _QuestionStats | None, framework: Framework
+) -> np.ndarray:
+    """Return the don't-know answers of each dimension_scores row (its asked questions)."""
+    if stats is None:
+        return np.array([], dtype=np.int64)
+    n_dimensions = len(framework.lookups.dimension_numbers)
+    starts = stats.dimension_starts
+    row = _positions(
+        stats.team_code[starts] * n_dimensions + stats.dimension[starts],
+        gaps.team_code * n_dimensions + gaps.dimension,
+    )
+    defined = row >= 0
+    counts: np.ndarray = np.bincount(
+        row[defined], gaps.count[defined], minlength=len(starts)
+    ).astype(np.int64)
+    return counts
 
 
 def _require_unique(values: pd.Series, what: str) -> None:
@@ -575,20 +709,51 @@ def _prepare_question_stats(
     )
 
 
-def _question_scores(stats: _QuestionStats | None, framework: Framework) -> pd.DataFrame:
+def _question_scores(
+    stats: _QuestionStats | None, gaps: _DontKnow, framework: Framework
+) -> pd.DataFrame:
+    """Return a row per question answered with a choice or "don't know", sorted by team,
+    then framework order; rows with only don't-know answers have n = 0 and NaN mean."""
+    lookups = framework.lookups
+    n_questions = len(lookups.question_numbers)
+    gap_keys = gaps.team_code * n_questions + gaps.question_number
     if stats is None:
-        return _empty_frame(QUESTION_SCORE_COLUMNS)
-    return pd.DataFrame(
+        answered_keys = np.array([], dtype=np.int64)
+        frame = _empty_frame(QUESTION_SCORE_COLUMNS)
+    else:
+        answered_keys = stats.team_code * n_questions + stats.question_number
+        gap_row = _positions(gap_keys, answered_keys)
+        frame = pd.DataFrame(
+            {
+                "team": stats.team,
+                "question": stats.question,
+                "dimension": lookups.question_dimension_key[stats.question_number],
+                "n": stats.n,
+                "mean": stats.mean_v,
+                "std": stats.std,
+                "contested": stats.contested,
+                # -1 (no don't-know answers) picks the appended 0.
+                "dont_know": np.append(gaps.count, 0)[gap_row].astype(np.int64),
+            }
+        )
+    only_dont_know = _positions(answered_keys, gap_keys) < 0
+    if not only_dont_know.any():
+        return frame
+    extra = pd.DataFrame(
         {
-            "team": stats.team,
-            "question": stats.question,
-            "dimension": framework.lookups.question_dimension_key[stats.question_number],
-            "n": stats.n,
-            "mean": stats.mean_v,
-            "std": stats.std,
-            "contested": stats.contested,
+            "team": gaps.team[only_dont_know],
+            "question": gaps.question[only_dont_know],
+            "dimension": lookups.question_dimension_key[gaps.question_number[only_dont_know]],
+            "n": np.zeros(int(only_dont_know.sum()), dtype=np.int64),
+            "mean": np.nan,
+            "std": np.nan,
+            "contested": False,
+            "dont_know": gaps.count[only_dont_know],
         }
     )
+    keys = np.concatenate([answered_keys, gap_keys[only_dont_know]])
+    combined = pd.concat([frame, extra], ignore_index=True) if len(frame) else extra
+    return combined.iloc[np.argsort(keys, kind="stable")].reset_index(drop=True)
 
 
 def _dimension_scores(
@@ -596,10 +761,13 @@ def _dimension_scores(
     framework: Framework,
     teams: _Teams,
     respondent_summary: pd.DataFrame | None,
+    asked_per_dimension: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Return one row per defined (team, dimension), sorted by team then dimension order.
 
-    Each row aggregates one (team, dimension) run of ``stats``.
+    Each row aggregates one (team, dimension) run of ``stats``. ``asked_per_dimension``
+    (see _asked_per_dimension) gives the questions each team is asked per dimension; None
+    means all of the dimension's questions.
     """
     if stats is None:
         return _empty_frame(DIMENSION_SCORE_COLUMNS)
@@ -616,9 +784,11 @@ def _dimension_scores(
     with np.errstate(invalid="ignore"):
         disagreement = std_sum / std_count
     n_answers = np.add.reduceat(stats.n, starts)
-    answered_ratio = n_answers / (
-        teams.respondents[team_code] * lookups.dimension_questions[dimension]
-    )
+    if asked_per_dimension is None:
+        questions = lookups.dimension_questions[dimension]
+    else:
+        questions = asked_per_dimension[team_code * len(lookups.dimension_numbers) + dimension]
+    answered_ratio = n_answers / (teams.respondents[team_code] * questions)
 
     interval_low = interval_high = np.full(len(starts), np.nan)
     if respondent_summary is not None and not respondent_summary.empty:

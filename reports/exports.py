@@ -64,11 +64,13 @@ ANSWER_COLUMNS = [
     "submitted_at",
     "dimension",
     "question_key",
+    "replaces",
     "question",
     "choice_label",
     "score",
     "max_score",
     "na",
+    "dont_know",
     "comment",
 ]
 SCORE_COLUMNS = [
@@ -79,6 +81,7 @@ SCORE_COLUMNS = [
     "level",
     "n_respondents",
     "disagreement",
+    "dont_know",
 ]
 FETCH_ROWS = 5000
 PARQUET_ROW_GROUP = 50_000
@@ -305,6 +308,7 @@ ANSWER_TEXT_COLUMNS = frozenset(
         "respondent",
         "dimension",
         "question_key",
+        "replaces",
         "question",
         "choice_label",
         "comment",
@@ -359,7 +363,8 @@ def _answers_convert(survey: Survey) -> Callable[[Sequence[Any]], Row]:
             submitted_at = moment.date().isoformat() if moment is not None else None
         else:
             respondent, submitted_at = row[3], iso(moment)
-        return (*row[:3], respondent, row[4], submitted_at, *row[6:12], bool(row[12]), row[13])
+        na, dont_know = bool(row[13]), bool(row[14])
+        return (*row[:3], respondent, row[4], submitted_at, *row[6:13], na, dont_know, row[15])
 
     return convert
 
@@ -389,12 +394,14 @@ def answers_query(request: ExportRequest) -> Query:
         f" JOIN {_table(Question)} q ON q.id = a.question_id"
         f" JOIN {_table(Dimension)} d ON d.id = q.dimension_id"
         f" LEFT JOIN {_table(Choice)} c ON c.question_id = a.question_id AND c.score = a.score"
+        f" LEFT JOIN ({_replaced_keys_sql(survey, postgres=postgres)}) rq"
+        " ON rq.id = a.question_id"
     )
     if not survey.anonymous:
         joins += f" LEFT JOIN {_table(get_user_model())} u ON u.id = r.respondent_id"
     respondent, submitted_at, select_params = _respondent_columns(survey, postgres=postgres)
 
-    def columns(na: str, *, neutralised: bool = False) -> str:
+    def columns(boolean: Callable[[str], str], *, neutralised: bool = False) -> str:
         expressions = {
             "survey_id": "r.survey_id",
             "survey": "s.title",
@@ -406,11 +413,13 @@ def answers_query(request: ExportRequest) -> Query:
             "submitted_at": submitted_at,
             "dimension": "d.key",
             "question_key": "q.key",
+            "replaces": "COALESCE(rq.keys, '')",
             "question": "q.text",
             "choice_label": "c.label",
             "score": "a.score",
             "max_score": "q.max_score",
-            "na": na,
+            "na": boolean("a.na"),
+            "dont_know": boolean("a.dont_know"),
             "comment": "a.comment",
         }
         if neutralised:
@@ -434,15 +443,20 @@ def answers_query(request: ExportRequest) -> Query:
 
     # The lateral row's aliases become the object's keys, in column order; integers,
     # booleans and NULLs keep their JSON types (this export has no floats to format).
+    def as_is(column: str) -> str:
+        return column
+
+    def as_text(column: str) -> str:
+        return f"CASE WHEN {column} THEN 'true' ELSE 'false' END"
+
     json_sql = (
         f"SELECT row_to_json(o){joins}"  # noqa: S608
-        f" CROSS JOIN LATERAL (SELECT {columns('a.na')}) o{where}{order}"
+        f" CROSS JOIN LATERAL (SELECT {columns(as_is)}) o{where}{order}"
     )
-    copy_na = "CASE WHEN a.na THEN 'true' ELSE 'false' END"
     return Query(
         columns=ANSWER_COLUMNS,
-        typed_sql=select(columns("a.na")),
-        copy_sql=select(columns(copy_na, neutralised=True)) if postgres else None,
+        typed_sql=select(columns(as_is)),
+        copy_sql=select(columns(as_text, neutralised=True)) if postgres else None,
         json_sql=json_sql if postgres else None,
         params=[*select_params, *params],
         copy_params=[*select_params, *params],
@@ -456,15 +470,36 @@ def answers_query(request: ExportRequest) -> Query:
             pa.int64(),
             # sent as ISO text, cast by Arrow: the UTC day in anonymous surveys
             pa.date32() if survey.anonymous else pa.timestamp("us", tz="UTC"),
-            pa.string(),
-            pa.string(),
-            pa.string(),
-            pa.string(),
+            pa.string(),  # dimension
+            pa.string(),  # question_key
+            pa.string(),  # replaces
+            pa.string(),  # question
+            pa.string(),  # choice_label
             pa.int16(),
             pa.int16(),
             pa.bool_(),
+            pa.bool_(),
             pa.string(),
         ],
+    )
+
+
+def _replaced_keys_sql(survey: Survey, *, postgres: bool) -> str:
+    """Return SQL of (id, keys) per question of the survey's framework: the keys it
+    ``replaces`` joined by spaces (NULL when none), computed once per question, not per
+    answer row. The framework id is a database integer, written into the SQL so that the
+    statement's parameters keep their order in every variant of it."""
+    framework = int(survey.framework_id)
+    if postgres:
+        keys = (
+            "(SELECT string_agg(k.key, ' ' ORDER BY k.position)"
+            " FROM jsonb_array_elements_text(qr.replaces) WITH ORDINALITY AS k(key, position))"
+        )
+    else:
+        keys = "(SELECT group_concat(k.value, ' ') FROM json_each(qr.replaces) k)"
+    return (
+        f"SELECT qr.id AS id, {keys} AS keys FROM {_table(Question)} qr"  # noqa: S608
+        f" WHERE qr.framework_id = {framework}"
     )
 
 
@@ -499,13 +534,14 @@ def scores_query(request: ExportRequest) -> Query:
     union = (
         f"SELECT ts.survey_id AS survey_id, t.slug AS team, 'overall' AS dimension,"  # noqa: S608
         f" {truncated('ts.score')} AS score, ts.level AS level,"
-        " ts.n_respondents AS n_respondents, NULL AS disagreement, 0 AS position"
+        " ts.n_respondents AS n_respondents, NULL AS disagreement,"
+        " ts.dont_know_count AS dont_know, 0 AS position"
         f" FROM {_table(TeamScore)} ts JOIN {_table(Team)} t ON t.id = ts.team_id"
         f"{where}"
         " UNION ALL"
         " SELECT ts.survey_id, t.slug, d.key,"
         f" {truncated('ds.score')}, ds.level, ts.n_respondents,"
-        f' {rounded("ds.disagreement", 4)}, d."order" + 1'
+        f' {rounded("ds.disagreement", 4)}, ds.dont_know_count, d."order" + 1'
         f" FROM {_table(DimensionScore)} ds"
         f" JOIN {_table(TeamScore)} ts ON ts.id = ds.team_score_id"
         f" JOIN {_table(Team)} t ON t.id = ts.team_id"
@@ -516,7 +552,8 @@ def scores_query(request: ExportRequest) -> Query:
     def select(team: str, dimension: str) -> str:
         return (
             f"SELECT survey_id, {team} AS team, {dimension} AS dimension, score, level,"  # noqa: S608
-            f" n_respondents, disagreement FROM ({union}) rows ORDER BY rows.team, position"
+            f" n_respondents, disagreement, dont_know FROM ({union}) rows"
+            " ORDER BY rows.team, position"
         )
 
     def convert(row: Sequence[Any]) -> Row:
@@ -528,6 +565,7 @@ def scores_query(request: ExportRequest) -> Query:
             row[4],
             row[5],
             _fixed(row[6], 4),
+            row[7],
         )
 
     def two(value: float | None) -> str:
@@ -559,6 +597,7 @@ def scores_query(request: ExportRequest) -> Query:
             pa.int16(),
             pa.int64(),
             pa.float64(),
+            pa.int64(),
         ],
     )
 

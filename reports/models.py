@@ -35,6 +35,14 @@ class TeamScore(models.Model):
     watermark_checksum = models.BigIntegerField(default=0)
     # Bumped by every write of the snapshot: the version of cached API pages of scores.
     revision = models.PositiveBigIntegerField(default=0)
+    # Framework v2 (issue 15): questions the team's profile puts out of scope, and the
+    # don't-know answers to the questions it is asked (knowledge gaps; never scored).
+    out_of_scope_count = models.PositiveIntegerField(default=0)
+    dont_know_count = models.PositiveIntegerField(default=0)
+    # Hash of the question ids the team is asked that its responses' per-response dimension
+    # scores (surveys.ResponseDimensionScore) were recorded for; when the team's plan
+    # changes (a profile change mid-round), aggregation records them again. Null: unknown.
+    asked_fingerprint = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["survey", "team"]
@@ -64,6 +72,8 @@ class DimensionScore(models.Model):
     interval_low = models.FloatField(null=True)
     interval_high = models.FloatField(null=True)
     n_answers = models.PositiveIntegerField()
+    # Don't-know answers to the dimension's questions that the team is asked.
+    dont_know_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["team_score", "dimension__order"]
@@ -83,10 +93,12 @@ class QuestionScore(models.Model):
         Question, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
     n = models.PositiveIntegerField()
-    mean = models.FloatField(help_text="Q(t,q) in [0, 1].")
+    # Null when n = 0: a question answered only "don't know" (its row counts the gap).
+    mean = models.FloatField(null=True, help_text="Q(t,q) in [0, 1]; null when n = 0.")
     std = models.FloatField(null=True, help_text="Population std of v; null when n < 2.")
     contested = models.BooleanField(default=False)
     na_count = models.PositiveIntegerField(default=0)
+    dont_know_count = models.PositiveIntegerField(default=0)
     distribution = models.JSONField(default=list, help_text="Answer count per choice score.")
 
     class Meta:
@@ -96,7 +108,8 @@ class QuestionScore(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.question_id}: {self.mean:.3f} (n={self.n})"
+        mean = "no score" if self.mean is None else f"{self.mean:.3f}"
+        return f"{self.question_id}: {mean} (n={self.n}, don't know {self.dont_know_count})"
 
 
 class TeamRecommendation(models.Model):

@@ -20,14 +20,23 @@ from django.db.models import Count, Q, QuerySet, Sum
 from common.db import columns_of, fits_primary_key, instance_from_row
 from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
+from maturity.scoring import FULL_SCORE_TOLERANCE
 from maturity.selectors import question_matches
 from maturity.standards import ML_TEST_SCORE_SECTIONS, MlTestScore, ml_test_score
 from maturity.trends import Contribution, QuestionTerm
 from reports.charts import ChartSeries, RadarChart
 from reports.display import shown
-from reports.models import DimensionScore, TeamScore
-from surveys.models import Answer, DimensionTarget, Membership, Response, Survey, Team
-from surveys.selectors import managed_team_ids, readable_team_ids, team_plan
+from reports.models import DimensionScore, QuestionScore, TeamScore
+from surveys.models import (
+    Answer,
+    DimensionTarget,
+    Membership,
+    Response,
+    Survey,
+    Team,
+    TeamProfile,
+)
+from surveys.selectors import managed_team_ids, readable_team_ids, round_plans, team_plan
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -149,13 +158,43 @@ class ChoiceCount(TypedDict):
 @dataclass
 class QuestionRow:
     question: Question
-    mean_on_scale: float  # team mean on the question's 0..S scale
+    mean_on_scale: float | None  # team mean on the question's 0..S scale; None when n = 0
     n: int
     na_count: int
     std: float | None
     contested: bool
     distribution: list[ChoiceCount]  # one per choice, by score
     comments: list[str] = field(default_factory=list)
+    dont_know_count: int = 0
+
+
+@dataclass
+class KnowledgeGap:
+    """A question some of the team's respondents answered "don't know"."""
+
+    question: Question
+    count: int
+    share: float  # of the team's counted respondents
+
+
+@dataclass
+class InheritedPractice:
+    """A platform or org question that an ancestor team answers for this team.
+
+    Shown for context only: it is not part of this team's scores. Nothing of a withheld
+    ancestor (anonymous surveys) is shown: ``withheld`` is set and the numbers are None.
+    """
+
+    question: Question
+    answered_by: Team
+    withheld: bool = False
+    mean: float | None = None  # the ancestor's question score Q in [0, 1]; None: no answer
+    n: int = 0
+    current_label: str = ""  # the ancestor's current choice (floor(Q*S + 1e-9))
+
+    @property
+    def mean_on_scale(self) -> float | None:
+        return None if self.mean is None else self.mean * self.question.max_score
 
 
 @dataclass
@@ -168,6 +207,7 @@ class DimensionRow:
     interval_high: float | None
     disagreement: float | None
     answered_ratio: float
+    dont_know_count: int = 0
     previous: float | None = None
     target_level: int | None = None
     org_median: float | None = None
@@ -219,6 +259,19 @@ class TeamReport:
     dimensions: list[DimensionRow] = field(default_factory=list)
     contested: list[QuestionRow] = field(default_factory=list)
     roadmap: list[RoadmapRow] = field(default_factory=list)
+    # Framework v2 (issue 15): knowledge gaps, the profile and what it puts out of scope,
+    # and the platform/org practices an ancestor answers for the team.
+    knowledge_gaps: list[KnowledgeGap] = field(default_factory=list)
+    profile: TeamProfile | None = None
+    inherited: list[InheritedPractice] = field(default_factory=list)
+
+    @property
+    def out_of_scope(self) -> int:
+        return self.team_score.out_of_scope_count if self.team_score is not None else 0
+
+    @property
+    def profile_summary(self) -> str:
+        return profile_summary(self.profile) if self.profile is not None else ""
 
     @property
     def overall_delta(self) -> float | None:
@@ -283,9 +336,10 @@ def previous_survey(survey: Survey, team: Team) -> Survey | None:
 def round_terms(team_score: TeamScore) -> dict[str, QuestionTerm]:
     """Return every question of the snapshot's framework as a QuestionTerm of the team.
 
-    Questions the snapshot has no score for (N/A, out of scope, not asked) have mean None.
+    Questions the snapshot has no score for (N/A, out of scope, not asked, or answered only
+    "don't know": n = 0, mean None) have mean None.
     """
-    means = dict(team_score.questions.values_list("question_id", "mean"))
+    means = dict(team_score.questions.filter(n__gt=0).values_list("question_id", "mean"))
     return {
         key: QuestionTerm(dimension, weight, means.get(pk), text)
         for pk, key, dimension, weight, text in Question.objects.filter(
@@ -373,6 +427,7 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
                 interval_high=dim.interval_high,
                 disagreement=dim.disagreement,
                 answered_ratio=dim.answered_ratio,
+                dont_know_count=dim.dont_know_count,
                 target_level=targets.get(dim.dimension.key),
                 org_median=medians.get(dim.dimension.key),
                 questions=by_dimension.get(dim.dimension_id, []),
@@ -382,6 +437,9 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
         (row for row in question_rows if row.contested), key=lambda row: -(row.std or 0)
     )
     report.roadmap = _roadmap(team_score)
+    report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
+    report.profile = TeamProfile.objects.filter(survey=survey, team=team).first()
+    report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])
 
     report.previous_survey = previous_survey(survey, team)
     if report.previous_survey is not None:
@@ -449,9 +507,10 @@ def _question_rows(survey: Survey, team: Team, team_score: TeamScore) -> list[Qu
         rows.append(
             QuestionRow(
                 question=question,
-                mean_on_scale=row.mean * question.max_score,
+                mean_on_scale=None if row.mean is None else row.mean * question.max_score,
                 n=row.n,
                 na_count=row.na_count,
+                dont_know_count=row.dont_know_count,
                 std=row.std,
                 contested=row.contested,
                 distribution=[
@@ -467,6 +526,91 @@ def _question_rows(survey: Survey, team: Team, team_score: TeamScore) -> list[Qu
             )
         )
     return rows
+
+
+def knowledge_gaps(rows: list[QuestionRow], n_respondents: int) -> list[KnowledgeGap]:
+    """Return the questions with don't-know answers, most first (then framework order).
+
+    The share is of the team's counted respondents: each answers a question once.
+    """
+    gaps = [
+        KnowledgeGap(row.question, row.dont_know_count, row.dont_know_count / n_respondents)
+        for row in rows
+        if row.dont_know_count and n_respondents
+    ]
+    return sorted(gaps, key=lambda gap: -gap.count)  # stable: framework order within a count
+
+
+_PROFILE_LABELS = {"gpu": "GPU", "regulated": "regulated"}
+
+
+def profile_summary(profile: TeamProfile) -> str:
+    """Return a team profile in a few words, e.g. "serving: batch; models: classical; GPU"."""
+    parts = []
+    if profile.serving:
+        parts.append("serving: " + ", ".join(profile.serving))
+    if profile.model_kinds:
+        parts.append("models: " + ", ".join(profile.model_kinds))
+    parts += [label for name, label in _PROFILE_LABELS.items() if getattr(profile, name)]
+    return "; ".join(parts) or "nothing declared"
+
+
+def inherited_practices(survey: Survey, team_ids: list[int]) -> dict[int, list[InheritedPractice]]:
+    """Return, per team of ``team_ids``, the platform/org questions an ancestor answers for
+    it, with that ancestor's question score, in framework order.
+
+    Read from the ancestor's own snapshot in this round (three queries whatever the number
+    of teams). An ancestor whose results are withheld (anonymous survey, too few
+    respondents or still open) shows nothing but that; one not scored yet, or whose
+    respondents did not answer the question with a choice, shows no score.
+    """
+    plans = round_plans(survey, team_ids)
+    wanted = {team: plans[team].inherited for team in team_ids if team in plans}
+    ancestors = {ancestor for inherited in wanted.values() for ancestor in inherited.values()}
+    if not ancestors:
+        return {team: [] for team in team_ids}
+    question_ids = {question for inherited in wanted.values() for question in inherited}
+    questions = {
+        q.pk: q for q in Question.objects.filter(pk__in=question_ids).select_related("dimension")
+    }
+    scores = {
+        ts.team_id: ts
+        for ts in TeamScore.objects.filter(survey=survey, team_id__in=ancestors).select_related(
+            "team"
+        )
+    }
+    teams = {team.pk: team for team in Team.objects.filter(pk__in=ancestors)}
+    shown_scores = [ts.pk for ts in scores.values() if not is_withheld(survey, ts.n_respondents)]
+    answers = {
+        (row.team_score_id, row.question_id): row
+        for row in QuestionScore.objects.filter(
+            team_score_id__in=shown_scores, question_id__in=question_ids, n__gt=0
+        )
+    }
+    labels = dict(
+        ((question_id, score), label)
+        for question_id, score, label in Choice.objects.filter(
+            question_id__in=question_ids
+        ).values_list("question_id", "score", "label")
+    )
+    result: dict[int, list[InheritedPractice]] = {team: [] for team in team_ids}
+    for team, inherited in wanted.items():
+        for question_id, ancestor in inherited.items():
+            question = questions[question_id]
+            team_score = scores.get(ancestor)
+            practice = InheritedPractice(question=question, answered_by=teams[ancestor])
+            if team_score is not None and is_withheld(survey, team_score.n_respondents):
+                practice.withheld = True
+            elif team_score is not None and (team_score.pk, question_id) in answers:
+                row = answers[(team_score.pk, question_id)]
+                practice.mean, practice.n = row.mean, row.n
+                current = int(
+                    np.floor((row.mean or 0.0) * question.max_score + FULL_SCORE_TOLERANCE)
+                )
+                practice.current_label = labels.get((question_id, current), str(current))
+            result[team].append(practice)
+        result[team].sort(key=lambda p: (p.question.dimension.order, p.question.order))
+    return result
 
 
 def _roadmap(team_score: TeamScore) -> list[RoadmapRow]:
@@ -779,7 +923,12 @@ def team_ml_test_score(survey: Survey, team: Team) -> TeamMlTestScore:
     result.mapped = bool(questions)
     if team_score is None or result.withheld or not questions:
         return result
-    means = dict(team_score.questions.values_list("question__key", "mean"))
+    # Questions answered only "don't know" (n = 0) have no mean: they score nothing here.
+    means: dict[str, float] = {
+        key: mean
+        for key, mean in team_score.questions.filter(n__gt=0).values_list("question__key", "mean")
+        if mean is not None
+    }
     result.score = ml_test_score({q.key: q.refs for q in questions}, means)
     out_of_scope = team_plan(survey, team).out_of_scope
     by_key = {question.key: question for question in questions}

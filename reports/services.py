@@ -3,22 +3,30 @@
 The database reduces answers to one row per (team, question) (and per (team, respondent,
 dimension) for intervals) with portable SQL; ``maturity.scoring`` does the rest; results
 are written with bulk operations, replacing a team's snapshot in one transaction.
+
+Only the questions a team is *asked* count (framework v2, issue 15: its plan,
+``surveys.selectors.round_plans``): answers to questions that its profile puts out of scope
+(a profile changed mid-round leaves them stored) or that an ancestor answers for it
+(platform and org scope) are never scored. Don't-know answers never score either; they are
+counted per question, dimension and team.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, SupportsFloat, SupportsInt
+from typing import TYPE_CHECKING, Any, SupportsFloat, SupportsInt
 
 import numpy as np
 import orjson
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Count, Max, Model, Sum
+from django.db.models import Count, F, Max, Model, Sum
 from django.utils import timezone
 
 from maturity import scoring
@@ -40,11 +48,15 @@ from surveys.models import (
     ResponseDimensionScore,
     Survey,
     Team,
+    TeamProfile,
 )
+from surveys.selectors import round_plans
 from surveys.services import ErasureResult
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+    from maturity.scope import TeamPlan
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +103,56 @@ def current_watermarks(survey: Survey, team_ids: list[int] | None = None) -> dic
 
 @dataclass(frozen=True)
 class Inputs:
-    question_stats: pd.DataFrame  # team, question, n, mean_v, mean_v2 (n > 0 only)
+    # team, question, n, mean_v, mean_v2, dont_know (asked questions with n or dont_know > 0)
+    question_stats: pd.DataFrame
     respondents: pd.Series  # team -> counted respondents
     respondent_dimension_moments: pd.DataFrame  # team, dimension, count, mean, mean_sq
     answer_counts: pd.DataFrame  # team, question, distribution (count per score), na_count
     watermarks: dict[int, Watermark]
+    asked: pd.DataFrame  # team, question (key): what each team is asked (roll-ups: pooled)
+    out_of_scope: dict[int, int]  # team -> questions its profile puts out of scope
+
+
+def asked_fingerprint(asked: Iterable[int]) -> int:
+    """Return a 63-bit signed hash of a set of question ids (order does not matter)."""
+    data = b"".join(pk.to_bytes(8, "little") for pk in sorted(asked))
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+
+
+def asked_frame(plans: dict[int, TeamPlan], tables: FrameworkTables) -> pd.DataFrame:
+    """Return the (team id, question key) pairs of the teams' plans' ``asked`` sets.
+
+    One block per distinct set (teams with the same profile and position share one), so
+    this costs a few numpy operations per distinct set, not Python per pair.
+    """
+    by_set: dict[frozenset[int], list[int]] = {}
+    for team, plan in plans.items():
+        by_set.setdefault(plan.asked, []).append(team)
+    keys = tables.question_keys
+    blocks = []
+    for asked, teams in by_set.items():
+        questions = np.array(sorted(keys[pk] for pk in asked if pk in keys), dtype=object)
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "team": np.repeat(np.array(teams, dtype=np.int64), len(questions)),
+                    "question": np.tile(questions, len(teams)),
+                }
+            )
+        )
+    if not blocks:
+        return pd.DataFrame({"team": pd.Series(dtype="int64"), "question": pd.Series(dtype=object)})
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _only_asked(frame: pd.DataFrame, asked: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows of ``frame`` whose (team, question) pair is in ``asked``."""
+    if frame.empty:
+        return frame
+    keep = pd.MultiIndex.from_frame(frame[["team", "question"]]).isin(
+        pd.MultiIndex.from_frame(asked[["team", "question"]])
+    )
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -215,67 +272,157 @@ _COUNTED_WITH_QUESTIONS = _COUNTED.replace(
 
 
 def load_raw_inputs(
-    survey: Survey, tables: FrameworkTables, team_ids: list[int] | None = None
+    survey: Survey,
+    tables: FrameworkTables,
+    team_ids: list[int] | None = None,
+    plans: dict[int, TeamPlan] | None = None,
 ) -> RawInputs:
     """Read what scoring needs for the survey's teams (all, or ``team_ids``).
+
+    Only answers to the questions each team is asked (``plans``, read when not given) are
+    kept: the database reduces all answers per (team, question), and the pairs a team is
+    not asked are dropped from those few rows.
 
     The watermark is read first: answers committed between the two reads make the run's
     watermark differ from the input at the time it persists, and _persist leaves those
     teams to the run that their new answers queued.
     """
+    if plans is None:
+        plans = round_plans(survey, team_ids)
     watermarks = current_watermarks(survey, team_ids)
     team_sql, team_params = _team_filter(team_ids)
     params = [survey.pk, *team_params]
 
-    # One scan gives, per (team, question), the count of each choice score and of N/A; the
-    # question statistics follow exactly from those integer counts.
+    # One scan gives, per (team, question), the count of each choice score, of N/A and of
+    # don't know; the question statistics follow exactly from those integer counts.
     top = int(tables.frames.questions["max_score"].max())
     score_columns = [f"n{k}" for k in range(top + 1)]
     # (FILTER, not SUM(CASE ...): a fifth faster on PostgreSQL; SQLite has it since 3.30.)
     counts_sql = ", ".join(f"COUNT(*) FILTER (WHERE a.score = {k})" for k in range(top + 1))
     per_question_query = Query(
         f"SELECT r.team_id, a.question_id, {counts_sql},"  # noqa: S608
-        f" COUNT(*) FILTER (WHERE a.na){_COUNTED}{team_sql}"
+        " COUNT(*) FILTER (WHERE a.na), COUNT(*) FILTER (WHERE a.dont_know)"
+        f"{_COUNTED}{team_sql}"
         " GROUP BY r.team_id, a.question_id",
         params,
-        ["team", "question", *score_columns, "na_count"],
+        ["team", "question", *score_columns, "na_count", "dont_know_count"],
         many_teams=_many(team_ids),
     )
+    wanted = plans if team_ids is None else {t: plans[t] for t in team_ids if t in plans}
+    asked = asked_frame(wanted, tables)
     per_question = _run(per_question_query)
     per_question["question"] = per_question["question"].map(tables.question_keys)
-    moments = _respondent_moments(survey, team_ids, watermarks)
+    per_question = _only_asked(per_question, asked)
+    moments = _respondent_moments(survey, team_ids, wanted, tables)
     moments["dimension"] = moments["dimension"].map(tables.dimension_keys)
-    return RawInputs(per_question, moments, watermarks)
+    out_of_scope = {team: len(plan.out_of_scope) for team, plan in wanted.items()}
+    return RawInputs(per_question, moments, watermarks, asked, out_of_scope)
 
 
 _RESPONSE_DIMENSIONS = ResponseDimensionScore._meta.db_table
 
 
 def _respondent_moments(
-    survey: Survey, team_ids: list[int] | None, watermarks: dict[int, Watermark]
+    survey: Survey,
+    team_ids: list[int] | None,
+    plans: dict[int, TeamPlan],
+    tables: FrameworkTables,
 ) -> pd.DataFrame:
     """Return team, dimension, count, mean, mean_sq of the respondents' dimension scores.
 
     The database reduces the per-response rows (see record_response_dimension_scores) to
     their moments per (team, dimension): enough for the t-interval, and a few rows instead
-    of one per person. Every counted response has a row in every dimension, so a team with
-    fewer rows than counted responses has some not recorded yet: they are recorded, and
-    that team's moments are read again. Usually there are none, and this is one query.
+    of one per person. Those rows are first brought up to date for the teams of ``plans``:
+    recorded again for a team whose plan changed since they were recorded (see
+    _rerecord_changed_plans), and recorded for counted responses that have none yet (new
+    submissions, or responses loaded any other way). ``team_ids`` None reads all teams;
+    only those of ``plans`` (teams of the round) are kept.
     """
+    _rerecord_changed_plans(survey, plans, every_question=tables.question_keys.keys())
+    missing = _responses_without_dimension_scores(survey, team_ids)
+    missing = [team for team in missing if team in plans]
+    if missing:
+        record_response_dimension_scores(survey, missing, plans)
     moments = _run(_moments_query(survey, team_ids))
-    rows = moments.groupby("team")["rows"].min().to_dict()
-    short = sorted(
-        team
-        for team, watermark in watermarks.items()
-        if watermark.count and rows.get(team, 0) < watermark.count
-    )
-    if short:
-        record_response_dimension_scores(survey, short)
-        complete = moments[~moments["team"].isin(short)]
-        reread = _run(_moments_query(survey, short))
-        moments = pd.concat([complete, reread], ignore_index=True) if len(complete) else reread
-    # A dimension in which all of a team's answers were N/A has no respondent scores.
+    moments = moments[moments["team"].isin(list(plans))]
+    # A dimension in which all of a team's asked answers were N/A or don't know (or that
+    # it is not asked at all) has no respondent scores.
     return moments[moments["count"] > 0].drop(columns="rows").reset_index(drop=True)
+
+
+def _responses_without_dimension_scores(survey: Survey, team_ids: list[int] | None) -> list[int]:
+    """Return the teams (of ``team_ids``, None: all) with counted responses that have no
+    per-response scores yet. Usually none: one anti-join over the counted responses."""
+    team_sql, team_params = _team_filter(team_ids)
+    missing = _run(
+        Query(
+            f"SELECT DISTINCT r.team_id FROM {Response._meta.db_table} r"  # noqa: S608
+            f" WHERE r.survey_id = %s AND r.status = 'submitted'{team_sql}"
+            f" AND NOT EXISTS (SELECT 1 FROM {_RESPONSE_DIMENSIONS} d"
+            " WHERE d.response_id = r.id)",
+            [survey.pk, *team_params],
+            ["team"],
+            many_teams=_many(team_ids),
+        )
+    )
+    return sorted(int(team) for team in missing["team"])
+
+
+def _rerecord_changed_plans(
+    survey: Survey, plans: dict[int, TeamPlan], every_question: Iterable[int]
+) -> list[int]:
+    """Record the per-response scores again for teams whose plan changed; return them.
+
+    A response's dimension scores are over the questions its team is asked, so a change of
+    the plan (a profile declared or changed mid-round, a team moved in the hierarchy)
+    makes them stale. The plan they were recorded for is kept as a fingerprint on the
+    team's snapshot row (TeamScore.asked_fingerprint). Null (no snapshot yet, or rows
+    recorded before v2) means every question of the framework (``every_question``), which
+    is what those rows were computed over: a v1 round, where every team is asked
+    everything, is never recorded twice. Teams whose fingerprint differs get their
+    responses' rows deleted and recorded again, under the snapshot row's lock, so
+    concurrent runs do it once.
+    """
+    everything = asked_fingerprint(every_question)
+    fingerprints = {team: asked_fingerprint(plan.asked) for team, plan in plans.items()}
+    stored = dict(
+        TeamScore.objects.filter(survey=survey, team_id__in=fingerprints).values_list(
+            "team_id", "asked_fingerprint"
+        )
+    )
+
+    def recorded_for(mark: int | None) -> int:
+        return everything if mark is None else mark
+
+    changed = sorted(
+        team for team, mark in fingerprints.items() if recorded_for(stored.get(team)) != mark
+    )
+    if not changed:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        TeamScore.objects.bulk_create(
+            [TeamScore(survey=survey, team_id=team, computed_at=now) for team in changed],
+            ignore_conflicts=True,
+        )
+        locked = dict(
+            TeamScore.objects.select_for_update()
+            .filter(survey=survey, team_id__in=changed)
+            .order_by("team_id")
+            .values_list("team_id", "asked_fingerprint")
+        )
+        changed = [team for team in changed if recorded_for(locked.get(team)) != fingerprints[team]]
+        if not changed:
+            return []
+        ResponseDimensionScore.objects.filter(
+            response__survey=survey, response__team_id__in=changed
+        ).delete()
+        record_response_dimension_scores(survey, changed, plans)
+        for team in changed:
+            TeamScore.objects.filter(survey=survey, team_id=team).update(
+                asked_fingerprint=fingerprints[team]
+            )
+    return changed
 
 
 def _moments_query(survey: Survey, team_ids: list[int] | None) -> Query:
@@ -292,30 +439,68 @@ def _moments_query(survey: Survey, team_ids: list[int] | None) -> Query:
     )
 
 
-def record_response_dimension_scores(survey: Survey, team_ids: list[int] | None = None) -> int:
+# A (team, question) pair as one integer, in SQL and in Python alike: team id x 2^32 +
+# question id (question ids stay far below 2^32; the product fits a 64-bit integer).
+_PAIR_BASE = 2**32
+
+
+def _asked_pairs_sql(plans: dict[int, TeamPlan], team_ids: Iterable[int]) -> tuple[str, list[Any]]:
+    """Return SQL telling whether answer ``a`` of response ``r`` is to an asked question.
+
+    The asked (team, question) pairs travel as one parameter: a JSON array that SQLite
+    reads with json_each, a bigint array on PostgreSQL; ``IN (SELECT ...)`` makes both
+    databases hash or index the set once rather than scan it per answer.
+    """
+    pairs = sorted(
+        team * _PAIR_BASE + question
+        for team in team_ids
+        if team in plans
+        for question in plans[team].asked
+    )
+    pair = f"(r.team_id * {_PAIR_BASE} + a.question_id)"
+    if connection.vendor == "postgresql":
+        return f"{pair} IN (SELECT unnest(CAST(%s AS BIGINT[])))", [pairs]
+    sqlite = f"{pair} IN (SELECT value FROM json_each(%s))"  # noqa: S608 - no input in it
+    return sqlite, [orjson.dumps(pairs).decode()]
+
+
+def record_response_dimension_scores(
+    survey: Survey, team_ids: list[int] | None = None, plans: dict[int, TeamPlan] | None = None
+) -> int:
     """Write the dimension scores of the survey's counted responses that have none yet.
 
-    A response's score in a dimension is 100 x the weighted mean of its answered questions
-    there; null when it answered all of them N/A. A submitted response never changes, so
-    this is computed from its answers once, by the first run that reads it (usually the
-    team's run right after the submission), and later runs read these rows instead of all
-    the answers. Rows are inserted in key order, so that concurrent runs wait for each
-    other instead of deadlocking. Returns the number of rows written.
+    A response's score in a dimension is 100 x the weighted mean of its answers there to the
+    questions its team is asked (``plans``, read when not given); null when none of those
+    has a choice (all N/A or don't know, or none asked). A response gets a row in every
+    dimension it answered anything in, so every counted response has rows. Rows are
+    computed once, by the first run that reads the response (usually the team's run right
+    after the submission): a submitted response never changes; when its team's plan does,
+    _rerecord_changed_plans deletes and records them again. Rows are inserted in key
+    order, so that concurrent runs wait for each other instead of deadlocking. Returns the
+    number of rows written.
     """
-    team_sql, team_params = _team_filter(team_ids)
-    answered_weight = "CASE WHEN a.score IS NOT NULL THEN q.weight END"
+    if plans is None:
+        plans = round_plans(survey, team_ids)
+    teams = sorted(plans) if team_ids is None else [t for t in team_ids if t in plans]
+    if not teams:
+        return 0
+    team_sql, team_params = _team_filter(teams)
+    is_asked, asked_params = _asked_pairs_sql(plans, teams)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_RESPONSE_DIMENSIONS} (response_id, dimension_id, score)"  # noqa: S608
-            f" SELECT a.response_id, q.dimension_id,"
-            f" 100 * SUM(q.weight * {_V}) / SUM({answered_weight})"
+            " SELECT x.response_id, x.dimension_id,"
+            " 100 * SUM(CASE WHEN x.asked THEN x.weight * x.v END)"
+            " / SUM(CASE WHEN x.asked AND x.v IS NOT NULL THEN x.weight END)"
+            f" FROM (SELECT a.response_id, q.dimension_id, q.weight, {_V} AS v,"
+            f" {is_asked} AS asked"
             f"{_COUNTED_WITH_QUESTIONS}{team_sql}"
             f" AND NOT EXISTS (SELECT 1 FROM {_RESPONSE_DIMENSIONS} d"
-            " WHERE d.response_id = r.id)"
-            " GROUP BY a.response_id, q.dimension_id"
-            " ORDER BY a.response_id, q.dimension_id"
+            " WHERE d.response_id = r.id)) x"
+            " GROUP BY x.response_id, x.dimension_id"
+            " ORDER BY x.response_id, x.dimension_id"
             " ON CONFLICT DO NOTHING",
-            [survey.pk, *team_params],
+            [*asked_params, survey.pk, *team_params],
         )
         written: int = cursor.rowcount
         return written
@@ -323,18 +508,23 @@ def record_response_dimension_scores(survey: Survey, team_ids: list[int] | None 
 
 @dataclass(frozen=True)
 class RawInputs:
-    """What the database returns: per (team, question) answer counts by score (n0..nS) and
-    N/A (na_count); per (team, dimension) moments of respondents' scores; watermarks."""
+    """What the database returns: per (team, question) answer counts by score (n0..nS),
+    N/A (na_count) and don't know (dont_know_count), asked questions only; per (team,
+    dimension) moments of respondents' scores; watermarks; and the teams' plans: the asked
+    (team, question key) pairs and how many questions each has out of scope."""
 
     per_question: pd.DataFrame
     moments: pd.DataFrame
     watermarks: dict[int, Watermark]
+    asked: pd.DataFrame
+    out_of_scope: dict[int, int]
 
     def with_rollups(self, children: dict[int, list[int]]) -> RawInputs:
         """Add a row set for each parent team pooling the answers of its child teams.
 
         A parent's question score is then the respondent-weighted mean of its children's
-        (the mean over all their answers), and the engine scores it like any team.
+        (the mean over all their counted answers), and the engine scores it like any team.
+        It is asked what any of its children is asked.
         """
         links = pd.DataFrame(
             [(parent, child) for parent, kids in children.items() for child in kids],
@@ -364,10 +554,17 @@ class RawInputs:
             marks = [self.watermarks[kid] for kid in kids if kid in self.watermarks]
             if marks:
                 watermarks[parent] = Watermark.combined(marks)
+        pooled_asked = (
+            self.asked.merge(links, on="team")[["parent", "question"]]
+            .drop_duplicates()
+            .rename(columns={"parent": "team"})
+        )
         return RawInputs(
             pd.concat([self.per_question, pooled], ignore_index=True),
             pd.concat([self.moments, pooled_moments[MOMENT_COLUMNS]], ignore_index=True),
             watermarks,
+            pd.concat([self.asked, pooled_asked], ignore_index=True),
+            self.out_of_scope,
         )
 
     def to_inputs(self, tables: FrameworkTables) -> Inputs:
@@ -385,9 +582,17 @@ class RawInputs:
             mean_v = (counts @ scores) / (n * max_score)
             mean_v2 = (counts @ (scores * scores)) / (n * max_score * max_score)
         teams, questions = self.per_question["team"], self.per_question["question"]
+        dont_know = self.per_question["dont_know_count"].to_numpy(dtype=np.int64)
         question_stats = pd.DataFrame(
-            {"team": teams, "question": questions, "n": n, "mean_v": mean_v, "mean_v2": mean_v2}
-        )[n > 0]
+            {
+                "team": teams,
+                "question": questions,
+                "n": n,
+                "mean_v": mean_v,
+                "mean_v2": mean_v2,
+                "dont_know": dont_know,
+            }
+        )[(n > 0) | (dont_know > 0)]
         answer_counts = pd.DataFrame(
             {
                 "team": teams,
@@ -415,6 +620,8 @@ class RawInputs:
             respondent_dimension_moments=self.moments,
             answer_counts=answer_counts,
             watermarks=self.watermarks,
+            asked=self.asked,
+            out_of_scope=self.out_of_scope,
         )
 
 
@@ -446,7 +653,8 @@ def aggregate(
     children = _rollup_children(survey, requested)
     needed = requested.union(*children.values())
     tables = framework_tables(survey.framework)
-    raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed))
+    plans = round_plans(survey, None if team_ids is None else needed)
+    raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed), plans)
     inputs = raw.with_rollups(children).to_inputs(tables)
     scope = sorted(requested) + sorted(children)
     loaded = time.perf_counter()
@@ -459,6 +667,7 @@ def aggregate(
         inputs.respondents.reindex(scope, fill_value=0).astype("int64"),
         respondent_dimension_moments=moments[moments["team"].isin(scope)],
         targets=_targets(scope, tables),
+        asked=inputs.asked[inputs.asked["team"].isin(scope)],
     )
     scored = time.perf_counter()
 
@@ -575,18 +784,21 @@ def _persist(
                 _int(level),
                 _int(weakest_id),
                 int(n_respondents),
+                int(dont_know),
+                inputs.out_of_scope.get(team, 0),
                 now,
                 inputs.watermarks.get(team, NO_INPUT).at,
                 inputs.watermarks.get(team, NO_INPUT).count,
                 inputs.watermarks.get(team, NO_INPUT).checksum,
                 ids[team],
             )
-            for team, score, level, weakest_id, n_respondents in zip(
+            for team, score, level, weakest_id, n_respondents, dont_know in zip(
                 teams["team"],
                 teams["score"],
                 teams["level"],
                 weakest,
                 teams["n_respondents"],
+                teams["dont_know"],
                 strict=True,
             )
         ]
@@ -594,7 +806,8 @@ def _persist(
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"UPDATE {table} SET score = %s, level = %s, weakest_dimension_id = %s,"  # noqa: S608
-                " n_respondents = %s, computed_at = %s, watermark_at = %s,"
+                " n_respondents = %s, dont_know_count = %s, out_of_scope_count = %s,"
+                " computed_at = %s, watermark_at = %s,"
                 " watermark_count = %s, watermark_checksum = %s, revision = revision + 1"
                 " WHERE id = %s",
                 updates,
@@ -646,6 +859,7 @@ def _insert_children(
                 "interval_low": dimensions["interval_low"],
                 "interval_high": dimensions["interval_high"],
                 "n_answers": dimensions["n_answers"],
+                "dont_know_count": dimensions["dont_know"],
             }
         ),
     )
@@ -663,6 +877,7 @@ def _insert_children(
                 "std": questions["std"],
                 "contested": questions["contested"],
                 "na_count": questions["na_count"],
+                "dont_know_count": questions["dont_know"],
                 "distribution": questions["distribution"].map(_json),
             }
         ),
@@ -740,8 +955,9 @@ def stale_team_scores() -> list[tuple[int, int]]:
 
     A team is stale when its counted responses now differ from what its snapshot read (the
     watermark: newest submission, count, sum of ids), in either direction: new
-    submissions, and withdrawals or deletions too; or when it has counted responses and
-    no snapshot. Roll-ups are re-scored with their children.
+    submissions, and withdrawals or deletions too; when it has counted responses and
+    no snapshot; or when its profile changed after the snapshot was computed (which
+    questions count changed). Roll-ups are re-scored with their children.
     """
     current = (
         Response.objects.filter(status=Response.Status.SUBMITTED)
@@ -766,7 +982,21 @@ def stale_team_scores() -> list[tuple[int, int]]:
     }
     stale = [key for key, mark in now.items() if stored.get(key) != mark]
     stale += [key for key, mark in stored.items() if key not in now and mark != NO_INPUT]
-    return sorted(stale)
+    computed = {
+        (ts["survey_id"], ts["team_id"]): ts["computed_at"]
+        for ts in TeamScore.objects.filter(
+            is_rollup=False, survey__profiles__team_id=F("team_id")
+        ).values("survey_id", "team_id", "computed_at")
+    }
+    profiles = TeamProfile.objects.exclude(survey__status=Survey.Status.DRAFT).values_list(
+        "survey_id", "team_id", "updated_at"
+    )
+    stale += [
+        (survey_id, team_id)
+        for survey_id, team_id, updated_at in profiles
+        if (survey_id, team_id) in computed and computed[(survey_id, team_id)] < updated_at
+    ]
+    return sorted(set(stale))
 
 
 def run_failed(run_id: int, error: str) -> None:

@@ -3,6 +3,7 @@ read which team (reports use these too; see also reports.selectors)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
@@ -143,30 +144,35 @@ def profile_spec(profile: TeamProfile) -> ProfileSpec:
     )
 
 
-def round_plans(survey: Survey) -> dict[int, TeamPlan]:
+def round_plans(survey: Survey, team_ids: Iterable[int] | None = None) -> dict[int, TeamPlan]:
     """Return every survey team's :class:`maturity.scope.TeamPlan`, keyed by team id.
 
-    Four queries: the framework's questions, the round's teams, their ancestors (walked
-    level by level) and the round's profiles.
+    ``team_ids`` limits the plans returned (and the profiles read) to those survey teams:
+    one team's scoring run in a large round need not plan all of them. Four queries: the
+    framework's questions, the round's teams, their ancestors (walked level by level) and
+    the round's profiles.
     """
+    wanted = None if team_ids is None else set(team_ids)
     rules = [
         QuestionRule(id=pk, scope=scope, applies_when=applies_when or {})
         for pk, scope, applies_when in Question.objects.filter(
             framework_id=survey.framework_id
         ).values_list("pk", "scope", "applies_when")
     ]
-    team_ids = set(survey.teams.values_list("id", flat=True))
+    round_teams = set(survey.teams.values_list("id", flat=True))
     parent_of: dict[int, int | None] = {}
-    frontier = team_ids
+    frontier = round_teams
     while frontier:
         rows = dict(Team.objects.filter(pk__in=frontier).values_list("pk", "parent_id"))
         parent_of.update(rows)
         frontier = {parent for parent in rows.values() if parent is not None} - set(parent_of)
     profiles = {
         profile.team_id: profile_spec(profile)
-        for profile in TeamProfile.objects.filter(survey=survey, team_id__in=team_ids)
+        for profile in TeamProfile.objects.filter(
+            survey=survey, team_id__in=round_teams if wanted is None else round_teams & wanted
+        )
     }
-    return plan_round(rules, round_parents(parent_of, team_ids), profiles)
+    return plan_round(rules, round_parents(parent_of, round_teams), profiles, wanted)
 
 
 def team_plan(survey: Survey, team: Team) -> TeamPlan:
@@ -175,7 +181,7 @@ def team_plan(survey: Survey, team: Team) -> TeamPlan:
     A team outside the round is asked nothing (an empty plan); callers check participation
     separately and say so.
     """
-    plan = round_plans(survey).get(team.pk)
+    plan = round_plans(survey, [team.pk]).get(team.pk)
     if plan is None:
         return TeamPlan(frozenset(), {}, frozenset())
     return plan

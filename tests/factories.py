@@ -6,7 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from surveys.models import Membership, Survey, Team
+from surveys.models import Answer, Membership, Response, Survey, Team
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -51,3 +51,27 @@ class SurveyFactory(factory.django.DjangoModelFactory):
     def teams(self, create: bool, extracted, **kwargs) -> None:
         if create and extracted:
             self.teams.set(extracted)
+
+
+class SubmittedResponseFactory(factory.django.DjangoModelFactory):
+    """A counted response written as an import would write it, without the submission
+    service's checks of which questions must be answered."""
+
+    class Meta:
+        model = Response
+
+    survey = factory.SubFactory(SurveyFactory)
+    team = factory.SubFactory(TeamFactory)
+    respondent_key = factory.Sequence(lambda n: f"x:imported-{n}")
+    status = Response.Status.SUBMITTED
+    submitted_at = factory.LazyFunction(timezone.now)
+
+
+class AnswerFactory(factory.django.DjangoModelFactory):
+    """An answer: a choice ``score``, ``na=True``, or ``dont_know=True`` (score None)."""
+
+    class Meta:
+        model = Answer
+
+    response = factory.SubFactory(SubmittedResponseFactory)
+    score = None

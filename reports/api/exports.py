@@ -110,6 +110,7 @@ _ANSWER_TYPES = {
     "score": _NULLABLE_INT,
     "max_score": {"type": "integer"},
     "na": {"type": "boolean"},
+    "dont_know": {"type": "boolean"},
 }
 _SCORE_TYPES = {
     "survey_id": {"type": "integer"},
@@ -117,6 +118,7 @@ _SCORE_TYPES = {
     "level": _NULLABLE_INT,
     "n_respondents": {"type": "integer"},
     "disagreement": _NULLABLE_NUMBER,
+    "dont_know": {"type": "integer"},
 }
 
 
@@ -183,7 +185,9 @@ class AnswerExportView(_ExportView):
         operation_id="export_answers",
         parameters=[ExportQuerySerializer],
         responses=_responses(ANSWER_COLUMNS, _ANSWER_TYPES),
-        description=f"One row per counted answer. {_COMMON} `respondent` is the username in "
+        description=f"One row per counted answer. {_COMMON} `replaces`: the keys the "
+        "question replaces from earlier framework versions, joined by spaces. `dont_know`: "
+        'the answer was "don\'t know" (no choice, not N/A). `respondent` is the username in '
         "named surveys; in anonymous ones it is a pseudonym, stable within one survey and "
         "team and different between teams, `submitted_at` is the UTC day (YYYY-MM-DD) and "
         "`since` must be a UTC midnight.",
@@ -200,7 +204,9 @@ class ScoreExportView(_ExportView):
         parameters=[ExportQuerySerializer],
         responses=_responses(SCORE_COLUMNS, _SCORE_TYPES),
         description="Per team one `overall` row and one row per dimension, from the "
-        f"persisted scores; `score` has 2 decimals, `disagreement` 4. {_COMMON}",
+        "persisted scores; `score` has 2 decimals, `disagreement` 4; `dont_know` counts the "
+        "don't-know answers (per dimension, and all of the team's for `overall`). "
+        f"{_COMMON}",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         return super().get(request)

@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from common.api import Cursor, ErrorSerializer, FastJSONRenderer, cached_json, request_user
 from reports.models import AggregationRun, DimensionScore, TeamRecommendation, TeamScore
 from reports.selectors import (
+    inherited_practices,
     is_withheld,
     snapshot_version,
     survey_with_snapshot_version,
@@ -58,6 +59,20 @@ class DimensionScoreOut(serializers.Serializer[dict[str, Any]]):
         allow_null=True, help_text="Mean population std of v over questions with n >= 2."
     )
     answered_ratio = serializers.FloatField()
+    dont_know = serializers.IntegerField(
+        help_text="Don't-know answers to the dimension's questions the team is asked "
+        "(knowledge gaps; never scored)."
+    )
+
+
+class InheritedOut(serializers.Serializer[dict[str, Any]]):
+    question = serializers.CharField(help_text="Question key (platform or org scope).")
+    answered_by = serializers.CharField(help_text="Slug of the ancestor team that answers it.")
+    mean = serializers.FloatField(
+        allow_null=True,
+        help_text="That team's question score Q in [0, 1]; null when it has no answer with a "
+        "choice yet or its results are withheld (anonymous surveys).",
+    )
 
 
 class TeamScoreOut(serializers.Serializer[dict[str, Any]]):
@@ -69,7 +84,15 @@ class TeamScoreOut(serializers.Serializer[dict[str, Any]]):
     weakest_dimension = serializers.CharField(allow_null=True)
     n_respondents = serializers.IntegerField()
     computed_at = serializers.DateTimeField()
+    out_of_scope = serializers.IntegerField(
+        help_text="Questions the team's profile puts out of scope (not asked, not scored)."
+    )
     dimensions = DimensionScoreOut(many=True)
+    inherited = InheritedOut(
+        many=True,
+        help_text="Platform and org questions an ancestor team answers for this team: "
+        "context only, never part of its scores.",
+    )
 
 
 class WithheldTeamOut(serializers.Serializer[dict[str, Any]]):
@@ -182,8 +205,11 @@ def score_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[str, 
             "level": "level",
             "disagreement": "disagreement",
             "answered_ratio": "answered_ratio",
+            "dont_know": "dont_know_count",
         },
     )
+    shown = [ts["team_id"] for ts in page if not is_withheld(survey, ts["n_respondents"])]
+    inherited = inherited_practices(survey, shown) if shown else {}
     return [
         _withheld(survey, ts)
         if is_withheld(survey, ts["n_respondents"])
@@ -196,7 +222,16 @@ def score_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[str, 
             "weakest_dimension": ts["weakest_dimension__key"],
             "n_respondents": ts["n_respondents"],
             "computed_at": ts["computed_at"].isoformat().replace("+00:00", "Z"),
+            "out_of_scope": ts["out_of_scope_count"],
             "dimensions": dimensions[ts["pk"]],
+            "inherited": [
+                {
+                    "question": practice.question.key,
+                    "answered_by": practice.answered_by.slug,
+                    "mean": practice.mean,
+                }
+                for practice in inherited.get(ts["team_id"], [])
+            ],
         }
         for ts in page
     ]
@@ -312,6 +347,7 @@ class _PerTeamView(generics.GenericAPIView[TeamScore]):
             .annotate(team_slug=F("team__slug"))
             .values(
                 "pk",
+                "team_id",
                 "team_slug",
                 "team__name",
                 "score",
@@ -319,6 +355,7 @@ class _PerTeamView(generics.GenericAPIView[TeamScore]):
                 "weakest_dimension__key",
                 "n_respondents",
                 "computed_at",
+                "out_of_scope_count",
             )
         )
         page = self.paginate_queryset(scores)  # None only without a pagination_class
@@ -330,8 +367,10 @@ class SurveyScoresView(_PerTeamView):
         operation_id="survey_scores_list",
         parameters=[TeamQuerySerializer, IF_NONE_MATCH],
         responses={200: PaginatedScores, 304: NOT_MODIFIED},
-        description="Per team: overall score and level, respondents, and per dimension "
-        "score, level, disagreement and answered ratio. Teams of anonymous surveys with "
+        description="Per team: overall score and level, respondents, questions out of scope "
+        "for its profile, per dimension score, level, disagreement, answered ratio and "
+        "don't-know answers, and the platform/org questions an ancestor answers for it "
+        "(`inherited`, context only). Teams of anonymous surveys with "
         'fewer respondents than `min_group_size` appear as `{"team", "withheld": true, '
         '"n_respondents", "min_group_size"}` with no scores.',
     )

@@ -15,8 +15,10 @@ Framework dict::
         "choices": [{"question", "score", "label", "next_step"}],
     }
 
-An answer is ``(team, respondent, question_key, score)`` with ``score=None`` for N/A; a
-question a respondent skipped simply has no answer.
+An answer is ``(team, respondent, question_key, score)`` with ``score=None`` for N/A and
+``score=DONT_KNOW`` for "don't know"; a question a respondent skipped simply has no answer.
+``asked`` (team -> set of question keys) limits what counts for each team: answers to any
+other question are ignored; None means every question is asked of every team.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from typing import Any
 
 from scipy import stats
 
-Answer = tuple[Hashable, Hashable, str, int | None]
+Answer = tuple[Hashable, Hashable, str, int | str | None]
+
+DONT_KNOW = "dont-know"
 
 TOLERANCE = 1e-9
 TIE_DECIMALS = 9
@@ -59,12 +63,14 @@ def reference_score(
     framework: dict[str, list[dict[str, Any]]],
     answers: list[Answer],
     respondents: dict[Hashable, int],
+    asked: dict[Hashable, set[str]] | None = None,
 ) -> dict[str, Any]:
     """Score every team in ``respondents`` from raw ``answers``, literally by the rules.
 
     Return a dict with ``teams`` (team -> row), ``dimensions`` ((team, dimension) -> row, for
-    defined dimensions only), ``questions`` ((team, question) -> row, answered questions
-    only) and ``recommendations`` (team -> list of rows in rank order).
+    defined dimensions only), ``questions`` ((team, question) -> row, questions answered
+    with a choice or "don't know") and ``recommendations`` (team -> list of rows in rank
+    order).
     """
     dimensions = {dimension["key"]: dimension for dimension in framework["dimensions"]}
     questions = {question["key"]: question for question in framework["questions"]}
@@ -74,12 +80,20 @@ def reference_score(
         for choice in framework["choices"]
     }
 
+    def is_asked(team: Hashable, question_key: str) -> bool:
+        return asked is None or question_key in asked.get(team, set())
+
     # v values per (team, question) and (weight, v) per (team, respondent, dimension).
     values: dict[tuple[Hashable, str], list[float]] = {}
     respondent_values: dict[tuple[Hashable, Hashable, str], list[tuple[float, float]]] = {}
+    dont_know: dict[tuple[Hashable, str], int] = {}
     for team, respondent, question_key, score in answers:
-        if score is None:
+        if score is None or not is_asked(team, question_key):
             continue
+        if score == DONT_KNOW:
+            dont_know[(team, question_key)] = dont_know.get((team, question_key), 0) + 1
+            continue
+        assert isinstance(score, int)
         question = questions[question_key]
         v = score / question["max_score"]
         values.setdefault((team, question_key), []).append(v)
@@ -99,23 +113,39 @@ def reference_score(
             "mean": mean_v,
             "std": std,
             "contested": (not math.isnan(std)) and std >= 0.25 - TOLERANCE,
+            "dont_know": dont_know.get((team, question_key), 0),
         }
+    for (team, question_key), count in dont_know.items():
+        if (team, question_key) not in question_rows:
+            question_rows[(team, question_key)] = {
+                "dimension": questions[question_key]["dimension"],
+                "n": 0,
+                "mean": NAN,
+                "std": NAN,
+                "contested": False,
+                "dont_know": count,
+            }
+    answered_rows = {key: row for key, row in question_rows.items() if row["n"] > 0}
 
     dimension_rows: dict[tuple[Hashable, str], dict[str, Any]] = {}
     for team in respondents:
         for dimension_key in dimensions:
-            in_dimension = [q for q in questions.values() if q["dimension"] == dimension_key]
-            answered = [q for q in in_dimension if (team, q["key"]) in question_rows]
+            in_dimension = [
+                q
+                for q in questions.values()
+                if q["dimension"] == dimension_key and is_asked(team, q["key"])
+            ]
+            answered = [q for q in in_dimension if (team, q["key"]) in answered_rows]
             if not answered:
                 continue
-            weighted = [q["weight"] * question_rows[(team, q["key"])]["mean"] for q in answered]
+            weighted = [q["weight"] * answered_rows[(team, q["key"])]["mean"] for q in answered]
             score = 100 * math.fsum(weighted) / math.fsum(q["weight"] for q in answered)
             stds = [
-                question_rows[(team, q["key"])]["std"]
+                answered_rows[(team, q["key"])]["std"]
                 for q in answered
-                if question_rows[(team, q["key"])]["n"] >= 2
+                if answered_rows[(team, q["key"])]["n"] >= 2
             ]
-            n_answers = sum(question_rows[(team, q["key"])]["n"] for q in answered)
+            n_answers = sum(answered_rows[(team, q["key"])]["n"] for q in answered)
             low, high = _interval(
                 [
                     100 * math.fsum(w * v for w, v in pairs) / math.fsum(w for w, _ in pairs)
@@ -133,6 +163,7 @@ def reference_score(
                 "interval_low": low,
                 "interval_high": high,
                 "n_answers": n_answers,
+                "dont_know": sum(dont_know.get((team, q["key"]), 0) for q in in_dimension),
             }
 
     team_rows: dict[Hashable, dict[str, Any]] = {}
@@ -145,6 +176,7 @@ def reference_score(
             "weakest_dimension": None,
             "n_respondents": respondents[team],
             "percentile": NAN,
+            "dont_know": sum(count for (t, _), count in dont_know.items() if t == team),
         }
         if defined:
             row["score"] = math.fsum(
@@ -173,7 +205,7 @@ def reference_score(
         team_rows[team]["percentile"] = 100 * average_rank / len(scored)
 
     recommendation_rows = {
-        team: _recommendations(team, question_rows, questions, dimensions, next_steps)
+        team: _recommendations(team, answered_rows, questions, dimensions, next_steps)
         for team in respondents
     }
     return {

@@ -26,7 +26,7 @@ from maturity.scoring import (
     level_for,
     score_teams,
 )
-from tests.maturity.reference_scoring import Answer, reference_score
+from tests.maturity.reference_scoring import DONT_KNOW, Answer, reference_score
 
 LEVELS = [
     {"level": 0, "name": "ad hoc", "threshold": 0.0},
@@ -106,16 +106,22 @@ def exact_mean(values: pd.Series) -> float:
 def aggregate_like_sql(
     plain: dict[str, list[dict[str, Any]]], answers: list[Answer]
 ) -> pd.DataFrame:
-    """Return question_stats as the GROUP BY produces them, including n == 0 rows for N/A."""
-    columns = ["team", "question", "n", "mean_v", "mean_v2"]
+    """Return question_stats as the GROUP BY produces them, including n == 0 rows for N/A
+    and don't know, with the don't-know count per (team, question)."""
+    columns = ["team", "question", "n", "mean_v", "mean_v2", "dont_know"]
     if not answers:
         return pd.DataFrame(columns=columns)
     max_scores = {q["key"]: q["max_score"] for q in plain["questions"]}
     frame = pd.DataFrame(answers, columns=["team", "respondent", "question", "score"])
-    frame["v"] = frame["score"].astype(float) / frame["question"].map(max_scores)
+    frame["dont_know"] = frame["score"].eq(DONT_KNOW).astype(int)
+    score = frame["score"].where(frame["dont_know"] == 0).astype(float)
+    frame["v"] = score / frame["question"].map(max_scores)
     frame["v2"] = frame["v"] * frame["v"]
     grouped = frame.groupby(["team", "question"]).agg(
-        n=("v", "count"), mean_v=("v", exact_mean), mean_v2=("v2", exact_mean)
+        n=("v", "count"),
+        mean_v=("v", exact_mean),
+        mean_v2=("v2", exact_mean),
+        dont_know=("dont_know", "sum"),
     )
     return grouped.reset_index()[columns]
 
@@ -126,7 +132,7 @@ def respondent_scores(
     """Return per-respondent dimension scores (the engine's interval input)."""
     columns = ["team", "respondent", "dimension", "score"]
     frame = pd.DataFrame(answers, columns=["team", "respondent", "question", "score"])
-    frame = frame.dropna(subset=["score"])
+    frame = frame[frame["score"].ne(DONT_KNOW)].dropna(subset=["score"])
     if frame.empty:
         return pd.DataFrame(columns=columns)
     questions = pd.DataFrame(plain["questions"]).rename(columns={"key": "question"})
@@ -142,13 +148,33 @@ def run(
     answers: list[Answer],
     respondents: dict[Hashable, int],
     with_intervals: bool = True,
+    asked: dict[Hashable, set[str]] | None = None,
 ) -> ScoringResult:
-    """Aggregate ``answers`` like SQL and score them with the engine."""
+    """Aggregate ``answers`` like SQL and score them with the engine.
+
+    ``asked`` (team -> question keys) is the teams' plans; the per-respondent scores are
+    computed from the asked answers only, as the database records them.
+    """
+    if asked is not None:
+        respondent_answers = [a for a in answers if a[2] in asked.get(a[0], set())]
+    else:
+        respondent_answers = answers
     return score_teams(
         aggregate_like_sql(plain, answers),
         to_framework(plain),
         pd.Series(respondents, dtype="int64"),
-        respondent_scores(plain, answers) if with_intervals else None,
+        respondent_scores(plain, respondent_answers) if with_intervals else None,
+        asked=asked_frame(asked),
+    )
+
+
+def asked_frame(asked: dict[Hashable, set[str]] | None) -> pd.DataFrame | None:
+    """Return the engine's ``asked`` frame (team, question) of a plain plan."""
+    if asked is None:
+        return None
+    return pd.DataFrame(
+        [(team, key) for team, keys in asked.items() for key in sorted(keys)],
+        columns=["team", "question"],
     )
 
 
@@ -279,6 +305,61 @@ class TestScores:
         assert idle["n_respondents"] == 3
         assert math.isnan(idle["percentile"])
         assert result.team_scores["team"].tolist() == ["a", "idle"]
+
+
+class TestDontKnowAndPlans:
+    def test_dont_know_never_scores_but_is_counted_per_question_dimension_and_team(self) -> None:
+        # versioning: 4 and don't know -> Q = 1 from one answer (n = 1, not 2); quality: two
+        # don't knows -> no score, a row with n = 0; ci: don't know only -> deploy undefined.
+        answers = [
+            ("a", "r1", "versioning", 4),
+            ("a", "r2", "versioning", DONT_KNOW),
+            ("a", "r1", "quality", DONT_KNOW),
+            ("a", "r2", "quality", DONT_KNOW),
+            ("a", "r1", "ci", DONT_KNOW),
+        ]
+        result = run(BASIC, answers, {"a": 2})
+        versioning = row(result.question_scores, team="a", question="versioning")
+        assert (versioning["n"], versioning["mean"], versioning["dont_know"]) == (1, 1.0, 1)
+        quality = row(result.question_scores, team="a", question="quality")
+        assert (quality["n"], quality["dont_know"]) == (0, 2)
+        assert math.isnan(quality["mean"]) and not quality["contested"]
+        data = row(result.dimension_scores, team="a", dimension="data")
+        # Only versioning is scored: 100 * 1; answered 1 of 2 respondents x 2 questions.
+        assert (data["score"], data["n_answers"], data["dont_know"]) == (100.0, 1, 3)
+        assert data["answered_ratio"] == pytest.approx(0.25)
+        assert result.dimension_scores["dimension"].tolist() == ["data"]
+        team = row(result.team_scores, team="a")
+        assert (team["score"], team["dont_know"]) == (100.0, 4)  # ci's counts too
+        # A question with no choice has nothing to recommend.
+        assert ranked_questions(result, "a") == []
+
+    def test_answers_to_questions_a_team_is_not_asked_do_not_count(self) -> None:
+        # Team a is asked only the data questions (deploy is out of scope, or answered by
+        # its parent): its deploy answers, low as they are, neither score nor cap its level.
+        answers = [
+            ("a", "r1", "versioning", 4),
+            ("a", "r1", "quality", 2),
+            ("a", "r1", "ci", 0),
+            ("a", "r1", "monitoring", DONT_KNOW),
+            ("b", "r1", "ci", 0),
+        ]
+        asked = {"a": {"versioning", "quality"}, "b": {"ci", "monitoring"}}
+        result = run(BASIC, answers, {"a": 1, "b": 1}, asked=asked)
+        team = row(result.team_scores, team="a")
+        assert (team["score"], team["level"], team["weakest_dimension"]) == (100.0, 4, "data")
+        assert team["dont_know"] == 0
+        assert result.question_scores.query("team == 'a'")["question"].tolist() == [
+            "versioning",
+            "quality",
+        ]
+        assert row(result.dimension_scores, team="a", dimension="data")["answered_ratio"] == 1.0
+        # b answered one of the two deploy questions it is asked: ratio 1/2, not 1/2 of 4.
+        deploy = row(result.dimension_scores, team="b", dimension="deploy")
+        assert deploy["answered_ratio"] == 0.5
+        # A team asked nothing scores nothing.
+        nothing = run(BASIC, answers, {"a": 1, "b": 1}, asked={"b": {"ci"}})
+        assert math.isnan(row(nothing.team_scores, team="a")["score"])
 
 
 class TestDisagreement:
@@ -631,24 +712,38 @@ def answer_sets(
                     elif mode == "max":
                         choice = q["max_score"]
                     else:
-                        # -2: skipped (no answer at all), -1: N/A.
-                        choice = draw(st.integers(-2, q["max_score"]))
+                        # -3: don't know, -2: skipped (no answer at all), -1: N/A.
+                        choice = draw(st.integers(-3, q["max_score"]))
                     if choice == -2:
                         continue
-                    score = None if choice == -1 else choice
+                    score: int | str | None = {-1: None, -3: DONT_KNOW}.get(choice, choice)
                     team_answers.append((team, f"r{respondent}", q["key"], score))
         by_team[team] = team_answers
         answers.extend(team_answers)
     return answers, respondents
 
 
+Scenario = tuple[
+    dict[str, list[dict[str, Any]]],
+    list[Answer],
+    dict[Hashable, int],
+    dict[Hashable, set[str]] | None,
+]
+
+
 @st.composite
-def scenarios(
-    draw: st.DrawFn,
-) -> tuple[dict[str, list[dict[str, Any]]], list[Answer], dict[Hashable, int]]:
+def scenarios(draw: st.DrawFn) -> Scenario:
+    """Draw a framework, answers and, half of the time, plans: per team the questions it is
+    asked (answers to the others are stored but must not count)."""
     plain = draw(frameworks())
     answers, respondents = draw(answer_sets(plain))
-    return plain, answers, respondents
+    asked = None
+    if draw(st.booleans()):
+        keys = [q["key"] for q in plain["questions"]]
+        asked = {
+            team: set(draw(st.lists(st.sampled_from(keys), unique=True))) for team in respondents
+        }
+    return plain, answers, respondents, asked
 
 
 def assert_close(actual: Any, expected: Any, what: str) -> None:
@@ -673,12 +768,10 @@ def dimension_order(plain: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
-def test_engine_matches_reference(
-    scenario: tuple[dict[str, list[dict[str, Any]]], list[Answer], dict[Hashable, int]],
-) -> None:
-    plain, answers, respondents = scenario
-    expected = reference_score(plain, answers, respondents)
-    result = run(plain, answers, respondents)
+def test_engine_matches_reference(scenario: Scenario) -> None:
+    plain, answers, respondents, asked = scenario
+    expected = reference_score(plain, answers, respondents, asked)
+    result = run(plain, answers, respondents, asked=asked)
     order = dimension_order(plain)
     question_order = {q["key"]: q["order"] for q in plain["questions"]}
 
@@ -695,6 +788,7 @@ def test_engine_matches_reference(
         assert record["weakest_dimension"] == want["weakest_dimension"], what
         assert record["n_respondents"] == want["n_respondents"], what
         assert_close(record["percentile"], want["percentile"], f"{what} percentile")
+        assert record["dont_know"] == want["dont_know"], what
 
     dimensions = result.dimension_scores
     assert dimensions.columns.tolist() == DIMENSION_SCORE_COLUMNS
@@ -708,6 +802,7 @@ def test_engine_matches_reference(
         assert_same_level(record["level"], want["level"], f"{key} level")
         assert record["level_name"] == want["level_name"], key
         assert record["n_answers"] == want["n_answers"], key
+        assert record["dont_know"] == want["dont_know"], key
 
     questions = result.question_scores
     assert questions.columns.tolist() == QUESTION_SCORE_COLUMNS
@@ -728,6 +823,7 @@ def test_engine_matches_reference(
         assert_close(record["mean"], want["mean"], f"{key} mean")
         assert_close(record["std"], want["std"], f"{key} std")
         assert bool(record["contested"]) == want["contested"], key
+        assert record["dont_know"] == want["dont_know"], key
 
     recs = result.recommendations
     assert recs.columns.tolist() == RECOMMENDATION_COLUMNS

@@ -48,8 +48,10 @@ def admin_api(admin_user):
 
 @pytest.fixture
 def answered(survey, team, other_team, member, manager, other_member, framework):
-    """Counted answers with an N/A, awkward comments, a superseded response and a draft."""
+    """Counted answers with an N/A, two don't knows, awkward comments, a superseded response
+    and a draft; one question replaces two keys of an earlier version."""
     na_key = framework.questions.filter(allow_na=True).order_by("order").first().key
+    framework.questions.filter(order=2).update(replaces=["old-key", "older-key"])
     submit(survey, team, member, 0)  # superseded below: must not be exported
     answers = complete_answers(framework, 3, **{na_key: "na"})
     answers[0] = survey_services.AnswerInput(
@@ -64,7 +66,9 @@ def answered(survey, team, other_team, member, manager, other_member, framework)
         respondent_key=survey_services.respondent_key_for(member, survey),
         answers=answers,
     )
-    submit(survey, team, manager, 1)
+    maria = submit(survey, team, manager, 1)
+    # Don't know: no score, not N/A (the model's constraint), as the respondent API stores it.
+    maria.answers.filter(question__order__in=[1, 3]).update(score=None, dont_know=True)
     submit(survey, other_team, other_member, 2)
     survey_services.response_start(
         survey=survey,
@@ -141,11 +145,13 @@ def expected_answers(survey, *, pseudonyms: bool = False) -> list[dict]:
                 "submitted_at": submitted_at,
                 "dimension": answer.question.dimension.key,
                 "question_key": answer.question.key,
+                "replaces": " ".join(answer.question.replaces),
                 "question": answer.question.text,
                 "choice_label": choice.label if choice else None,
                 "score": answer.score,
                 "max_score": answer.question.max_score,
                 "na": answer.na,
+                "dont_know": answer.dont_know,
                 "comment": answer.comment,
             }
         )
@@ -176,8 +182,10 @@ def normalise(row: dict, fmt: str) -> dict:
         row["choice_label"] = row["choice_label"] or None
         row["comment"] = row["comment"] or ""
         row["respondent"] = row["respondent"] or ""
+        row["replaces"] = row["replaces"] or ""
     if fmt == "csv":
         row["na"] = {"true": True, "false": False}[row["na"]]
+        row["dont_know"] = {"true": True, "false": False}[row["dont_know"]]
     if fmt != "parquet":
         if len(row["submitted_at"]) == len("2026-01-05"):  # anonymous surveys: the day
             row["submitted_at"] = date.fromisoformat(row["submitted_at"])
@@ -204,6 +212,10 @@ def test_answer_export_equals_the_counted_answers(answered, admin_api, fmt):
     # the awkward comment and the N/A survive every format
     assert expected[0]["comment"] == '=1+1, "quoted"\nsecond line, C:\\tmp\tcafé ✓'
     assert any(row["na"] and row["score"] is None for row in expected)
+    dont_know = [row for row in expected if row["dont_know"]]
+    assert len(dont_know) == 2
+    assert all(row["score"] is None and not row["na"] for row in dont_know)
+    assert {row["replaces"] for row in expected} == {"", "old-key older-key"}
     superseded = Response.objects.get(status="superseded").pk
     assert superseded not in {row["response_id"] for row in expected}
 
@@ -215,6 +227,8 @@ def test_parquet_columns_are_typed(answered, admin_api):
     assert schema.field("submitted_at").type == pa.timestamp("us", tz="UTC")
     assert schema.field("score").type == pa.int16()
     assert schema.field("na").type == pa.bool_()
+    assert schema.field("dont_know").type == pa.bool_()
+    assert schema.field("replaces").type == pa.string()
     assert pq.ParquetFile(io.BytesIO(body)).metadata.num_rows == len(expected_answers(answered))
 
 
@@ -238,6 +252,7 @@ def expected_scores(survey) -> list[dict]:
                 "level": team_score.level,
                 "n_respondents": team_score.n_respondents,
                 "disagreement": None,
+                "dont_know": team_score.dont_know_count,
             }
         )
         for dimension in team_score.dimensions.select_related("dimension").order_by(
@@ -251,6 +266,7 @@ def expected_scores(survey) -> list[dict]:
                     "level": dimension.level,
                     "n_respondents": team_score.n_respondents,
                     "disagreement": dimension.disagreement,
+                    "dont_know": dimension.dont_know_count,
                 }
             )
     return sorted(rows, key=lambda row: row["team"])  # stable: overall first per team
@@ -269,6 +285,7 @@ def test_score_export_equals_the_persisted_scores(answered, admin_api, fmt):
         assert row["team"] == want["team"]
         assert row["dimension"] == want["dimension"]
         assert int(row["n_respondents"]) == want["n_respondents"]
+        assert int(row["dont_know"]) == want["dont_know"]
         assert int(row["level"]) == want["level"]
         # Two decimals, rounded down (never across a level threshold).
         assert float(row["score"]) == pytest.approx(
@@ -287,6 +304,11 @@ def test_score_export_equals_the_persisted_scores(answered, admin_api, fmt):
     assert fraud_overall["dimension"] == "overall"
     assert float(fraud_overall["score"]) == pytest.approx(50.0)
     assert int(fraud_overall["level"]) == 2
+    assert int(fraud_overall["dont_know"]) == 0
+    # maria's two don't knows: the team's total, and each in its dimension
+    recsys = [row for row in rows if row["team"] == "recsys"]
+    assert recsys[0]["dimension"] == "overall" and int(recsys[0]["dont_know"]) == 2
+    assert sum(int(row["dont_know"]) for row in recsys[1:]) == 2
 
 
 def test_anonymous_exports_show_pseudonyms_and_withhold_small_teams(
