@@ -4,21 +4,24 @@ read by the admin-only API and page. Runs on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import numpy as np
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from maturity.models import Question
 from maturity.quality import cronbach_alpha
 from maturity.schema import parse_framework
 from maturity.services import framework_load
 from reports import health, tasks
+from reports.authentication import api_token_create
 from reports.models import DimensionHealth, QuestionHealth
 from surveys import services as survey_services
 from surveys.models import Answer, Response, TeamProfile
-from tests.factories import SurveyFactory, TeamFactory
+from tests.factories import MembershipFactory, SurveyFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -344,3 +347,116 @@ def test_the_beat_task_refreshes_stale_surveys(round_of, settings):
     assert tasks.refresh_question_health() == 1
     assert stored(survey)["same"].flags == ["uninformative"]
     assert tasks.refresh_question_health() == 0
+
+
+# --- API --------------------------------------------------------------------------------------
+
+
+def client_of(user) -> APIClient:
+    _, key = api_token_create(user=user, name="test")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return api
+
+
+def url(survey_id=None, slug="health") -> str:
+    query = "" if survey_id is None else f"?survey={survey_id}"
+    return f"/api/v1/frameworks/{slug}/question-health/{query}"
+
+
+def test_api_returns_the_stored_rows_with_flags(round_of, admin_user):
+    survey, _ = round_of()
+    run = health.question_health_refresh(survey=survey)
+    response = client_of(admin_user).get(url(survey.pk))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["survey"] == survey.pk and body["framework"] == "health" and body["version"] == 1
+    assert body["withheld_reason"] is None
+    assert body["computed_at"] == run.computed_at.isoformat().replace("+00:00", "Z")
+    assert [row["question"] for row in body["questions"]] == [
+        "clear",
+        "same",
+        "murky",
+        "hidden",
+        "seen",
+        "optional",
+        "llm-only",
+        "o1",
+        "o2",
+    ]
+    murky = body["questions"][2]
+    assert murky["dimension"] == "delivery" and murky["flags"] == ["ambiguous"]
+    assert murky["n_answers"] == 12 and murky["agreement"] < 0
+    assert body["questions"][1]["agreement"] is None  # JSON null, never NaN
+    assert body["thresholds"] == {
+        "agreement": 0.667,
+        "top_share": 0.9,
+        "top_share_min_answers": 10,
+        "dont_know_rate": 0.25,
+    }
+    assert set(body["flag_meanings"]) == {"ambiguous", "uninformative", "unknown"}
+    assert [row["dimension"] for row in body["dimensions"]] == ["delivery", "ops"]
+    assert body["dimensions"][1]["n_complete"] == 12
+    assert not math.isnan(body["dimensions"][1]["cronbach_alpha"])
+
+
+def test_api_before_any_computation_has_no_rows(round_of, admin_user):
+    survey, _ = round_of()
+    body = client_of(admin_user).get(url(survey.pk)).json()
+    assert body["computed_at"] is None and body["questions"] == [] and body["dimensions"] == []
+
+
+def test_api_withholds_an_open_anonymous_survey(round_of, admin_user):
+    survey, _ = round_of(anonymous=True)
+    body = client_of(admin_user).get(url(survey.pk)).json()
+    assert body["withheld_reason"] == "survey_open"
+    assert body["questions"] == [] and body["dimensions"] == [] and body["computed_at"] is None
+
+
+def test_api_is_for_admins_only(round_of, admin_user):
+    survey, teams = round_of()
+    manager = MembershipFactory(team=teams["a"], role="manager").user
+    assert client_of(manager).get(url(survey.pk)).status_code == 403
+    assert client_of(UserFactory()).get(url(survey.pk)).status_code == 403
+    assert APIClient().get(url(survey.pk)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "Name the survey: ?survey=<id>, a survey of this framework."),
+        ("?survey=abc", "A survey id is a whole number."),
+        ("?survey=0", "Ensure this value is greater than or equal to 1."),
+        ("?survey=99999999999999999999", "Ensure this value is less than or equal to"),
+        ("?survey=987654", "No survey 987654."),
+    ],
+)
+def test_api_names_a_missing_or_unknown_survey_in_a_400(
+    admin_user, health_framework, query, message
+):
+    response = client_of(admin_user).get(f"/api/v1/frameworks/health/question-health/{query}")
+    assert response.status_code == 400
+    assert response.json()["survey"][0].startswith(message)
+
+
+def test_api_refuses_a_survey_of_another_framework(admin_user, survey, health_framework):
+    response = client_of(admin_user).get(url(survey.pk))
+    assert response.status_code == 400
+    assert response.json() == {
+        "survey": [f"Survey {survey.pk} uses the framework 'mlops', not 'health'."]
+    }
+
+
+def test_api_of_an_unknown_framework_is_a_404(admin_user, survey):
+    response = client_of(admin_user).get(url(survey.pk, slug="nope"))
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_api_is_in_the_openapi_schema(admin_user):
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    schema = api.get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/frameworks/{slug}/question-health/"]["get"]
+    assert operation["operationId"] == "framework_question_health"
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["survey"]
+    assert {"200", "400", "403", "404"} <= set(operation["responses"])
