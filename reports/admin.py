@@ -9,12 +9,20 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from reports import services
 from reports.authentication import api_token_revoke
-from reports.models import AggregationRun, ApiToken, DimensionScore, ExportAudit, TeamScore
+from reports.models import (
+    AggregationRun,
+    ApiToken,
+    DimensionScore,
+    ExportAudit,
+    QuestionHealth,
+    TeamScore,
+)
 from surveys.admin import reason_form
 from surveys.models import Response
 
@@ -136,6 +144,17 @@ class AggregationRunAdmin(ComputedDataAdmin):
     )
     list_filter = ("status", "trigger", "survey")
     readonly_fields = [f.name for f in AggregationRun._meta.fields]
+
+
+@admin.register(QuestionHealth)
+class QuestionHealthAdmin(ComputedDataAdmin):
+    """The admin index's entry for question health: its list is the question-health page
+    (a round's questions, flagged first, with what each flag means)."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("question-health"))
 
 
 class PersonEraseAdmin(UserAdmin["User"]):

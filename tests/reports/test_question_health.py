@@ -460,3 +460,64 @@ def test_api_is_in_the_openapi_schema(admin_user):
     assert operation["operationId"] == "framework_question_health"
     assert [p["name"] for p in operation["parameters"] if p["in"] == "query"] == ["survey"]
     assert {"200", "400", "403", "404"} <= set(operation["responses"])
+
+
+# --- the admin page ---------------------------------------------------------------------------
+
+
+def page(client, survey=None):
+    query = "" if survey is None else f"?survey={survey.pk}"
+    return client.get(f"/reports/question-health/{query}")
+
+
+def test_the_page_lists_flagged_questions_first_with_what_flags_mean(round_of, admin_user, client):
+    survey, _ = round_of()
+    health.question_health_refresh(survey=survey)
+    client.force_login(admin_user)
+    response = page(client, survey)
+    assert response.status_code == 200
+    html = response.content.decode()
+    order = [html.index(f'data-question="{key}"') for key in ("same", "murky", "hidden", "clear")]
+    assert sorted(order) == order  # the three flagged ones, in framework order, then clear
+    assert "within-team agreement (Krippendorff&#x27;s alpha, ordinal) below 0.667" in html
+    assert "90% or more of its answers (at least 10)" in html
+    assert "25% or more of its answers are don&#x27;t know" in html
+    hidden_row = html[html.index('data-question="hidden"') :].split("</tr>")[0]
+    assert "25.0%" in hidden_row and ">unknown<" in hidden_row
+
+
+def test_the_page_rounds_statistics_down_so_they_read_as_flagged(round_of, admin_user, client):
+    survey, _ = round_of()
+    health.question_health_refresh(survey=survey)
+    QuestionHealth.objects.filter(survey=survey, question__key="clear").update(
+        agreement=0.66699, top_share=0.89999, flags=["ambiguous"]
+    )
+    client.force_login(admin_user)
+    row = page(client, survey).content.decode().split('data-question="clear"')[1].split("</tr>")[0]
+    assert "0.666 (3)" in row and "89.9%" in row
+
+
+def test_the_page_says_why_it_shows_nothing(round_of, admin_user, client):
+    client.force_login(admin_user)
+    anonymous, _ = round_of(anonymous=True)
+    assert 'id="withheld"' in page(client, anonymous).content.decode()
+    named, _ = round_of()
+    assert 'id="not-computed"' in page(client, named).content.decode()
+
+
+def test_the_page_is_for_staff_and_linked_from_the_reports_and_the_admin(
+    round_of, admin_user, client
+):
+    survey, teams = round_of()
+    manager = MembershipFactory(team=teams["a"], role="manager").user
+    client.force_login(manager)
+    response = page(client, survey)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert 'id="question-health-link"' not in client.get("/reports/").content.decode()
+    client.force_login(admin_user)
+    assert page(client).status_code == 200
+    assert client.get("/reports/question-health/?survey=abc").status_code == 404
+    reports = client.get(f"/reports/?survey={survey.pk}").content.decode()
+    assert f'href="/reports/question-health/?survey={survey.pk}"' in reports
+    admin_entry = client.get("/admin/reports/questionhealth/")
+    assert admin_entry.status_code == 302 and admin_entry["Location"] == "/reports/question-health/"
