@@ -9,9 +9,8 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import reverse
 
 from reports import services
 from reports.authentication import api_token_revoke
@@ -148,13 +147,23 @@ class AggregationRunAdmin(ComputedDataAdmin):
 
 @admin.register(QuestionHealth)
 class QuestionHealthAdmin(ComputedDataAdmin):
-    """The admin index's entry for question health: its list is the question-health page
+    """Computed question health, read-only; its list links to the question-health page
     (a round's questions, flagged first, with what each flag means)."""
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("question-health"))
+    list_display = (
+        "question",
+        "survey",
+        "flags",
+        "n_answers",
+        "dont_know_rate",
+        "agreement",
+        "top_share",
+        "item_rest",
+        "computed_at",
+    )
+    list_filter = ("survey",)
+    list_select_related = ("question", "survey")
+    readonly_fields = [f.name for f in QuestionHealth._meta.fields]
 
 
 class PersonEraseAdmin(UserAdmin["User"]):
