@@ -46,6 +46,7 @@ _ANSWERS_SQL = (
     f" CASE WHEN a.score IS NOT NULL THEN a.score WHEN a.na THEN {NA_CODE}"
     f" ELSE {DONT_KNOW_CODE} END{_COUNTED} AND (a.score IS NOT NULL OR a.na OR a.dont_know)"
 )
+_CHUNK_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,14 @@ def counted_answers(survey: Survey, tables: FrameworkTables | None = None) -> pd
     float (NaN for N/A or don't know).
     """
     tables = tables or framework_tables(survey.framework)
+    chunks = [np.empty(0, dtype=np.int64)]
     with connection.cursor() as cursor:
         cursor.execute(_ANSWERS_SQL, [survey.pk])
-        rows = cursor.fetchall()
-    answers = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=4 * len(rows))
-    response, team, question_id, code = answers.reshape(-1, 4).T
+        # In chunks: Python tuples of a million rows would take 150 MB at once.
+        while rows := cursor.fetchmany(_CHUNK_ROWS):
+            flat = chain.from_iterable(rows)
+            chunks.append(np.fromiter(flat, dtype=np.int64, count=4 * len(rows)))
+    response, team, question_id, code = np.concatenate(chunks).reshape(-1, 4).T
     if survey.anonymous:
         # Counted respondents per team, before any question is dropped: the number the
         # reports and exports withhold on.
