@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
 from reports.api.exports import AnswerExportView, ScoreExportView
+from reports.api.health import QuestionHealthView
 from reports.api.ml_test_score import SurveyMlTestScoreView
 from reports.api.scores import (
     AggregationRunViewSet,
@@ -74,6 +75,11 @@ urlpatterns = [
         "surveys/<int:survey_id>/aggregate/",
         SurveyAggregateView.as_view(),
         name="api-survey-aggregate",
+    ),
+    path(
+        "frameworks/<slug:slug>/question-health/",
+        QuestionHealthView.as_view(),
+        name="api-question-health",
     ),
     path("exports/answers/", AnswerExportView.as_view(), name="api-export-answers"),
     path("exports/scores/", ScoreExportView.as_view(), name="api-export-scores"),

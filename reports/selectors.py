@@ -20,13 +20,20 @@ from django.db.models import Count, Q, QuerySet, Sum
 from common.db import columns_of, fits_primary_key, instance_from_row
 from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
+from maturity.quality import Thresholds
 from maturity.scoring import FULL_SCORE_TOLERANCE
 from maturity.selectors import question_matches
 from maturity.standards import ML_TEST_SCORE_SECTIONS, MlTestScore, ml_test_score
 from maturity.trends import Contribution, QuestionTerm
 from reports.charts import ChartSeries, RadarChart
 from reports.display import shown
-from reports.models import DimensionScore, QuestionScore, TeamScore
+from reports.models import (
+    DimensionHealth,
+    DimensionScore,
+    QuestionHealth,
+    QuestionScore,
+    TeamScore,
+)
 from surveys.models import (
     Answer,
     DimensionTarget,
@@ -69,6 +76,14 @@ def withheld_reason(survey: Survey, n_respondents: int) -> str | None:
 def is_withheld(survey: Survey, n_respondents: int) -> bool:
     """Tell whether a team's results must be hidden (see withheld_reason)."""
     return withheld_reason(survey, n_respondents) is not None
+
+
+def survey_withheld_reason(survey: Survey) -> str | None:
+    """Return why every team's results of ``survey`` are hidden (SURVEY_OPEN), or None.
+
+    That is withheld_reason for a team large enough: only the survey-wide reason remains.
+    """
+    return withheld_reason(survey, survey.min_group_size)
 
 
 # What changes whenever any of a survey's snapshots or team names change: the sum of the
@@ -952,3 +967,104 @@ def team_ml_test_score(survey: Survey, team: Team) -> TeamMlTestScore:
             )
         )
     return result
+
+
+# --- question health -----------------------------------------------------------------------
+
+
+def health_flags(thresholds: Thresholds | None = None) -> dict[str, str]:
+    """Return what each question-health flag means, with its threshold and its source."""
+    limits = thresholds or Thresholds()
+    return {
+        "ambiguous": "People of one team read the question differently: within-team "
+        f"agreement (Krippendorff's alpha, ordinal) below {limits.agreement}, the lowest "
+        "alpha Krippendorff accepts even for tentative conclusions (Content Analysis, 2nd "
+        "ed., 2004, p. 241). Rewrite its wording or its levels.",
+        "uninformative": f"Nearly everyone gives the same answer: {limits.top_share:.0%} or "
+        f"more of its answers (at least {limits.top_share_min_answers}) on one choice, so it "
+        "tells teams apart too little (our threshold, not a published one). Raise the bar "
+        "of its levels, or drop it.",
+        "unknown": f"Respondents cannot see what it asks: {limits.dont_know_rate:.0%} or more "
+        "of its answers are don't know (our threshold, not a published one). Ask it of "
+        "someone who can see it, or ask something observable.",
+    }
+
+
+@dataclass
+class QuestionHealthRow:
+    question: Question  # with its dimension
+    n_answers: int
+    na_rate: float
+    dont_know_rate: float
+    agreement: float | None
+    agreement_teams: int
+    top_share: float | None
+    item_rest: float | None
+    flags: list[str]
+
+
+@dataclass
+class DimensionHealthRow:
+    dimension: Dimension
+    questions: int
+    n_complete: int
+    cronbach_alpha: float | None
+
+
+@dataclass
+class QuestionHealthReport:
+    """A survey's stored question health; empty, with the reason, while it is withheld."""
+
+    survey: Survey
+    withheld_reason: str | None
+    computed_at: datetime | None
+    questions: list[QuestionHealthRow] = field(default_factory=list)  # framework order
+    dimensions: list[DimensionHealthRow] = field(default_factory=list)
+
+    @property
+    def flagged_first(self) -> list[QuestionHealthRow]:
+        """Return the questions with the most flags first, then in framework order."""
+        return sorted(self.questions, key=lambda row: -len(row.flags))
+
+
+def question_health(survey: Survey) -> QuestionHealthReport:
+    """Read a survey's question and dimension health as the worker stored it.
+
+    An anonymous survey still open shows none (SURVEY_OPEN), whatever is stored.
+    """
+    reason = survey_withheld_reason(survey)
+    if reason is not None:
+        return QuestionHealthReport(survey, reason, None)
+    stored_questions = list(
+        QuestionHealth.objects.filter(survey=survey)
+        .select_related("question__dimension")
+        .order_by("question__order")
+    )
+    stored_dimensions = list(
+        DimensionHealth.objects.filter(survey=survey)
+        .select_related("dimension")
+        .order_by("dimension__order")
+    )
+    questions = [
+        QuestionHealthRow(
+            question=row.question,
+            n_answers=row.n_answers,
+            na_rate=row.na_rate,
+            dont_know_rate=row.dont_know_rate,
+            agreement=row.agreement,
+            agreement_teams=row.agreement_teams,
+            top_share=row.top_share,
+            item_rest=row.item_rest,
+            flags=list(row.flags),
+        )
+        for row in stored_questions
+    ]
+    dimensions = [
+        DimensionHealthRow(row.dimension, row.questions, row.n_complete, row.cronbach_alpha)
+        for row in stored_dimensions
+    ]
+    times = [row.computed_at for row in stored_questions]
+    times += [row.computed_at for row in stored_dimensions]
+    return QuestionHealthReport(
+        survey, None, max(times, default=None), questions=questions, dimensions=dimensions
+    )
