@@ -27,6 +27,7 @@ from surveys.api import (
     MembershipViewSet,
     SurveyResponsesView,
     SurveyViewSet,
+    TeamProfileView,
     TeamViewSet,
 )
 
@@ -57,6 +58,11 @@ urlpatterns = [
         "surveys/<int:survey_id>/responses/",
         SurveyResponsesView.as_view(),
         name="api-survey-responses",
+    ),
+    path(
+        "surveys/<int:survey_id>/teams/<slug:slug>/profile/",
+        TeamProfileView.as_view(),
+        name="api-survey-team-profile",
     ),
     path("surveys/<int:survey_id>/scores/", SurveyScoresView.as_view(), name="api-survey-scores"),
     path(
