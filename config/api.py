@@ -78,5 +78,7 @@ urlpatterns = [
     path("exports/answers/", AnswerExportView.as_view(), name="api-export-answers"),
     path("exports/scores/", ScoreExportView.as_view(), name="api-export-scores"),
     *router.urls,
-    re_path(r"^.*$", NoSuchEndpoint.as_view(), name="api-not-found"),
+    # [\s\S], not ".": a path with a newline (%0A) is an API path too, answered in JSON.
+    # (Not the flag (?s): Django cannot reverse URLs through a pattern with flags.)
+    re_path(r"^[\s\S]*$", NoSuchEndpoint.as_view(), name="api-not-found"),
 ]

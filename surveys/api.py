@@ -788,6 +788,12 @@ def _username(user: User | None) -> str | None:
     return user.get_username() if user is not None else None
 
 
+# The slug as the URL's slug converter takes it (drf-spectacular documents it as any string).
+TEAM_SLUG = OpenApiParameter(
+    "slug", str, OpenApiParameter.PATH, pattern=r"^[-a-zA-Z0-9_]+$", description="Team slug."
+)
+
+
 class TeamProfileView(APIView):
     """GET/PUT /api/v1/surveys/{survey_id}/teams/{slug}/profile/."""
 
@@ -805,6 +811,7 @@ class TeamProfileView(APIView):
 
     @extend_schema(
         operation_id="survey_team_profile_retrieve",
+        parameters=[TEAM_SLUG],
         responses={200: TeamProfileSerializer},
         description="The team's profile in this survey (serving, model kinds, gpu, "
         "regulated) and how many questions it leaves the team: `asked`, `inherited` from a "
@@ -817,6 +824,7 @@ class TeamProfileView(APIView):
 
     @extend_schema(
         operation_id="survey_team_profile_update",
+        parameters=[TEAM_SLUG],
         request=TeamProfileInSerializer,
         responses={
             200: TeamProfileSerializer,

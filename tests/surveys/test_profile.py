@@ -160,3 +160,12 @@ def test_the_profile_endpoint_is_in_the_openapi_schema(api, admin_user):
     assert path["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/TeamProfileInRequest"
     )
+
+
+def test_a_slug_the_url_cannot_take_is_a_json_404(api, v2_survey, manager):
+    api.force_authenticate(manager)
+    response = api.put(
+        f"/api/v1/surveys/{v2_survey.pk}/teams/%0A4/profile/", ONLINE_LLM, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
