@@ -1018,14 +1018,16 @@ def profile_set(*, survey: Survey, team: Team, values: ProfileInput, set_by: Use
             code="permission_denied",
         )
     _profile_writable(survey, team)
-    profile = TeamProfile.objects.select_for_update().filter(survey=survey, team=team).first()
-    if profile is None:
-        profile = TeamProfile(survey=survey, team=team, declared_by=set_by)
-    for field, value in _profile_values(values).items():
-        setattr(profile, field, value)
-    profile.confirmed_by = set_by
-    profile.confirmed_at = timezone.now()
-    profile.save()
+    confirmed = {**_profile_values(values), "confirmed_by": set_by, "confirmed_at": timezone.now()}
+    # get_or_create: of two first writes at once, the second finds the first's row.
+    profile, created = TeamProfile.objects.get_or_create(
+        survey=survey, team=team, defaults={"declared_by": set_by, **confirmed}
+    )
+    if not created:
+        profile = TeamProfile.objects.select_for_update().get(pk=profile.pk)
+        for field, value in confirmed.items():
+            setattr(profile, field, value)
+        profile.save()
     score_after_commit(survey.pk, team.pk, "profile")
     return profile
 
