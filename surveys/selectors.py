@@ -66,14 +66,9 @@ def framework_outline(framework: Framework) -> list[Dimension]:
     )
 
 
-def answered(prefix: str = "") -> Q:
-    """Return the condition of an answer that counts as given: a choice, N/A or don't know
-    (``prefix``: the path to the answer, e.g. ``"answers__"``)."""
-    return (
-        Q(**{f"{prefix}score__isnull": False})
-        | Q(**{f"{prefix}na": True})
-        | Q(**{f"{prefix}dont_know": True})
-    )
+def answered() -> Q:
+    """Return the condition of an answer that counts as given: a choice, N/A or don't know."""
+    return Q(score__isnull=False) | Q(na=True) | Q(dont_know=True)
 
 
 def survey_entries_for(user: User) -> list[SurveyEntry]:
