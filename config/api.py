@@ -29,6 +29,7 @@ from surveys.api import (
     MembershipViewSet,
     SurveyResponsesView,
     SurveyViewSet,
+    TeamProfileView,
     TeamViewSet,
 )
 
@@ -60,6 +61,11 @@ urlpatterns = [
         SurveyResponsesView.as_view(),
         name="api-survey-responses",
     ),
+    path(
+        "surveys/<int:survey_id>/teams/<slug:slug>/profile/",
+        TeamProfileView.as_view(),
+        name="api-survey-team-profile",
+    ),
     path("surveys/<int:survey_id>/scores/", SurveyScoresView.as_view(), name="api-survey-scores"),
     path(
         "surveys/<int:survey_id>/recommendations/",
@@ -84,5 +90,7 @@ urlpatterns = [
     path("exports/answers/", AnswerExportView.as_view(), name="api-export-answers"),
     path("exports/scores/", ScoreExportView.as_view(), name="api-export-scores"),
     *router.urls,
-    re_path(r"^.*$", NoSuchEndpoint.as_view(), name="api-not-found"),
+    # [\s\S], not ".": a path with a newline (%0A) is an API path too, answered in JSON.
+    # (Not the flag (?s): Django cannot reverse URLs through a pattern with flags.)
+    re_path(r"^[\s\S]*$", NoSuchEndpoint.as_view(), name="api-not-found"),
 ]

@@ -13,6 +13,7 @@ from functools import wraps
 from typing import TypeVar
 
 from maturity.models import Choice, Framework, Question
+from maturity.scope import QuestionRule
 from maturity.trends import matched_keys
 
 T = TypeVar("T")
@@ -96,3 +97,34 @@ def question_matches(current: Framework, previous: Framework) -> dict[str, tuple
     versions.setdefault(current.version, {})
     versions.setdefault(previous.version, {})
     return matched_keys(versions, current.version, previous.version)
+
+
+@dataclass(frozen=True)
+class QuestionRules:
+    """What decides who answers each question of a framework (see maturity.scope)."""
+
+    rules: tuple[QuestionRule, ...]
+
+    @property
+    def unconditional(self) -> bool:
+        """Tell whether every question is team-scope and applies to every profile: then
+        every team of a round is asked every question, whatever its place or profile."""
+        return all(rule.scope == "team" and not rule.applies_when for rule in self.rules)
+
+    @property
+    def uses_profiles(self) -> bool:
+        """Tell whether any question depends on the team profile (``applies_when``)."""
+        return any(rule.applies_when for rule in self.rules)
+
+
+@per_framework_version
+def question_rules(framework: Framework) -> QuestionRules:
+    """Return the scope and applies_when of every question of the framework."""
+    return QuestionRules(
+        tuple(
+            QuestionRule(id=pk, scope=scope, applies_when=applies_when or {})
+            for pk, scope, applies_when in Question.objects.filter(framework=framework)
+            .order_by("order")
+            .values_list("pk", "scope", "applies_when")
+        )
+    )
