@@ -67,14 +67,14 @@ def framework(mlops_framework):
 
 @pytest.fixture(scope="session")
 def mlops_v2_file_spec():
-    """Version 2 of the shipped framework (``published: false``), parsed once."""
+    """Version 2 of the shipped framework, parsed once."""
     return parse_framework_file(MLOPS_V2_YAML)
 
 
 @pytest.fixture
 def v2_framework(db, mlops_v2_file_spec):
-    """Version 2, loaded inside the test's transaction (unpublished: surveys of it are made
-    directly, not through the API, which offers published versions only)."""
+    """Version 2, loaded inside the test's transaction (the session database holds only
+    version 1, so that the older tests keep their framework)."""
     from maturity.services import framework_load
 
     return framework_load(spec=mlops_v2_file_spec, source=str(MLOPS_V2_YAML)).framework

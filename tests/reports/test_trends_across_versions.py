@@ -201,7 +201,7 @@ def mlops_v2(mlops_framework):
 
 
 def test_the_shipped_v1_to_v2_change_matches_through_replaces(mlops_framework, mlops_v2, team):
-    assert mlops_v2.published is False
+    assert mlops_v2.published is True
     old = {"ml-devops-training": 4, "skills-strategy": 0, "progressive-delivery": 1}
     new = {"skills-strategy": 2, "progressive-delivery": 1, "rollback": 3}
     _, survey = two_rounds(mlops_framework, mlops_v2, [team], {team.slug: old}, {team.slug: new})
@@ -227,4 +227,4 @@ def test_the_shipped_v1_to_v2_change_matches_through_replaces(mlops_framework, m
     assert cicd["rollback"].points == pytest.approx(10.0)
     assert cicd[""].points == pytest.approx(40.0 - 43.75)  # one more question, carried
     mlops_v2.refresh_from_db()
-    assert mlops_v2.published is False
+    assert mlops_v2.published is True
