@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.schema import TeamProfile as ProfileSpec
 from maturity.scope import QuestionRule, TeamPlan, plan_round, round_parents
+from maturity.selectors import per_framework_version
 from surveys.models import Answer, Membership, Response, Survey, Team, TeamProfile
 
 if TYPE_CHECKING:
@@ -144,35 +145,47 @@ def profile_spec(profile: TeamProfile) -> ProfileSpec:
     )
 
 
+@per_framework_version
+def question_rules(framework: Framework) -> list[QuestionRule]:
+    """Return what the plans need of the framework's questions, read once per version."""
+    return [
+        QuestionRule(id=pk, scope=scope, applies_when=applies_when or {})
+        for pk, scope, applies_when in Question.objects.filter(framework=framework)
+        .order_by()
+        .values_list("pk", "scope", "applies_when")
+    ]
+
+
 def round_plans(survey: Survey, team_ids: Iterable[int] | None = None) -> dict[int, TeamPlan]:
     """Return every survey team's :class:`maturity.scope.TeamPlan`, keyed by team id.
 
     ``team_ids`` limits the plans returned (and the profiles read) to those survey teams:
-    one team's scoring run in a large round need not plan all of them. Four queries: the
-    framework's questions, the round's teams, their ancestors (walked level by level) and
-    the round's profiles.
+    one team's scoring run in a large round need not plan all of them. Two queries besides
+    the framework's questions (cached per version): every team with its parent and whether
+    it takes part in the round (one scan of a small table, cheaper than walking a large
+    round's ancestors level by level with long IN lists), and the round's profiles.
     """
     wanted = None if team_ids is None else set(team_ids)
-    rules = [
-        QuestionRule(id=pk, scope=scope, applies_when=applies_when or {})
-        for pk, scope, applies_when in Question.objects.filter(
-            framework_id=survey.framework_id
-        ).values_list("pk", "scope", "applies_when")
-    ]
-    round_teams = set(survey.teams.values_list("id", flat=True))
+    in_round = Survey.teams.through.objects.filter(survey_id=survey.pk, team_id=OuterRef("pk"))
     parent_of: dict[int, int | None] = {}
-    frontier = round_teams
-    while frontier:
-        rows = dict(Team.objects.filter(pk__in=frontier).values_list("pk", "parent_id"))
-        parent_of.update(rows)
-        frontier = {parent for parent in rows.values() if parent is not None} - set(parent_of)
+    round_teams: set[int] = set()
+    for pk, parent, taking_part in (
+        Team.objects.order_by()
+        .annotate(taking_part=Exists(in_round))
+        .values_list("pk", "parent_id", "taking_part")
+    ):
+        parent_of[pk] = parent
+        if taking_part:
+            round_teams.add(pk)
     profiles = {
         profile.team_id: profile_spec(profile)
         for profile in TeamProfile.objects.filter(
             survey=survey, team_id__in=round_teams if wanted is None else round_teams & wanted
         )
     }
-    return plan_round(rules, round_parents(parent_of, round_teams), profiles, wanted)
+    return plan_round(
+        question_rules(survey.framework), round_parents(parent_of, round_teams), profiles, wanted
+    )
 
 
 def team_plan(survey: Survey, team: Team) -> TeamPlan:
