@@ -36,9 +36,11 @@ class TeamScore(models.Model):
     # Bumped by every write of the snapshot: the version of cached API pages of scores.
     revision = models.PositiveBigIntegerField(default=0)
     # Framework v2 (issue 15): questions the team's profile puts out of scope, and the
-    # don't-know answers to the questions it is asked (knowledge gaps; never scored).
-    out_of_scope_count = models.PositiveIntegerField(default=0)
-    dont_know_count = models.PositiveIntegerField(default=0)
+    # don't-know answers to the questions it is asked (knowledge gaps; never scored). The
+    # count columns have database defaults, so that code that does not know them (a worker
+    # of the previous release during a deploy) can still write snapshots.
+    out_of_scope_count = models.PositiveIntegerField(default=0, db_default=0)
+    dont_know_count = models.PositiveIntegerField(default=0, db_default=0)
     # Hash of the question ids the team is asked that its responses' per-response dimension
     # scores (surveys.ResponseDimensionScore) were recorded for; when the team's plan
     # changes (a profile change mid-round), aggregation records them again. Null: unknown.
@@ -73,7 +75,7 @@ class DimensionScore(models.Model):
     interval_high = models.FloatField(null=True)
     n_answers = models.PositiveIntegerField()
     # Don't-know answers to the dimension's questions that the team is asked.
-    dont_know_count = models.PositiveIntegerField(default=0)
+    dont_know_count = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["team_score", "dimension__order"]
@@ -98,7 +100,7 @@ class QuestionScore(models.Model):
     std = models.FloatField(null=True, help_text="Population std of v; null when n < 2.")
     contested = models.BooleanField(default=False)
     na_count = models.PositiveIntegerField(default=0)
-    dont_know_count = models.PositiveIntegerField(default=0)
+    dont_know_count = models.PositiveIntegerField(default=0, db_default=0)
     distribution = models.JSONField(default=list, help_text="Answer count per choice score.")
 
     class Meta:

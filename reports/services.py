@@ -30,7 +30,7 @@ from django.db.models import Count, F, Max, Model, Sum
 from django.utils import timezone
 
 from maturity import scoring
-from maturity.models import Choice, Framework, Question
+from maturity.models import Choice, Dimension, Framework, Question
 from maturity.selectors import per_framework_version
 from reports.models import (
     AggregationRun,
@@ -145,13 +145,28 @@ def asked_frame(plans: dict[int, TeamPlan], tables: FrameworkTables) -> pd.DataF
     return pd.concat(blocks, ignore_index=True)
 
 
-def _only_asked(frame: pd.DataFrame, asked: pd.DataFrame) -> pd.DataFrame:
-    """Return the rows of ``frame`` whose (team, question) pair is in ``asked``."""
+# A (team, question) pair as one integer, in SQL and in Python alike: team id x 2^32 +
+# question id (question ids stay far below 2^32; the product fits a 64-bit integer).
+_PAIR_BASE = 2**32
+
+
+def asked_pairs(plans: dict[int, TeamPlan]) -> np.ndarray:
+    """Return the asked (team, question id) pairs of ``plans`` as sorted integers."""
+    blocks = [
+        team * _PAIR_BASE + np.fromiter(plan.asked, dtype=np.int64, count=len(plan.asked))
+        for team, plan in plans.items()
+    ]
+    return np.sort(np.concatenate(blocks)) if blocks else np.array([], dtype=np.int64)
+
+
+def _only_asked(frame: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
+    """Return the rows of ``frame`` (team id, question id) that are among the ``pairs``."""
     if frame.empty:
         return frame
-    keep = pd.MultiIndex.from_frame(frame[["team", "question"]]).isin(
-        pd.MultiIndex.from_frame(asked[["team", "question"]])
+    key = frame["team"].to_numpy(dtype=np.int64) * _PAIR_BASE + frame["question"].to_numpy(
+        dtype=np.int64
     )
+    keep = np.isin(key, pairs)
     return frame if keep.all() else frame[keep].reset_index(drop=True)
 
 
@@ -294,14 +309,21 @@ def load_raw_inputs(
     params = [survey.pk, *team_params]
 
     # One scan gives, per (team, question), the count of each choice score, of N/A and of
-    # don't know; the question statistics follow exactly from those integer counts.
+    # don't know; the question statistics follow exactly from those integer counts. On
+    # PostgreSQL it reads only the answers' covering index (response_id, question_id) +
+    # (score, na) (surveys 0006): reading a.dont_know too would fetch every answer from the
+    # table (a one-team run went from an index-only scan to a parallel scan, 5x slower). So
+    # a don't know is counted as what it is in a counted response: an answer with neither
+    # a score nor N/A (submission accepts nothing else for a question the team is asked;
+    # answers to other questions are dropped below).
     top = int(tables.frames.questions["max_score"].max())
     score_columns = [f"n{k}" for k in range(top + 1)]
     # (FILTER, not SUM(CASE ...): a fifth faster on PostgreSQL; SQLite has it since 3.30.)
     counts_sql = ", ".join(f"COUNT(*) FILTER (WHERE a.score = {k})" for k in range(top + 1))
     per_question_query = Query(
         f"SELECT r.team_id, a.question_id, {counts_sql},"  # noqa: S608
-        " COUNT(*) FILTER (WHERE a.na), COUNT(*) FILTER (WHERE a.dont_know)"
+        " COUNT(*) FILTER (WHERE a.na),"
+        " COUNT(*) FILTER (WHERE a.score IS NULL AND NOT a.na)"
         f"{_COUNTED}{team_sql}"
         " GROUP BY r.team_id, a.question_id",
         params,
@@ -310,10 +332,9 @@ def load_raw_inputs(
     )
     wanted = plans if team_ids is None else {t: plans[t] for t in team_ids if t in plans}
     asked = asked_frame(wanted, tables)
-    per_question = _run(per_question_query)
+    per_question = _only_asked(_run(per_question_query), asked_pairs(wanted))
     per_question["question"] = per_question["question"].map(tables.question_keys)
-    per_question = _only_asked(per_question, asked)
-    moments = _respondent_moments(survey, team_ids, wanted, tables)
+    moments = _respondent_moments(survey, team_ids, wanted, tables, watermarks)
     moments["dimension"] = moments["dimension"].map(tables.dimension_keys)
     out_of_scope = {team: len(plan.out_of_scope) for team, plan in wanted.items()}
     return RawInputs(per_question, moments, watermarks, asked, out_of_scope)
@@ -327,49 +348,49 @@ def _respondent_moments(
     team_ids: list[int] | None,
     plans: dict[int, TeamPlan],
     tables: FrameworkTables,
+    watermarks: dict[int, Watermark],
 ) -> pd.DataFrame:
     """Return team, dimension, count, mean, mean_sq of the respondents' dimension scores.
 
     The database reduces the per-response rows (see record_response_dimension_scores) to
     their moments per (team, dimension): enough for the t-interval, and a few rows instead
-    of one per person. Those rows are first brought up to date for the teams of ``plans``:
-    recorded again for a team whose plan changed since they were recorded (see
-    _rerecord_changed_plans), and recorded for counted responses that have none yet (new
-    submissions, or responses loaded any other way). ``team_ids`` None reads all teams;
-    only those of ``plans`` (teams of the round) are kept.
+    of one per person. A team whose plan changed since its rows were recorded has them
+    recorded again first (_rerecord_changed_plans). Every counted response has a row in
+    every dimension, so a team with fewer rows than counted responses has some not
+    recorded yet (new submissions, or responses loaded any other way): they are recorded,
+    and that team's moments are read again. Usually there are none, and this is one query
+    besides the fingerprints. ``team_ids`` None reads all teams; only those of ``plans``
+    (teams of the round) are kept.
     """
-    _rerecord_changed_plans(survey, plans, every_question=tables.question_keys.keys())
-    missing = _responses_without_dimension_scores(survey, team_ids)
-    missing = [team for team in missing if team in plans]
-    if missing:
-        record_response_dimension_scores(survey, missing, plans)
+    stored = dict(
+        TeamScore.objects.filter(survey=survey, is_rollup=False)
+        .filter(**({"team_id__in": team_ids} if team_ids is not None else {}))
+        .values_list("team_id", "asked_fingerprint")
+    )
+    _rerecord_changed_plans(survey, plans, tables.question_keys.keys(), stored)
     moments = _run(_moments_query(survey, team_ids))
     moments = moments[moments["team"].isin(list(plans))]
+    rows = moments.groupby("team")["rows"].min().to_dict()
+    short = sorted(
+        team
+        for team, watermark in watermarks.items()
+        if team in plans and watermark.count and rows.get(team, 0) < watermark.count
+    )
+    if short:
+        record_response_dimension_scores(survey, short, plans)
+        complete = moments[~moments["team"].isin(short)]
+        reread = _run(_moments_query(survey, short))
+        moments = pd.concat([complete, reread], ignore_index=True) if len(complete) else reread
     # A dimension in which all of a team's asked answers were N/A or don't know (or that
     # it is not asked at all) has no respondent scores.
     return moments[moments["count"] > 0].drop(columns="rows").reset_index(drop=True)
 
 
-def _responses_without_dimension_scores(survey: Survey, team_ids: list[int] | None) -> list[int]:
-    """Return the teams (of ``team_ids``, None: all) with counted responses that have no
-    per-response scores yet. Usually none: one anti-join over the counted responses."""
-    team_sql, team_params = _team_filter(team_ids)
-    missing = _run(
-        Query(
-            f"SELECT DISTINCT r.team_id FROM {Response._meta.db_table} r"  # noqa: S608
-            f" WHERE r.survey_id = %s AND r.status = 'submitted'{team_sql}"
-            f" AND NOT EXISTS (SELECT 1 FROM {_RESPONSE_DIMENSIONS} d"
-            " WHERE d.response_id = r.id)",
-            [survey.pk, *team_params],
-            ["team"],
-            many_teams=_many(team_ids),
-        )
-    )
-    return sorted(int(team) for team in missing["team"])
-
-
 def _rerecord_changed_plans(
-    survey: Survey, plans: dict[int, TeamPlan], every_question: Iterable[int]
+    survey: Survey,
+    plans: dict[int, TeamPlan],
+    every_question: Iterable[int],
+    stored: dict[int, int | None],
 ) -> list[int]:
     """Record the per-response scores again for teams whose plan changed; return them.
 
@@ -381,15 +402,10 @@ def _rerecord_changed_plans(
     is what those rows were computed over: a v1 round, where every team is asked
     everything, is never recorded twice. Teams whose fingerprint differs get their
     responses' rows deleted and recorded again, under the snapshot row's lock, so
-    concurrent runs do it once.
+    concurrent runs do it once. ``stored``: the fingerprints read before (no snapshot: absent).
     """
     everything = asked_fingerprint(every_question)
     fingerprints = {team: asked_fingerprint(plan.asked) for team, plan in plans.items()}
-    stored = dict(
-        TeamScore.objects.filter(survey=survey, team_id__in=fingerprints).values_list(
-            "team_id", "asked_fingerprint"
-        )
-    )
 
     def recorded_for(mark: int | None) -> int:
         return everything if mark is None else mark
@@ -439,11 +455,6 @@ def _moments_query(survey: Survey, team_ids: list[int] | None) -> Query:
     )
 
 
-# A (team, question) pair as one integer, in SQL and in Python alike: team id x 2^32 +
-# question id (question ids stay far below 2^32; the product fits a 64-bit integer).
-_PAIR_BASE = 2**32
-
-
 def _asked_pairs_sql(plans: dict[int, TeamPlan], team_ids: Iterable[int]) -> tuple[str, list[Any]]:
     """Return SQL telling whether answer ``a`` of response ``r`` is to an asked question.
 
@@ -451,12 +462,7 @@ def _asked_pairs_sql(plans: dict[int, TeamPlan], team_ids: Iterable[int]) -> tup
     reads with json_each, a bigint array on PostgreSQL; ``IN (SELECT ...)`` makes both
     databases hash or index the set once rather than scan it per answer.
     """
-    pairs = sorted(
-        team * _PAIR_BASE + question
-        for team in team_ids
-        if team in plans
-        for question in plans[team].asked
-    )
+    pairs = asked_pairs({team: plans[team] for team in team_ids if team in plans}).tolist()
     pair = f"(r.team_id * {_PAIR_BASE} + a.question_id)"
     if connection.vendor == "postgresql":
         return f"{pair} IN (SELECT unnest(CAST(%s AS BIGINT[])))", [pairs]
@@ -471,10 +477,11 @@ def record_response_dimension_scores(
 
     A response's score in a dimension is 100 x the weighted mean of its answers there to the
     questions its team is asked (``plans``, read when not given); null when none of those
-    has a choice (all N/A or don't know, or none asked). A response gets a row in every
-    dimension it answered anything in, so every counted response has rows. Rows are
-    computed once, by the first run that reads the response (usually the team's run right
-    after the submission): a submitted response never changes; when its team's plan does,
+    has a choice (all N/A or don't know, or none asked). Every response gets a row in every
+    dimension of the framework, so that a team with fewer rows in a dimension than counted
+    responses has some not recorded (see _respondent_moments). Rows are computed once, by
+    the first run that reads the response (usually the team's run right after the
+    submission): a submitted response never changes; when its team's plan does,
     _rerecord_changed_plans deletes and records them again. Rows are inserted in key
     order, so that concurrent runs wait for each other instead of deadlocking. Returns the
     number of rows written.
@@ -486,21 +493,37 @@ def record_response_dimension_scores(
         return 0
     team_sql, team_params = _team_filter(teams)
     is_asked, asked_params = _asked_pairs_sql(plans, teams)
+    unrecorded = (
+        f" AND NOT EXISTS (SELECT 1 FROM {_RESPONSE_DIMENSIONS} d"  # noqa: S608
+        " WHERE d.response_id = r.id)"
+    )
+    per_dimension = (
+        "SELECT y.response_id, y.dimension_id,"  # noqa: S608
+        " 100 * SUM(CASE WHEN y.asked THEN y.weight * y.v END)"
+        " / SUM(CASE WHEN y.asked AND y.v IS NOT NULL THEN y.weight END) AS score"
+        f" FROM (SELECT a.response_id, q.dimension_id, q.weight, {_V} AS v,"
+        f" {is_asked} AS asked{_COUNTED_WITH_QUESTIONS}{team_sql}{unrecorded}) y"
+        " GROUP BY y.response_id, y.dimension_id"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_RESPONSE_DIMENSIONS} (response_id, dimension_id, score)"  # noqa: S608
-            " SELECT x.response_id, x.dimension_id,"
-            " 100 * SUM(CASE WHEN x.asked THEN x.weight * x.v END)"
-            " / SUM(CASE WHEN x.asked AND x.v IS NOT NULL THEN x.weight END)"
-            f" FROM (SELECT a.response_id, q.dimension_id, q.weight, {_V} AS v,"
-            f" {is_asked} AS asked"
-            f"{_COUNTED_WITH_QUESTIONS}{team_sql}"
-            f" AND NOT EXISTS (SELECT 1 FROM {_RESPONSE_DIMENSIONS} d"
-            " WHERE d.response_id = r.id)) x"
-            " GROUP BY x.response_id, x.dimension_id"
-            " ORDER BY x.response_id, x.dimension_id"
+            " SELECT r.id, dim.id, x.score"
+            f" FROM {Response._meta.db_table} r"
+            f" CROSS JOIN {Dimension._meta.db_table} dim"
+            f" LEFT JOIN ({per_dimension}) x ON x.response_id = r.id AND x.dimension_id = dim.id"
+            " WHERE dim.framework_id = %s AND r.survey_id = %s AND r.status = 'submitted'"
+            f"{team_sql}{unrecorded}"
+            " ORDER BY r.id, dim.id"
             " ON CONFLICT DO NOTHING",
-            [*asked_params, survey.pk, *team_params],
+            [
+                *asked_params,
+                survey.pk,
+                *team_params,
+                survey.framework_id,
+                survey.pk,
+                *team_params,
+            ],
         )
         written: int = cursor.rowcount
         return written

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.schema import TeamProfile as ProfileSpec
@@ -163,22 +163,32 @@ def round_plans(survey: Survey, team_ids: Iterable[int] | None = None) -> dict[i
     """Return every survey team's :class:`maturity.scope.TeamPlan`, keyed by team id.
 
     ``team_ids`` limits the plans returned (and the profiles read) to those survey teams:
-    one team's scoring run in a large round need not plan all of them. At most three
-    queries besides the framework's rules (cached per framework version): the round's
-    teams, their ancestors (walked level by level) and the round's profiles.
+    one team's scoring run in a large round need not plan all of them. When every question
+    is team-scope and unconditional (version 1), one query: the round's teams. Otherwise two
+    besides the framework's rules (cached per version): every team with its parent and
+    whether it takes part in the round (one scan of a small table, cheaper than walking a
+    large round's ancestors level by level with long IN lists), and the round's profiles.
     """
     wanted = None if team_ids is None else set(team_ids)
     rules = question_rules(survey.framework)
-    round_teams = set(survey.teams.values_list("id", flat=True))
-    if rules.unconditional:  # every team answers everything (version 1): no more to read
+    if rules.unconditional:  # every team answers everything: no more to read
         everything = _everything(rules)
-        return {team: everything for team in round_teams if wanted is None or team in wanted}
+        return {
+            team: everything
+            for team in survey.teams.values_list("id", flat=True)
+            if wanted is None or team in wanted
+        }
+    in_round = Survey.teams.through.objects.filter(survey_id=survey.pk, team_id=OuterRef("pk"))
     parent_of: dict[int, int | None] = {}
-    frontier = round_teams
-    while frontier:
-        rows = dict(Team.objects.filter(pk__in=frontier).values_list("pk", "parent_id"))
-        parent_of.update(rows)
-        frontier = {parent for parent in rows.values() if parent is not None} - set(parent_of)
+    round_teams: set[int] = set()
+    for pk, parent, taking_part in (
+        Team.objects.order_by()
+        .annotate(taking_part=Exists(in_round))
+        .values_list("pk", "parent_id", "taking_part")
+    ):
+        parent_of[pk] = parent
+        if taking_part:
+            round_teams.add(pk)
     profiles = {
         profile.team_id: profile_spec(profile)
         for profile in TeamProfile.objects.filter(
