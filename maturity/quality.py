@@ -12,7 +12,9 @@ Per question:
   choice scores as the value domain: each team with at least two answers is a unit, its
   respondents' choices the unit's values. Computed by the ``krippendorff`` package. Below
   0.667, the lowest alpha Krippendorff accepts for tentative conclusions, people of one
-  team read the question differently: it is flagged **ambiguous**.
+  team read the question differently: it is flagged **ambiguous**, once at least 5 teams
+  (units) have two answers or more; with fewer, alpha swings with one respondent and the
+  flag would be noise (our minimum, not a published one).
 - ``top_share``: the share of answers on the most chosen choice; at 0.9 or more (with at
   least 10 answers) the question tells teams apart too little: **uninformative**.
 - ``dont_know_rate`` of 0.25 or more: respondents cannot see what it asks: **unknown**.
@@ -65,6 +67,7 @@ class Thresholds:
     """When a question is flagged (see the module's docstring for the sources)."""
 
     agreement: float = 0.667
+    agreement_min_teams: int = 5
     top_share: float = 0.9
     top_share_min_answers: int = 10
     dont_know_rate: float = 0.25
@@ -104,7 +107,8 @@ def question_health(answers: pd.DataFrame, thresholds: Thresholds | None = None)
     health["top_share"] = top.reindex(health.index)
     health["item_rest"] = _item_rest(chosen).reindex(health.index)
     flagged = {
-        "ambiguous": health["agreement"].lt(thresholds.agreement),  # NaN: not flagged
+        "ambiguous": health["agreement"].lt(thresholds.agreement)  # NaN: not flagged
+        & health["agreement_teams"].ge(thresholds.agreement_min_teams),
         "uninformative": health["n_answers"].ge(thresholds.top_share_min_answers)
         & health["top_share"].ge(thresholds.top_share),
         "unknown": health["dont_know_rate"].ge(thresholds.dont_know_rate),

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from maturity import quality
 from reports.models import DimensionHealth, QuestionHealth
-from reports.selectors import is_withheld, survey_withheld_reason
+from reports.selectors import health_thresholds, is_withheld, survey_withheld_reason
 from reports.services import _COUNTED, FrameworkTables, framework_tables
 from surveys.models import Response, Survey
 from surveys.selectors import round_plans
@@ -140,7 +140,7 @@ def question_health_refresh(*, survey: Survey) -> HealthRun:
     tables = framework_tables(survey.framework)
     answers = counted_answers(survey, tables)
     loaded = time.perf_counter()
-    questions = quality.question_health(answers)
+    questions = quality.question_health(answers, health_thresholds())
     dimensions = quality.dimension_health(answers)
     computed = time.perf_counter()
 

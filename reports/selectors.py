@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
@@ -287,6 +288,11 @@ class TeamReport:
     @property
     def profile_summary(self) -> str:
         return profile_summary(self.profile) if self.profile is not None else ""
+
+    @property
+    def maps_ml_test_score(self) -> bool:
+        """Tell whether the round's framework version maps any ML Test Score test."""
+        return bool(ml_test_score_questions(self.survey.framework))
 
     @property
     def overall_delta(self) -> float | None:
@@ -879,13 +885,15 @@ class MlTestRow:
     title: str
     points: float | None  # 0, 0.5 or 1; None: no mapped question scored (counts 0)
     questions: list[MlTestQuestion]
+    applicable: bool = True  # False: all its questions are out of the team's scope
 
 
 @dataclass
 class MlTestSection:
     key: str  # data | model | infra | monitor
     name: str
-    score: float  # the sum of its seven tests' points
+    score: float | None  # its points on the paper's 0-7 scale; None: no test applies
+    applicable: int  # how many of its seven tests apply to the team's profile
     tests: list[MlTestRow]
 
 
@@ -944,8 +952,12 @@ def team_ml_test_score(survey: Survey, team: Team) -> TeamMlTestScore:
         for key, mean in team_score.questions.filter(n__gt=0).values_list("question__key", "mean")
         if mean is not None
     }
-    result.score = ml_test_score({q.key: q.refs for q in questions}, means)
     out_of_scope = team_plan(survey, team).out_of_scope
+    result.score = ml_test_score(
+        {q.key: q.refs for q in questions},
+        means,
+        out_of_scope={q.key for q in questions if q.pk in out_of_scope},
+    )
     by_key = {question.key: question for question in questions}
     for section in ML_TEST_SCORE_SECTIONS:
         tests = [
@@ -957,13 +969,18 @@ def team_ml_test_score(survey: Survey, team: Team) -> TeamMlTestScore:
                     MlTestQuestion(by_key[key], means.get(key), by_key[key].pk in out_of_scope)
                     for key in test.questions
                 ],
+                test.applicable,
             )
             for test in result.score.tests
             if test.test.startswith(f"{section}-")
         ]
         result.sections.append(
             MlTestSection(
-                section, ML_TEST_SCORE_SECTION_NAMES[section], result.score.sections[section], tests
+                section,
+                ML_TEST_SCORE_SECTION_NAMES[section],
+                result.score.sections[section],
+                result.score.applicable[section],
+                tests,
             )
         )
     return result
@@ -972,14 +989,21 @@ def team_ml_test_score(survey: Survey, team: Team) -> TeamMlTestScore:
 # --- question health -----------------------------------------------------------------------
 
 
+def health_thresholds() -> Thresholds:
+    """Return the thresholds question health flags with (QUESTION_HEALTH_MIN_TEAMS set)."""
+    return Thresholds(agreement_min_teams=settings.QUESTION_HEALTH_MIN_TEAMS)
+
+
 def health_flags(thresholds: Thresholds | None = None) -> dict[str, str]:
     """Return what each question-health flag means, with its threshold and its source."""
-    limits = thresholds or Thresholds()
+    limits = thresholds or health_thresholds()
     return {
         "ambiguous": "People of one team read the question differently: within-team "
         f"agreement (Krippendorff's alpha, ordinal) below {limits.agreement}, the lowest "
         "alpha Krippendorff accepts even for tentative conclusions (Content Analysis, 2nd "
-        "ed., 2004, p. 241). Rewrite its wording or its levels.",
+        f"ed., 2004, p. 241), over at least {limits.agreement_min_teams} teams with two "
+        "answers or more (our minimum: with fewer, alpha swings with one respondent). "
+        "Rewrite its wording or its levels.",
         "uninformative": f"Nearly everyone gives the same answer: {limits.top_share:.0%} or "
         f"more of its answers (at least {limits.top_share_min_answers}) on one choice, so it "
         "tells teams apart too little (our threshold, not a published one). Raise the bar "

@@ -289,6 +289,9 @@ FRAMEWORKS_DIR = BASE_DIR / "maturity" / "frameworks"
 
 # Seconds between refreshes of the question health of open surveys (beat).
 QUESTION_HEALTH_SECONDS = env.float("QUESTION_HEALTH_SECONDS", default=1800.0)
+# Teams (with two answers or more) a question's within-team agreement needs before a low
+# value flags it "ambiguous" (maturity.quality.Thresholds.agreement_min_teams).
+QUESTION_HEALTH_MIN_TEAMS = env.int("QUESTION_HEALTH_MIN_TEAMS", default=5)
 
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {

@@ -17,8 +17,13 @@ from rest_framework.views import APIView
 
 from common.api import IsAdmin
 from maturity.models import Framework
-from maturity.quality import Thresholds
-from reports.selectors import SURVEY_OPEN, QuestionHealthReport, health_flags, question_health
+from reports.selectors import (
+    SURVEY_OPEN,
+    QuestionHealthReport,
+    health_flags,
+    health_thresholds,
+    question_health,
+)
 from surveys.models import Survey
 
 FLAGS = ["ambiguous", "uninformative", "unknown"]
@@ -86,7 +91,10 @@ class DimensionHealthOut(serializers.Serializer[dict[str, Any]]):
 
 
 class ThresholdsOut(serializers.Serializer[dict[str, Any]]):
-    agreement = serializers.FloatField(help_text="ambiguous below this agreement.")
+    agreement = serializers.FloatField(help_text="ambiguous below this agreement ...")
+    agreement_min_teams = serializers.IntegerField(
+        help_text="... over at least this many teams with two answers or more."
+    )
     top_share = serializers.FloatField(help_text="uninformative at this top share or more ...")
     top_share_min_answers = serializers.IntegerField(help_text="... with this many answers.")
     dont_know_rate = serializers.FloatField(help_text="unknown at this rate or more.")
@@ -119,7 +127,7 @@ def question_health_payload(report: QuestionHealthReport) -> dict[str, Any]:
         "survey": report.survey.pk,
         "withheld_reason": report.withheld_reason,
         "computed_at": computed_at.isoformat().replace("+00:00", "Z") if computed_at else None,
-        "thresholds": asdict(Thresholds()),
+        "thresholds": asdict(health_thresholds()),
         "flag_meanings": health_flags(),
         "questions": [
             {

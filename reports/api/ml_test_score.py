@@ -28,7 +28,9 @@ class MlTestQuestionOut(serializers.Serializer[dict[str, Any]]):
     question = serializers.CharField(help_text="Question key.")
     text = serializers.CharField()
     mean = serializers.FloatField(
-        allow_null=True, help_text="The team's question score Q (0..1); null: no score."
+        allow_null=True,
+        help_text="The team's question score Q as a fraction of the top level (0..1; "
+        "the page shows it on the question's 0-max scale); null: no score.",
     )
     out_of_scope = serializers.BooleanField(help_text="Excluded by the team's profile.")
 
@@ -40,13 +42,22 @@ class MlTestOut(serializers.Serializer[dict[str, Any]]):
         allow_null=True,
         help_text="0, 0.5 or 1; null when no mapped question has a score (counts 0).",
     )
+    applicable = serializers.BooleanField(
+        help_text="False when every mapped question is out of the team's scope: the test is "
+        "left out of its section instead of counting 0."
+    )
     questions = MlTestQuestionOut(many=True)
 
 
 class MlTestSectionOut(serializers.Serializer[dict[str, Any]]):
     section = serializers.ChoiceField(choices=["data", "model", "infra", "monitor"])
     name = serializers.CharField()
-    score = serializers.FloatField(help_text="The sum of its seven tests' points (0-7).")
+    score = serializers.FloatField(
+        allow_null=True,
+        help_text="Its tests' points on the paper's 0-7 scale: the sum over the tests that "
+        "apply, x 7 / applicable (the plain sum when all seven apply); null when none does.",
+    )
+    applicable = serializers.IntegerField(help_text="How many of its seven tests apply.")
     tests = MlTestOut(many=True)
 
 
@@ -94,11 +105,13 @@ def ml_test_score_payload(result: TeamMlTestScore) -> dict[str, Any]:
                 "section": section.key,
                 "name": section.name,
                 "score": section.score,
+                "applicable": section.applicable,
                 "tests": [
                     {
                         "test": test.test,
                         "title": test.title,
                         "points": test.points,
+                        "applicable": test.applicable,
                         "questions": [
                             {
                                 "question": q.question.key,

@@ -66,12 +66,27 @@ def test_a_question_that_splits_every_team_is_ambiguous():
     answers = rows(
         *[
             (f"{team}-{person}", team, "q", "d", score, 4, False, False)
-            for team in ("a", "b", "c", "d")
+            for team in ("a", "b", "c", "d", "e")
             for person, score in enumerate((0, 4, 1, 3))
         ]
     )
     (health,) = question_health(answers).to_dict("records")
     assert health["agreement"] < 0 and health["flags"] == ["ambiguous"]
+
+
+def test_agreement_over_fewer_than_five_teams_flags_nothing():
+    """Break-it finding: 78 of 83 demo questions were "ambiguous" on alphas over a few
+    small teams; below 5 teams alpha is shown but not flagged."""
+    answers = rows(
+        *[
+            (f"{team}-{person}", team, "q", "d", score, 4, False, False)
+            for team in ("a", "b", "c", "d")
+            for person, score in enumerate((0, 4, 1, 3))
+        ]
+    )
+    (health,) = question_health(answers).to_dict("records")
+    assert health["agreement"] < 0 and health["agreement_teams"] == 4
+    assert health["flags"] == []
 
 
 def test_item_rest_correlation_is_pearson_of_v_against_the_mean_of_the_others():

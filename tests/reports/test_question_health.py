@@ -142,6 +142,13 @@ def respond(survey, team, key, answers: dict, status="submitted", **fields):
     return response
 
 
+@pytest.fixture(autouse=True)
+def _three_teams_suffice(settings):
+    """The rounds here have three teams; the shipped minimum for "ambiguous" is five
+    (QUESTION_HEALTH_MIN_TEAMS, tested in tests/maturity/test_quality.py)."""
+    settings.QUESTION_HEALTH_MIN_TEAMS = 3
+
+
 @pytest.fixture
 def round_of(health_framework):
     """Return ``make(**survey fields)``: a survey of three teams of four respondents who
@@ -390,6 +397,7 @@ def test_api_returns_the_stored_rows_with_flags(round_of, admin_user):
     assert body["questions"][1]["agreement"] is None  # JSON null, never NaN
     assert body["thresholds"] == {
         "agreement": 0.667,
+        "agreement_min_teams": 3,  # this module's setting; 5 by default
         "top_share": 0.9,
         "top_share_min_answers": 10,
         "dont_know_rate": 0.25,

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from maturity.models import Framework, Question
+from reports.health import question_health_refresh
 from reports.services import aggregate
 from surveys import services
 from surveys.models import Membership, Response, Survey, Team, TeamProfile
@@ -191,6 +192,9 @@ MANAGERS = {
 NOT_YET_ANSWERED = frozenset({"alice", "erin", "yara"})
 # Dimensions whose practices respondents often cannot see from inside a product team.
 OPAQUE_DIMENSIONS = {"security-compliance", "access-change-control", "cost-efficiency"}
+# Questions people of one team read differently in the demo, so that question health has
+# something to flag (the rest spread as colleagues' views usually do, by about one level).
+READ_DIFFERENTLY = {"iterative-delivery", "environment-parity", "drift-detection"}
 NA_REASON = "We run no model of the kind this asks about."
 
 
@@ -307,13 +311,17 @@ class Command(BaseCommand):
             .select_related("dimension", "framework")
             .order_by("order")
         )
+        # Teams differ practice by practice, not only by dimension: one draw per question,
+        # shared by the team's respondents.
+        practice = {question.pk: rng.gauss(0, 0.7) for question in questions}
         for username in demo.members:
             if username in skip:
                 continue
             user = users.get(username=username)
-            optimism = rng.uniform(-0.5, 0.6)  # some people rate higher than others
+            optimism = rng.uniform(-0.2, 0.2)  # some people rate higher than others
             answers = [
-                _answer_one(question, demo, rng, improvement + optimism) for question in questions
+                _answer_one(question, demo, rng, improvement + optimism + practice[question.pk])
+                for question in questions
             ]
             result = services.response_submit(
                 survey=survey,
@@ -331,6 +339,8 @@ class Command(BaseCommand):
         for survey in Survey.objects.filter(pk__in=survey_ids).order_by("opens_at"):
             run = aggregate(survey=survey)
             self.stdout.write(f"Scored {run.teams_scored} teams of '{survey.title}'.")
+            # What the worker's survey-wide run does after scoring (reports.tasks).
+            question_health_refresh(survey=survey)
 
     def _print_credentials(self) -> None:
         self.stdout.write(
@@ -359,7 +369,8 @@ def _answer_one(
             return services.AnswerInput(question=question, dont_know=True)
     if question.allow_na and rng.random() < 0.12:
         return services.AnswerInput(question=question, na=True, comment=NA_REASON)
-    level = demo.base + demo.offsets.get(dimension, 0) + shift + rng.gauss(0, 0.7)
+    spread = 1.6 if question.key in READ_DIFFERENTLY else 0.3
+    level = demo.base + demo.offsets.get(dimension, 0) + shift + rng.gauss(0, spread)
     score = max(0, min(question.max_score, round(level)))
     comment = rng.choice(COMMENTS) if rng.random() < 0.04 else ""
     return services.AnswerInput(question=question, score=score, comment=comment)
