@@ -69,9 +69,46 @@ MODEL_KIND_LABELS = {
 }
 
 
+CHECKBOX_ON = ("on", "true", "1")  # what a ticked box may post; an unticked one posts nothing
+
+
+class CheckboxValueInput(forms.CheckboxInput):
+    """A checkbox that hands its field what was posted (None when nothing was), so that the
+    field can refuse a value no checkbox posts instead of reading any text as ticked."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return data.get(name)
+
+
+class CheckboxField(forms.BooleanField):
+    """A yes/no checkbox: ticked ("on", "true" or "1") or absent; anything else is an error."""
+
+    widget = CheckboxValueInput
+
+    def to_python(self, value: Any) -> bool:
+        if value is None or value is False:
+            return False
+        if value is True or (isinstance(value, str) and value.lower() in CHECKBOX_ON):
+            return True
+        raise forms.ValidationError(
+            "Tick the box or leave it empty; this value is not a checkbox's.", code="invalid"
+        )
+
+
+# The profile page's messages, in the words of its form (the API's name the keys).
+PROFILE_EMPTY = {
+    "serving": "Choose at least one way the team's models are used.",
+    "model_kinds": "Choose at least one kind of model the team builds or uses.",
+}
+NOT_SERVED_ALONE = (
+    f"“{SERVING_LABELS['none']}” cannot be combined with a way of serving models: "
+    "untick one or the other."
+)
+
+
 class TeamProfileForm(forms.Form):
     """A team's profile in a round; the lists are checked by validation.profile_problems, as
-    the API checks them."""
+    the API checks them, and its problems said with the form's labels."""
 
     serving = forms.MultipleChoiceField(
         required=False,
@@ -85,10 +122,10 @@ class TeamProfileForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="What kinds of model does the team build or use?",
     )
-    gpu = forms.BooleanField(
+    gpu = CheckboxField(
         required=False, label="It trains or serves models on GPUs or other accelerators"
     )
-    regulated = forms.BooleanField(
+    regulated = CheckboxField(
         required=False, label="Its models fall under a regulated or high-risk domain"
     )
 
@@ -98,8 +135,17 @@ class TeamProfileForm(forms.Form):
             for field, messages in profile_problems(
                 cleaned["serving"], cleaned["model_kinds"]
             ).items():
-                self.add_error(field, messages)
+                self.add_error(field, self._in_words(field, cleaned[field], messages))
         return cleaned
+
+    @staticmethod
+    def _in_words(field: str, values: list[str], messages: list[str]) -> list[str]:
+        """Return a problem of ``field`` as the page says it (labels, not keys)."""
+        if not values:
+            return [PROFILE_EMPTY[field]]
+        if field == "serving" and "none" in values:
+            return [NOT_SERVED_ALONE]
+        return messages
 
     def profile_input(self) -> ProfileInput:
         """Return the valid form's values, lists in their canonical order."""

@@ -40,6 +40,9 @@ class SurveyEntry:
     # "none", "proposed" or "confirmed" where the framework's questions depend on a team
     # profile; None where they do not (version 1).
     profile_status: str | None = None
+    # Questions the team is asked that the counted submission does not answer: they came
+    # into scope after it (a profile change); the submission counts as it is.
+    new_in_scope: int = 0
 
     @property
     def percent(self) -> int:
@@ -128,6 +131,7 @@ def survey_entries_for(user: User) -> list[SurveyEntry]:
                     draft=draft is not None,
                     submitted_at=submitted.submitted_at if submitted else None,
                     profile_status=profiles.get(team.pk, "none") if uses_profiles else None,
+                    new_in_scope=len(asked - given.get(submitted.pk, set())) if submitted else 0,
                 )
             )
     entries.sort(key=lambda e: (not e.survey.accepts_answers(), -e.survey.opens_at.timestamp()))
@@ -142,6 +146,18 @@ def answers_by_question(response: Response) -> dict[int, Answer]:
 def answered_question_ids(response: Response) -> set[int]:
     """Return the ids of the questions the response answered (a choice, N/A or don't know)."""
     return set(response.answers.filter(answered()).values_list("question_id", flat=True))
+
+
+def new_in_scope(survey: Survey, team: Team, respondent_key: str, plan: TeamPlan) -> int:
+    """Return how many of the questions ``plan`` asks the respondent's counted submission
+    leaves unanswered: they came into scope after it (the team's profile changed), since a
+    submission answers every question asked then. 0 without a submission."""
+    submitted = Response.objects.filter(
+        survey=survey, team=team, respondent_key=respondent_key, status="submitted"
+    ).first()
+    if submitted is None:
+        return 0
+    return len(plan.asked - answered_question_ids(submitted))
 
 
 # --- which questions a team answers (scope and profile; rule in maturity.scope) ---------------

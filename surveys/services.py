@@ -58,6 +58,8 @@ class SurveyError(ApplicationError):
         "idempotency_key_in_use": 409,
         "idempotency_key_reused": 422,
         "permission_denied": 403,
+        "profile_confirmed": 409,
+        "profile_differs": 409,
         "profile_exists": 409,
     }
 
@@ -1058,13 +1060,40 @@ def profile_propose(
     return profile
 
 
+def same_profile(one: ProfileInput, other: ProfileInput) -> bool:
+    """Tell whether two profiles declare the same (the lists' order does not matter)."""
+    return (
+        set(one.serving) == set(other.serving)
+        and set(one.model_kinds) == set(other.model_kinds)
+        and (one.gpu, one.regulated) == (other.gpu, other.regulated)
+    )
+
+
 @transaction.atomic
-def profile_confirm(*, survey: Survey, team: Team, confirmed_by: User) -> TeamProfile:
-    """Confirm a proposed profile unchanged, as a manager of the team (or an admin)."""
+def profile_confirm(
+    *, survey: Survey, team: Team, confirmed_by: User, seen: ProfileInput | None = None
+) -> TeamProfile:
+    """Confirm a proposed profile unchanged, as a manager of the team (or an admin).
+
+    ``seen`` is the profile as the manager confirms it (the page's form): when it differs
+    from the stored proposal nothing is written and SurveyError "profile_differs" (409) is
+    raised, since confirming must never silently drop the manager's edits. A profile that
+    is confirmed already stays as it is (its confirmed_at too): SurveyError
+    "profile_confirmed" (409). Raises "no_profile" when the team has none.
+    """
     profile = TeamProfile.objects.select_for_update().filter(survey=survey, team=team).first()
     if profile is None:
         raise SurveyError(f"{team.name} has no profile to confirm.", code="no_profile")
     values = ProfileInput(profile.serving, profile.model_kinds, profile.gpu, profile.regulated)
+    if profile.confirmed_at is not None:
+        raise SurveyError(
+            f"The team profile of {team.name} is already confirmed.", code="profile_confirmed"
+        )
+    if seen is not None and not same_profile(seen, values):
+        raise SurveyError(
+            "Your changes were not saved: use Save and confirm to apply them.",
+            code="profile_differs",
+        )
     return profile_set(survey=survey, team=team, values=values, set_by=confirmed_by)
 
 

@@ -713,6 +713,7 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
             "unexplained": services.na_without_reason(response, plan),
             "summary": summary,
             "progress": _progress(plan, selectors.answered_question_ids(response)),
+            "new_in_scope": selectors.new_in_scope(survey, team, respondent.key, plan),
             "scope": _scope_note(survey, team, plan),
             "error": error,
         },
@@ -805,6 +806,9 @@ def _profile_initial(profile: TeamProfile | None) -> dict[str, object]:
     }
 
 
+PROFILE_NOT_SAVED = "Your changes were not saved: use Save and confirm to apply them."
+
+
 def _profile_save(
     request: HttpRequest,
     survey: Survey,
@@ -819,9 +823,7 @@ def _profile_save(
     confirms) the profile; a respondent's save proposes it. Raises SurveyError.
     """
     if manager is not None and request.POST.get("action") == "confirm":
-        services.profile_confirm(survey=survey, team=team, confirmed_by=manager)
-        messages.success(request, "The team profile is confirmed.")
-        return True
+        return _profile_confirm(request, survey, team, form, manager)
     if not form.is_valid():
         return False
     if manager is not None:
@@ -838,6 +840,45 @@ def _profile_save(
             request, "The team profile is saved; a manager of the team will confirm it."
         )
     return True
+
+
+def _profile_confirm(
+    request: HttpRequest, survey: Survey, team: Team, form: TeamProfileForm, manager: User
+) -> bool:
+    """Confirm the proposal as it stands, if the form posted it unchanged; tell whether
+    the page may move on. Edits posted with "Confirm as proposed" are refused, never
+    dropped; a profile confirmed already is left as it is (its confirmed_at too)."""
+    seen = form.profile_input() if form.is_valid() else None
+    if seen is not None:
+        try:
+            services.profile_confirm(survey=survey, team=team, confirmed_by=manager, seen=seen)
+        except services.SurveyError as error:
+            stored = selectors.team_profile(survey, team)
+            if error.code != "profile_confirmed" or stored is None:
+                form.add_error(None, error.message)
+                return False
+            if services.same_profile(seen, _profile_input(stored)):
+                messages.info(request, error.message)
+                return True
+        else:
+            messages.success(request, "The team profile is confirmed.")
+            return True
+    stored = selectors.team_profile(survey, team)
+    if stored is not None and stored.confirmed_at is not None:
+        form.add_error(
+            None,
+            "The team profile is already confirmed. Your changes were not saved: "
+            "use Save to apply them.",
+        )
+    else:
+        form.add_error(None, PROFILE_NOT_SAVED)
+    return False
+
+
+def _profile_input(profile: TeamProfile) -> services.ProfileInput:
+    return services.ProfileInput(
+        profile.serving, profile.model_kinds, profile.gpu, profile.regulated
+    )
 
 
 def _choice_label(question: Question, answers: dict[int, Answer]) -> str:

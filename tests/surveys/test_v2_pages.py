@@ -73,7 +73,10 @@ def test_the_scope_note_names_the_parent_team_and_counts_out_of_scope_questions(
     client.force_login(member)
     page = client.get(page_url(profiled, team, "data-management")).content.decode()
     assert "ML Platform answers 4 platform or organisation questions for Recommendations" in page
-    assert "14 questions are out of scope for your team's profile" in page
+    assert (
+        "In this survey, 14 questions are out of scope for your team's profile "
+        "and not shown on any page." in page
+    )
     assert "0 of 65 questions answered" in page
 
 
@@ -244,3 +247,26 @@ def test_a_version_1_survey_never_asks_for_a_profile(client, survey, team, membe
     start = client.get(reverse("survey-start", args=[survey.pk, team.slug]))
     assert "/d/" in start["Location"]
     assert "Team profile" not in client.get("/").content.decode()
+
+
+def test_questions_that_came_into_scope_after_a_submission_are_explained(
+    client, profiled, team, member, manager
+):
+    client.force_login(member)
+    answer_everything(profiled, team, member)
+    review = reverse("survey-review", args=[profiled.pk, team.slug])
+    assert client.post(review).status_code == 302
+    assert "came into scope" not in client.get(review).content.decode()
+    before = selectors.team_plan(profiled, team).asked
+    online = services.ProfileInput(serving=["batch", "online"], model_kinds=["classical"])
+    services.profile_set(survey=profiled, team=team, values=online, set_by=manager)
+    new = len(selectors.team_plan(profiled, team).asked - before)
+    assert new > 0
+    page = client.get(review).content.decode()
+    assert f"{new} questions came into scope after you submitted" in page
+    assert "Your submitted answers still count" in page and "submit again" in page
+    (entry,) = selectors.survey_entries_for(member)
+    assert entry.new_in_scope == new
+    dashboard = client.get("/").content.decode()
+    assert f"{new} questions came into scope after you submitted" in dashboard
+    assert "you can add answers and resubmit" in dashboard
