@@ -60,7 +60,9 @@ def round_parents(
     """Return, for each team of the round, its nearest ancestor in the round (or None).
 
     ``parent_of`` maps team ids to their parent ids and must hold every ancestor of the
-    round's teams. Cycles (which the database does not prevent) end the walk.
+    round's teams. Cycles (which the database does not prevent) end the walk; a cycle
+    among the round's teams is broken at its lowest team id, which becomes a root, so every
+    chain has one.
     """
     members = set(round_teams)
     result: dict[int, int | None] = {}
@@ -71,6 +73,15 @@ def round_parents(
             seen.add(parent)
             parent = parent_of.get(parent)
         result[team] = parent if parent in members and parent != team else None
+    for team in sorted(members):
+        chain = [team]
+        parent = result[team]
+        while parent is not None and parent not in chain:
+            chain.append(parent)
+            parent = result[parent]
+        if parent is not None:  # back at a team of the chain: a cycle
+            cycle = chain[chain.index(parent) :]
+            result[min(cycle)] = None
     return result
 
 

@@ -49,6 +49,15 @@ def test_an_llm_team_is_asked_the_llm_question():
     assert 4 in plans[5].asked
 
 
+def test_a_cycle_of_round_teams_is_broken_at_its_lowest_id():
+    """Found by the property test below: with {1: 0, 0: 1} each team's root was the other,
+    so nobody was asked an org question."""
+    parents = round_parents({0: 1, 1: 0, 2: 1}, [0, 1, 2])
+    assert parents == {0: None, 1: 0, 2: 1}
+    plans = plan_round([ORG_Q], parents, {})
+    assert plans[0].asked == {3} and plans[1].inherited == {3: 0}
+
+
 def test_round_parents_skip_teams_outside_the_round_and_stop_at_cycles():
     parent_of = {10: 11, 11: 12, 12: None, 20: 21, 21: 20}
     assert round_parents(parent_of, [10, 12, 20]) == {10: 12, 12: None, 20: None}
