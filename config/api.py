@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
 from reports.api.exports import AnswerExportView, ScoreExportView
+from reports.api.health import QuestionHealthView
+from reports.api.ml_test_score import SurveyMlTestScoreView
 from reports.api.scores import (
     AggregationRunViewSet,
     SurveyAggregateView,
@@ -27,6 +29,7 @@ from surveys.api import (
     MembershipViewSet,
     SurveyResponsesView,
     SurveyViewSet,
+    TeamProfileView,
     TeamViewSet,
 )
 
@@ -58,6 +61,11 @@ urlpatterns = [
         SurveyResponsesView.as_view(),
         name="api-survey-responses",
     ),
+    path(
+        "surveys/<int:survey_id>/teams/<slug:slug>/profile/",
+        TeamProfileView.as_view(),
+        name="api-survey-team-profile",
+    ),
     path("surveys/<int:survey_id>/scores/", SurveyScoresView.as_view(), name="api-survey-scores"),
     path(
         "surveys/<int:survey_id>/recommendations/",
@@ -65,12 +73,24 @@ urlpatterns = [
         name="api-survey-recommendations",
     ),
     path(
+        "surveys/<int:survey_id>/ml-test-score/",
+        SurveyMlTestScoreView.as_view(),
+        name="api-survey-ml-test-score",
+    ),
+    path(
         "surveys/<int:survey_id>/aggregate/",
         SurveyAggregateView.as_view(),
         name="api-survey-aggregate",
     ),
+    path(
+        "frameworks/<slug:slug>/question-health/",
+        QuestionHealthView.as_view(),
+        name="api-question-health",
+    ),
     path("exports/answers/", AnswerExportView.as_view(), name="api-export-answers"),
     path("exports/scores/", ScoreExportView.as_view(), name="api-export-scores"),
     *router.urls,
-    re_path(r"^.*$", NoSuchEndpoint.as_view(), name="api-not-found"),
+    # [\s\S], not ".": a path with a newline (%0A) is an API path too, answered in JSON.
+    # (Not the flag (?s): Django cannot reverse URLs through a pattern with flags.)
+    re_path(r"^[\s\S]*$", NoSuchEndpoint.as_view(), name="api-not-found"),
 ]

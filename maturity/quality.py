@@ -12,7 +12,9 @@ Per question:
   choice scores as the value domain: each team with at least two answers is a unit, its
   respondents' choices the unit's values. Computed by the ``krippendorff`` package. Below
   0.667, the lowest alpha Krippendorff accepts for tentative conclusions, people of one
-  team read the question differently: it is flagged **ambiguous**.
+  team read the question differently: it is flagged **ambiguous**, once at least 5 teams
+  (units) have two answers or more; with fewer, alpha swings with one respondent and the
+  flag would be noise (our minimum, not a published one).
 - ``top_share``: the share of answers on the most chosen choice; at 0.9 or more (with at
   least 10 answers) the question tells teams apart too little: **uninformative**.
 - ``dont_know_rate`` of 0.25 or more: respondents cannot see what it asks: **unknown**.
@@ -28,6 +30,7 @@ choice (listwise deletion); ``n_complete`` counts them. Undefined (NaN) below 2 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import krippendorff
@@ -64,6 +67,7 @@ class Thresholds:
     """When a question is flagged (see the module's docstring for the sources)."""
 
     agreement: float = 0.667
+    agreement_min_teams: int = 5
     top_share: float = 0.9
     top_share_min_answers: int = 10
     dont_know_rate: float = 0.25
@@ -95,7 +99,7 @@ def question_health(answers: pd.DataFrame, thresholds: Thresholds | None = None)
             "dont_know_rate": totals["dont_know"] / totals["answers"],
         }
     )
-    agreement = {key: _agreement(group) for key, group in chosen.groupby("question")}
+    agreement = _agreements(chosen)
     health["agreement"] = [agreement.get(key, (np.nan, 0))[0] for key in health.index]
     health["agreement_teams"] = [agreement.get(key, (np.nan, 0))[1] for key in health.index]
     counts = chosen.groupby(["question", "score"]).size()
@@ -103,7 +107,8 @@ def question_health(answers: pd.DataFrame, thresholds: Thresholds | None = None)
     health["top_share"] = top.reindex(health.index)
     health["item_rest"] = _item_rest(chosen).reindex(health.index)
     flagged = {
-        "ambiguous": health["agreement"].lt(thresholds.agreement),  # NaN: not flagged
+        "ambiguous": health["agreement"].lt(thresholds.agreement)  # NaN: not flagged
+        & health["agreement_teams"].ge(thresholds.agreement_min_teams),
         "uninformative": health["n_answers"].ge(thresholds.top_share_min_answers)
         & health["top_share"].ge(thresholds.top_share),
         "unknown": health["dont_know_rate"].ge(thresholds.dont_know_rate),
@@ -114,42 +119,73 @@ def question_health(answers: pd.DataFrame, thresholds: Thresholds | None = None)
     return health.rename_axis("question").reset_index()[QUESTION_COLUMNS]
 
 
-def _agreement(chosen: pd.DataFrame) -> tuple[float, int]:
-    """Return (ordinal alpha, teams used) for one question's chosen answers."""
-    teams = [group["score"].to_numpy(dtype=float) for _, group in chosen.groupby("team")]
-    teams = [values for values in teams if len(values) >= 2]
-    if len(teams) < 1:
-        return np.nan, 0
-    width = max(len(values) for values in teams)
-    # Reliability data: one column per unit (team), its respondents' values down the rows.
-    data = np.full((width, len(teams)), np.nan)
-    for column, values in enumerate(teams):
-        data[: len(values), column] = values
-    domain = np.arange(int(chosen["max_score"].max()) + 1)
+def _agreements(chosen: pd.DataFrame) -> dict[Hashable, tuple[float, int]]:
+    """Return per question (ordinal alpha, teams used) of its chosen answers.
+
+    Questions without a team of two answers are left out. Works on integer codes: copies
+    of the key columns (Python strings) cost more than the statistics at 1M answers.
+    """
+    questions, keys = pd.factorize(chosen["question"])
+    frame = pd.DataFrame(
+        {
+            "question": questions,
+            "team": pd.factorize(chosen["team"])[0],
+            "score": chosen["score"].to_numpy(dtype=float),
+            "max_score": chosen["max_score"].to_numpy(dtype=float),
+        }
+    )
+    per_team = frame.groupby(["question", "team"])["score"]
+    frame["position"] = per_team.cumcount().to_numpy()
+    pairable = frame[per_team.transform("size").to_numpy() >= 2]
+    result: dict[Hashable, tuple[float, int]] = {}
+    for code, answers in pairable.groupby("question"):
+        # Reliability data: one column per unit (team), its respondents' values down the
+        # rows (NaN where a team has fewer answers than the largest).
+        teams, column = np.unique(answers["team"].to_numpy(), return_inverse=True)
+        row = answers["position"].to_numpy()
+        data = np.full((int(row.max()) + 1, len(teams)), np.nan)
+        data[row, column] = answers["score"].to_numpy()
+        alpha = _alpha(data, int(answers["max_score"].max()))
+        result[keys[int(code)]] = (alpha, len(teams))
+    return result
+
+
+def _alpha(data: np.ndarray, max_score: int) -> float:
+    """Return Krippendorff's ordinal alpha of reliability data on the scale 0..max_score."""
     try:
         with np.errstate(invalid="ignore", divide="ignore"):  # no variation at all: NaN
             alpha = krippendorff.alpha(
-                reliability_data=data, level_of_measurement="ordinal", value_domain=domain
+                reliability_data=data,
+                level_of_measurement="ordinal",
+                value_domain=np.arange(max_score + 1),
             )
     except ValueError:  # a single value in all the data: agreement is undefined
-        return np.nan, len(teams)
-    return float(alpha), len(teams)
+        return np.nan
+    return float(alpha)
 
 
 def _item_rest(chosen: pd.DataFrame) -> pd.Series:
     """Return per question Pearson's r of v against the mean v of its dimension's others."""
-    v = chosen.assign(v=chosen["score"] / chosen["max_score"])
-    per_response = v.groupby(["response", "dimension"])["v"].agg(["sum", "count"])
-    v = v.join(per_response, on=["response", "dimension"])
-    v = v[v["count"] >= 2]
-    v = v.assign(rest=(v["sum"] - v["v"]) / (v["count"] - 1))
+    questions, keys = pd.factorize(chosen["question"])
+    # One group per (respondent, dimension), by integer id: v's sum and count there.
+    v = (chosen["score"] / chosen["max_score"]).to_numpy(dtype=float)
+    group = chosen.groupby(["response", "dimension"], sort=False).ngroup().to_numpy()
+    per_response = pd.Series(v).groupby(group)
+    total = per_response.transform("sum").to_numpy()
+    count = per_response.transform("count").to_numpy()
+    others = count >= 2
+    rest = (total[others] - v[others]) / (count[others] - 1)
+    frame = pd.DataFrame({"question": questions[others], "v": v[others], "rest": rest})
 
     def pearson(group: pd.DataFrame) -> float:
         if len(group) < 3 or group["v"].std() == 0 or group["rest"].std() == 0:
             return np.nan
         return float(np.corrcoef(group["v"], group["rest"])[0, 1])
 
-    return pd.Series({key: pearson(group) for key, group in v.groupby("question")}, dtype=float)
+    return pd.Series(
+        {keys[int(code)]: pearson(group) for code, group in frame.groupby("question")},
+        dtype=float,
+    )
 
 
 def dimension_health(answers: pd.DataFrame) -> pd.DataFrame:

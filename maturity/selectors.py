@@ -13,6 +13,8 @@ from functools import wraps
 from typing import TypeVar
 
 from maturity.models import Choice, Framework, Question
+from maturity.scope import QuestionRule
+from maturity.trends import matched_keys
 
 T = TypeVar("T")
 _MAX_VERSIONS = 32
@@ -66,4 +68,63 @@ def answer_rules(framework: Framework) -> AnswerRules:
     return AnswerRules(
         questions=questions,
         offered={pk: frozenset(scores) for pk, scores in offered.items()},
+    )
+
+
+def question_matches(current: Framework, previous: Framework) -> dict[str, tuple[str, ...]]:
+    """Return, per question key of ``current``, the keys of ``previous`` it compares to.
+
+    The one matching of questions across rounds (trends, explained change): through
+    ``replaces`` along the versions of the same framework (maturity.trends.matched_keys, which
+    states the rule for renamed, split and merged questions). Two different frameworks (slugs)
+    share no history: a question matches the one with the same key, as before versions had
+    ``replaces``.
+    """
+    if current.slug != previous.slug:
+        previous_keys = set(previous.questions.values_list("key", flat=True))
+        return {
+            key: (key,) if key in previous_keys else ()
+            for key in current.questions.order_by("order").values_list("key", flat=True)
+        }
+    low, high = sorted((current.version, previous.version))
+    versions: dict[int, dict[str, list[str]]] = {}
+    for version, key, replaces in (
+        Question.objects.filter(framework__slug=current.slug, framework__version__range=(low, high))
+        .order_by("framework__version", "order")
+        .values_list("framework__version", "key", "replaces")
+    ):
+        versions.setdefault(version, {})[key] = list(replaces or [])
+    versions.setdefault(current.version, {})
+    versions.setdefault(previous.version, {})
+    return matched_keys(versions, current.version, previous.version)
+
+
+@dataclass(frozen=True)
+class QuestionRules:
+    """What decides who answers each question of a framework (see maturity.scope)."""
+
+    rules: tuple[QuestionRule, ...]
+
+    @property
+    def unconditional(self) -> bool:
+        """Tell whether every question is team-scope and applies to every profile: then
+        every team of a round is asked every question, whatever its place or profile."""
+        return all(rule.scope == "team" and not rule.applies_when for rule in self.rules)
+
+    @property
+    def uses_profiles(self) -> bool:
+        """Tell whether any question depends on the team profile (``applies_when``)."""
+        return any(rule.applies_when for rule in self.rules)
+
+
+@per_framework_version
+def question_rules(framework: Framework) -> QuestionRules:
+    """Return the scope and applies_when of every question of the framework."""
+    return QuestionRules(
+        tuple(
+            QuestionRule(id=pk, scope=scope, applies_when=applies_when or {})
+            for pk, scope, applies_when in Question.objects.filter(framework=framework)
+            .order_by("order")
+            .values_list("pk", "scope", "applies_when")
+        )
     )

@@ -13,7 +13,7 @@ the OWASP Top 10 for LLM applications); for the others only the format of an id 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,14 +302,21 @@ class MlTestItem:
     title: str
     points: float | None  # 0, 0.5 or 1; None when no mapped question was answered
     questions: tuple[str, ...]
+    applicable: bool = True  # False: every mapped question is out of the team's scope
 
 
 @dataclass(frozen=True)
 class MlTestScore:
-    sections: dict[str, float]  # section -> sum of its tests' points (0..7)
+    sections: dict[str, float | None]  # section -> its points on the paper's 0..7 scale
     tests: list[MlTestItem]
     overall: float  # the minimum of the four sections, as the paper defines it
     reading: str  # the paper's reading of the overall score
+    # section -> how many of its seven tests apply to the team (7 without a profile)
+    applicable: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def all_apply(self) -> bool:
+        return all(count == len(ML_TEST_SCORE) // 4 for count in self.applicable.values())
 
     @property
     def unanswered(self) -> list[str]:
@@ -332,15 +339,21 @@ def ml_test_points(mean: float) -> float:
 
 
 def ml_test_score(
-    question_refs: Mapping[str, Iterable[str]], question_means: Mapping[str, float]
+    question_refs: Mapping[str, Iterable[str]],
+    question_means: Mapping[str, float],
+    out_of_scope: Collection[str] = (),
 ) -> MlTestScore:
     """Score a team as the ML Test Score from its question scores.
 
     ``question_refs`` maps question keys to their refs; ``question_means`` the team's
-    question score Q (0..1) of each answered question. A test's points come from the mean Q
-    of its mapped, answered questions (ml_test_points); a section's score is the sum of its
-    seven tests' points, a test without an answered question counting 0 (as the paper
-    counts a test not done); the overall score is the minimum of the four sections.
+    question score Q (0..1) of each answered question; ``out_of_scope`` the keys its profile
+    excludes. A test's points come from the mean Q of its mapped, answered questions
+    (ml_test_points); a test without an answered question counts 0 (as the paper counts a
+    test not done). A test whose mapped questions are all out of scope (an online-serving
+    test for a batch-only team) cannot apply: it is left out rather than counted 0, and its
+    section's sum is scaled back to the paper's 7 (sum x 7 / applicable tests; None when no
+    test of the section applies). The overall score is the minimum of the sections, as the
+    paper defines it. Without out-of-scope questions this is exactly the paper's score.
     """
     mapped: dict[str, list[str]] = {test: [] for test in ML_TEST_SCORE}
     for key, refs in question_refs.items():
@@ -348,15 +361,21 @@ def ml_test_score(
             prefix, _, item = ref.partition(":")
             if prefix == "mlts" and item in mapped:
                 mapped[item].append(key)
+    excluded = set(out_of_scope)
     tests = []
     for test, title in ML_TEST_SCORE.items():
         answered = [question_means[key] for key in mapped[test] if key in question_means]
         points = ml_test_points(sum(answered) / len(answered)) if answered else None
-        tests.append(MlTestItem(test, title, points, tuple(sorted(mapped[test]))))
-    sections = {
-        section: sum(test.points or 0.0 for test in tests if test.test.startswith(f"{section}-"))
-        for section in ML_TEST_SCORE_SECTIONS
-    }
-    overall = min(sections.values())
+        applies = not mapped[test] or not set(mapped[test]) <= excluded
+        tests.append(MlTestItem(test, title, points, tuple(sorted(mapped[test])), applies))
+    per_section = len(ML_TEST_SCORE) // len(ML_TEST_SCORE_SECTIONS)
+    sections: dict[str, float | None] = {}
+    applicable: dict[str, int] = {}
+    for section in ML_TEST_SCORE_SECTIONS:
+        own = [t for t in tests if t.test.startswith(f"{section}-") and t.applicable]
+        applicable[section] = len(own)
+        total = sum(test.points or 0.0 for test in own)
+        sections[section] = total * per_section / len(own) if own else None
+    overall = min((value for value in sections.values() if value is not None), default=0.0)
     reading = next(text for bound, text in ML_TEST_SCORE_BANDS if overall <= bound)
-    return MlTestScore(sections, tests, overall, reading)
+    return MlTestScore(sections, tests, overall, reading, applicable)

@@ -14,7 +14,14 @@ from django.template.response import TemplateResponse
 
 from reports import services
 from reports.authentication import api_token_revoke
-from reports.models import AggregationRun, ApiToken, DimensionScore, ExportAudit, TeamScore
+from reports.models import (
+    AggregationRun,
+    ApiToken,
+    DimensionScore,
+    ExportAudit,
+    QuestionHealth,
+    TeamScore,
+)
 from surveys.admin import reason_form
 from surveys.models import Response
 
@@ -136,6 +143,27 @@ class AggregationRunAdmin(ComputedDataAdmin):
     )
     list_filter = ("status", "trigger", "survey")
     readonly_fields = [f.name for f in AggregationRun._meta.fields]
+
+
+@admin.register(QuestionHealth)
+class QuestionHealthAdmin(ComputedDataAdmin):
+    """Computed question health, read-only; its list links to the question-health page
+    (a round's questions, flagged first, with what each flag means)."""
+
+    list_display = (
+        "question",
+        "survey",
+        "flags",
+        "n_answers",
+        "dont_know_rate",
+        "agreement",
+        "top_share",
+        "item_rest",
+        "computed_at",
+    )
+    list_filter = ("survey",)
+    list_select_related = ("question", "survey")
+    readonly_fields = [f.name for f in QuestionHealth._meta.fields]
 
 
 class PersonEraseAdmin(UserAdmin["User"]):

@@ -85,13 +85,30 @@ def radar_svg(data: RadarChart, size: int = 420) -> str:
         if all(value is None for value in values):
             continue
         colour = SERIES_COLOURS[series_index % len(SERIES_COLOURS)]
-        shape = [point(i, value or 0) for i, value in enumerate(values)]
         dash = ' stroke-dasharray="4 3"' if series_index else ""
-        fill = "0.18" if series_index == 0 else "0"
-        parts.append(
-            f'<polygon fill="{colour}" fill-opacity="{fill}" stroke="{colour}" stroke-width="2"'
-            f'{dash} points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in shape) + '"/>'
-        )
+        if None not in values:
+            shape = [point(i, value) for i, value in enumerate(values) if value is not None]
+            fill = "0.18" if series_index == 0 else "0"
+            parts.append(
+                f'<polygon fill="{colour}" fill-opacity="{fill}" stroke="{colour}" '
+                f'stroke-width="2"{dash} points="'
+                + " ".join(f"{x:.1f},{y:.1f}" for x, y in shape)
+                + '"/>'
+            )
+            continue
+        # A dimension without a score (e.g. one the previous round's framework version did
+        # not have) is a gap in the line, never a point at 0.
+        for run in _defined_runs(values):
+            shape = [point(i, values[i] or 0.0) for i in run]
+            if len(shape) == 1:
+                ((x, y),) = shape
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
+                continue
+            parts.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="'
+                + " ".join(f"{x:.1f},{y:.1f}" for x, y in shape)
+                + '"/>'
+            )
     legend_y = size - 14 * len(data["series"])
     for series_index, series in enumerate(data["series"]):
         colour = SERIES_COLOURS[series_index % len(SERIES_COLOURS)]
@@ -102,3 +119,26 @@ def radar_svg(data: RadarChart, size: int = 420) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _defined_runs(values: list[float | None]) -> list[list[int]]:
+    """Return the indices of the defined values in runs that are adjacent on the radar
+    (which wraps around): [1, None, 3, 4] -> [[2, 3, 0]]; [1, 2, None, None, 5] ->
+    [[4, 0, 1]]."""
+    count = len(values)
+    start = next((i for i, value in enumerate(values) if value is None), None)
+    if start is None:
+        return [list(range(count))]
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for offset in range(1, count + 1):
+        index = (start + offset) % count
+        if values[index] is None:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            current.append(index)
+    if current:
+        runs.append(current)
+    return runs

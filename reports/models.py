@@ -241,3 +241,69 @@ class ExportAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} export ({self.format}) by {self.actor}"
+
+
+class QuestionHealth(models.Model):
+    """How one question behaved in a survey's counted answers (``maturity.quality``).
+
+    Written by the aggregation worker (``reports.health``), replaced per survey as a whole;
+    read by the question-health page and API. ``computed_at`` is when the answers were read.
+    """
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="question_health")
+    # No database constraint: see DimensionScore.dimension.
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    n_answers = models.PositiveIntegerField(help_text="Answers with a choice.")
+    na_rate = models.FloatField(help_text="Share of N/A among choice, N/A and don't-know answers.")
+    dont_know_rate = models.FloatField(help_text="Share of don't know, likewise.")
+    agreement = models.FloatField(
+        null=True, help_text="Krippendorff's ordinal alpha within teams; null when undefined."
+    )
+    agreement_teams = models.PositiveIntegerField(
+        default=0, help_text="Teams with at least two choice answers (the alpha's units)."
+    )
+    top_share = models.FloatField(null=True, help_text="Share of the most chosen choice.")
+    item_rest = models.FloatField(
+        null=True, help_text="Pearson's r with the mean of the dimension's other questions."
+    )
+    flags = models.JSONField(default=list, help_text="Any of ambiguous, uninformative, unknown.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["survey", "question__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "question"], name="qhealth_unique"),
+        ]
+        verbose_name_plural = "question health"
+
+    def __str__(self) -> str:
+        return f"{self.question_id} in {self.survey_id}: {', '.join(self.flags) or 'ok'}"
+
+
+class DimensionHealth(models.Model):
+    """A dimension's internal consistency in a survey's counted answers: Cronbach's alpha
+    over the respondents who answered all its questions with a choice (``maturity.quality``).
+    """
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="dimension_health")
+    dimension = models.ForeignKey(
+        Dimension, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    questions = models.PositiveIntegerField(help_text="Questions of the dimension answered.")
+    n_complete = models.PositiveIntegerField(
+        help_text="Respondents who answered every one of them with a choice."
+    )
+    cronbach_alpha = models.FloatField(null=True, help_text="Null when undefined.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["survey", "dimension__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "dimension"], name="dhealth_unique"),
+        ]
+        verbose_name_plural = "dimension health"
+
+    def __str__(self) -> str:
+        return f"{self.dimension_id} in {self.survey_id}: alpha {self.cronbach_alpha}"

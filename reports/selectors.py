@@ -14,15 +14,27 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
 from common.db import columns_of, fits_primary_key, instance_from_row
+from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
+from maturity.quality import Thresholds
 from maturity.scoring import FULL_SCORE_TOLERANCE
+from maturity.selectors import question_matches
+from maturity.standards import ML_TEST_SCORE_SECTIONS, MlTestScore, ml_test_score
+from maturity.trends import Contribution, QuestionTerm
 from reports.charts import ChartSeries, RadarChart
 from reports.display import shown
-from reports.models import DimensionScore, QuestionScore, TeamScore
+from reports.models import (
+    DimensionHealth,
+    DimensionScore,
+    QuestionHealth,
+    QuestionScore,
+    TeamScore,
+)
 from surveys.models import (
     Answer,
     DimensionTarget,
@@ -32,7 +44,7 @@ from surveys.models import (
     Team,
     TeamProfile,
 )
-from surveys.selectors import managed_team_ids, readable_team_ids, round_plans
+from surveys.selectors import managed_team_ids, readable_team_ids, round_plans, team_plan
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -65,6 +77,14 @@ def withheld_reason(survey: Survey, n_respondents: int) -> str | None:
 def is_withheld(survey: Survey, n_respondents: int) -> bool:
     """Tell whether a team's results must be hidden (see withheld_reason)."""
     return withheld_reason(survey, n_respondents) is not None
+
+
+def survey_withheld_reason(survey: Survey) -> str | None:
+    """Return why every team's results of ``survey`` are hidden (SURVEY_OPEN), or None.
+
+    That is withheld_reason for a team large enough: only the survey-wide reason remains.
+    """
+    return withheld_reason(survey, survey.min_group_size)
 
 
 # What changes whenever any of a survey's snapshots or team names change: the sum of the
@@ -194,13 +214,6 @@ class InheritedPractice:
 
 
 @dataclass
-class Contribution:
-    question_key: str
-    question_text: str
-    points: float  # contribution to the dimension's change, in score points
-
-
-@dataclass
 class DimensionRow:
     dimension: Dimension
     score: float
@@ -224,6 +237,11 @@ class DimensionRow:
     @property
     def gap(self) -> int:
         return max(0, (self.target_level or 0) - self.level) if self.target_level else 0
+
+    @property
+    def changed_contributions(self) -> list[Contribution]:
+        """The contributions that show as more than ±0.0 points, largest first."""
+        return [c for c in self.contributions if round(c.points, 1) != 0]
 
 
 @dataclass
@@ -270,6 +288,11 @@ class TeamReport:
     @property
     def profile_summary(self) -> str:
         return profile_summary(self.profile) if self.profile is not None else ""
+
+    @property
+    def maps_ml_test_score(self) -> bool:
+        """Tell whether the round's framework version maps any ML Test Score test."""
+        return bool(ml_test_score_questions(self.survey.framework))
 
     @property
     def overall_delta(self) -> float | None:
@@ -331,56 +354,33 @@ def previous_survey(survey: Survey, team: Team) -> Survey | None:
     )
 
 
-@dataclass(frozen=True)
-class DimensionMeans:
-    """A snapshot's answered questions of one dimension: per question key (weight, mean,
-    text), and the sum of their weights."""
+def round_terms(team_score: TeamScore) -> dict[str, QuestionTerm]:
+    """Return every question of the snapshot's framework as a QuestionTerm of the team.
 
-    questions: dict[str, tuple[float, float, str]]
-    total_weight: float
-
-
-def _dimension_means(team_score: TeamScore) -> dict[str, DimensionMeans]:
-    """Return per dimension key the (weight, mean, text) of each question of a snapshot.
-
-    Questions answered only "don't know" (n = 0, no mean) are not answered here.
+    Questions the snapshot has no score for (N/A, out of scope, not asked, or answered only
+    "don't know": n = 0, mean None) have mean None.
     """
-    rows = team_score.questions.filter(n__gt=0).select_related("question__dimension")
-    by_dimension: dict[str, dict[str, tuple[float, float, str]]] = {}
-    for row in rows:
-        questions = by_dimension.setdefault(row.question.dimension.key, {})
-        questions[row.question.key] = (row.question.weight, row.mean or 0.0, row.question.text)
+    means = dict(team_score.questions.filter(n__gt=0).values_list("question_id", "mean"))
     return {
-        key: DimensionMeans(questions, sum(weight for weight, _, _ in questions.values()))
-        for key, questions in by_dimension.items()
+        key: QuestionTerm(dimension, weight, means.get(pk), text)
+        for pk, key, dimension, weight, text in Question.objects.filter(
+            framework_id=team_score.survey.framework_id
+        )
+        .order_by("order")
+        .values_list("pk", "key", "dimension__key", "weight", "text")
     }
 
 
 def explained_change(current: TeamScore, previous: TeamScore) -> dict[str, list[Contribution]]:
     """Return per dimension key how many points each question contributed to its change.
 
-    With D = 100 * sum(w_q * Q_q) / W over the answered questions, question q contributes
-    100 * w_q * Q_new / W_new - 100 * w_q * Q_old / W_old (a term is 0 where q was not
-    answered in that round), so the contributions add up exactly to D_new - D_old.
+    Questions are matched across the two rounds' framework versions through ``replaces``
+    (maturity.selectors.question_matches); the arithmetic, and how renamed, split and
+    merged questions share the change, is maturity.trends.explained_change. The
+    contributions of a dimension add up exactly to D_new - D_old.
     """
-    now, before = _dimension_means(current), _dimension_means(previous)
-    result: dict[str, list[Contribution]] = {}
-    for key in now.keys() & before.keys():
-        new, old = now[key], before[key]
-        contributions = []
-        for question_key in sorted(new.questions.keys() | old.questions.keys()):
-            points, text = 0.0, ""
-            if question_key in new.questions:
-                weight, mean, text = new.questions[question_key]
-                points += 100 * weight * mean / new.total_weight
-            if question_key in old.questions:
-                weight, mean, old_text = old.questions[question_key]
-                points -= 100 * weight * mean / old.total_weight
-                text = text or old_text
-            contributions.append(Contribution(question_key, text, points))
-        contributions.sort(key=lambda c: -abs(c.points))
-        result[key] = contributions
-    return result
+    matches = question_matches(current.survey.framework, previous.survey.framework)
+    return trends.explained_change(round_terms(current), round_terms(previous), matches)
 
 
 def org_dimension_medians(survey: Survey) -> dict[str, float]:
@@ -849,3 +849,246 @@ def _participation(survey: Survey, team_ids: set[int]) -> dict[int, tuple[int, i
         )
         for team_id in team_ids
     }
+
+
+# --- a team as the ML Test Score -------------------------------------------------------------
+
+# The paper's four tables (Breck et al. 2017, tables I-IV), in its order.
+ML_TEST_SCORE_SECTION_NAMES = {
+    "data": "Features and data",
+    "model": "Model development",
+    "infra": "ML infrastructure",
+    "monitor": "Monitoring",
+}
+
+
+@dataclass
+class MlTestQuestion:
+    """A question mapped to an ML Test Score test, with the team's result on it.
+
+    ``mean`` is the team's question score Q (0..1), None when it has none: not answered,
+    answered N/A only, or ``out_of_scope`` by the team's profile.
+    """
+
+    question: Question
+    mean: float | None
+    out_of_scope: bool = False
+
+    @property
+    def mean_on_scale(self) -> float | None:
+        return None if self.mean is None else self.mean * self.question.max_score
+
+
+@dataclass
+class MlTestRow:
+    test: str  # e.g. "monitor-3"
+    title: str
+    points: float | None  # 0, 0.5 or 1; None: no mapped question scored (counts 0)
+    questions: list[MlTestQuestion]
+    applicable: bool = True  # False: all its questions are out of the team's scope
+
+
+@dataclass
+class MlTestSection:
+    key: str  # data | model | infra | monitor
+    name: str
+    score: float | None  # its points on the paper's 0-7 scale; None: no test applies
+    applicable: int  # how many of its seven tests apply to the team's profile
+    tests: list[MlTestRow]
+
+
+@dataclass
+class TeamMlTestScore:
+    """A team's round read as Google's ML Test Score (maturity.standards.ml_test_score).
+
+    ``mapped`` says whether the round's framework version maps any ML Test Score test; when
+    it does not (version 1) or the team is withheld, ``score`` is None and there are no
+    sections.
+    """
+
+    survey: Survey
+    team: Team
+    team_score: TeamScore | None
+    withheld: bool
+    withheld_reason: str | None
+    mapped: bool = False
+    score: MlTestScore | None = None
+    sections: list[MlTestSection] = field(default_factory=list)
+
+
+def ml_test_score_questions(framework: Framework) -> list[Question]:
+    """Return the framework's questions that map an ML Test Score test (``mlts:`` refs)."""
+    return [
+        question
+        for question in framework.questions.order_by("order")
+        if any(str(ref).startswith("mlts:") for ref in question.refs or [])
+    ]
+
+
+def team_ml_test_score(survey: Survey, team: Team) -> TeamMlTestScore:
+    """Read a team's round as the ML Test Score, from its persisted question scores.
+
+    The same anonymity rule as the team report: a withheld team gets nothing but the
+    reason. The arithmetic is maturity.standards.ml_test_score: a test's points from the
+    mean question score of its mapped, scored questions, a section the sum of its tests,
+    the overall the minimum of the four sections.
+    """
+    team_score = TeamScore.objects.filter(survey=survey, team=team).first()
+    reason = withheld_reason(survey, team_score.n_respondents) if team_score else None
+    result = TeamMlTestScore(
+        survey=survey,
+        team=team,
+        team_score=team_score,
+        withheld=team_score is None or reason is not None,
+        withheld_reason=reason,
+    )
+    questions = ml_test_score_questions(survey.framework)
+    result.mapped = bool(questions)
+    if team_score is None or result.withheld or not questions:
+        return result
+    # Questions answered only "don't know" (n = 0) have no mean: they score nothing here.
+    means: dict[str, float] = {
+        key: mean
+        for key, mean in team_score.questions.filter(n__gt=0).values_list("question__key", "mean")
+        if mean is not None
+    }
+    out_of_scope = team_plan(survey, team).out_of_scope
+    result.score = ml_test_score(
+        {q.key: q.refs for q in questions},
+        means,
+        out_of_scope={q.key for q in questions if q.pk in out_of_scope},
+    )
+    by_key = {question.key: question for question in questions}
+    for section in ML_TEST_SCORE_SECTIONS:
+        tests = [
+            MlTestRow(
+                test.test,
+                test.title,
+                test.points,
+                [
+                    MlTestQuestion(by_key[key], means.get(key), by_key[key].pk in out_of_scope)
+                    for key in test.questions
+                ],
+                test.applicable,
+            )
+            for test in result.score.tests
+            if test.test.startswith(f"{section}-")
+        ]
+        result.sections.append(
+            MlTestSection(
+                section,
+                ML_TEST_SCORE_SECTION_NAMES[section],
+                result.score.sections[section],
+                result.score.applicable[section],
+                tests,
+            )
+        )
+    return result
+
+
+# --- question health -----------------------------------------------------------------------
+
+
+def health_thresholds() -> Thresholds:
+    """Return the thresholds question health flags with (QUESTION_HEALTH_MIN_TEAMS set)."""
+    return Thresholds(agreement_min_teams=settings.QUESTION_HEALTH_MIN_TEAMS)
+
+
+def health_flags(thresholds: Thresholds | None = None) -> dict[str, str]:
+    """Return what each question-health flag means, with its threshold and its source."""
+    limits = thresholds or health_thresholds()
+    return {
+        "ambiguous": "People of one team read the question differently: within-team "
+        f"agreement (Krippendorff's alpha, ordinal) below {limits.agreement}, the lowest "
+        "alpha Krippendorff accepts even for tentative conclusions (Content Analysis, 2nd "
+        f"ed., 2004, p. 241), over at least {limits.agreement_min_teams} teams with two "
+        "answers or more (our minimum: with fewer, alpha swings with one respondent). "
+        "Rewrite its wording or its levels.",
+        "uninformative": f"Nearly everyone gives the same answer: {limits.top_share:.0%} or "
+        f"more of its answers (at least {limits.top_share_min_answers}) on one choice, so it "
+        "tells teams apart too little (our threshold, not a published one). Raise the bar "
+        "of its levels, or drop it.",
+        "unknown": f"Respondents cannot see what it asks: {limits.dont_know_rate:.0%} or more "
+        "of its answers are don't know (our threshold, not a published one). Ask it of "
+        "someone who can see it, or ask something observable.",
+    }
+
+
+@dataclass
+class QuestionHealthRow:
+    question: Question  # with its dimension
+    n_answers: int
+    na_rate: float
+    dont_know_rate: float
+    agreement: float | None
+    agreement_teams: int
+    top_share: float | None
+    item_rest: float | None
+    flags: list[str]
+
+
+@dataclass
+class DimensionHealthRow:
+    dimension: Dimension
+    questions: int
+    n_complete: int
+    cronbach_alpha: float | None
+
+
+@dataclass
+class QuestionHealthReport:
+    """A survey's stored question health; empty, with the reason, while it is withheld."""
+
+    survey: Survey
+    withheld_reason: str | None
+    computed_at: datetime | None
+    questions: list[QuestionHealthRow] = field(default_factory=list)  # framework order
+    dimensions: list[DimensionHealthRow] = field(default_factory=list)
+
+    @property
+    def flagged_first(self) -> list[QuestionHealthRow]:
+        """Return the questions with the most flags first, then in framework order."""
+        return sorted(self.questions, key=lambda row: -len(row.flags))
+
+
+def question_health(survey: Survey) -> QuestionHealthReport:
+    """Read a survey's question and dimension health as the worker stored it.
+
+    An anonymous survey still open shows none (SURVEY_OPEN), whatever is stored.
+    """
+    reason = survey_withheld_reason(survey)
+    if reason is not None:
+        return QuestionHealthReport(survey, reason, None)
+    stored_questions = list(
+        QuestionHealth.objects.filter(survey=survey)
+        .select_related("question__dimension")
+        .order_by("question__order")
+    )
+    stored_dimensions = list(
+        DimensionHealth.objects.filter(survey=survey)
+        .select_related("dimension")
+        .order_by("dimension__order")
+    )
+    questions = [
+        QuestionHealthRow(
+            question=row.question,
+            n_answers=row.n_answers,
+            na_rate=row.na_rate,
+            dont_know_rate=row.dont_know_rate,
+            agreement=row.agreement,
+            agreement_teams=row.agreement_teams,
+            top_share=row.top_share,
+            item_rest=row.item_rest,
+            flags=list(row.flags),
+        )
+        for row in stored_questions
+    ]
+    dimensions = [
+        DimensionHealthRow(row.dimension, row.questions, row.n_complete, row.cronbach_alpha)
+        for row in stored_dimensions
+    ]
+    times = [row.computed_at for row in stored_questions]
+    times += [row.computed_at for row in stored_dimensions]
+    return QuestionHealthReport(
+        survey, None, max(times, default=None), questions=questions, dimensions=dimensions
+    )

@@ -23,7 +23,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from common.redis import redis_client
-from reports import services
+from reports import health, services
 from reports.models import AggregationRun
 from surveys.models import Survey
 
@@ -143,8 +143,48 @@ def aggregate_team(
 def aggregate_survey(
     self: Task[Any, Any], survey_id: int, run_id: int | None = None
 ) -> dict[str, object]:
-    """Score every team of a survey in one pass (one GROUP BY for all teams)."""
-    return _run(self, survey_id, None, run_id)
+    """Score every team of a survey in one pass (one GROUP BY for all teams), then
+    compute its question health (``reports.health``)."""
+    summary = _run(self, survey_id, None, run_id)
+    survey = Survey.objects.select_related("framework").filter(pk=survey_id).first()
+    if survey is not None:
+        # After the scores are stored: a failure here (retried like the scoring) never
+        # costs the round its scores.
+        summary["question_health"] = _health_summary(health.question_health_refresh(survey=survey))
+    return summary
+
+
+def _health_summary(run: health.HealthRun) -> dict[str, object]:
+    return {
+        "questions": run.questions,
+        "withheld_reason": run.withheld_reason,
+        "written": run.written,
+    }
+
+
+@shared_task(**_TASK_OPTIONS)
+def compute_question_health(self: Task[Any, Any], survey_id: int) -> dict[str, object]:
+    """Compute one survey's question health and replace its stored rows (idempotent)."""
+    survey = Survey.objects.select_related("framework").filter(pk=survey_id).first()
+    if survey is None:
+        return {"status": "failed", "error": "no such survey"}
+    return _health_summary(health.question_health_refresh(survey=survey))
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def refresh_question_health() -> int:
+    """Queue question health for every open survey whose answers changed since it was
+    computed (beat, every QUESTION_HEALTH_SECONDS); return how many were queued."""
+    stale = health.question_health_stale_surveys()
+    for survey_id in stale:
+        try:
+            compute_question_health.delay(survey_id)
+        except RETRYABLE as error:  # the next beat tries again
+            logger.warning("question health of survey %s not queued: %s", survey_id, error)
+            return 0
+    if stale:
+        logger.info("refresh_question_health queued %d survey(s)", len(stale))
+    return len(stale)
 
 
 def _run(

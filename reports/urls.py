@@ -6,7 +6,9 @@ from reports import views
 
 urlpatterns = [
     path("", views.org_report, name="org-report"),
+    path("question-health/", views.question_health, name="question-health"),
     path("teams/<slug:slug>/", views.team_report, name="team-report"),
     path("teams/<slug:slug>/targets/", views.team_targets, name="team-targets"),
     path("teams/<slug:slug>/report.pdf", views.team_report_pdf, name="team-report-pdf"),
+    path("teams/<slug:slug>/ml-test-score/", views.team_ml_test_score, name="team-ml-test-score"),
 ]

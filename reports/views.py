@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -128,6 +129,18 @@ def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
 
 
 @login_required
+def team_ml_test_score(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """The team's round read as Google's ML Test Score: who may read the team report may
+    read this, and a withheld team shows nothing here either."""
+    team, survey, surveys = _resolve(request, slug)
+    return render(
+        request,
+        "reports/ml_test_score.html",
+        {"mlts": selectors.team_ml_test_score(survey, team), "surveys": surveys},
+    )
+
+
+@login_required
 def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     surveys = [
         s
@@ -155,4 +168,27 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
             "is_manager": request.user.is_staff
             or Membership.objects.filter(user=request.user, role="manager").exists(),
         },
+    )
+
+
+@staff_member_required
+def question_health(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Admins: a round's question health as the worker stored it, flagged questions first."""
+    surveys = list(
+        Survey.objects.exclude(status=Survey.Status.DRAFT)
+        .select_related("framework")
+        .order_by("-opens_at", "-id")
+    )
+    if not surveys:
+        return render(request, "reports/question_health.html", {"report": None, "surveys": []})
+    wanted = request.GET.get("survey", "")
+    chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    survey = next((s for s in surveys if s.pk == chosen), None)
+    if wanted and survey is None:
+        raise Http404("No such survey.")
+    report = selectors.question_health(survey or surveys[0])
+    return render(
+        request,
+        "reports/question_health.html",
+        {"report": report, "surveys": surveys, "flags": selectors.health_flags()},
     )

@@ -26,6 +26,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import (
     NotFound,
     ParseError,
+    PermissionDenied,
     UnsupportedMediaType,
 )
 from rest_framework.request import Request
@@ -42,14 +43,26 @@ from common.api import (
 from common.db import columns_of, fits_primary_key, instance_from_row
 from common.text import storable
 from maturity.models import Choice, Dimension, Framework, Level, Question
+from maturity.scope import TeamPlan
 from maturity.selectors import answer_rules
 from surveys import services
 from surveys.models import Membership, Response, Survey, Team
-from surveys.selectors import api_surveys, api_teams, framework_outline, managed_team_ids
+from surveys.selectors import (
+    api_surveys,
+    api_teams,
+    framework_outline,
+    managed_team_ids,
+    team_plan,
+    team_profile,
+)
 from surveys.validation import (
     COMMENT_MAX_LENGTH,
+    MODEL_KINDS,
+    SERVING,
     SubmissionBody,
     answer_inputs,
+    canonical,
+    profile_problems,
     submission_body,
 )
 
@@ -448,9 +461,20 @@ class AnswerInSerializer(serializers.Serializer[Any]):
         allow_null=True,
         min_value=0,
         max_value=32767,
-        help_text="Choice score; null with na.",
+        help_text="Choice score; null with na or dont_know.",
     )
-    na = serializers.BooleanField(required=False, default=False)
+    na = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Not applicable: only where the question's allow_na is true, and then with "
+        "the reason in comment.",
+    )
+    dont_know = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Don't know: not scored, counted as a knowledge gap. Exactly one of choice, "
+        "na and dont_know.",
+    )
     comment = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=COMMENT_MAX_LENGTH
     )
@@ -543,9 +567,10 @@ def survey_team(survey: Survey, slug: str, user: User) -> MemberCheckedTeam | No
 
 def validated_submission(
     data: Any, survey: Survey, user: User, team: Team | None = None
-) -> tuple[Team, SubmissionBody, list[services.AnswerInput]]:
-    """Check a submission body and its answers against the survey; raise a 400 with field
-    errors (``{"team": [...], "answers": [{...}, {}]}``) when anything is wrong.
+) -> tuple[Team, SubmissionBody, list[services.AnswerInput], TeamPlan]:
+    """Check a submission body and its answers against the survey and the questions the
+    team is asked (returned too); raise a 400 with field errors (``{"team": [...],
+    "answers": [{...}, {}]}``) when anything is wrong.
 
     ``team``, when the caller found it already (submission_target), spares a query.
     """
@@ -558,10 +583,11 @@ def validated_submission(
         raise serializers.ValidationError(
             {"team": [f"Team '{body.team}' is not part of this survey."]}
         )
-    answers, answer_errors = answer_inputs(body.answers, answer_rules(survey.framework))
+    plan = team_plan(survey, team)
+    answers, answer_errors = answer_inputs(body.answers, answer_rules(survey.framework), plan)
     if answer_errors:
         raise serializers.ValidationError({"answers": answer_errors})
-    return team, body, answers
+    return team, body, answers, plan
 
 
 class ResponseOutSerializer(serializers.ModelSerializer[Response]):
@@ -652,7 +678,7 @@ class SurveyResponsesView(APIView):
         else:
             survey, team = target
         idempotency_key = _idempotency_key(request)
-        team, body, answers = validated_submission(data, survey, user, team)
+        team, body, answers, plan = validated_submission(data, survey, user, team)
         result = services.response_submit_as(
             survey=survey,
             team=team,
@@ -661,6 +687,7 @@ class SurveyResponsesView(APIView):
             on_behalf=body.respondent,
             idempotency_key=idempotency_key,
             idempotency_fingerprint=request_fingerprint(data) if idempotency_key else "",
+            plan=plan,
         )
         return self._created(result.response, replayed=result.replayed)
 
@@ -675,3 +702,157 @@ class SurveyResponsesView(APIView):
         return ApiResponse(
             cls._out.to_representation(response), status=status.HTTP_201_CREATED, headers=headers
         )
+
+
+# --- team profiles ---------------------------------------------------------------------------
+
+
+class TeamProfileSerializer(serializers.Serializer[Any]):
+    """A team's profile in a survey, with how many questions it leaves the team."""
+
+    survey = serializers.IntegerField()
+    team = serializers.CharField(help_text="Team slug.")
+    status = serializers.ChoiceField(
+        choices=["none", "proposed", "confirmed"],
+        help_text="`none`: no profile (every question is asked); `proposed`: declared by a "
+        "respondent, applies until a manager confirms or edits it; `confirmed`.",
+    )
+    serving = serializers.ListField(child=serializers.ChoiceField(choices=SERVING))
+    model_kinds = serializers.ListField(child=serializers.ChoiceField(choices=MODEL_KINDS))
+    gpu = serializers.BooleanField()
+    regulated = serializers.BooleanField()
+    declared_by = serializers.CharField(
+        allow_null=True, help_text="Username; null in anonymous surveys and when unknown."
+    )
+    confirmed_by = serializers.CharField(allow_null=True, help_text="Username of the manager.")
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+    asked = serializers.IntegerField(help_text="Questions the team's respondents answer.")
+    inherited = serializers.IntegerField(
+        help_text="Platform and org questions a team above it answers for it."
+    )
+    out_of_scope = serializers.IntegerField(help_text="Questions its profile excludes.")
+
+
+class TeamProfileInSerializer(serializers.Serializer[Any]):
+    serving = serializers.ListField(
+        child=serializers.ChoiceField(choices=SERVING),
+        max_length=len(SERVING),
+        help_text="How its models are used; `none` (not served) stands alone.",
+    )
+    model_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=MODEL_KINDS), max_length=len(MODEL_KINDS)
+    )
+    gpu = serializers.BooleanField(required=False, default=False)
+    regulated = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, list[str]] = {}
+        if isinstance(self.initial_data, dict):
+            for name in sorted(set(self.initial_data) - set(self.fields), key=str)[:10]:
+                errors[str(name)[:64]] = ["Unknown field."]
+        errors.update(profile_problems(attrs["serving"], attrs["model_kinds"]))
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["serving"] = canonical(attrs["serving"], SERVING)
+        attrs["model_kinds"] = canonical(attrs["model_kinds"], MODEL_KINDS)
+        return attrs
+
+
+def profile_payload(survey: Survey, team: Team) -> dict[str, Any]:
+    """Return what the profile endpoint answers for ``team`` in ``survey``."""
+    profile = team_profile(survey, team)
+    plan = team_plan(survey, team)
+    status_ = "none"
+    if profile is not None:
+        status_ = "confirmed" if profile.confirmed_at else "proposed"
+    return {
+        "survey": survey.pk,
+        "team": team.slug,
+        "status": status_,
+        "serving": profile.serving if profile else [],
+        "model_kinds": profile.model_kinds if profile else [],
+        "gpu": profile.gpu if profile else False,
+        "regulated": profile.regulated if profile else False,
+        "declared_by": _username(profile.declared_by if profile else None),
+        "confirmed_by": _username(profile.confirmed_by if profile else None),
+        "confirmed_at": profile.confirmed_at if profile else None,
+        "updated_at": profile.updated_at if profile else None,
+        "asked": len(plan.asked),
+        "inherited": len(plan.inherited),
+        "out_of_scope": len(plan.out_of_scope),
+    }
+
+
+def _username(user: User | None) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+# The slug as the URL's slug converter takes it (drf-spectacular documents it as any string).
+TEAM_SLUG = OpenApiParameter(
+    "slug", str, OpenApiParameter.PATH, pattern=r"^[-a-zA-Z0-9_]+$", description="Team slug."
+)
+
+
+class TeamProfileView(APIView):
+    """GET/PUT /api/v1/surveys/{survey_id}/teams/{slug}/profile/."""
+
+    def _target(self, request: Request, survey_id: int, slug: str) -> tuple[Survey, Team]:
+        """Return the survey and its team ``slug`` if the requester may read the profile;
+        else a 404, as for anything one may not see."""
+        user = request_user(request)
+        if fits_primary_key(Survey, survey_id):
+            survey = api_surveys(user).select_related("framework").filter(pk=survey_id).first()
+            team = survey.teams.filter(slug=slug).first() if survey is not None else None
+            if survey is not None and team is not None:
+                if services.user_can_read_profile(user, team):
+                    return survey, team
+        raise NotFound("No such survey team for you.")
+
+    @extend_schema(
+        operation_id="survey_team_profile_retrieve",
+        parameters=[TEAM_SLUG],
+        responses={200: TeamProfileSerializer},
+        description="The team's profile in this survey (serving, model kinds, gpu, "
+        "regulated) and how many questions it leaves the team: `asked`, `inherited` from a "
+        "team above it, `out_of_scope`. `status` is `none` when no profile was declared "
+        "(every question is asked). Members of the team, its managers and admins.",
+    )
+    def get(self, request: Request, survey_id: int, slug: str) -> ApiResponse:
+        survey, team = self._target(request, survey_id, slug)
+        return ApiResponse(TeamProfileSerializer(profile_payload(survey, team)).data)
+
+    @extend_schema(
+        operation_id="survey_team_profile_update",
+        parameters=[TEAM_SLUG],
+        request=TeamProfileInSerializer,
+        responses={
+            200: TeamProfileSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="Members read the profile; only its managers "
+                "and admins write it (`permission_denied`).",
+            ),
+            409: OpenApiResponse(ErrorSerializer, description="The survey is closed (`closed`)."),
+        },
+        description="Set the team's profile as its manager or an admin; it is confirmed (a "
+        "respondent's proposal too). 400 with field errors for unknown fields or values, an "
+        "empty list, or `none` combined with another serving value. The team is re-scored: "
+        "answers to questions that fall out of scope stay stored and no longer count.",
+    )
+    def put(self, request: Request, survey_id: int, slug: str) -> ApiResponse:
+        survey, team = self._target(request, survey_id, slug)
+        user = request_user(request)
+        if not services.user_manages_team(user, team):
+            raise PermissionDenied(
+                "Only a manager of this team or an admin may change its profile."
+            )
+        body = TeamProfileInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.profile_set(
+            survey=survey,
+            team=team,
+            values=services.ProfileInput(**body.validated_data),
+            set_by=user,
+        )
+        return ApiResponse(TeamProfileSerializer(profile_payload(survey, team)).data)

@@ -8,12 +8,19 @@ class SurveysConfig(AppConfig):
     verbose_name = "Surveys"
 
     def ready(self) -> None:
-        # Who changed which survey, team, membership, invitation or target, and how:
-        # visible under "Log entries" in the admin.
+        # Who changed which survey, team, membership, invitation, target or team profile,
+        # and how: visible under "Log entries" in the admin.
         from auditlog.registry import auditlog
 
-        from surveys.models import DimensionTarget, Invitation, Membership, Survey, Team
+        from surveys.models import (
+            DimensionTarget,
+            Invitation,
+            Membership,
+            Survey,
+            Team,
+            TeamProfile,
+        )
 
-        for model in (Survey, Team, Membership, Invitation, DimensionTarget):
+        for model in (Survey, Team, Membership, Invitation, DimensionTarget, TeamProfile):
             if not auditlog.contains(model):
                 auditlog.register(model, exclude_fields=["token_hash", "invitee_key"])

@@ -6,19 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.schema import TeamProfile as ProfileSpec
-from maturity.scope import QuestionRule, TeamPlan, plan_round, round_parents
-from maturity.selectors import per_framework_version
+from maturity.scope import TeamPlan, plan_round, round_parents
+from maturity.selectors import QuestionRules, question_rules
 from surveys.models import Answer, Membership, Response, Survey, Team, TeamProfile
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
-    from django_stubs_ext import WithAnnotations
 
 
 def progress_percent(answered: int, total: int) -> int:
@@ -38,6 +37,12 @@ class SurveyEntry:
     total: int
     draft: bool
     submitted_at: datetime | None
+    # "none", "proposed" or "confirmed" where the framework's questions depend on a team
+    # profile; None where they do not (version 1).
+    profile_status: str | None = None
+    # Questions the team is asked that the counted submission does not answer: they came
+    # into scope after it (a profile change); the submission counts as it is.
+    new_in_scope: int = 0
 
     @property
     def percent(self) -> int:
@@ -64,14 +69,17 @@ def framework_outline(framework: Framework) -> list[Dimension]:
     )
 
 
-class AnsweredCount(TypedDict):
-    """What survey_entries_for annotates each response with."""
-
-    answered: int  # answers with a choice or N/A
+def answered() -> Q:
+    """Return the condition of an answer that counts as given: a choice, N/A or don't know."""
+    return Q(score__isnull=False) | Q(na=True) | Q(dont_know=True)
 
 
 def survey_entries_for(user: User) -> list[SurveyEntry]:
-    """Return the non-draft surveys of the user's teams, open ones first."""
+    """Return the non-draft surveys of the user's teams, open ones first.
+
+    Progress counts the questions the team is asked (``team_plan``): not those its parent
+    team answers for it, nor those out of scope for its profile.
+    """
     from surveys.services import respondent_key_for
 
     memberships = {m.team_id: m.role for m in Membership.objects.filter(user=user)}
@@ -80,25 +88,36 @@ def survey_entries_for(user: User) -> list[SurveyEntry]:
         .filter(teams__in=memberships.keys())
         .distinct()
         .select_related("framework")
-        .annotate(question_total=Count("framework__questions", distinct=True))
         .prefetch_related("teams")
     )
     entries = []
     for survey in surveys:
         key = respondent_key_for(user, survey)
-        responses: dict[tuple[int, str], WithAnnotations[Response, AnsweredCount]] = {
+        plans = round_plans(survey)
+        uses_profiles = question_rules(survey.framework).uses_profiles
+        profiles: dict[int, str] = {}
+        if uses_profiles:
+            profiles = {
+                team_id: "confirmed" if confirmed_at else "proposed"
+                for team_id, confirmed_at in TeamProfile.objects.filter(
+                    survey=survey, team_id__in=memberships.keys()
+                ).values_list("team_id", "confirmed_at")
+            }
+        responses = {
             (r.team_id, r.status): r
             for r in Response.objects.filter(
                 survey=survey, respondent_key=key, status__in=["draft", "submitted"]
-            ).annotate(
-                answered=Count(
-                    "answers", filter=Q(answers__score__isnull=False) | Q(answers__na=True)
-                )
             )
         }
+        given: dict[int, set[int]] = {}
+        for response_id, question_id in Answer.objects.filter(
+            answered(), response__in=[r.pk for r in responses.values()]
+        ).values_list("response_id", "question_id"):
+            given.setdefault(response_id, set()).add(question_id)
         for team in survey.teams.all():
             if team.pk not in memberships:
                 continue
+            asked = plans[team.pk].asked
             draft = responses.get((team.pk, "draft"))
             submitted = responses.get((team.pk, "submitted"))
             current = draft if draft is not None else submitted
@@ -107,10 +126,12 @@ def survey_entries_for(user: User) -> list[SurveyEntry]:
                     survey=survey,
                     team=team,
                     role=memberships[team.pk],
-                    answered=current.answered if current else 0,
-                    total=survey.question_total,
+                    answered=len(given.get(current.pk, set()) & asked) if current else 0,
+                    total=len(asked),
                     draft=draft is not None,
                     submitted_at=submitted.submitted_at if submitted else None,
+                    profile_status=profiles.get(team.pk, "none") if uses_profiles else None,
+                    new_in_scope=len(asked - given.get(submitted.pk, set())) if submitted else 0,
                 )
             )
     entries.sort(key=lambda e: (not e.survey.accepts_answers(), -e.survey.opens_at.timestamp()))
@@ -123,11 +144,20 @@ def answers_by_question(response: Response) -> dict[int, Answer]:
 
 
 def answered_question_ids(response: Response) -> set[int]:
-    return set(
-        response.answers.filter(Q(score__isnull=False) | Q(na=True)).values_list(
-            "question_id", flat=True
-        )
-    )
+    """Return the ids of the questions the response answered (a choice, N/A or don't know)."""
+    return set(response.answers.filter(answered()).values_list("question_id", flat=True))
+
+
+def new_in_scope(survey: Survey, team: Team, respondent_key: str, plan: TeamPlan) -> int:
+    """Return how many of the questions ``plan`` asks the respondent's counted submission
+    leaves unanswered: they came into scope after it (the team's profile changed), since a
+    submission answers every question asked then. 0 without a submission."""
+    submitted = Response.objects.filter(
+        survey=survey, team=team, respondent_key=respondent_key, status="submitted"
+    ).first()
+    if submitted is None:
+        return 0
+    return len(plan.asked - answered_question_ids(submitted))
 
 
 # --- which questions a team answers (scope and profile; rule in maturity.scope) ---------------
@@ -145,27 +175,25 @@ def profile_spec(profile: TeamProfile) -> ProfileSpec:
     )
 
 
-@per_framework_version
-def question_rules(framework: Framework) -> list[QuestionRule]:
-    """Return what the plans need of the framework's questions, read once per version."""
-    return [
-        QuestionRule(id=pk, scope=scope, applies_when=applies_when or {})
-        for pk, scope, applies_when in Question.objects.filter(framework=framework)
-        .order_by()
-        .values_list("pk", "scope", "applies_when")
-    ]
-
-
 def round_plans(survey: Survey, team_ids: Iterable[int] | None = None) -> dict[int, TeamPlan]:
     """Return every survey team's :class:`maturity.scope.TeamPlan`, keyed by team id.
 
     ``team_ids`` limits the plans returned (and the profiles read) to those survey teams:
-    one team's scoring run in a large round need not plan all of them. Two queries besides
-    the framework's questions (cached per version): every team with its parent and whether
-    it takes part in the round (one scan of a small table, cheaper than walking a large
-    round's ancestors level by level with long IN lists), and the round's profiles.
+    one team's scoring run in a large round need not plan all of them. When every question
+    is team-scope and unconditional (version 1), one query: the round's teams. Otherwise two
+    besides the framework's rules (cached per version): every team with its parent and
+    whether it takes part in the round (one scan of a small table, cheaper than walking a
+    large round's ancestors level by level with long IN lists), and the round's profiles.
     """
     wanted = None if team_ids is None else set(team_ids)
+    rules = question_rules(survey.framework)
+    if rules.unconditional:  # every team answers everything: no more to read
+        everything = _everything(rules)
+        return {
+            team: everything
+            for team in survey.teams.values_list("id", flat=True)
+            if wanted is None or team in wanted
+        }
     in_round = Survey.teams.through.objects.filter(survey_id=survey.pk, team_id=OuterRef("pk"))
     parent_of: dict[int, int | None] = {}
     round_teams: set[int] = set()
@@ -183,21 +211,65 @@ def round_plans(survey: Survey, team_ids: Iterable[int] | None = None) -> dict[i
             survey=survey, team_id__in=round_teams if wanted is None else round_teams & wanted
         )
     }
-    return plan_round(
-        question_rules(survey.framework), round_parents(parent_of, round_teams), profiles, wanted
-    )
+    return plan_round(rules.rules, round_parents(parent_of, round_teams), profiles, wanted)
+
+
+def _everything(rules: QuestionRules) -> TeamPlan:
+    return TeamPlan(frozenset(rule.id for rule in rules.rules), {}, frozenset())
 
 
 def team_plan(survey: Survey, team: Team) -> TeamPlan:
     """Return the :class:`maturity.scope.TeamPlan` of one team of ``survey``.
 
     A team outside the round is asked nothing (an empty plan); callers check participation
-    separately and say so.
+    separately and say so. Where every question is team-scope and unconditional (version
+    1), every team is asked everything and nothing is read (not even participation): the
+    submission path of version 1 costs no query more.
     """
+    rules = question_rules(survey.framework)
+    if rules.unconditional:
+        return _everything(rules)
     plan = round_plans(survey, [team.pk]).get(team.pk)
     if plan is None:
         return TeamPlan(frozenset(), {}, frozenset())
     return plan
+
+
+def team_names(team_ids: Iterable[int]) -> dict[int, str]:
+    """Return the names of teams by id (for messages naming the team that answers)."""
+    return dict(Team.objects.filter(pk__in=set(team_ids)).values_list("pk", "name"))
+
+
+def team_profile(survey: Survey, team: Team) -> TeamProfile | None:
+    """Return the team's profile in ``survey`` (who declared and confirmed it loaded)."""
+    return (
+        TeamProfile.objects.select_related("declared_by", "confirmed_by")
+        .filter(survey=survey, team=team)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class AskedDimension:
+    """A dimension of a survey page set, with only the questions a team is asked there."""
+
+    dimension: Dimension
+    questions: list[Question]
+
+    @property
+    def key(self) -> str:
+        return self.dimension.key
+
+
+def asked_outline(survey: Survey, plan: TeamPlan) -> list[AskedDimension]:
+    """Return the framework's dimensions, in order, with the questions in ``plan.asked``
+    (choices prefetched); dimensions with none are left out."""
+    outline = []
+    for dimension in framework_outline(survey.framework):
+        questions = [q for q in dimension.questions.all() if q.pk in plan.asked]
+        if questions:
+            outline.append(AskedDimension(dimension, questions))
+    return outline
 
 
 # --- who may see what -------------------------------------------------------------------

@@ -28,7 +28,9 @@ from common.db import insert_rows
 from common.errors import ApplicationError
 from common.times import when
 from maturity.models import Question
+from maturity.scope import TeamPlan
 from maturity.selectors import answer_rules
+from surveys import selectors
 from surveys.models import (
     Answer,
     DimensionTarget,
@@ -39,6 +41,7 @@ from surveys.models import (
     Response,
     Survey,
     Team,
+    TeamProfile,
 )
 
 if TYPE_CHECKING:
@@ -55,15 +58,26 @@ class SurveyError(ApplicationError):
         "idempotency_key_in_use": 409,
         "idempotency_key_reused": 422,
         "permission_denied": 403,
+        "profile_confirmed": 409,
+        "profile_differs": 409,
+        "profile_exists": 409,
     }
 
 
 @dataclass(frozen=True)
 class AnswerInput:
+    """One answer: a choice score, N/A or don't know (the edge checks it is one of them)."""
+
     question: Question
     score: int | None = None
     na: bool = False
     comment: str = ""
+    dont_know: bool = False
+
+    @property
+    def given(self) -> bool:
+        """Tell whether it answers its question: a choice, N/A or don't know."""
+        return self.na or self.dont_know or self.score is not None
 
 
 @dataclass(frozen=True)
@@ -286,6 +300,7 @@ def _create_draft(
                     question_id=answer.question_id,
                     score=answer.score,
                     na=answer.na,
+                    dont_know=answer.dont_know,
                     comment=answer.comment,
                 )
                 for answer in submitted.answers.all()
@@ -313,9 +328,14 @@ def answer_save(
     score: int | None = None,
     na: bool = False,
     comment: str = "",
+    dont_know: bool = False,
     dimension_key: str = "",
 ) -> Answer | None:
-    """Save (autosave) one answer of a draft; an empty answer removes the stored one."""
+    """Save (autosave) one answer of a draft; an empty answer removes the stored one.
+
+    At most one of ``score``, ``na`` and ``dont_know`` (the edge checks it; the database
+    refuses the rest).
+    """
     response = Response.objects.select_for_update().select_related("survey").get(pk=response.pk)
     _lock_open(response.survey)
     if response.status != Response.Status.DRAFT:
@@ -327,13 +347,18 @@ def answer_save(
     if dimension_key:
         response.last_dimension = dimension_key
     response.save(update_fields=["updated_at", "last_dimension"])
-    if score is None and not na and not comment:
+    if score is None and not na and not dont_know and not comment:
         Answer.objects.filter(response=response, question=question).delete()
         return None
     answer, _ = Answer.objects.update_or_create(
         response=response,
         question=question,
-        defaults={"score": None if na else score, "na": na, "comment": comment},
+        defaults={
+            "score": None if na or dont_know else score,
+            "na": na,
+            "dont_know": dont_know,
+            "comment": comment,
+        },
     )
     return answer
 
@@ -345,12 +370,30 @@ def response_resume_at(*, response: Response, dimension_key: str) -> None:
         response.last_dimension = dimension_key
 
 
-def missing_questions(response: Response) -> list[Question]:
-    """Return the questions of the response's framework still without a score or N/A."""
-    answered = response.answers.filter(Q(score__isnull=False) | Q(na=True)).values("question_id")
+def missing_questions(response: Response, plan: TeamPlan | None = None) -> list[Question]:
+    """Return the questions the response's team is asked (``plan``, by default the team's
+    :func:`surveys.selectors.team_plan`) still without a choice, N/A or don't know."""
+    if plan is None:
+        plan = selectors.team_plan(response.survey, response.team)
+    answered = response.answers.filter(selectors.answered()).values("question_id")
     return list(
-        Question.objects.filter(framework_id=response.survey.framework_id)
+        Question.objects.filter(framework_id=response.survey.framework_id, pk__in=plan.asked)
         .exclude(pk__in=answered)
+        .select_related("dimension")
+        .order_by("order")
+    )
+
+
+def na_without_reason(response: Response, plan: TeamPlan | None = None) -> list[Question]:
+    """Return the asked questions the response answers N/A without a reason (a comment),
+    which a submission refuses."""
+    if plan is None:
+        plan = selectors.team_plan(response.survey, response.team)
+    return list(
+        Question.objects.filter(
+            pk__in=response.answers.filter(na=True, comment="").values("question_id")
+        )
+        .filter(pk__in=plan.asked)
         .select_related("dimension")
         .order_by("order")
     )
@@ -365,8 +408,13 @@ def response_submit(
     answers: Sequence[AnswerInput] | None = None,
     idempotency_key: str | None = None,
     idempotency_fingerprint: str = "",
+    plan: TeamPlan | None = None,
 ) -> SubmitResult:
     """Submit the respondent's draft, or ``answers`` given whole (API); return the response.
+
+    Complete means every question the team is asked (``plan``, by default the team's
+    :func:`surveys.selectors.team_plan`) has a choice, N/A or don't know, and every N/A of a
+    draft a reason (answers given whole were checked at the edge).
 
     The new submission replaces the respondent's earlier one atomically (it is marked
     ``superseded``). A repeated ``idempotency_key`` with the same ``idempotency_fingerprint``
@@ -387,11 +435,11 @@ def response_submit(
             idempotency = (idempotency_key or None, idempotency_fingerprint)
             if attempt == 0 and answers is not None and connection.vendor == "postgresql":
                 result = _submit_whole(
-                    survey, team, respondent_key, respondent, answers, idempotency
+                    survey, team, respondent_key, respondent, answers, idempotency, plan
                 )
             if result is None:
                 result = _submit_once(
-                    survey, team, respondent_key, respondent, answers, idempotency
+                    survey, team, respondent_key, respondent, answers, idempotency, plan
                 )
         except IntegrityError:
             # A concurrent submission with the same key, or by the same respondent, won.
@@ -473,6 +521,7 @@ def response_submit_as(
     on_behalf: str | None = None,
     idempotency_key: str | None = None,
     idempotency_fingerprint: str = "",
+    plan: TeamPlan | None = None,
 ) -> SubmitResult:
     """Submit answers given whole for ``requester`` (or on behalf of someone; see
     submission_respondent): the API's submission, rules included.
@@ -499,6 +548,7 @@ def response_submit_as(
         answers=answers,
         idempotency_key=idempotency_key,
         idempotency_fingerprint=idempotency_fingerprint,
+        plan=plan,
     )
     if result.replayed:  # a concurrent request with the key stored it first
         return _replay_for(requester, survey, result.response)
@@ -530,10 +580,19 @@ def response_replay(
     return earlier
 
 
-def _unanswered(survey: Survey, answers: Sequence[AnswerInput]) -> list[Question]:
-    """Return the questions that answers given whole (API) leave without a score or N/A."""
-    answered = {answer.question.pk for answer in answers if answer.na or answer.score is not None}
-    return answer_rules(survey.framework).missing(answered)
+def _unanswered(
+    survey: Survey, team: Team, answers: Sequence[AnswerInput], plan: TeamPlan | None
+) -> list[Question]:
+    """Return the questions the team is asked (``plan``; by default its team_plan) that
+    answers given whole (API) leave without a choice, N/A or don't know."""
+    if plan is None:
+        plan = selectors.team_plan(survey, team)
+    answered = {answer.question.pk for answer in answers if answer.given}
+    return [
+        question
+        for question in answer_rules(survey.framework).missing(answered)
+        if question.pk in plan.asked
+    ]
 
 
 # Answers given whole, as one statement: the open check, the team check, superseding the
@@ -580,10 +639,12 @@ WITH open AS (
     WHERE (SELECT ok FROM go)
     RETURNING id
 ), answers AS (
-    INSERT INTO {Answer._meta.db_table} (response_id, question_id, score, na, comment, updated_at)
-    SELECT response.id, a.question_id, a.score, a.na, a.comment, %(now)s
+    INSERT INTO {Answer._meta.db_table} (
+        response_id, question_id, score, na, dont_know, comment, updated_at
+    )
+    SELECT response.id, a.question_id, a.score, a.na, a.dont_know, a.comment, %(now)s
     FROM response, json_to_recordset(%(answers)s::json)
-        AS a (question_id bigint, score smallint, na boolean, comment text)
+        AS a (question_id bigint, score smallint, na boolean, dont_know boolean, comment text)
 )
 SELECT (SELECT ok FROM team), EXISTS (SELECT 1 FROM draft), (SELECT count(*) FROM superseded),
     (SELECT id FROM response), EXISTS (SELECT 1 FROM open)
@@ -597,6 +658,7 @@ def _submit_whole(
     respondent: User | None,
     answers: Sequence[AnswerInput],
     idempotency: tuple[str | None, str],
+    plan: TeamPlan | None = None,
 ) -> SubmitResult | None:
     """Submit answers given whole in one statement (PostgreSQL); None to use _submit_once.
 
@@ -607,7 +669,7 @@ def _submit_whole(
     ``idempotency`` is (key or None, fingerprint).
     """
     _require_open(survey)
-    if _unanswered(survey, answers):
+    if _unanswered(survey, team, answers, plan):
         return None
     now = timezone.now()
     idempotency_key, fingerprint = idempotency
@@ -624,8 +686,9 @@ def _submit_whole(
             [
                 {
                     "question_id": answer.question.pk,
-                    "score": None if answer.na else answer.score,
+                    "score": None if answer.na or answer.dont_know else answer.score,
                     "na": answer.na,
+                    "dont_know": answer.dont_know,
                     "comment": answer.comment,
                 }
                 for answer in answers
@@ -666,23 +729,35 @@ def _submit_once(
     respondent: User | None,
     answers: Sequence[AnswerInput] | None,
     idempotency: tuple[str | None, str],
+    plan: TeamPlan | None = None,
 ) -> SubmitResult:
     _lock_open(survey)
     _require_team(survey, team)
     _lock_respondent(survey, team, respondent_key)
     draft = _locked_draft(survey, team, respondent_key)
+    if plan is None:
+        plan = selectors.team_plan(survey, team)
     if answers is not None:
-        missing = _unanswered(survey, answers)
+        missing = _unanswered(survey, team, answers, plan)
     elif draft is None:
         raise SurveyError("There is no draft to submit.", code="no_draft")
     else:
-        missing = missing_questions(draft)
+        missing = missing_questions(draft, plan)
     if missing:
         keys = [question.key for question in missing]
         raise SurveyError(
-            f"{len(missing)} question(s) still need an answer or N/A.",
+            f"{len(missing)} question(s) still need an answer, N/A or don't know.",
             code="incomplete",
             extra={"missing": keys},
+            details=keys,
+        )
+    unexplained = na_without_reason(draft, plan) if answers is None and draft is not None else []
+    if unexplained:
+        keys = [question.key for question in unexplained]
+        raise SurveyError(
+            f"{len(unexplained)} N/A answer(s) need a reason in the comment.",
+            code="na_reason_required",
+            extra={"questions": keys},
             details=keys,
         )
     now = timezone.now()
@@ -717,13 +792,14 @@ def _submit_once(
     if answers is not None:
         insert_rows(
             Answer,
-            ["response_id", "question_id", "score", "na", "comment", "updated_at"],
+            ["response_id", "question_id", "score", "na", "dont_know", "comment", "updated_at"],
             (
                 (
                     response.pk,
                     answer.question.pk,
-                    None if answer.na else answer.score,
+                    None if answer.na or answer.dont_know else answer.score,
                     answer.na,
+                    answer.dont_know,
                     answer.comment,
                     now,
                 )
@@ -885,6 +961,140 @@ def target_set(
     for survey_id in survey_ids:
         score_after_commit(survey_id, team.pk, "target")
     return target
+
+
+# --- team profiles ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    """A team profile as the edge checked it (values of maturity.schema.TeamProfile)."""
+
+    serving: list[str]
+    model_kinds: list[str]
+    gpu: bool = False
+    regulated: bool = False
+
+
+def user_manages_team(user: User, team: Team) -> bool:
+    """Tell whether ``user`` manages ``team``: an admin, or a manager of it or of a team
+    above it (as reports count it, see selectors.managed_team_ids)."""
+    managed = selectors.managed_team_ids(user)
+    return managed is None or team.pk in managed
+
+
+def user_can_read_profile(user: User, team: Team) -> bool:
+    """Tell whether ``user`` may read ``team``'s profile: its members and its managers."""
+    return user_manages_team(user, team) or user_can_answer(user, team)
+
+
+def _profile_writable(survey: Survey, team: Team) -> None:
+    _require_team(survey, team)
+    if survey.status == Survey.Status.CLOSED:
+        raise SurveyError(
+            "This survey is closed; its team profiles can no longer change.", code="closed"
+        )
+
+
+def _profile_values(values: ProfileInput) -> dict[str, object]:
+    return {
+        "serving": list(values.serving),
+        "model_kinds": list(values.model_kinds),
+        "gpu": values.gpu,
+        "regulated": values.regulated,
+    }
+
+
+@transaction.atomic
+def profile_set(*, survey: Survey, team: Team, values: ProfileInput, set_by: User) -> TeamProfile:
+    """Set a team's profile for a round as its manager (or an admin): it is confirmed.
+
+    Editing a respondent's proposal confirms it too. Raises SurveyError: "permission_denied"
+    (403) for anyone else, "closed" (409) once the survey closed. The team is re-scored after
+    commit, since the profile decides which of its answers count; answers to questions that
+    fall out of scope stay stored and stop counting.
+    """
+    if not user_manages_team(set_by, team):
+        raise SurveyError(
+            f"Only a manager of {team.name} or an admin may change its profile.",
+            code="permission_denied",
+        )
+    _profile_writable(survey, team)
+    confirmed = {**_profile_values(values), "confirmed_by": set_by, "confirmed_at": timezone.now()}
+    # get_or_create: of two first writes at once, the second finds the first's row.
+    profile, created = TeamProfile.objects.get_or_create(
+        survey=survey, team=team, defaults={"declared_by": set_by, **confirmed}
+    )
+    if not created:
+        profile = TeamProfile.objects.select_for_update().get(pk=profile.pk)
+        for field, value in confirmed.items():
+            setattr(profile, field, value)
+        profile.save()
+    score_after_commit(survey.pk, team.pk, "profile")
+    return profile
+
+
+@transaction.atomic
+def profile_propose(
+    *, survey: Survey, team: Team, values: ProfileInput, declared_by: User | None
+) -> TeamProfile:
+    """Declare the profile of a team that has none, as its first respondent: a proposal
+    (``confirmed_at`` null) that applies at once, until a manager edits or confirms it.
+
+    ``declared_by`` is None in anonymous surveys. Raises SurveyError "profile_exists" (409)
+    when the team has a profile already (someone declared it first), "closed" when the
+    survey takes no answers.
+    """
+    _lock_open(survey)
+    _require_team(survey, team)
+    try:
+        with transaction.atomic():
+            profile = TeamProfile.objects.create(
+                survey=survey, team=team, declared_by=declared_by, **_profile_values(values)
+            )
+    except IntegrityError:
+        raise SurveyError(
+            f"{team.name} already has a profile for this survey.", code="profile_exists"
+        ) from None
+    score_after_commit(survey.pk, team.pk, "profile")
+    return profile
+
+
+def same_profile(one: ProfileInput, other: ProfileInput) -> bool:
+    """Tell whether two profiles declare the same (the lists' order does not matter)."""
+    return (
+        set(one.serving) == set(other.serving)
+        and set(one.model_kinds) == set(other.model_kinds)
+        and (one.gpu, one.regulated) == (other.gpu, other.regulated)
+    )
+
+
+@transaction.atomic
+def profile_confirm(
+    *, survey: Survey, team: Team, confirmed_by: User, seen: ProfileInput | None = None
+) -> TeamProfile:
+    """Confirm a proposed profile unchanged, as a manager of the team (or an admin).
+
+    ``seen`` is the profile as the manager confirms it (the page's form): when it differs
+    from the stored proposal nothing is written and SurveyError "profile_differs" (409) is
+    raised, since confirming must never silently drop the manager's edits. A profile that
+    is confirmed already stays as it is (its confirmed_at too): SurveyError
+    "profile_confirmed" (409). Raises "no_profile" when the team has none.
+    """
+    profile = TeamProfile.objects.select_for_update().filter(survey=survey, team=team).first()
+    if profile is None:
+        raise SurveyError(f"{team.name} has no profile to confirm.", code="no_profile")
+    values = ProfileInput(profile.serving, profile.model_kinds, profile.gpu, profile.regulated)
+    if profile.confirmed_at is not None:
+        raise SurveyError(
+            f"The team profile of {team.name} is already confirmed.", code="profile_confirmed"
+        )
+    if seen is not None and not same_profile(seen, values):
+        raise SurveyError(
+            "Your changes were not saved: use Save and confirm to apply them.",
+            code="profile_differs",
+        )
+    return profile_set(survey=survey, team=team, values=values, set_by=confirmed_by)
 
 
 # --- e-mail: invitations, reminders, closing on time --------------------------------------

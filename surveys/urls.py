@@ -17,6 +17,11 @@ urlpatterns = [
     ),
     path("surveys/<int:survey_id>/<slug:team_slug>/done/", views.survey_done, name="survey-done"),
     path(
+        "surveys/<int:survey_id>/<slug:team_slug>/profile/",
+        views.survey_profile,
+        name="survey-profile",
+    ),
+    path(
         "surveys/<int:survey_id>/<slug:team_slug>/invitations/",
         views.invitation_manage,
         name="survey-invitations",

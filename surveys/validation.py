@@ -2,20 +2,28 @@
 the submission API, and the one check of the API's submission body.
 
 Both edges turn their own input shape (form fields, JSON) into (question, choice, na,
-comment) and ask ``answer_problems``; they word every problem the same way.
+dont_know, comment) and ask ``answer_problems``, and ask ``scope_problem`` whether the team
+is asked the question at all; they word every problem the same way. The team profile's
+values are checked by ``profile_problems`` (the profile page's form and the API).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from common.text import text_problem
 from maturity.models import Question
+from maturity.schema import ModelKind, Serving
+from maturity.scope import TeamPlan
 from maturity.selectors import AnswerRules
+from surveys.selectors import team_names
 from surveys.services import AnswerInput
+
+SERVING: tuple[str, ...] = get_args(Serving)
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 
 COMMENT_MAX_LENGTH = 5000
 
@@ -32,28 +40,80 @@ def answer_problems(
     choice: int | None,
     na: bool,
     comment: str,
+    dont_know: bool = False,
     require_choice: bool = True,
 ) -> dict[str, list[str]]:
     """Return the problems of one answer by field (``choice``, ``na``, ``comment``), or {}.
 
-    ``offered`` holds the scores of the question's choices. A submission needs a choice or
-    N/A (``require_choice``); a draft may hold only a comment, or nothing.
+    ``offered`` holds the scores of the question's choices. An answer is at most one of a
+    choice, N/A and don't know. A submission (``require_choice``) needs exactly one, and an
+    N/A needs its reason in the comment; a draft may hold only a comment, or nothing.
     """
     problems: dict[str, list[str]] = {}
-    if na and choice is not None:
-        problems["choice"] = ["Give either a choice or na: true, not both."]
+    if (choice is not None) + na + dont_know > 1:
+        problems["choice"] = ["Give exactly one of a choice, na: true or dont_know: true."]
     elif na and not question.allow_na:
         problems["na"] = [f"'{question.key}' cannot be answered N/A."]
-    elif not na and choice is None and require_choice:
-        problems["choice"] = ["A choice score is required unless na is true."]
-    elif not na and choice is not None and choice not in offered:
+    elif choice is None and not na and not dont_know and require_choice:
+        problems["choice"] = ["A choice score is required unless na or dont_know is true."]
+    elif choice is not None and choice not in offered:
         problems["choice"] = [
             f"Score {choice} is not offered for '{question.key}'; choose one of {sorted(offered)}."
         ]
     wrong = comment_problem(comment)
     if wrong:
         problems["comment"] = [wrong]
+    elif not problems and na and require_choice and not comment.strip():
+        problems["comment"] = [
+            f"Give the reason why '{question.key}' does not apply (N/A needs a comment)."
+        ]
     return problems
+
+
+def scope_problem(question: Question, plan: TeamPlan) -> str | None:
+    """Return why a team may not answer ``question``, or None when it is asked it.
+
+    Platform and org questions of a product team are answered by the team above it (named);
+    a question whose ``applies_when`` does not match the team's profile is out of scope.
+    """
+    if question.pk in plan.asked:
+        return None
+    answerer = plan.inherited.get(question.pk)
+    if answerer is not None:
+        name = team_names([answerer]).get(answerer, "above this team")
+        return f"'{question.key}' is answered by the platform team {name}, not by this team."
+    return f"'{question.key}' is out of scope for this team's profile."
+
+
+def unknown_question_problem(key: str) -> str:
+    """Return the message for a question key the survey's framework does not have."""
+    return f"Unknown question key '{key}': it is not in this framework."
+
+
+def profile_problems(serving: Sequence[str], model_kinds: Sequence[str]) -> dict[str, list[str]]:
+    """Return the problems of a team profile's lists by field, or {}.
+
+    Each list needs at least one known value; ``none`` (models that are not served) stands
+    alone. The booleans need no check beyond their type.
+    """
+    problems: dict[str, list[str]] = {}
+    for field, values, known in (
+        ("serving", serving, SERVING),
+        ("model_kinds", model_kinds, MODEL_KINDS),
+    ):
+        unknown = [value for value in values if value not in known]
+        if unknown:
+            problems[field] = [f"Unknown value(s) {unknown}; choose from {list(known)}."]
+        elif not values:
+            problems[field] = [f"Choose at least one of {list(known)}."]
+    if "serving" not in problems and "none" in serving and len(set(serving)) > 1:
+        problems["serving"] = ["'none' (models that are not served) cannot be combined."]
+    return problems
+
+
+def canonical(values: Sequence[str], known: Sequence[str]) -> list[str]:
+    """Return ``values`` without repeats, in the order of ``known``."""
+    return [value for value in known if value in set(values)]
 
 
 # --- the submission API's body ----------------------------------------------------------------
@@ -69,7 +129,8 @@ class SubmissionBody:
     against the framework: see answer_inputs)."""
 
     team: str
-    answers: list[dict[str, Any]]  # question: str, choice: int | None, na: bool, comment: str
+    # question: str, choice: int | None, na: bool, dont_know: bool, comment: str
+    answers: list[dict[str, Any]]
     respondent: str | None = None
 
 
@@ -148,12 +209,21 @@ def _answer_item(item: Any) -> tuple[dict[str, Any] | None, Errors]:
     na = _boolean(item.get("na", False))
     if na is None:
         errors["na"] = ["Must be a valid boolean."]
+    dont_know = _boolean(item.get("dont_know", False))
+    if dont_know is None:
+        errors["dont_know"] = ["Must be a valid boolean."]
     comment, problem = _string(item.get("comment", ""), max_length=COMMENT_MAX_LENGTH, blank=True)
     if problem:
         errors["comment"] = [problem]
     if errors:
         return None, errors
-    return {"question": question, "choice": choice, "na": na, "comment": comment}, {}
+    return {
+        "question": question,
+        "choice": choice,
+        "na": na,
+        "dont_know": dont_know,
+        "comment": comment,
+    }, {}
 
 
 def _answer_list(value: Any) -> tuple[list[dict[str, Any]] | None, Any]:
@@ -206,9 +276,10 @@ def submission_body(data: Any) -> tuple[SubmissionBody | None, Errors]:
 
 
 def answer_inputs(
-    answers: list[dict[str, Any]], rules: AnswerRules
+    answers: list[dict[str, Any]], rules: AnswerRules, plan: TeamPlan
 ) -> tuple[list[AnswerInput], list[Errors]]:
-    """Check answers (of the right types) against the framework with answer_problems.
+    """Check answers (of the right types) against the framework and the team's ``plan``
+    with answer_problems and scope_problem.
 
     Returns the AnswerInputs, or, when any answer is wrong, one error dict per answer in
     order (``{}`` for a good one), as DRF reports errors of a list of objects.
@@ -220,16 +291,28 @@ def answer_inputs(
         error: Errors = {}
         question = rules.questions.get(answer["question"])
         choice, na, comment = answer["choice"], answer["na"], answer["comment"]
+        dont_know = answer["dont_know"]
         if question is None:
-            error["question"] = [f"Unknown question key '{answer['question']}'."]
+            error["question"] = [unknown_question_problem(answer["question"])]
         elif answer["question"] in seen:
             error["question"] = [f"Question '{answer['question']}' is answered twice."]
+        elif (why := scope_problem(question, plan)) is not None:
+            error["question"] = [why]
         else:
             error = answer_problems(
-                question, rules.offered[question.pk], choice=choice, na=na, comment=comment
+                question,
+                rules.offered[question.pk],
+                choice=choice,
+                na=na,
+                dont_know=dont_know,
+                comment=comment,
             )
         errors.append(error)
         if not error and question is not None:
             seen.add(question.key)
-            result.append(AnswerInput(question=question, score=choice, na=na, comment=comment))
+            result.append(
+                AnswerInput(
+                    question=question, score=choice, na=na, dont_know=dont_know, comment=comment
+                )
+            )
     return (result, []) if not any(errors) else ([], errors)

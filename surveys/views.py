@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ParamSpec, Protocol, TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
@@ -30,10 +30,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from common.http import AuthenticatedHttpRequest
 from common.times import when
 from maturity.models import Dimension, Question
+from maturity.scope import TeamPlan
+from maturity.selectors import answer_rules, question_rules
 from surveys import selectors, services
-from surveys.forms import EmailInvitationForm, InvitationForm
-from surveys.models import Answer, Invitation, Membership, Response, Survey, Team
-from surveys.validation import answer_problems
+from surveys.forms import (
+    MODEL_KIND_LABELS,
+    SERVING_LABELS,
+    EmailInvitationForm,
+    InvitationForm,
+    TeamProfileForm,
+)
+from surveys.models import Answer, Invitation, Membership, Response, Survey, Team, TeamProfile
+from surveys.validation import answer_problems, scope_problem, unknown_question_problem
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -159,9 +167,32 @@ def survey_start(request: HttpRequest, survey_id: int, team_slug: str) -> HttpRe
     response = services.response_start(
         survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
     )
-    dimensions = list(survey.framework.dimensions.order_by("order").values_list("key", flat=True))
-    key = response.last_dimension if response.last_dimension in dimensions else dimensions[0]
+    if _profile_to_declare(request, survey, team, response):
+        return redirect(f"{reverse('survey-profile', args=[survey.pk, team.slug])}?start=1")
+    outline = selectors.asked_outline(survey, selectors.team_plan(survey, team))
+    if not outline:  # the team is asked nothing itself (everything is answered above it)
+        return redirect("survey-review", survey.pk, team.slug)
+    keys = [page.key for page in outline]
+    key = response.last_dimension if response.last_dimension in keys else keys[0]
     return redirect("survey-dimension", survey.pk, team.slug, key)
+
+
+def _profile_skip_key(survey: Survey, team: Team) -> str:
+    return f"surveys.profile_skipped.{survey.pk}.{team.pk}"
+
+
+def _profile_to_declare(
+    request: HttpRequest, survey: Survey, team: Team, response: Response
+) -> bool:
+    """Tell whether the respondent should first declare the team's profile: the framework's
+    questions depend on one, the team has none, and this respondent has neither answered
+    anything yet nor chosen to skip it (then every question is shown)."""
+    return (
+        question_rules(survey.framework).uses_profiles
+        and not request.session.get(_profile_skip_key(survey, team))
+        and selectors.team_profile(survey, team) is None
+        and not response.answers.exists()
+    )
 
 
 class AnswerValues(TypedDict):
@@ -169,7 +200,11 @@ class AnswerValues(TypedDict):
 
     score: int | None
     na: bool
+    dont_know: bool
     comment: str
+
+
+DONT_KNOW = "dont_know"  # the value of the "Don't know" radio button (``q-<key>``)
 
 
 def _parse_page(
@@ -184,21 +219,32 @@ def _parse_page(
     for question in questions:
         raw = request.POST.get(f"q-{question.key}", "").strip()
         comment = request.POST.get(f"comment-{question.key}", "").strip()
-        na = raw == "na"
+        na, dont_know = raw == "na", raw == DONT_KNOW
         choice = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 5 else None
-        if raw and not na and choice is None:
+        if raw and not na and not dont_know and choice is None:
             errors[question.key] = "Choose one of the offered levels."
             continue
         offered = {c.score for c in question.choices.all()}
         problems = answer_problems(
-            question, offered, choice=choice, na=na, comment=comment, require_choice=False
+            question,
+            offered,
+            choice=choice,
+            na=na,
+            dont_know=dont_know,
+            comment=comment,
+            require_choice=False,
         )
         if problems:
             errors[question.key] = " ".join(
                 message for messages in problems.values() for message in messages
             )
             continue
-        values[question.pk] = {"score": choice, "na": na, "comment": comment}
+        values[question.pk] = {
+            "score": choice,
+            "na": na,
+            "dont_know": dont_know,
+            "comment": comment,
+        }
     return values, errors
 
 
@@ -212,12 +258,13 @@ def survey_dimension(
     closed = _closed_page(request, survey, team)
     if closed:
         return closed
-    outline = selectors.framework_outline(survey.framework)
+    plan = selectors.team_plan(survey, team)
+    outline = selectors.asked_outline(survey, plan)
     position = next((i for i, d in enumerate(outline) if d.key == dimension_key), None)
     if position is None:
-        raise Http404("No such dimension.")
-    dimension: Dimension = outline[position]
-    questions = list(dimension.questions.all())
+        raise Http404("No such dimension for your team.")
+    dimension = outline[position].dimension
+    questions = outline[position].questions
     response = services.response_start(
         survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
     )
@@ -241,12 +288,14 @@ def survey_dimension(
     answered = selectors.answered_question_ids(response)
     steps = [
         {
-            "dimension": d,
-            "current": d.key == dimension.key,
-            "complete": all(q.pk in answered for q in d.questions.all()),
+            "dimension": page.dimension,
+            "current": page.key == dimension.key,
+            "complete": all(q.pk in answered for q in page.questions),
         }
-        for d in outline
+        for page in outline
     ]
+    numbers = {q.pk: n for n, q in enumerate((q for page in outline for q in page.questions), 1)}
+    stored = selectors.answers_by_question(response)
     return render(
         request,
         "surveys/dimension.html",
@@ -256,11 +305,12 @@ def survey_dimension(
             "dimension": dimension,
             "position": position + 1,
             "dimension_count": len(outline),
-            "items": _page_items(questions, selectors.answers_by_question(response), errors, shown),
+            "items": _page_items(questions, numbers, stored, errors, shown),
             "steps": steps,
-            "previous": outline[position - 1] if position > 0 else None,
-            "next": outline[position + 1] if position + 1 < len(outline) else None,
-            "progress": _progress(response, answered),
+            "previous": outline[position - 1].dimension if position > 0 else None,
+            "next": outline[position + 1].dimension if position + 1 < len(outline) else None,
+            "progress": _progress(plan, answered),
+            "scope": _scope_note(survey, team, plan),
             "errors": errors,
             "kept": shown is not None and not errors,
             "response": response,
@@ -298,7 +348,11 @@ def _save_answers(
 
 
 def _after_page_save(
-    request: HttpRequest, survey: Survey, team: Team, outline: list[Dimension], position: int
+    request: HttpRequest,
+    survey: Survey,
+    team: Team,
+    outline: list[selectors.AskedDimension],
+    position: int,
 ) -> HttpResponseRedirect:
     """Go where the pressed button says: previous or next dimension, review, or stay."""
     action = request.POST.get("action", "save")
@@ -314,14 +368,15 @@ def _after_page_save(
 
 def _page_items(
     questions: list[Question],
+    numbers: Mapping[int, int],
     answers: dict[int, Answer],
     errors: dict[str, str],
     shown: Mapping[str, str] | None,
 ) -> list[dict[str, object]]:
     """Return one row per question for the page: the stored value, or the one in ``shown``.
 
-    ``unsaved`` marks a row whose shown value is not the stored one; the page's script
-    sends those again.
+    ``number`` counts the questions the team is asked, across pages. ``unsaved`` marks a
+    row whose shown value is not the stored one; the page's script sends those again.
     """
     items: list[dict[str, object]] = []
     for question in questions:
@@ -335,6 +390,7 @@ def _page_items(
         items.append(
             {
                 "question": question,
+                "number": numbers.get(question.pk),
                 "error": errors.get(question.key),
                 "unsaved": value != stored,
                 **value,
@@ -345,26 +401,45 @@ def _page_items(
 
 def _stored_answer(answer: Answer | None) -> AnswerValues:
     if answer is None:
-        return {"score": None, "na": False, "comment": ""}
-    return {"score": answer.score, "na": answer.na, "comment": answer.comment}
+        return {"score": None, "na": False, "dont_know": False, "comment": ""}
+    return {
+        "score": answer.score,
+        "na": answer.na,
+        "dont_know": answer.dont_know,
+        "comment": answer.comment,
+    }
 
 
 def _stored_value(answer: Answer | None) -> dict[str, str]:
     if answer is None:
         return {"selected": "", "comment": ""}
-    selected = "na" if answer.na else ("" if answer.score is None else str(answer.score))
+    selected = "" if answer.score is None else str(answer.score)
+    if answer.na or answer.dont_know:
+        selected = "na" if answer.na else DONT_KNOW
     return {"selected": selected, "comment": answer.comment}
 
 
-def _progress(response: Response, answered_ids: set[int] | None = None) -> dict[str, int]:
-    total = Question.objects.filter(framework_id=response.survey.framework_id).count()
-    if answered_ids is None:
-        answered_ids = selectors.answered_question_ids(response)
-    answered = len(answered_ids)
+def _progress(plan: TeamPlan, answered_ids: set[int]) -> dict[str, int]:
+    """Return how many of the questions the team is asked have an answer."""
+    total = len(plan.asked)
+    answered = len(answered_ids & plan.asked)
     return {
         "answered": answered,
         "total": total,
         "percent": selectors.progress_percent(answered, total),
+    }
+
+
+def _scope_note(survey: Survey, team: Team, plan: TeamPlan) -> dict[str, object]:
+    """Return what the pages tell respondents about the questions they are not asked: how
+    many a team above answers for them (named) and how many their profile excludes."""
+    answered_by = selectors.team_names(set(plan.inherited.values()))
+    return {
+        "inherited": len(plan.inherited),
+        "answered_by": sorted(answered_by.values()),
+        "out_of_scope": len(plan.out_of_scope),
+        "uses_profiles": question_rules(survey.framework).uses_profiles,
+        "profile": selectors.team_profile(survey, team),
     }
 
 
@@ -400,6 +475,31 @@ def _closed_detail(survey: Survey) -> str:
     if survey.ended_at is not None:
         return f"This survey closed on {when(survey.ended_at)}. Answers can no longer be saved."
     return "This survey is closed. Answers can no longer be saved."
+
+
+_SENT_FIELD = re.compile(r"^(?:q|comment)-(.{1,100})$")
+
+
+def _sent_keys(request: HttpRequest) -> set[str]:
+    """Return the question keys an autosave sends an answer or comment for."""
+    return {match[1] for name in request.POST if (match := _SENT_FIELD.match(name))}
+
+
+def _not_on_page(
+    survey: Survey, plan: TeamPlan, page: selectors.AskedDimension, sent: set[str]
+) -> dict[str, str]:
+    """Return, by key, why answers sent for questions that are not on this page were not
+    saved: another page's, not the team's to answer (scope_problem), or unknown."""
+    on_page = {question.key for question in page.questions}
+    rules = answer_rules(survey.framework)
+    errors = {}
+    for key in sorted(sent - on_page)[:100]:
+        question = rules.questions.get(key)
+        if question is None:
+            errors[key] = unknown_question_problem(key)
+        else:
+            errors[key] = scope_problem(question, plan) or f"'{key}' is not on this page."
+    return errors
 
 
 @transaction.non_atomic_requests
@@ -442,8 +542,8 @@ def _autosave(
     try:
         survey, team = _resolve(request, survey_id, team_slug)
         respondent = _respondent(request, survey, team)
-        outline = selectors.framework_outline(survey.framework)
-        dimension = next(d for d in outline if d.key == dimension_key)
+        plan = selectors.team_plan(survey, team)
+        page = next(p for p in selectors.asked_outline(survey, plan) if p.key == dimension_key)
     except (Http404, StopIteration):
         return _problem(404, "not_found", "There is no such survey page for you.")
     sent_tag = request.POST.get("respondent")
@@ -455,26 +555,26 @@ def _autosave(
             "Log in again as yourself, then retry.",
             login_url=f"{reverse('login')}?next={reverse('signed-in')}",
         )
-    questions = [
-        question
-        for question in dimension.questions.all()
-        if f"q-{question.key}" in request.POST or f"comment-{question.key}" in request.POST
-    ]
+    sent = _sent_keys(request)
+    questions = [question for question in page.questions if question.key in sent]
     values, errors = _parse_page(request, questions)
+    errors.update(_not_on_page(survey, plan, page, sent))
     try:
         response = services.response_start(
             survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
         )
-        _save_answers(response, dimension, questions, values)
+        _save_answers(response, page.dimension, questions, values)
     except services.SurveyError as error:
         survey.refresh_from_db()
         if error.code in {"closed", "survey_not_open"}:
             code = "not_open" if error.code == "survey_not_open" else "closed"
             return _problem(409, code, _closed_detail(survey))
         return _problem(409, error.code, error.message)
+    if not sent:
+        return _problem(400, "nothing_sent", "No answer was sent, so nothing was saved.")
     # Committed: _save_answers' transaction is the outermost one (non_atomic_requests).
     saved = [question.key for question in questions if question.pk in values]
-    progress = _progress(response)
+    progress = _progress(plan, selectors.answered_question_ids(response))
     if errors:
         return _problem(
             422,
@@ -577,28 +677,31 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
     response = services.response_start(
         survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
     )
+    plan = selectors.team_plan(survey, team)
     error = None
     if request.method == "POST":
         try:
             services.response_submit(
-                survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
+                survey=survey,
+                team=team,
+                respondent_key=respondent.key,
+                respondent=respondent.user,
+                plan=plan,
             )
         except services.SurveyError as problem:
             error = problem.message
         else:
             return redirect("survey-done", survey.pk, team.slug)
-    missing = services.missing_questions(response)
-    outline = selectors.framework_outline(survey.framework)
     answers = selectors.answers_by_question(response)
     summary = [
         {
-            "dimension": d,
+            "dimension": page.dimension,
             "rows": [
                 {"question": q, "answer": answers.get(q.pk), "label": _choice_label(q, answers)}
-                for q in d.questions.all()
+                for q in page.questions
             ],
         }
-        for d in outline
+        for page in selectors.asked_outline(survey, plan)
     ]
     return render(
         request,
@@ -606,12 +709,175 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
         {
             "survey": survey,
             "team": team,
-            "missing": missing,
+            "missing": services.missing_questions(response, plan),
+            "unexplained": services.na_without_reason(response, plan),
             "summary": summary,
-            "progress": _progress(response),
+            "progress": _progress(plan, selectors.answered_question_ids(response)),
+            "new_in_scope": selectors.new_in_scope(survey, team, respondent.key, plan),
+            "scope": _scope_note(survey, team, plan),
             "error": error,
         },
         status=422 if error else 200,
+    )
+
+
+@_login_or_invitee
+@require_http_methods(["GET", "POST"])
+def survey_profile(request: HttpRequest, survey_id: int, team_slug: str) -> HttpResponse:
+    """The team's profile in this survey: its managers (and admins) set, edit and confirm
+    it; while it has none, a respondent proposes one (or skips: every question is shown);
+    members read it. Anyone else gets a 404.
+
+    ``start=1`` (from survey_start) leads on to the survey after saving or skipping.
+    """
+    survey, team = _resolve(request, survey_id, team_slug)
+    manager = _manager(request, team)
+    respondent = None if manager else _respondent(request, survey, team)
+    profile = selectors.team_profile(survey, team)
+    can_edit = survey.status != Survey.Status.CLOSED and (
+        manager is not None or (profile is None and survey.accepts_answers())
+    )
+    starting = "1" in (request.GET.get("start"), request.POST.get("start"))
+    posted = request.method == "POST"
+    if posted and not can_edit:
+        raise PermissionDenied("Only a manager of the team or an admin may change its profile.")
+    form = TeamProfileForm(request.POST if posted else None, initial=_profile_initial(profile))
+    if posted and request.POST.get("action") == "skip":
+        request.session[_profile_skip_key(survey, team)] = True
+        return redirect("survey-start", survey.pk, team.slug)
+    if posted:
+        try:
+            saved = _profile_save(request, survey, team, form, manager, respondent)
+        except services.SurveyError as error:
+            form.add_error(None, error.message)
+            saved = False
+        if saved:
+            if starting:
+                return redirect("survey-start", survey.pk, team.slug)
+            return redirect("survey-profile", survey.pk, team.slug)
+    plan = selectors.team_plan(survey, team)
+    return render(
+        request,
+        "surveys/profile.html",
+        {
+            "survey": survey,
+            "team": team,
+            "profile": profile,
+            "form": form,
+            "can_edit": can_edit,
+            "manages": manager is not None,
+            "starting": starting,
+            "plan": plan,
+            "scope": _scope_note(survey, team, plan),
+            "declared": _declared(profile),
+            "answers_here": respondent is not None
+            or (manager is not None and services.user_can_answer(manager, team)),
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+def _manager(request: HttpRequest, team: Team) -> User | None:
+    """Return the signed-in user if they manage ``team`` (or are an admin), else None."""
+    user = request.user
+    if user.is_authenticated and services.user_manages_team(user, team):
+        return user
+    return None
+
+
+def _declared(profile: TeamProfile | None) -> dict[str, list[str]]:
+    """Return the profile's lists as the labels the form shows."""
+    if profile is None:
+        return {"serving": [], "model_kinds": []}
+    return {
+        "serving": [SERVING_LABELS.get(value, value) for value in profile.serving],
+        "model_kinds": [MODEL_KIND_LABELS.get(value, value) for value in profile.model_kinds],
+    }
+
+
+def _profile_initial(profile: TeamProfile | None) -> dict[str, object]:
+    if profile is None:
+        return {}
+    return {
+        "serving": profile.serving,
+        "model_kinds": profile.model_kinds,
+        "gpu": profile.gpu,
+        "regulated": profile.regulated,
+    }
+
+
+PROFILE_NOT_SAVED = "Your changes were not saved: use Save and confirm to apply them."
+
+
+def _profile_save(
+    request: HttpRequest,
+    survey: Survey,
+    team: Team,
+    form: TeamProfileForm,
+    manager: User | None,
+    respondent: Respondent | None,
+) -> bool:
+    """Carry out the profile page's POST; tell whether anything was saved.
+
+    A manager's "confirm" confirms the proposal unchanged; a manager's save sets (and
+    confirms) the profile; a respondent's save proposes it. Raises SurveyError.
+    """
+    if manager is not None and request.POST.get("action") == "confirm":
+        return _profile_confirm(request, survey, team, form, manager)
+    if not form.is_valid():
+        return False
+    if manager is not None:
+        services.profile_set(survey=survey, team=team, values=form.profile_input(), set_by=manager)
+        messages.success(request, "The team profile is saved.")
+    else:
+        services.profile_propose(
+            survey=survey,
+            team=team,
+            values=form.profile_input(),
+            declared_by=respondent.user if respondent is not None else None,
+        )
+        messages.success(
+            request, "The team profile is saved; a manager of the team will confirm it."
+        )
+    return True
+
+
+def _profile_confirm(
+    request: HttpRequest, survey: Survey, team: Team, form: TeamProfileForm, manager: User
+) -> bool:
+    """Confirm the proposal as it stands, if the form posted it unchanged; tell whether
+    the page may move on. Edits posted with "Confirm as proposed" are refused, never
+    dropped; a profile confirmed already is left as it is (its confirmed_at too)."""
+    seen = form.profile_input() if form.is_valid() else None
+    if seen is not None:
+        try:
+            services.profile_confirm(survey=survey, team=team, confirmed_by=manager, seen=seen)
+        except services.SurveyError as error:
+            stored = selectors.team_profile(survey, team)
+            if error.code != "profile_confirmed" or stored is None:
+                form.add_error(None, error.message)
+                return False
+            if services.same_profile(seen, _profile_input(stored)):
+                messages.info(request, error.message)
+                return True
+        else:
+            messages.success(request, "The team profile is confirmed.")
+            return True
+    stored = selectors.team_profile(survey, team)
+    if stored is not None and stored.confirmed_at is not None:
+        form.add_error(
+            None,
+            "The team profile is already confirmed. Your changes were not saved: "
+            "use Save to apply them.",
+        )
+    else:
+        form.add_error(None, PROFILE_NOT_SAVED)
+    return False
+
+
+def _profile_input(profile: TeamProfile) -> services.ProfileInput:
+    return services.ProfileInput(
+        profile.serving, profile.model_kinds, profile.gpu, profile.regulated
     )
 
 

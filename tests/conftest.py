@@ -9,6 +9,7 @@ import pytest
 from maturity.schema import parse_framework_file
 
 MLOPS_YAML = Path(__file__).resolve().parent.parent / "maturity" / "frameworks" / "mlops.yaml"
+MLOPS_V2_YAML = MLOPS_YAML.with_name("mlops-v2.yaml")
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +65,41 @@ def framework(mlops_framework):
     return mlops_framework
 
 
+@pytest.fixture(scope="session")
+def mlops_v2_file_spec():
+    """Version 2 of the shipped framework, parsed once."""
+    return parse_framework_file(MLOPS_V2_YAML)
+
+
+@pytest.fixture
+def v2_framework(db, mlops_v2_file_spec):
+    """Version 2, loaded inside the test's transaction (the session database holds only
+    version 1, so that the older tests keep their framework)."""
+    from maturity.services import framework_load
+
+    return framework_load(spec=mlops_v2_file_spec, source=str(MLOPS_V2_YAML)).framework
+
+
+@pytest.fixture
+def platform_team(db):
+    from tests.factories import TeamFactory
+
+    return TeamFactory(slug="ml-platform", name="ML Platform")
+
+
+@pytest.fixture
+def v2_survey(v2_framework, platform_team, team, other_team):
+    """A version 2 round: the platform team with two product teams under it (recsys, fraud)."""
+    from tests.factories import SurveyFactory
+
+    for product in (team, other_team):
+        product.parent = platform_team
+        product.save(update_fields=["parent"])
+    return SurveyFactory(
+        framework=v2_framework, teams=[platform_team, team, other_team], title="Q1 on v2"
+    )
+
+
 @pytest.fixture
 def team(db):
     from tests.factories import TeamFactory
@@ -113,15 +149,20 @@ def survey(framework, team, other_team):
     return SurveyFactory(framework=framework, teams=[team, other_team], title="Q4 review")
 
 
-def complete_answers(framework, score: int = 2, **overrides):
-    """Return AnswerInputs answering every question of ``framework`` (overrides by key)."""
+def complete_answers(framework, score: int = 2, only=None, **overrides):
+    """Return AnswerInputs answering every question of ``framework`` (overrides by key:
+    a score, "na" or "dont_know"); ``only``: the ids of the questions to answer."""
     from surveys.services import AnswerInput
 
     answers = []
     for question in framework.questions.order_by("order"):
+        if only is not None and question.pk not in only:
+            continue
         value = overrides.get(question.key, score)
         if value == "na":
             answers.append(AnswerInput(question=question, na=True))
+        elif value == "dont_know":
+            answers.append(AnswerInput(question=question, dont_know=True))
         else:
             answers.append(AnswerInput(question=question, score=value))
     return answers

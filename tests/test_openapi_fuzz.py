@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from reports import services
+from reports import health, services
 from reports.authentication import api_token_create
 from reports.models import AggregationRun
 from surveys import services as survey_services
@@ -74,6 +74,7 @@ def world(survey, team, other_team, member, manager, other_member, admin_user):
             answers=complete_answers(survey.framework, score),
         )
     services.aggregate(survey=survey)
+    health.question_health_refresh(survey=survey)
     return {
         "survey": survey.pk,
         "membership": Membership.objects.filter(user=member).first().pk,
@@ -85,7 +86,7 @@ def world(survey, team, other_team, member, manager, other_member, admin_user):
 
 def known_path_parameters(path: str, world: dict) -> dict:
     if "{survey_id}" in path or path.startswith("/api/v1/surveys/{id}"):
-        return {"survey_id": world["survey"], "id": world["survey"]}
+        return {"survey_id": world["survey"], "id": world["survey"], "slug": world["team"]}
     if path.startswith("/api/v1/memberships/{id}"):
         return {"id": world["membership"]}
     if path.startswith("/api/v1/aggregation-runs/{id}"):
@@ -104,7 +105,7 @@ def test_api_conforms_to_its_openapi_schema(request, role, wsgi_app, world):
     headers = {"Authorization": f"Token {key}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 28  # every operation in config/api.py
+    assert len(operations) == 32  # every operation in config/api.py
     failures = []
     for operation in operations:
         known = {
@@ -112,7 +113,8 @@ def test_api_conforms_to_its_openapi_schema(request, role, wsgi_app, world):
             for name, value in known_path_parameters(operation.path, world).items()
             if f"{{{name}}}" in operation.path
         }
-        query = {"survey": world["survey"]} if "/exports/" in operation.path else None
+        wants_survey = "/exports/" in operation.path or "/question-health/" in operation.path
+        query = {"survey": world["survey"]} if wants_survey else None
         strategy = st.one_of(
             operation.as_strategy(),
             operation.as_strategy(path_parameters=known or None, query=query),

@@ -287,6 +287,12 @@ REMINDER_DAYS_BEFORE_CLOSE = env.int("REMINDER_DAYS_BEFORE_CLOSE", default=3)
 # Directory of framework files loaded by `make run` and the demo.
 FRAMEWORKS_DIR = BASE_DIR / "maturity" / "frameworks"
 
+# Seconds between refreshes of the question health of open surveys (beat).
+QUESTION_HEALTH_SECONDS = env.float("QUESTION_HEALTH_SECONDS", default=1800.0)
+# Teams (with two answers or more) a question's within-team agreement needs before a low
+# value flags it "ambiguous" (maturity.quality.Thresholds.agreement_min_teams).
+QUESTION_HEALTH_MIN_TEAMS = env.int("QUESTION_HEALTH_MIN_TEAMS", default=5)
+
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {
         "task": "reports.tasks.reconcile_scores",
@@ -295,4 +301,10 @@ CELERY_BEAT_SCHEDULE = {
     "recover-stuck-runs": {"task": "reports.tasks.recover_stuck_runs", "schedule": 60.0},
     "close-due-surveys": {"task": "surveys.tasks.close_due_surveys", "schedule": 60.0},
     "send-reminders": {"task": "surveys.tasks.send_reminders", "schedule": 15 * 60.0},
+    # Question health of open surveys whose answers changed (reports.health); closed
+    # surveys get theirs from the survey-wide run at the close.
+    "refresh-question-health": {
+        "task": "reports.tasks.refresh_question_health",
+        "schedule": QUESTION_HEALTH_SECONDS,
+    },
 }

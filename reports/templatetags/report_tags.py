@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import ROUND_FLOOR, Decimal
+
 from django import template
 
 from reports.display import SCORE_DECIMALS, shown_text
@@ -42,3 +44,25 @@ def trend_arrow(value: float | None) -> str:
 @register.filter
 def percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.0f}%"
+
+
+@register.filter
+def floored(value: float | None, decimals: int = 3) -> str:
+    """Format a statistic rounded down to ``decimals``: "—" for None.
+
+    Rounding down keeps every comparison with a threshold of at most ``decimals`` decimals
+    as the flags made it: an agreement of 0.6669 (< 0.667, ambiguous) shows 0.666, not 0.667.
+    """
+    if value is None:
+        return "—"
+    step = Decimal(1).scaleb(-int(decimals))
+    return str(Decimal(repr(value)).quantize(step, rounding=ROUND_FLOOR))
+
+
+@register.filter
+def floored_percent(value: float | None, decimals: int = 1) -> str:
+    """Format a share as a percent rounded down (see floored): 0.8999 -> "89.9%"."""
+    if value is None:
+        return "—"
+    step = Decimal(1).scaleb(-int(decimals))
+    return f"{(Decimal(repr(value)) * 100).quantize(step, rounding=ROUND_FLOOR)}%"

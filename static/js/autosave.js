@@ -256,9 +256,19 @@
     var data = outcome.data || {};
     if (response.status === 200 && data.saved_at) {
       retryDelay = 0;
-      confirmSaved(sent, data.saved || []);
+      var saved = Array.isArray(data.saved) ? data.saved : [];
+      confirmSaved(sent, saved);
       updateProgress(data.progress);
-      showStatus("Saved at " + clockTime(data.saved_at), "saved");
+      // "Saved" only for what the server says it saved: anything else stays pending.
+      var unconfirmed = [];
+      sent.forEach(function (value, key) {
+        if (saved.indexOf(key) === -1) unconfirmed.push(questionLabel(key));
+      });
+      if (unconfirmed.length) {
+        showStatus("Not saved: " + unconfirmed.join(", ") + ".", "error", { retry: true });
+      } else {
+        showStatus("Saved at " + clockTime(data.saved_at), "saved");
+      }
       return;
     }
     if (response.status === 422 && data.errors) {
@@ -293,7 +303,7 @@
       );
       return;
     }
-    if (response.status === 404 || response.status === 403) {
+    if (response.status === 400 || response.status === 404 || response.status === 403) {
       showStatus(
         "Not saved: " + (data.detail || "the server refused the answer (" + response.status + ")."),
         "error",

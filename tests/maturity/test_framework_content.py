@@ -254,11 +254,11 @@ def test_citable_names_cover_every_standard():
     assert set(CITABLE_NAMES) == set(STANDARDS)
 
 
-def test_v2_is_an_unpublished_version_2_of_mlops_with_the_v1_levels(mlops_v2_spec, mlops_spec):
+def test_v2_is_a_published_version_2_of_mlops_with_the_v1_levels(mlops_v2_spec, mlops_spec):
     assert (mlops_v2_spec.slug, mlops_v2_spec.version, mlops_v2_spec.published) == (
         "mlops",
         2,
-        False,
+        True,
     )
     assert [(lvl.number, lvl.name, lvl.threshold) for lvl in mlops_v2_spec.levels] == [
         (lvl.number, lvl.name, lvl.threshold) for lvl in mlops_spec.levels

@@ -105,7 +105,7 @@ def test_v2_loads_beside_v1_and_leaves_v1_and_its_surveys_untouched(tmp_path, db
     assert "Created mlops v2 (16 dimensions, 83 questions)" in out
     assert err == ""
     v2 = Framework.objects.get(slug="mlops", version=2)
-    assert v2.published is False  # not offered for new surveys until the integrator flips it
+    assert v2.published is True  # what new rounds use; v1 rounds keep v1
     assert v2.questions.count() == 83
     assert v2.questions.get(key="genai-guardrails").choices.count() == 5
 

@@ -53,3 +53,17 @@ def test_a_team_at_the_top_of_every_v2_question_scores_seven_in_every_section():
     assert score.overall == 7.0 and score.unanswered == []
     assert score.reading == "Exceptional levels of automated testing and monitoring."
     assert {test.test for test in score.tests} == set(ML_TEST_SCORE)
+
+
+def test_a_test_whose_questions_are_all_out_of_scope_is_left_out_and_the_section_scaled():
+    """Break-it finding: a batch-only team's online-serving tests counted 0, so its
+    sections could never reach 7; left out, the rest scales back to the paper's 7."""
+    refs = {f"q{i}": [f"mlts:monitor-{i}"] for i in range(1, 8)}
+    means = {key: 1.0 for key in refs if key not in {"q5", "q6"}}
+    score = ml_test_score(refs, means, out_of_scope={"q5", "q6"})
+    assert score.applicable["monitor"] == 5 and score.sections["monitor"] == 7.0
+    by_test = {test.test: test for test in score.tests}
+    assert not by_test["monitor-5"].applicable and by_test["monitor-1"].applicable
+    assert not score.all_apply
+    # without the profile the same answers are 5 of 7, as the paper counts tests not done
+    assert ml_test_score(refs, means).sections["monitor"] == 5.0

@@ -66,12 +66,27 @@ def test_a_question_that_splits_every_team_is_ambiguous():
     answers = rows(
         *[
             (f"{team}-{person}", team, "q", "d", score, 4, False, False)
-            for team in ("a", "b", "c", "d")
+            for team in ("a", "b", "c", "d", "e")
             for person, score in enumerate((0, 4, 1, 3))
         ]
     )
     (health,) = question_health(answers).to_dict("records")
     assert health["agreement"] < 0 and health["flags"] == ["ambiguous"]
+
+
+def test_agreement_over_fewer_than_five_teams_flags_nothing():
+    """Break-it finding: 78 of 83 demo questions were "ambiguous" on alphas over a few
+    small teams; below 5 teams alpha is shown but not flagged."""
+    answers = rows(
+        *[
+            (f"{team}-{person}", team, "q", "d", score, 4, False, False)
+            for team in ("a", "b", "c", "d")
+            for person, score in enumerate((0, 4, 1, 3))
+        ]
+    )
+    (health,) = question_health(answers).to_dict("records")
+    assert health["agreement"] < 0 and health["agreement_teams"] == 4
+    assert health["flags"] == []
 
 
 def test_item_rest_correlation_is_pearson_of_v_against_the_mean_of_the_others():
@@ -139,3 +154,83 @@ def test_dimension_alpha_uses_respondents_who_answered_every_question():
     assert health["cronbach_alpha"] == pytest.approx(
         reference_alpha(np.array([[1.0, 1.0], [3.0, 4.0]]))
     )
+
+
+def reference_agreement(answers: pd.DataFrame, question: str) -> tuple[float, int]:
+    """Within-team alpha of one question written out plainly: team by team, then krippendorff."""
+    import krippendorff
+
+    chosen = answers[(answers["question"] == question) & answers["score"].notna()]
+    teams = [g["score"].to_numpy(dtype=float) for _, g in chosen.groupby("team")]
+    teams = [values for values in teams if len(values) >= 2]
+    if not teams:
+        return math.nan, 0
+    data = np.full((max(len(values) for values in teams), len(teams)), np.nan)
+    for column, values in enumerate(teams):
+        data[: len(values), column] = values
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha = krippendorff.alpha(
+                reliability_data=data,
+                level_of_measurement="ordinal",
+                value_domain=np.arange(int(chosen["max_score"].max()) + 1),
+            )
+    except ValueError:
+        return math.nan, len(teams)
+    return float(alpha), len(teams)
+
+
+def reference_item_rest(answers: pd.DataFrame, question: str) -> float:
+    """Item-rest r of one question, respondent by respondent."""
+    chosen = answers[answers["score"].notna()]
+    dimension = chosen.loc[chosen["question"] == question, "dimension"].iloc[0]
+    pairs = []
+    for _, mine in chosen[chosen["dimension"] == dimension].groupby("response"):
+        own = mine[mine["question"] == question]
+        others = mine[mine["question"] != question]
+        if len(own) and len(others):
+            v = own["score"].iloc[0] / own["max_score"].iloc[0]
+            pairs.append((v, (others["score"] / others["max_score"]).mean()))
+    v, rest = np.array(pairs).T if pairs else (np.array([]), np.array([]))
+    if len(v) < 3 or v.std() == 0 or rest.std() == 0:
+        return math.nan
+    return float(np.corrcoef(v, rest)[0, 1])
+
+
+answer_values = st.one_of(st.integers(0, 3), st.sampled_from(["na", "dk"]))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.lists(answer_values, min_size=4, max_size=4)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_agreement_and_item_rest_agree_with_plain_references(respondents):
+    questions = [("a", "d1"), ("b", "d1"), ("c", "d1"), ("e", "d2")]
+    answers = rows(
+        *(
+            (
+                f"r{index}",
+                f"t{team}",
+                key,
+                dimension,
+                value if isinstance(value, int) else NAN,
+                3,
+                value == "na",
+                value == "dk",
+            )
+            for index, (team, values) in enumerate(respondents)
+            for (key, dimension), value in zip(questions, values, strict=True)
+        )
+    )
+    health = question_health(answers).set_index("question")
+    for key in health.index:
+        alpha, teams = reference_agreement(answers, key)
+        assert health.loc[key, "agreement_teams"] == teams
+        assert health.loc[key, "agreement"] == pytest.approx(alpha, nan_ok=True, abs=1e-12)
+        if (answers.loc[answers["question"] == key, "score"].notna()).any():
+            expected = reference_item_rest(answers, key)
+            assert health.loc[key, "item_rest"] == pytest.approx(expected, nan_ok=True, abs=1e-9)

@@ -26,7 +26,7 @@ def v2_spec() -> FrameworkSpec:
 def v2(db) -> Framework:
     """Framework mlops version 2 (``published: false``: surveys are created directly)."""
     framework = framework_load(spec=v2_spec(), source=str(MLOPS_V2_YAML)).framework
-    assert framework.version == 2 and not framework.published
+    assert framework.version == 2 and framework.published
     return framework
 
 

@@ -38,18 +38,27 @@ def test_member_submits_a_complete_response(api, survey, team, member, framework
     [
         (
             lambda a: a[0].update(question="no-such-key"),
-            {"question": ["Unknown question key 'no-such-key'."]},
+            {"question": ["Unknown question key 'no-such-key': it is not in this framework."]},
         ),
         (lambda a: a[0].update(choice=9), "is not offered"),
         (
             lambda a: a[0].update(choice=None),
-            {"choice": ["A choice score is required unless na is true."]},
+            {"choice": ["A choice score is required unless na or dont_know is true."]},
         ),
         (lambda a: a[0].update(choice=None, na=True), "cannot be answered N/A"),
         (
             lambda a: a[0].update(na=True),
-            {"choice": ["Give either a choice or na: true, not both."]},
+            {"choice": ["Give exactly one of a choice, na: true or dont_know: true."]},
         ),
+        (
+            lambda a: a[0].update(dont_know=True),
+            {"choice": ["Give exactly one of a choice, na: true or dont_know: true."]},
+        ),
+        (
+            lambda a: a[0].update(choice=None, na=True, dont_know=True),
+            {"choice": ["Give exactly one of a choice, na: true or dont_know: true."]},
+        ),
+        (lambda a: a[0].update(dont_know="perhaps"), {"dont_know": ["Must be a valid boolean."]}),
         (lambda a: a[0].update(choice="three"), {"choice": ["A valid integer is required."]}),
         (lambda a: a.append(dict(a[0])), "is answered twice"),
     ],
@@ -345,16 +354,19 @@ def test_the_submission_body_check_reads_values_as_drf_fields_do():
             {"question": "q1", "choice": "3"},
             {"question": " q2 ", "choice": 2.0, "na": "false", "comment": "  kept  "},
             {"question": "q3", "na": True, "x": 1},
+            {"question": "q4", "choice": None, "dont_know": "true"},
         ],
         "ignored": "like DRF",
     }
+    no = {"na": False, "dont_know": False}
     assert submission_body(body) == (
         SubmissionBody(
             team="ml-platform",
             answers=[
-                {"question": "q1", "choice": 3, "na": False, "comment": ""},
-                {"question": "q2", "choice": 2, "na": False, "comment": "kept"},
-                {"question": "q3", "choice": None, "na": True, "comment": ""},
+                {"question": "q1", "choice": 3, **no, "comment": ""},
+                {"question": "q2", "choice": 2, **no, "comment": "kept"},
+                {"question": "q3", "choice": None, "na": True, "dont_know": False, "comment": ""},
+                {"question": "q4", "choice": None, "na": False, "dont_know": True, "comment": ""},
             ],
         ),
         {},
