@@ -315,7 +315,9 @@ def load_raw_inputs(
     # table (a one-team run went from an index-only scan to a parallel scan, 5x slower). So
     # a don't know is counted as what it is in a counted response: an answer with neither
     # a score nor N/A (submission accepts nothing else for a question the team is asked;
-    # answers to other questions are dropped below).
+    # answers to other questions are dropped below). The one case where the two differ: a
+    # comment-only draft answer to a question not asked at submission that a later profile
+    # change brings into scope counts as a don't know here (the exports read the column).
     top = int(tables.frames.questions["max_score"].max())
     score_columns = [f"n{k}" for k in range(top + 1)]
     # (FILTER, not SUM(CASE ...): a fifth faster on PostgreSQL; SQLite has it since 3.30.)
