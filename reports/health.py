@@ -39,7 +39,7 @@ from surveys.selectors import round_plans
 # Every counted answer that says something (a choice, N/A or don't know; not a draft note
 # left without an answer), in one query, as four integers: the choice's score, or NA_CODE
 # or DONT_KNOW_CODE (integers only: 1M rows become one NumPy array without a per-row
-# conversion, 2 s less than a DataFrame of mixed columns in benchmarks/quality.py).
+# conversion: 1.5 s less than a DataFrame of mixed columns in benchmarks/quality.py).
 NA_CODE, DONT_KNOW_CODE = -1, -2
 _ANSWERS_SQL = (
     "SELECT a.response_id, r.team_id, a.question_id,"  # noqa: S608
