@@ -16,11 +16,20 @@ Prints a markdown table (paste it into BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 import tracemalloc
 
-from harness import machine, median, p95, peak_rss_mb, setup_django, table, timed, vacuum
+from harness import (
+    machine,
+    median,
+    p95,
+    peak_rss_mb,
+    setup_django,
+    synthetic_framework,
+    table,
+    timed,
+    vacuum,
+)
 
 SNAPSHOT_TABLES = (
     "reports_teamscore",
@@ -66,38 +75,17 @@ def build(teams: int, respondents: int, questions: int, seed: int):  # type: ign
             " reports_aggregationrun, surveys_survey_teams, surveys_invitation,"
             " surveys_survey, surveys_membership, surveys_team CASCADE"
         )
-    per_dimension = 5
     spec = parse_framework(
-        {
-            "slug": f"bench-{questions}",
-            "version": 1,
-            "title": "Benchmark framework",
-            "levels": [{"number": n, "name": f"L{n}", "threshold": 20 * n} for n in range(5)],
-            "dimensions": [
-                {
-                    "key": f"d{d}",
-                    "name": f"Dimension {d}",
-                    "weight": 1 + (d % 3) / 2,
-                    "seed_refs": ["benchmark"],
-                    "questions": [
-                        {
-                            "key": f"q{d}-{q}",
-                            "text": f"Question {d}.{q}?",
-                            "weight": 1 + (q % 2),
-                            "requires": [f"q{d}-{q - 1}"] if q % 2 else [],
-                            "seed_refs": ["benchmark"],
-                            "choices": [
-                                {"score": s, "label": f"S{s}"}
-                                | ({"next_step": f"Step {s + 1}"} if s < 4 else {})
-                                for s in range(5)
-                            ],
-                        }
-                        for q in range(per_dimension)
-                    ],
-                }
-                for d in range(math.ceil(questions / per_dimension))
-            ],
-        }
+        synthetic_framework(
+            f"bench-{questions}",
+            "Benchmark framework",
+            questions,
+            question_fields=lambda d, q: {
+                "weight": 1 + (q % 2),
+                "requires": [f"q{d}-{q - 1}"] if q % 2 else [],
+            },
+            dimension_fields=lambda d: {"weight": 1 + (d % 3) / 2},
+        )
     )
     framework = framework_load(spec=spec).framework
     now = timezone.now()

@@ -15,6 +15,7 @@ through Django.
 from __future__ import annotations
 
 import http.client
+import math
 import os
 import platform
 import resource
@@ -301,3 +302,46 @@ def vacuum(*tables: str) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+
+
+def synthetic_framework(
+    slug: str,
+    title: str,
+    questions: int,
+    question_fields: Callable[[int, int], dict[str, object]] | None = None,
+    dimension_fields: Callable[[int], dict[str, object]] | None = None,
+    per_dimension: int = 5,
+) -> dict[str, object]:
+    """Return a framework file's content for a benchmark: ``questions`` questions of five
+    choices (0-4) in dimensions of ``per_dimension``, keys ``q<d>-<q>``, dimension keys
+    ``d<d>``, default levels 0/20/40/60/80. ``question_fields(d, q)`` and
+    ``dimension_fields(d)`` add fields (weights, prerequisites, allow_na)."""
+    return {
+        "slug": slug,
+        "version": 1,
+        "title": title,
+        "levels": [{"number": n, "name": f"L{n}", "threshold": 20 * n} for n in range(5)],
+        "dimensions": [
+            {
+                "key": f"d{d}",
+                "name": f"Dimension {d}",
+                "seed_refs": ["benchmark"],
+                **(dimension_fields(d) if dimension_fields else {}),
+                "questions": [
+                    {
+                        "key": f"q{d}-{q}",
+                        "text": f"Question {d}.{q}?",
+                        "seed_refs": ["benchmark"],
+                        **(question_fields(d, q) if question_fields else {}),
+                        "choices": [
+                            {"score": s, "label": f"S{s}"}
+                            | ({"next_step": f"Step {s + 1}"} if s < 4 else {})
+                            for s in range(5)
+                        ],
+                    }
+                    for q in range(per_dimension)
+                ],
+            }
+            for d in range(math.ceil(questions / per_dimension))
+        ],
+    }

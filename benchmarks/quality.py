@@ -20,11 +20,19 @@ Prints a markdown table (paste it into BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 import tracemalloc
 
-from harness import machine, median, peak_rss_mb, setup_django, table, timed, vacuum
+from harness import (
+    machine,
+    median,
+    peak_rss_mb,
+    setup_django,
+    synthetic_framework,
+    table,
+    timed,
+    vacuum,
+)
 
 DATABASE_VARIABLE = "BENCH_QUALITY_DATABASE_URL"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mlops_bench_quality"
@@ -51,36 +59,13 @@ def build(teams: int, respondents: int, questions: int, seed: int):  # type: ign
             " surveys_teamprofile, surveys_invitation, surveys_survey, surveys_membership,"
             " surveys_team CASCADE"
         )
-    per_dimension = 5
     spec = parse_framework(
-        {
-            "slug": f"quality-bench-{questions}",
-            "version": 1,
-            "title": "Question health benchmark framework",
-            "levels": [{"number": n, "name": f"L{n}", "threshold": 20 * n} for n in range(5)],
-            "dimensions": [
-                {
-                    "key": f"d{d}",
-                    "name": f"Dimension {d}",
-                    "seed_refs": ["benchmark"],
-                    "questions": [
-                        {
-                            "key": f"q{d}-{q}",
-                            "text": f"Question {d}.{q}?",
-                            "allow_na": True,
-                            "seed_refs": ["benchmark"],
-                            "choices": [
-                                {"score": s, "label": f"S{s}"}
-                                | ({"next_step": f"Step {s + 1}"} if s < 4 else {})
-                                for s in range(5)
-                            ],
-                        }
-                        for q in range(per_dimension)
-                    ],
-                }
-                for d in range(math.ceil(questions / per_dimension))
-            ],
-        }
+        synthetic_framework(
+            f"quality-bench-{questions}",
+            "Question health benchmark framework",
+            questions,
+            question_fields=lambda d, q: {"allow_na": True},
+        )
     )
     framework = framework_load(spec=spec).framework
     now = timezone.now()
