@@ -44,7 +44,13 @@ from surveys.models import (
     Team,
     TeamProfile,
 )
-from surveys.selectors import managed_team_ids, readable_team_ids, round_plans, team_plan
+from surveys.selectors import (
+    managed_team_ids,
+    readable_team_ids,
+    round_plans,
+    team_plan,
+    team_profile,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -459,7 +465,7 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     )
     report.roadmap = _roadmap(team_score)
     report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
-    report.profile = TeamProfile.objects.filter(survey=survey, team=team).first()
+    report.profile = team_profile(survey, team)
     report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])
 
     report.previous_survey = previous_survey(survey, team)

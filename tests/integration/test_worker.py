@@ -189,8 +189,14 @@ def test_a_run_queued_when_the_broker_lost_its_messages_is_failed_and_rescored(
     assert re.match(
         r"Message lost: still queued \d+ s after it was queued, past the 10 s", run.error
     )
-    recovery = AggregationRun.objects.get(team=team, trigger="recovery")
-    assert recovery.status == "done"
+    # The snapshot commits before its run is marked done: wait for the mark too (under
+    # load the scores were seen while the run still said "running").
+    wait_for(
+        lambda: AggregationRun.objects.filter(
+            team=team, trigger="recovery", status="done"
+        ).exists(),
+        message="the recovery run marked done",
+    )
 
 
 def test_a_burst_of_submissions_coalesces_into_one_or_two_runs(real_celery, survey, team):
