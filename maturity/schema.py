@@ -17,7 +17,7 @@ from __future__ import annotations
 import graphlib
 import hashlib
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +32,8 @@ from pydantic import (
     ValidationError,
 )
 
+from maturity.evidence.facts import BUILTIN_FACTS, FactSpec
+from maturity.evidence.rules import rule_problems
 from maturity.standards import ref_problem
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
@@ -118,6 +120,23 @@ class AppliesWhen(_Strict):
         return True
 
 
+class CheckSpec(_Strict):
+    """Evidence that can confirm or contradict an answer (issue 16; docs/evidence-rules.md).
+
+    ``rule`` is a condition over collected facts (maturity.evidence.rules). A passing check
+    supports an answer at choice ``supports`` or above; a failing one contradicts an answer
+    at ``contradicts`` or above; its outcome stays fresh for ``fresh_days`` days after the
+    snapshot was collected.
+    """
+
+    id: Key
+    title: Text
+    rule: dict[str, Any]
+    supports: Annotated[int, Field(ge=1)] | None = None
+    contradicts: Annotated[int, Field(ge=1)] | None = None
+    fresh_days: Annotated[int, Field(ge=1)] = 90
+
+
 class QuestionSpec(_Strict):
     key: Key
     text: Text
@@ -133,6 +152,8 @@ class QuestionSpec(_Strict):
     refs: list[Text] = Field(default=[], exclude_if=_unless([]))
     why: str = Field(default="", exclude_if=_unless(""))
     replaces: list[Key] = Field(default=[], exclude_if=_unless([]))
+    # Verification metadata (issue 16): not part of content_hash, see FrameworkSpec.
+    checks: list[CheckSpec] = Field(default=[], exclude_if=_unless([]))
     choices: Annotated[list[ChoiceSpec], Field(min_length=2)]
 
     @property
@@ -165,10 +186,41 @@ class FrameworkSpec(_Strict):
     published: bool = True
     levels: Annotated[list[LevelSpec], Field(min_length=2)]
     dimensions: Annotated[list[DimensionSpec], Field(min_length=1)]
+    # What evidence does to scores (issue 16): "report" shows verdicts beside answers;
+    # "cap" also counts an answer at most at the level its evidence supports.
+    evidence_policy: Literal["report", "cap"] = Field(
+        default="report", exclude_if=_unless("report")
+    )
 
     def content_hash(self) -> str:
-        """Return a stable hash of the content, independent of YAML formatting."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Return a stable hash of the content, independent of YAML formatting.
+
+        Checks and the evidence policy are left out: they verify answers rather than define
+        what was asked, so they may change on a version that has answers (checks_hash).
+        """
+        excluded: Any = {
+            "evidence_policy": True,
+            "dimensions": {"__all__": {"questions": {"__all__": {"checks"}}}},
+        }
+        canonical = json.dumps(self.model_dump(mode="json", exclude=excluded), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def checks_hash(self) -> str:
+        """Return a stable hash of the checks of every question and the evidence policy.
+
+        "" for a framework with no checks and the default policy: what a version loaded
+        before checks existed stores (maturity migration 0003), so re-loading it is no change.
+        """
+        checks = {
+            question.key: [check.model_dump(mode="json") for check in question.checks]
+            for _, question in self.questions()
+            if question.checks
+        }
+        if not checks and self.evidence_policy == "report":
+            return ""
+        canonical = json.dumps(
+            {"checks": checks, "evidence_policy": self.evidence_policy}, sort_keys=True
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def questions(self) -> Iterable[tuple[DimensionSpec, QuestionSpec]]:
@@ -203,14 +255,19 @@ def _format_location(location: Iterable[str | int]) -> str:
 
 
 def parse_framework(
-    data: Any, source: str = "<framework>", earlier_keys: Collection[str] | None = None
+    data: Any,
+    source: str = "<framework>",
+    earlier_keys: Collection[str] | None = None,
+    facts: Mapping[str, FactSpec] = BUILTIN_FACTS,
 ) -> FrameworkSpec:
     """Validate already-parsed YAML data and return the framework it describes.
 
     Raises FrameworkFileError listing every structural problem, or, when the structure is
     sound, every rule that spans fields. ``earlier_keys`` are the question keys of the
     earlier versions of the same slug; when given, every ``replaces`` entry must be one of
-    them (see replaced_key_problems). None skips that check.
+    them (see replaced_key_problems). None skips that check. ``facts`` is the fact
+    catalogue check rules may name (name -> FactSpec; the built-in collectors' by default,
+    the registry's with plug-ins: maturity.evidence.collectors.fact_catalogue).
     """
     if not isinstance(data, dict):
         raise FrameworkFileError(
@@ -223,7 +280,7 @@ def parse_framework(
             Problem(_format_location(detail["loc"]), _message(detail)) for detail in error.errors()
         ]
         raise FrameworkFileError(source, problems) from None
-    problems = list(_semantic_problems(spec))
+    problems = list(_semantic_problems(spec, facts))
     if earlier_keys is not None:
         problems += replaced_key_problems(spec, earlier_keys)
     if problems:
@@ -312,7 +369,9 @@ def _nesting_problem(text: str) -> Problem | None:
 
 
 def parse_framework_file(
-    path: Path | str, earlier_keys: Collection[str] | None = None
+    path: Path | str,
+    earlier_keys: Collection[str] | None = None,
+    facts: Mapping[str, FactSpec] = BUILTIN_FACTS,
 ) -> FrameworkSpec:
     """Read a YAML framework file and validate it; see parse_framework.
 
@@ -344,7 +403,7 @@ def parse_framework_file(
     except RecursionError:
         problem = Problem("", f"the file nests deeper than {MAX_NESTING} levels")
         raise FrameworkFileError(path.name, [problem]) from None
-    return parse_framework(data, source=path.name, earlier_keys=earlier_keys)
+    return parse_framework(data, source=path.name, earlier_keys=earlier_keys, facts=facts)
 
 
 def _duplicates(keys: list[str]) -> list[int]:
@@ -357,7 +416,7 @@ def _duplicates(keys: list[str]) -> list[int]:
     return positions
 
 
-def _semantic_problems(spec: FrameworkSpec) -> Iterable[Problem]:
+def _semantic_problems(spec: FrameworkSpec, facts: Mapping[str, FactSpec]) -> Iterable[Problem]:
     """Yield every rule broken across fields, grouped by what the rule is about."""
     yield from _level_problems(spec)
     yield from _dimension_key_problems(spec)
@@ -376,6 +435,7 @@ def _semantic_problems(spec: FrameworkSpec) -> Iterable[Problem]:
         yield from _ref_problems(path, question)
         yield from _applies_when_problems(path, question)
         yield from _replaces_problems(path, question, spec.version)
+        yield from _check_problems(path, question, facts)
     yield from _cycle_problems(spec, question_paths)
 
 
@@ -478,6 +538,31 @@ def _replaces_problems(path: str, question: QuestionSpec, version: int) -> Itera
                 f"{path}.replaces[{r_index}]",
                 "a question cannot replace itself (a kept key needs no replaces)",
             )
+
+
+def _check_problems(
+    path: str, question: QuestionSpec, facts: Mapping[str, FactSpec]
+) -> Iterable[Problem]:
+    """Yield the problems of a question's checks: ids, levels and rules (issue 16)."""
+    for c_index in _duplicates([check.id for check in question.checks]):
+        yield Problem(
+            f"{path}.checks[{c_index}].id",
+            f"duplicate check id '{question.checks[c_index].id}'",
+        )
+    top = question.max_score
+    for c_index, check in enumerate(question.checks):
+        where = f"{path}.checks[{c_index}]"
+        if check.supports is None and check.contradicts is None:
+            yield Problem(where, "a check needs supports or contradicts (or both)")
+        for name in ("supports", "contradicts"):
+            level = getattr(check, name)
+            if level is not None and level > top:
+                yield Problem(
+                    f"{where}.{name}", f"{name} must be a choice score 1..{top}, got {level}"
+                )
+        for problem in rule_problems(check.rule, facts):
+            inner = f"{where}.rule.{problem.path}" if problem.path else f"{where}.rule"
+            yield Problem(inner, problem.message)
 
 
 def _cycle_problems(spec: FrameworkSpec, question_paths: dict[str, str]) -> Iterable[Problem]:

@@ -574,3 +574,169 @@ def test_directory_reading_returns_good_files_and_the_problems_of_bad_ones(tmp_p
         "automated-deployment",
     }
     assert earlier_version_keys(parsed, "tiny", 1) == set()
+
+
+# --- Evidence checks (issue 16): per-question checks and the framework's evidence_policy are
+# --- verification metadata, validated like the content but outside its hash.
+
+
+def dockerfile_check(**fields) -> dict:
+    return {
+        "id": "dockerfile-present",
+        "title": "Container image defined",
+        "rule": {"any": [{"fact": "repo.dockerfiles", "op": "len_gte", "value": 1}]},
+        "supports": 2,
+    } | fields
+
+
+def with_checks(*checks: dict, policy: str | None = None) -> dict:
+    data = with_fields(checks=list(checks))
+    if policy is not None:
+        data["evidence_policy"] = policy
+    return data
+
+
+def test_checks_and_the_evidence_policy_are_read_when_valid():
+    spec = parse_framework(
+        with_checks(dockerfile_check(contradicts=1, fresh_days=30), policy="cap")
+    )
+    parsed = spec.dimensions[0].questions[0].checks[0]
+    assert (parsed.id, parsed.supports, parsed.contradicts, parsed.fresh_days) == (
+        "dockerfile-present",
+        2,
+        1,
+        30,
+    )
+    assert parsed.rule == {"any": [{"fact": "repo.dockerfiles", "op": "len_gte", "value": 1}]}
+    assert spec.evidence_policy == "cap"
+    defaults = parse_framework(minimal())
+    assert defaults.evidence_policy == "report"
+    assert defaults.dimensions[0].questions[0].checks == []
+    default_freshness = parse_framework(with_checks(dockerfile_check()))
+    assert default_freshness.dimensions[0].questions[0].checks[0].fresh_days == 90
+
+
+@pytest.mark.parametrize(
+    ("checks", "expected"),
+    [
+        pytest.param(
+            [dockerfile_check(), dockerfile_check(title="Again")],
+            "dimensions[0].questions[0].checks[1].id: duplicate check id 'dockerfile-present'",
+            id="duplicate-id",
+        ),
+        pytest.param(
+            [dockerfile_check(supports=5)],
+            "dimensions[0].questions[0].checks[0].supports: supports must be a choice score "
+            "1..4, got 5",
+            id="supports-above-max",
+        ),
+        pytest.param(
+            [dockerfile_check(supports=None, contradicts=7)],
+            "dimensions[0].questions[0].checks[0].contradicts: contradicts must be a choice "
+            "score 1..4, got 7",
+            id="contradicts-above-max",
+        ),
+        pytest.param(
+            [dockerfile_check(supports=0)],
+            "dimensions[0].questions[0].checks[0].supports: Input should be greater than or "
+            "equal to 1",
+            id="supports-zero",
+        ),
+        pytest.param(
+            [dockerfile_check(supports=None)],
+            "dimensions[0].questions[0].checks[0]: a check needs supports or contradicts",
+            id="neither-level",
+        ),
+        pytest.param(
+            [dockerfile_check(fresh_days=0)],
+            "dimensions[0].questions[0].checks[0].fresh_days: Input should be greater than or "
+            "equal to 1",
+            id="fresh-days-zero",
+        ),
+        pytest.param(
+            [
+                dockerfile_check(
+                    rule={"any": [{"fact": "repo.paths", "op": "globb", "value": "**/x"}]}
+                )
+            ],
+            "dimensions[0].questions[0].checks[0].rule.any[0].op: unknown operator 'globb'",
+            id="unknown-operator",
+        ),
+        pytest.param(
+            [dockerfile_check(rule={"fact": "repo.dockerfile", "op": "len_gte", "value": 1})],
+            "dimensions[0].questions[0].checks[0].rule.fact: unknown fact 'repo.dockerfile'",
+            id="unknown-fact",
+        ),
+        pytest.param(
+            [dockerfile_check(rule={"all": []})],
+            "dimensions[0].questions[0].checks[0].rule.all: all needs a non-empty list",
+            id="empty-all",
+        ),
+        pytest.param(
+            [dockerfile_check(rule="repo.dockerfiles")],
+            "dimensions[0].questions[0].checks[0].rule: Input should be a valid dictionary",
+            id="rule-not-a-mapping",
+        ),
+        pytest.param(
+            [dockerfile_check(id="Docker File")],
+            "dimensions[0].questions[0].checks[0].id: String should match pattern",
+            id="bad-id",
+        ),
+        pytest.param(
+            [dockerfile_check(weight=2)],
+            "dimensions[0].questions[0].checks[0].weight: Extra inputs are not permitted",
+            id="unknown-field",
+        ),
+    ],
+)
+def test_bad_check_is_rejected_with_its_path(checks, expected):
+    found = problems_of(with_checks(*checks))
+    assert any(problem.startswith(expected) for problem in found), found
+
+
+def test_an_unknown_evidence_policy_is_rejected():
+    assert problems_of(with_checks(policy="enforce")) == [
+        "evidence_policy: Input should be 'report' or 'cap'"
+    ]
+
+
+def test_check_rules_are_validated_against_the_given_fact_catalogue():
+    from maturity.evidence.facts import BUILTIN_FACTS, FactSpec
+
+    rule = {"fact": "acme.registry", "op": "eq", "value": "mlflow"}
+    data = with_checks(dockerfile_check(rule=rule))
+    with pytest.raises(FrameworkFileError, match=r"rule.fact: unknown fact 'acme.registry'"):
+        parse_framework(data)
+    plug_in = {"acme.registry": FactSpec("acme.registry", "str", "the registry in use")}
+    spec = parse_framework(data, facts={**BUILTIN_FACTS, **plug_in})
+    assert spec.dimensions[0].questions[0].checks[0].rule == rule
+
+
+def test_checks_and_policy_leave_the_content_hash_alone_and_change_the_checks_hash():
+    base = parse_framework(with_fields())
+    checked = parse_framework(with_checks(dockerfile_check()))
+    capped = parse_framework(with_checks(dockerfile_check(), policy="cap"))
+    assert base.content_hash() == checked.content_hash() == capped.content_hash()
+    assert base.checks_hash() == ""  # what rows loaded before maturity 0003 hold
+    assert len({base.checks_hash(), checked.checks_hash(), capped.checks_hash()}) == 3
+    retitled = parse_framework(with_checks(dockerfile_check(title="A Dockerfile")))
+    assert retitled.checks_hash() != checked.checks_hash()
+    assert parse_framework(with_checks(dockerfile_check())).checks_hash() == checked.checks_hash()
+    # The content hash still sees the content.
+    changed = with_checks(dockerfile_check())
+    question(changed)["text"] = "How exactly is data versioned?"
+    assert parse_framework(changed).content_hash() != checked.content_hash()
+
+
+def test_version_2_keeps_the_content_hash_it_was_loaded_with():
+    """Checks added to mlops-v2.yaml after it was published leave its content hash as it was.
+
+    The value is the hash of maturity/frameworks/mlops-v2.yaml before issue 16 gave it
+    checks, so a database whose v2 has answers accepts the file as a checks update.
+    """
+    from tests.maturity.conftest import MLOPS_V2_YAML
+
+    assert (
+        parse_framework_file(MLOPS_V2_YAML).content_hash()
+        == "6e81d93187a243d80350f748f4005808cd8f2e8a9deda0c78239abf7a4bc5160"
+    )
