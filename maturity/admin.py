@@ -65,7 +65,15 @@ class FrameworkAdmin(admin.ModelAdmin[Framework]):
     list_filter = ("published", "slug")
     search_fields = ("slug", "title")
     ordering = ("slug", "-version")
-    readonly_fields = ("slug", "version", "content_hash", "source", "loaded_at")
+    readonly_fields = (
+        "slug",
+        "version",
+        "content_hash",
+        "evidence_policy",
+        "checks_hash",
+        "source",
+        "loaded_at",
+    )
     inlines = [LevelInline, DimensionInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Framework]:

@@ -10,6 +10,13 @@ from django.db import models
 from django.db.models import Q
 
 
+class EvidencePolicy(models.TextChoices):
+    """What evidence does to scores (issue 16; docs/evidence-rules.md)."""
+
+    REPORT = "report", "Report verdicts beside answers"
+    CAP = "cap", "Also count answers at most at the evidenced level"
+
+
 class Framework(models.Model):
     slug = models.SlugField(max_length=64)
     version = models.PositiveIntegerField()
@@ -19,6 +26,12 @@ class Framework(models.Model):
     # sha256 of the validated content: tells an unchanged re-load from a changed one.
     content_hash = models.CharField(max_length=64)
     source = models.CharField(max_length=255, blank=True, help_text="File it was loaded from.")
+    # Verification metadata (issue 16), outside content_hash: updatable on a version with
+    # answers. checks_hash is "" for a version without checks (see FrameworkSpec.checks_hash).
+    evidence_policy = models.CharField(
+        max_length=8, choices=EvidencePolicy.choices, default=EvidencePolicy.REPORT
+    )
+    checks_hash = models.CharField(max_length=64, blank=True)
     loaded_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -109,6 +122,11 @@ class Question(models.Model):
     why = models.TextField(blank=True, help_text="Why the practice matters, with its source.")
     replaces = models.JSONField(
         default=list, blank=True, help_text="Keys of earlier versions this question continues."
+    )
+    checks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Evidence checks (issue 16): id, title, rule, supports, contradicts, fresh_days.",
     )
 
     class Meta:

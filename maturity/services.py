@@ -21,6 +21,8 @@ class LoadOutcome(enum.Enum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    # Same content, different checks or evidence policy: updated in place (issue 16).
+    CHECKS_UPDATED = "checks updated"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,15 @@ class LoadResult:
         counts = f"{fw.dimensions.count()} dimensions, {fw.questions.count()} questions"
         if self.outcome is LoadOutcome.UNCHANGED:
             return f"{fw.slug} v{fw.version} is already loaded with this content; nothing changed."
-        return f"{self.outcome.value.capitalize()} {fw.slug} v{fw.version} ({counts})."
+        checked = fw.questions.exclude(checks=[]).count()
+        evidence = f"{checked} with evidence checks, evidence policy {fw.evidence_policy}"
+        if self.outcome is LoadOutcome.CHECKS_UPDATED:
+            return (
+                f"Checks updated for {fw.slug} v{fw.version}: content unchanged, so answers are "
+                f"kept ({evidence})."
+            )
+        described = f"{self.outcome.value.capitalize()} {fw.slug} v{fw.version} ({counts})."
+        return f"{described} {evidence.capitalize()}." if checked else described
 
 
 def framework_has_answers(framework: Framework) -> bool:
@@ -49,7 +59,9 @@ def framework_load(*, spec: FrameworkSpec, source: str = "") -> LoadResult:
 
     Loading the same content again changes nothing. Changed content replaces a version that
     has no answers yet; a version with answers is never mutated: bump ``version`` instead,
-    keeping question keys stable so that trends compare across versions.
+    keeping question keys stable so that trends compare across versions. Checks and the
+    evidence policy are not content (see FrameworkSpec.content_hash): when only they differ,
+    they are updated in place, answers or not (CHECKS_UPDATED).
     """
     content_hash = spec.content_hash()
     framework = (
@@ -57,7 +69,10 @@ def framework_load(*, spec: FrameworkSpec, source: str = "") -> LoadResult:
     )
     if framework is not None and framework.content_hash == content_hash:
         _fill_version_2_columns(framework, spec)
-        return LoadResult(framework, LoadOutcome.UNCHANGED)
+        if framework.checks_hash == spec.checks_hash():
+            return LoadResult(framework, LoadOutcome.UNCHANGED)
+        _update_checks(framework, spec)
+        return LoadResult(framework, LoadOutcome.CHECKS_UPDATED)
     if framework is not None and framework_has_answers(framework):
         raise FrameworkError(
             f"{spec.slug} v{spec.version} already has answers and its content differs from "
@@ -75,6 +90,8 @@ def framework_load(*, spec: FrameworkSpec, source: str = "") -> LoadResult:
     framework.description = spec.description
     framework.published = spec.published
     framework.content_hash = content_hash
+    framework.evidence_policy = spec.evidence_policy
+    framework.checks_hash = spec.checks_hash()
     framework.source = source
     framework.save()
     _create_content(framework, spec)
@@ -85,6 +102,26 @@ def _stored_applies_when(question: QuestionSpec) -> dict[str, Any]:
     if question.applies_when is None:
         return {}
     return question.applies_when.model_dump(exclude_none=True)
+
+
+def _stored_checks(question: QuestionSpec) -> list[dict[str, Any]]:
+    return [check.model_dump(mode="json") for check in question.checks]
+
+
+def _update_checks(framework: Framework, spec: FrameworkSpec) -> None:
+    """Store the checks and evidence policy of ``spec`` on its unchanged loaded version."""
+    questions = {q.key: q for q in framework.questions.all()}
+    changed = []
+    for _, question_spec in spec.questions():
+        question = questions[question_spec.key]
+        wanted = _stored_checks(question_spec)
+        if question.checks != wanted:
+            question.checks = wanted
+            changed.append(question)
+    Question.objects.bulk_update(changed, ["checks"])
+    framework.evidence_policy = spec.evidence_policy
+    framework.checks_hash = spec.checks_hash()
+    framework.save(update_fields=["evidence_policy", "checks_hash", "loaded_at"])
 
 
 def _fill_version_2_columns(framework: Framework, spec: FrameworkSpec) -> None:
@@ -167,6 +204,7 @@ def _create_content(framework: Framework, spec: FrameworkSpec) -> None:
                     refs=question.refs,
                     why=question.why,
                     replaces=question.replaces,
+                    checks=_stored_checks(question),
                 )
             )
     questions = Question.objects.bulk_create(question_rows)

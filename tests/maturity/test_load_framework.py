@@ -134,3 +134,103 @@ def test_version_2_fields_are_stored_and_filled_in_on_an_unchanged_reload():
     after = list(framework.questions.values_list("key", "scope", "applies_when", "refs", "why"))
     assert after == before
     assert Choice.objects.filter(question__framework=framework).exclude(evidence="").exists()
+
+
+# --- Evidence checks (issue 16): stored on load, updated in place when only they change.
+
+DOCKERFILE_CHECK = {
+    "id": "dockerfile-present",
+    "title": "Container image defined",
+    "rule": {"fact": "repo.dockerfiles", "op": "len_gte", "value": 1},
+    "supports": 2,
+}
+
+
+def with_checks(*checks: dict, policy: str = "report") -> dict:
+    data = minimal()
+    data["dimensions"][1]["questions"][0]["checks"] = list(checks)
+    if policy != "report":
+        data["evidence_policy"] = policy
+    return data
+
+
+def answer_something(framework: Framework) -> None:
+    team = TeamFactory()
+    survey = SurveyFactory(framework=framework, teams=[team])
+    response = Response.objects.create(survey=survey, team=team, respondent_key="u:1")
+    Answer.objects.create(response=response, question=framework.questions.first(), score=2)
+
+
+def test_checks_and_policy_are_stored_on_create(tmp_path):
+    output = load(write(tmp_path, with_checks(DOCKERFILE_CHECK, policy="cap")))
+    assert "Created tiny v1 (2 dimensions, 3 questions). 1 with evidence checks" in output
+    framework = Framework.objects.get()
+    assert framework.evidence_policy == "cap"
+    assert len(framework.checks_hash) == 64
+    stored = framework.questions.get(key="automated-deployment").checks
+    assert stored == [DOCKERFILE_CHECK | {"contradicts": None, "fresh_days": 90}]
+    assert framework.questions.get(key="data-versioning").checks == []
+
+
+def test_a_framework_without_checks_stores_an_empty_checks_hash(tmp_path):
+    load(write(tmp_path, minimal()))
+    framework = Framework.objects.get()
+    assert (framework.checks_hash, framework.evidence_policy) == ("", "report")
+
+
+def test_changed_checks_are_updated_in_place_even_with_answers(tmp_path):
+    load(write(tmp_path, minimal()))
+    framework = Framework.objects.get()
+    answer_something(framework)
+    ids_before = list(Question.objects.values_list("id", flat=True))
+    content_hash = framework.content_hash
+
+    output = load(write(tmp_path, with_checks(DOCKERFILE_CHECK)))
+    assert "Checks updated for tiny v1: content unchanged, so answers are kept" in output
+    assert "1 with evidence checks, evidence policy report" in output
+    framework.refresh_from_db()
+    assert framework.content_hash == content_hash
+    assert list(Question.objects.values_list("id", flat=True)) == ids_before
+    assert Answer.objects.count() == 1
+    question = framework.questions.get(key="automated-deployment")
+    assert [check["id"] for check in question.checks] == ["dockerfile-present"]
+
+    # The same file again changes nothing; a changed check or policy updates again.
+    assert "nothing changed" in load(write(tmp_path, with_checks(DOCKERFILE_CHECK)))
+    output = load(write(tmp_path, with_checks(DOCKERFILE_CHECK | {"supports": 3}, policy="cap")))
+    assert "Checks updated for tiny v1" in output
+    framework.refresh_from_db()
+    assert framework.evidence_policy == "cap"
+    assert framework.questions.get(key="automated-deployment").checks[0]["supports"] == 3
+
+    # Removing every check goes back to the empty hash.
+    assert "Checks updated" in load(write(tmp_path, minimal()))
+    framework.refresh_from_db()
+    assert (framework.checks_hash, framework.evidence_policy) == ("", "report")
+    assert not framework.questions.exclude(checks=[]).exists()
+
+
+def test_changed_content_and_checks_with_answers_is_still_refused(tmp_path):
+    load(write(tmp_path, minimal()))
+    answer_something(Framework.objects.get())
+    changed = with_checks(DOCKERFILE_CHECK)
+    changed["title"] = "Tiny, renamed"
+    with pytest.raises(CommandError, match="already has answers"):
+        load(write(tmp_path, changed))
+    assert Framework.objects.get().checks_hash == ""
+
+
+def test_check_mode_counts_the_questions_with_checks(tmp_path):
+    output = load(write(tmp_path, with_checks(DOCKERFILE_CHECK)), "--check")
+    assert "valid (tiny v1, 2 dimensions, 3 questions, 1 with evidence checks)" in output
+
+
+def test_a_bad_rule_is_refused_with_file_and_path_and_nothing_is_written(tmp_path):
+    bad = DOCKERFILE_CHECK | {"rule": {"any": [{"fact": "repo.paths", "op": "globb"}]}}
+    with pytest.raises(
+        CommandError,
+        match=r"tiny.yaml: dimensions\[1\]\.questions\[0\]\.checks\[0\]\.rule\.any\[0\]\.op: "
+        r"unknown operator 'globb'",
+    ):
+        load(write(tmp_path, with_checks(bad)))
+    assert table_counts() == (0, 0, 0, 0, 0)

@@ -1,4 +1,9 @@
-"""manage.py load_framework <file> [--check]: validate and load a framework YAML file."""
+"""manage.py load_framework <file> [--check]: validate and load a framework YAML file.
+
+Says what happened: created, updated, unchanged, or "checks updated" when only the evidence
+checks or the evidence policy differ (they are updated in place even on a version with
+answers; see maturity.services.framework_load).
+"""
 
 from __future__ import annotations
 
@@ -34,10 +39,12 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from None
             self.check_against_earlier_versions(Path(path), spec)
             questions = sum(len(d.questions) for d in spec.dimensions)
+            checked = sum(1 for _, question in spec.questions() if question.checks)
+            with_checks = f", {checked} with evidence checks" if checked else ""
             if options["check"]:
                 self.stdout.write(
                     f"{path}: valid ({spec.slug} v{spec.version}, {len(spec.dimensions)} "
-                    f"dimensions, {questions} questions)."
+                    f"dimensions, {questions} questions{with_checks})."
                 )
                 continue
             try:
