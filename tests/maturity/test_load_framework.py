@@ -222,7 +222,7 @@ def test_changed_content_and_checks_with_answers_is_still_refused(tmp_path):
 
 def test_check_mode_counts_the_questions_with_checks(tmp_path):
     output = load(write(tmp_path, with_checks(DOCKERFILE_CHECK)), "--check")
-    assert "valid (tiny v1, 2 dimensions, 3 questions, 1 with evidence checks)" in output
+    assert "valid (tiny v1, 2 dimensions, 3 questions). 1 with evidence checks" in output
 
 
 def test_a_bad_rule_is_refused_with_file_and_path_and_nothing_is_written(tmp_path):

@@ -40,11 +40,15 @@ class Command(BaseCommand):
             self.check_against_earlier_versions(Path(path), spec)
             questions = sum(len(d.questions) for d in spec.dimensions)
             checked = sum(1 for _, question in spec.questions() if question.checks)
-            with_checks = f", {checked} with evidence checks" if checked else ""
+            evidence = (
+                f" {checked} with evidence checks, evidence policy {spec.evidence_policy}."
+                if checked
+                else ""
+            )
             if options["check"]:
                 self.stdout.write(
                     f"{path}: valid ({spec.slug} v{spec.version}, {len(spec.dimensions)} "
-                    f"dimensions, {questions} questions{with_checks})."
+                    f"dimensions, {questions} questions).{evidence}"
                 )
                 continue
             try:
