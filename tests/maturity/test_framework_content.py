@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from maturity.evidence.facts import BUILTIN_FACTS, CI_FACTS, DEPENDENCY_FACTS, REPO_FACTS
+from maturity.evidence.rules import evaluate, parse_rule, rule_facts
 from maturity.schema import LLM_KINDS, TeamProfile, disappeared_keys, replaced_key_problems
 from maturity.standards import STANDARDS, standard_coverage
 
@@ -521,3 +523,96 @@ def test_the_v2_note_answers_every_review_row_and_lists_every_v2_question(
     listed = re.findall(r"^\| `([a-z0-9-]+)` \| (team|platform|org) \|", note, re.M)
     assert [key for key, _ in listed] == [q.key for _, q in mlops_v2_spec.questions()]
     assert dict(listed) == {q.key: q.scope for _, q in mlops_v2_spec.questions()}
+
+
+# --- Evidence checks of v2 (issue 16): rules over the facts a repository snapshot yields.
+
+
+def v2_checks(spec) -> list[tuple[str, object]]:
+    return [(q.key, check) for _, q in spec.questions() for check in q.checks]
+
+
+def test_v2_has_checks_on_at_least_twenty_questions_naming_only_catalogued_facts(mlops_v2_spec):
+    with_checks = [q.key for _, q in mlops_v2_spec.questions() if q.checks]
+    assert len(with_checks) >= 20
+    named = {
+        name for _, check in v2_checks(mlops_v2_spec) for name in rule_facts(parse_rule(check.rule))
+    }
+    assert named <= set(BUILTIN_FACTS)
+    # The checks use every family of facts the built-in collectors produce.
+    assert {name.split(".")[0] for name in named} >= {"repo", "ci", "deps", "dora", "scorecard"}
+
+
+def snapshot_facts(**overrides: object) -> dict[str, object]:
+    """Return the facts of an empty snapshot (empty lists, false; no run history or Scorecard)."""
+    facts: dict[str, object] = {}
+    for name, spec in {**REPO_FACTS, **CI_FACTS, **DEPENDENCY_FACTS}.items():
+        facts[name] = {"list[str]": [], "bool": False}.get(spec.type)
+    return {name: value for name, value in (facts | overrides).items() if value is not None}
+
+
+def failing_contradictions(spec, facts: dict[str, object]) -> set[str]:
+    return {
+        f"{key}/{check.id}"
+        for key, check in v2_checks(spec)
+        if check.contradicts is not None and evaluate(check.rule, facts).passed is False
+    }
+
+
+def test_v2_contradicts_only_what_a_snapshot_can_show_is_missing(mlops_v2_spec):
+    # A repository whose CI is neither GitHub Actions nor GitLab CI (say Jenkins), without
+    # a run history or Scorecard result: only the missing test files contradict an answer.
+    assert failing_contradictions(mlops_v2_spec, snapshot_facts()) == {"code-testing/tests-present"}
+    # Readable CI that only runs tests: no scanner and no lint job contradict those levels.
+    github = snapshot_facts(
+        **{
+            "ci.providers": ["github-actions"],
+            "ci.jobs": [".github/workflows/ci.yml:test"],
+            "ci.test_jobs": [".github/workflows/ci.yml:test"],
+            "repo.test_files": ["tests/test_model.py"],
+            "deps.pinned_ratio": 0.2,
+            "scorecard.code_review": 0.0,
+        }
+    )
+    assert failing_contradictions(mlops_v2_spec, github) == {
+        "shift-left-security/scans-in-ci",
+        "code-review/lint-in-ci",
+        "code-review/most-changes-reviewed",
+        "code-review/some-changes-reviewed",
+        "dev-environments/dependencies-mostly-pinned",
+    }
+
+
+def test_v2_checks_support_the_levels_a_typical_ml_repository_shows(mlops_v2_spec):
+    facts = snapshot_facts(
+        **{
+            "repo.paths": ["Dockerfile", "dvc.yaml", "src/train.py", "tests/test_train.py"],
+            "repo.dockerfiles": ["Dockerfile"],
+            "repo.dvc": True,
+            "repo.test_files": ["tests/test_train.py"],
+            "repo.lockfiles": ["uv.lock"],
+            "ci.providers": ["github-actions"],
+            "ci.test_jobs": [".github/workflows/ci.yml:test"],
+            "ci.container_builds": [".github/workflows/ci.yml:image"],
+            "ci.scheduled_training": [".github/workflows/retrain.yml:train"],
+            "deps.experiment_tracking": ["mlflow"],
+            "deps.packages": ["mlflow", "prometheus-client", "torch"],
+        }
+    )
+    passing = {
+        f"{key}/{check.id}": check.supports
+        for key, check in v2_checks(mlops_v2_spec)
+        if check.supports is not None and evaluate(check.rule, facts).passed is True
+    }
+    assert passing == {
+        "data-versioning/data-versioning-tool": 2,
+        "experiment-tracking/tracking-library": 2,
+        "dev-environments/dependencies-pinned": 1,
+        "reproducible-training/one-command-pipeline": 2,
+        "model-containerisation/packaging-defined": 1,
+        "model-containerisation/image-built-in-ci": 2,
+        "code-testing/tests-present": 1,
+        "automated-training-pipeline/orchestrated-pipeline": 2,
+        "automated-training-pipeline/scheduled-training": 3,
+        "service-monitoring/service-instrumented": 2,
+    }
