@@ -388,7 +388,7 @@ def test_verdicts_of_the_spec():
 
 def test_a_naive_collection_time_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
-        CheckOutcome("c", "t", True, 1, None, 90, datetime(2026, 1, 1))  # noqa: DTZ001
+        CheckOutcome("c", "t", True, 1, None, 90, datetime(2026, 1, 1))
 
 
 outcomes = st.lists(
