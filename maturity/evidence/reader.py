@@ -109,7 +109,8 @@ def load_yaml(text: str, path: str = "") -> Any:
         raise UnreadableFile(path, problem)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except (yaml.YAMLError, RecursionError) as error:
+    # ValueError: a timestamp that is no date (2026-02-30) fails in the constructor.
+    except (yaml.YAMLError, RecursionError, ValueError) as error:
         raise UnreadableFile(path, f"not valid YAML ({str(error).splitlines()[0]})") from None
 
 
@@ -123,7 +124,8 @@ def load_yaml_documents(text: str, path: str = "") -> list[Any]:
         raise UnreadableFile(path, problem)
     try:
         return list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - a SafeLoader subclass
-    except (yaml.YAMLError, RecursionError) as error:
+    # ValueError: a timestamp that is no date (2026-02-30) fails in the constructor.
+    except (yaml.YAMLError, RecursionError, ValueError) as error:
         raise UnreadableFile(path, f"not valid YAML ({str(error).splitlines()[0]})") from None
 
 
@@ -198,7 +200,8 @@ class SnapshotReader:
             else:
                 try:
                     value = tomllib.loads(text)
-                except (tomllib.TOMLDecodeError, RecursionError) as error:
+                # ValueError: an integer beyond Python's 4,300-digit limit, or a bad date.
+                except (ValueError, RecursionError) as error:
                     raise UnreadableFile(path, f"not valid TOML ({error})") from None
             self._parsed[cache_key] = value
         return self._parsed[cache_key]
