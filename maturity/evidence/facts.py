@@ -9,6 +9,10 @@ history in the snapshot and ``scorecard.*`` an OpenSSF Scorecard result. A rule 
 absent fact is *unknown* (see ``rules``), so a missing export never contradicts an answer.
 The repository, CI and dependency facts are always present once a snapshot exists: an
 empty ``ci.test_jobs`` is evidence that no CI job runs tests.
+
+Each collector's module says how its facts are derived (``collectors.ci`` the job
+classification, ``collectors.dependencies.PACKAGE_CATEGORIES`` the package lists behind the
+``deps.*`` categories, ``collectors.ci_runs`` the DORA definitions).
 """
 
 from __future__ import annotations
@@ -32,34 +36,58 @@ def _specs(*rows: tuple[str, FactType, str]) -> dict[str, FactSpec]:
 
 REPO_FACTS = _specs(
     ("repo.paths", "list[str]", "every file path in the snapshot"),
-    ("repo.dockerfiles", "list[str]", "Dockerfiles and Containerfiles (any directory)"),
+    (
+        "repo.dockerfiles",
+        "list[str]",
+        "Dockerfiles and Containerfiles in any directory (Dockerfile, Containerfile, Dockerfile.<variant>, *.dockerfile)",
+    ),
     ("repo.has_codeowners", "bool", "a CODEOWNERS file at the root, .github/ or docs/"),
     ("repo.terraform_files", "list[str]", "Terraform files (*.tf)"),
     ("repo.helm_charts", "list[str]", "Helm charts (Chart.yaml)"),
-    ("repo.kubernetes_manifests", "list[str]", "kustomization.yaml and Kubernetes manifests"),
+    (
+        "repo.kubernetes_manifests",
+        "list[str]",
+        "kustomization.yaml files, and YAML files under a k8s/, kubernetes/, kube/ or manifests/ directory (by name: their content is not kept)",
+    ),
     ("repo.dvc", "bool", "DVC pipeline or tracked data (dvc.yaml, *.dvc, .dvc/config)"),
     ("repo.mlproject", "bool", "an MLflow MLproject file"),
     ("repo.catalog_info", "bool", "a Backstage catalog-info.yaml"),
     ("catalog.owner", "str", "spec.owner of the first Backstage entity"),
     ("catalog.lifecycle", "str", "spec.lifecycle of the first Backstage entity"),
-    ("repo.test_files", "list[str]", "test files (test_*.py, *_test.py, tests/**, *.spec.ts)"),
+    (
+        "repo.test_files",
+        "list[str]",
+        "test files (test_*.py, *_test.py, *_test.go, *.test|spec.[jt]s[x], .py files below a tests/ or test/ directory)",
+    ),
     (
         "repo.model_cards",
         "list[str]",
         "model cards (MODEL_CARD.md, model_card*.md, *.model-card.md)",
     ),
     ("repo.pre_commit", "bool", "a .pre-commit-config.yaml"),
-    ("repo.dependency_updates", "bool", "Dependabot or Renovate configuration"),
+    (
+        "repo.dependency_updates",
+        "bool",
+        "Dependabot (.github/dependabot.yml) or Renovate configuration (renovate.json, .renovaterc, ...)",
+    ),
     (
         "repo.lockfiles",
         "list[str]",
-        "lock files (poetry.lock, uv.lock, Pipfile.lock, conda-lock.yml, requirements*.lock, package-lock.json)",
+        "lock files (poetry.lock, uv.lock, pdm.lock, Pipfile.lock, conda-lock.yml, requirements*.lock, package-lock.json, yarn.lock, pnpm-lock.yaml)",
     ),
 )
 
 CI_FACTS = _specs(
-    ("ci.providers", "list[str]", "CI systems configured: github-actions, gitlab-ci"),
-    ("ci.jobs", "list[str]", "every CI job, as <file>:<job>"),
+    (
+        "ci.providers",
+        "list[str]",
+        "CI systems configured: github-actions, gitlab-ci (jobs read); jenkins, circleci, azure-pipelines, bitbucket-pipelines, travis-ci, buildkite, drone (configuration file only)",
+    ),
+    (
+        "ci.jobs",
+        "list[str]",
+        "every CI job, as <file>:<job> (GitHub: the workflow file name; GitLab: the path of the file defining the job)",
+    ),
     (
         "ci.test_jobs",
         "list[str]",
@@ -75,19 +103,31 @@ CI_FACTS = _specs(
         "list[str]",
         "jobs that build container images (docker build, buildx, kaniko, build-push-action)",
     ),
-    ("ci.scheduled_workflows", "list[str]", "workflows or pipelines that run on a schedule (cron)"),
-    ("ci.scheduled_training", "list[str]", "scheduled jobs that train or retrain a model"),
-    ("ci.deploy_jobs", "list[str]", "jobs that deploy (an environment, or deploy/release steps)"),
+    (
+        "ci.scheduled_workflows",
+        "list[str]",
+        "GitHub workflow files with on: schedule, and GitLab jobs (<file>:<job>) that run in scheduled pipelines",
+    ),
+    (
+        "ci.scheduled_training",
+        "list[str]",
+        "scheduled jobs whose names, actions or commands mention train, retrain or fit",
+    ),
+    (
+        "ci.deploy_jobs",
+        "list[str]",
+        "jobs that deploy (an environment, a deploy/release/publish name, or helm upgrade, kubectl apply, terraform apply, ... commands)",
+    ),
     ("ci.deploy_environments", "list[str]", "environment names deploy jobs target"),
     (
         "ci.gated_deploys",
         "list[str]",
-        "deploy jobs behind a manual gate (GitLab when: manual; GitHub environment with protection, i.e. production-like environment)",
+        "deploy jobs behind a manual gate: GitLab when: manual; GitHub a production-like environment (prod, production, prd, live), where approvals are configured (a heuristic: the workflow file cannot show them)",
     ),
     (
         "ci.security_scans",
         "list[str]",
-        "security scanners run in CI (codeql, trivy, grype, snyk, bandit, pip-audit, safety, gitleaks, semgrep, dependency-review, gitlab-sast, ...)",
+        "security scanners run in CI (codeql, trivy, grype, snyk, bandit, pip-audit, safety, gitleaks, semgrep, trufflehog, osv-scanner, checkov, tfsec, dependency-review, scorecard, gitlab-sast, gitlab-secret-detection, ...)",
     ),
 )
 
@@ -105,7 +145,7 @@ DEPENDENCY_FACTS = _specs(
     (
         "deps.pinned_ratio",
         "float",
-        "share of requirement lines pinned with == (0..1; absent without requirement lines)",
+        "share of requirement lines of requirements*.txt files pinned with == or === (0..1; absent without such lines)",
     ),
     (
         "deps.experiment_tracking",
@@ -145,28 +185,40 @@ DEPENDENCY_FACTS = _specs(
 )
 
 CI_RUN_FACTS = _specs(
-    ("ci.runs", "int", "CI runs in the exported history"),
-    ("ci.success_rate", "float", "share of completed runs that succeeded (0..1)"),
-    ("dora.window_days", "float", "days between the first and the last run of the history"),
+    (
+        "ci.runs",
+        "int",
+        "CI runs (GitHub) or pipelines (GitLab) in the exported history (absent without one)",
+    ),
+    (
+        "ci.success_rate",
+        "float",
+        "share of completed runs that succeeded (0..1; cancelled, skipped and unfinished runs left out)",
+    ),
+    (
+        "dora.window_days",
+        "float",
+        "days between the first and the last run start of the history (absent under 2 runs)",
+    ),
     (
         "dora.deployments",
         "int",
-        "deployment runs (workflow or pipeline named like deploy/release/publish, or a deploy job's ref)",
+        "deployment runs: GitHub workflows named like deploy/release/publish; GitLab pipelines on main/master or a tag, not scheduled, merge-request or child ones",
     ),
     (
         "dora.deployment_frequency_per_week",
         "float",
-        "deployment runs per 7 days over the window (DORA deployment frequency)",
+        "successful deployment runs per 7 days over the window (DORA deployment frequency; absent under 7 days of history)",
     ),
     (
         "dora.change_failure_rate",
         "float",
-        "failed deployment runs / completed deployment runs (DORA change failure rate, 0..1)",
+        "failed deployment runs / (failed + successful deployment runs) (DORA change failure rate, 0..1; absent under 5 of them)",
     ),
     (
         "dora.time_to_restore_hours",
         "float",
-        "median hours from a failed deployment to the next successful one (DORA time to restore)",
+        "median hours from the first of a streak of failed deployments to the next successful one of the same workflow or ref (DORA time to restore)",
     ),
 )
 

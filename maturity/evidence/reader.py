@@ -109,7 +109,23 @@ def load_yaml(text: str, path: str = "") -> Any:
         raise UnreadableFile(path, problem)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except (yaml.YAMLError, RecursionError) as error:
+    # ValueError: a timestamp that is no date (2026-02-30) fails in the constructor.
+    except (yaml.YAMLError, RecursionError, ValueError) as error:
+        raise UnreadableFile(path, f"not valid YAML ({str(error).splitlines()[0]})") from None
+
+
+def load_yaml_documents(text: str, path: str = "") -> list[Any]:
+    """Parse every document of a YAML stream (``---`` separated) safely, like ``load_yaml``.
+
+    Backstage's catalog-info.yaml and Kubernetes manifests often hold several documents.
+    """
+    problem = yaml_problem(text)
+    if problem is not None:
+        raise UnreadableFile(path, problem)
+    try:
+        return list(yaml.load_all(text, Loader=_Loader))  # noqa: S506 - a SafeLoader subclass
+    # ValueError: a timestamp that is no date (2026-02-30) fails in the constructor.
+    except (yaml.YAMLError, RecursionError, ValueError) as error:
         raise UnreadableFile(path, f"not valid YAML ({str(error).splitlines()[0]})") from None
 
 
@@ -156,6 +172,11 @@ class SnapshotReader:
     def yaml(self, path: str) -> Any:
         return self._parse(path, "yaml")
 
+    def yaml_documents(self, path: str) -> list[Any]:
+        """Every document of a multi-document YAML file (see ``load_yaml_documents``)."""
+        documents: list[Any] = self._parse(path, "yaml-documents")
+        return documents
+
     def json(self, path: str) -> Any:
         return self._parse(path, "json")
 
@@ -169,6 +190,8 @@ class SnapshotReader:
             text = self.read_text(path)
             if kind == "yaml":
                 value = load_yaml(text, path)
+            elif kind == "yaml-documents":
+                value = load_yaml_documents(text, path)
             elif kind == "json":
                 try:
                     value = json_module.loads(text)
@@ -177,7 +200,8 @@ class SnapshotReader:
             else:
                 try:
                     value = tomllib.loads(text)
-                except (tomllib.TOMLDecodeError, RecursionError) as error:
+                # ValueError: an integer beyond Python's 4,300-digit limit, or a bad date.
+                except (ValueError, RecursionError) as error:
                     raise UnreadableFile(path, f"not valid TOML ({error})") from None
             self._parsed[cache_key] = value
         return self._parsed[cache_key]
