@@ -23,7 +23,11 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # What a configuration file may hold: deeper nesting or more alias uses than this is refused
 # (a few nested aliases can stand for billions of nodes: "billion laughs").
 MAX_YAML_DEPTH = 50
-MAX_YAML_ALIASES = 200
+MAX_YAML_ALIASES = 10_000
+# The nodes all documents of a file may stand for once aliases are expanded: GitLab CI's
+# `<<: *defaults` in every job stays far below; 9 levels of 10 aliases ("billion laughs")
+# would be 10**9.
+MAX_YAML_EXPANDED_NODES = 200_000
 # GitLab CI's own tag; every other application tag (!!python/object, !Ref, ...) is refused.
 ALLOWED_YAML_TAGS = frozenset({"!reference"})
 
@@ -41,10 +45,17 @@ class UnreadableFile(ValueError):
         self.reason = reason
 
 
-def yaml_problem(text: str) -> str | None:
-    """Return why ``text`` is refused as YAML (too deep, too many aliases, a foreign tag).
+def yaml_problem(text: str, *, hostile_only: bool = False) -> str | None:
+    """Return why ``text`` is refused as YAML, or None when it is acceptable.
 
-    Scans tokens only, so nothing recursive runs on a hostile document. None: acceptable.
+    Refused: nesting deeper than MAX_YAML_DEPTH, more than MAX_YAML_ALIASES aliases, a tag
+    other than YAML's own and ALLOWED_YAML_TAGS, a recursive alias, aliases that expand the
+    documents to more than MAX_YAML_EXPANDED_NODES nodes ("billion laughs"), and text that
+    is not YAML. With ``hostile_only``, text that merely does not parse is not refused
+    (a snapshot keeps it; collectors skip it): only the hostile features above are.
+
+    Tokens are scanned first, so nothing recursive runs on a deep document; the node graph
+    is composed (aliases share nodes, nothing is expanded) only when the text has aliases.
     """
     depth = aliases = 0
     try:
@@ -54,43 +65,91 @@ def yaml_problem(text: str) -> str | None:
                 if aliases > MAX_YAML_ALIASES:
                     return f"more than {MAX_YAML_ALIASES} aliases (*name)"
             elif isinstance(token, yaml.TagToken):
-                handle, suffix = token.value
-                tag = f"{handle or ''}{suffix or ''}"
-                if (
-                    not tag.startswith("tag:yaml.org,2002:")
-                    and handle != "!!"
-                    and (tag not in ALLOWED_YAML_TAGS)
-                ):
-                    return f"the tag {tag} is not allowed"
-                if handle == "!!" and suffix not in {
-                    "str",
-                    "int",
-                    "float",
-                    "bool",
-                    "null",
-                    "map",
-                    "seq",
-                    "binary",
-                    "timestamp",
-                }:
-                    return f"the tag !!{suffix} is not allowed"
-            elif isinstance(
-                token,
-                yaml.BlockMappingStartToken
-                | yaml.BlockSequenceStartToken
-                | yaml.FlowMappingStartToken
-                | yaml.FlowSequenceStartToken,
-            ):
+                problem = _tag_problem(token)
+                if problem is not None:
+                    return problem
+            elif isinstance(token, _COLLECTION_START):
                 depth += 1
                 if depth > MAX_YAML_DEPTH:
                     return f"nests deeper than {MAX_YAML_DEPTH} levels"
-            elif isinstance(
-                token, yaml.BlockEndToken | yaml.FlowMappingEndToken | yaml.FlowSequenceEndToken
-            ):
+            elif isinstance(token, _COLLECTION_END):
                 depth -= 1
+        return _expansion_problem(text) if aliases else None
     except yaml.YAMLError as error:
-        return f"not valid YAML ({str(error).splitlines()[0]})"
+        return None if hostile_only else f"not valid YAML ({str(error).splitlines()[0]})"
+
+
+_COLLECTION_START = (
+    yaml.BlockMappingStartToken
+    | yaml.BlockSequenceStartToken
+    | yaml.FlowMappingStartToken
+    | yaml.FlowSequenceStartToken
+)
+_COLLECTION_END = yaml.BlockEndToken | yaml.FlowMappingEndToken | yaml.FlowSequenceEndToken
+_CORE_TAGS = frozenset({"str", "int", "float", "bool", "null", "map", "seq", "binary", "timestamp"})
+
+
+def _tag_problem(token: yaml.TagToken) -> str | None:
+    handle, suffix = token.value
+    tag = f"{handle or ''}{suffix or ''}"
+    if not tag.startswith("tag:yaml.org,2002:") and handle != "!!" and tag not in ALLOWED_YAML_TAGS:
+        return f"the tag {tag} is not allowed"
+    if handle == "!!" and suffix not in _CORE_TAGS:
+        return f"the tag !!{suffix} is not allowed"
     return None
+
+
+def _expansion_problem(text: str) -> str | None:
+    """Return why the documents' aliases expand too far (or recursively), else None.
+
+    Counts the nodes each document stands for once every alias (merge keys ``<<: *x``
+    included) is replaced by its anchor's nodes, memoised per node: linear in the text.
+    """
+    budget = MAX_YAML_EXPANDED_NODES
+    for document in yaml.compose_all(text, Loader=_LOADER):
+        if document is None:
+            continue
+        size = _expanded_size(document, budget)
+        if size is None:
+            return "an alias refers to a node that contains it (a recursive alias)"
+        budget -= size
+        if budget < 0:
+            return (
+                f"its aliases expand it to more than {MAX_YAML_EXPANDED_NODES} nodes "
+                '(a "billion laughs" document)'
+            )
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expanded_size(root: yaml.Node, budget: int) -> int | None:
+    """The node count of ``root`` with aliases expanded, stopping past ``budget``; None for
+    a cycle. Iterative (no recursion on hostile input)."""
+    sizes: dict[int, int] = {}
+    expanding: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            expanding.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > budget:
+                return sizes[key]
+        elif key in expanding:
+            return None
+        elif key not in sizes:
+            expanding.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return sizes[id(root)]
 
 
 class _Loader(_LOADER):  # type: ignore[valid-type,misc]
