@@ -295,7 +295,9 @@ class TokenRateThrottle(CountingRateThrottle):
         token_id = getattr(request.auth, "pk", None)
         if token_id is None:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": token_id}
+        # API tokens and team-scoped evidence tokens are rows of different tables.
+        ident = f"{request.auth._meta.label_lower}:{token_id}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class ApiRateThrottle(BaseThrottle):

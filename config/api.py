@@ -14,7 +14,9 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from evidence.api import EvidenceSpecView, TeamEvidenceDetailView, TeamEvidenceView
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
+from reports.api.evidence import SurveyEvidenceView
 from reports.api.exports import AnswerExportView, ScoreExportView
 from reports.api.health import QuestionHealthView
 from reports.api.ml_test_score import SurveyMlTestScoreView
@@ -56,6 +58,13 @@ router.register("surveys", SurveyViewSet, basename="survey")
 router.register("aggregation-runs", AggregationRunViewSet, basename="aggregation-run")
 
 urlpatterns = [
+    path("evidence/spec/", EvidenceSpecView.as_view(), name="api-evidence-spec"),
+    path("teams/<slug:slug>/evidence/", TeamEvidenceView.as_view(), name="api-team-evidence"),
+    path(
+        "teams/<slug:slug>/evidence/<int:snapshot_id>/",
+        TeamEvidenceDetailView.as_view(),
+        name="api-team-evidence-detail",
+    ),
     path(
         "surveys/<int:survey_id>/responses/",
         SurveyResponsesView.as_view(),
@@ -67,6 +76,11 @@ urlpatterns = [
         name="api-survey-team-profile",
     ),
     path("surveys/<int:survey_id>/scores/", SurveyScoresView.as_view(), name="api-survey-scores"),
+    path(
+        "surveys/<int:survey_id>/evidence/",
+        SurveyEvidenceView.as_view(),
+        name="api-survey-evidence",
+    ),
     path(
         "surveys/<int:survey_id>/recommendations/",
         SurveyRecommendationsView.as_view(),

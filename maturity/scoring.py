@@ -30,7 +30,8 @@ The rules (the contract that exports and tests rely on):
 * A 90% t-interval over per-respondent dimension scores when at least 3 are defined.
 * Recommendations for every answered question with ``Q < 1``; priority
   ``W_d * w_q * (1 - Q)``; ordered greedily by priority, a recommendation only once its
-  recommended prerequisites have been taken.
+  recommended prerequisites have been taken. Among equal priorities, answers the team's
+  evidence contradicts come first (issue 16), then question key.
 * Percentile: ``100 * rank(pct=True, method="average")`` of the overall score among the teams
   with a defined score.
 
@@ -261,6 +262,7 @@ def score_teams(
     respondent_dimension_moments: pd.DataFrame | None = None,
     targets: pd.DataFrame | None = None,
     asked: pd.DataFrame | None = None,
+    contradicted: pd.DataFrame | None = None,
 ) -> ScoringResult:
     """Score every team in ``respondents`` from its per-question answer aggregates.
 
@@ -272,7 +274,9 @@ def score_teams(
     ``respondent_dimension_scores`` (team, respondent, dimension, score 0-100) feeds the 90%
     intervals; without it the interval columns are NaN. ``targets`` (team, dimension,
     target_level) raise the priority of recommendations in dimensions below target (see
-    _target_factors). Instead of those rows, a database can
+    _target_factors). ``contradicted`` (team, question) lists answers the team's evidence
+    contradicts (issue 16): among recommendations of equal priority they come first. Instead
+    of those rows, a database can
     pass ``respondent_dimension_moments`` (team, dimension, count, mean, mean_sq: the count,
     mean and mean of squares of the per-respondent scores), which gives the same intervals
     up to float rounding without moving one row per respondent out of the database.
@@ -307,8 +311,31 @@ def score_teams(
         team_scores=team_scores,
         dimension_scores=dimension_scores,
         question_scores=_question_scores(stats, gaps, framework),
-        recommendations=_recommendations(stats, framework, target_factors),
+        recommendations=_recommendations(
+            stats, framework, target_factors, _flags(stats, framework, teams, contradicted)
+        ),
     )
+
+
+def _flags(
+    stats: _QuestionStats | None,
+    framework: Framework,
+    teams: _Teams,
+    pairs: pd.DataFrame | None,
+) -> np.ndarray | None:
+    """Return, per stats row, whether its (team, question) is among ``pairs``; None if none."""
+    if stats is None or pairs is None or pairs.empty:
+        return None
+    n_questions = len(framework.lookups.question_numbers)
+    numbers = framework.lookups.question_numbers.get_indexer(pairs["question"])
+    codes = teams.codes(pairs["team"])
+    known = (numbers >= 0) & (codes >= 0)
+    wanted = codes[known] * n_questions + numbers[known]
+    keys = stats.team_code * n_questions + stats.question_number
+    flagged = np.zeros(len(keys), dtype=bool)
+    found = _positions(keys, wanted)
+    flagged[found[found >= 0]] = True
+    return flagged
 
 
 def _only_asked(
@@ -1012,11 +1039,15 @@ class _Edges(NamedTuple):
 
 
 def _recommendations(
-    stats: _QuestionStats | None, framework: Framework, target_factors: np.ndarray | None
+    stats: _QuestionStats | None,
+    framework: Framework,
+    target_factors: np.ndarray | None,
+    contradicted: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Return the ranked recommendations of every team, sorted by team then rank.
 
-    Ordering: sort by (team, -priority, question) and take that as the provisional rank. If
+    Ordering: sort by (team, -priority, contradicted first, question) and take that as the
+    provisional rank. If
     every recommended prerequisite already ranks before its dependent, that sort *is* the
     greedy order. Otherwise, for the affected teams only, replay the greedy choice in steps:
     each step takes, for all those teams at once, the best-ranked recommendation whose
@@ -1038,8 +1069,16 @@ def _recommendations(
     if target_factors is not None:
         priority = priority * target_factors[stats.dimension_run[rows]]
 
+    not_contradicted = (
+        np.ones(len(rows), dtype=bool) if contradicted is None else ~contradicted[rows]
+    )
     provisional = np.lexsort(
-        (lookups.key_rank[question_number], -_tie_key(priority), stats.team_code[rows])
+        (
+            lookups.key_rank[question_number],
+            not_contradicted,
+            -_tie_key(priority),
+            stats.team_code[rows],
+        )
     )
     rows, priority = rows[provisional], priority[provisional]
     team_code, question_number = stats.team_code[rows], stats.question_number[rows]

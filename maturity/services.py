@@ -11,6 +11,7 @@ from django.db import transaction
 
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.schema import FrameworkSpec, QuestionSpec
+from maturity.signals import framework_checks_updated
 
 
 class FrameworkError(Exception):
@@ -72,6 +73,9 @@ def framework_load(*, spec: FrameworkSpec, source: str = "") -> LoadResult:
         if framework.checks_hash == spec.checks_hash():
             return LoadResult(framework, LoadOutcome.UNCHANGED)
         _update_checks(framework, spec)
+        transaction.on_commit(
+            lambda: framework_checks_updated.send(sender=Framework, framework=framework)
+        )
         return LoadResult(framework, LoadOutcome.CHECKS_UPDATED)
     if framework is not None and framework_has_answers(framework):
         raise FrameworkError(

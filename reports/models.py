@@ -45,6 +45,12 @@ class TeamScore(models.Model):
     # scores (surveys.ResponseDimensionScore) were recorded for; when the team's plan
     # changes (a profile change mid-round), aggregation records them again. Null: unknown.
     asked_fingerprint = models.BigIntegerField(null=True, blank=True)
+    # Evidence (issue 16): questions with checks the team answered, and how many of those
+    # its repositories confirm or contradict; how many scores the cap policy lowered.
+    evidence_checked = models.PositiveIntegerField(default=0, db_default=0)
+    evidence_confirmed = models.PositiveIntegerField(default=0, db_default=0)
+    evidence_contradicted = models.PositiveIntegerField(default=0, db_default=0)
+    evidence_capped = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["survey", "team"]
@@ -102,6 +108,13 @@ class QuestionScore(models.Model):
     na_count = models.PositiveIntegerField(default=0)
     dont_know_count = models.PositiveIntegerField(default=0, db_default=0)
     distribution = models.JSONField(default=list, help_text="Answer count per choice score.")
+    # Evidence (issue 16): confirmed | contradicted | unverified | stale | exempt; empty for
+    # a question without checks. ``evidence`` lists the check outcomes behind it (id, title,
+    # passed, source, collected_at, fresh, details, facts); ``capped_at`` the choice the
+    # framework's cap policy limited the score to (null: not capped).
+    verdict = models.CharField(max_length=16, blank=True, default="", db_default="")
+    evidence = models.JSONField(default=list, blank=True)
+    capped_at = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["team_score", "question__order"]

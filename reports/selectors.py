@@ -8,9 +8,10 @@ survey with fewer counted respondents than ``min_group_size`` is withheld).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
 from common.db import columns_of, fits_primary_key, instance_from_row
+from evidence.models import Snapshot
+from evidence.selectors import current_snapshots, reference_time
 from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.quality import Thresholds
@@ -188,6 +191,19 @@ class QuestionRow:
     distribution: list[ChoiceCount]  # one per choice, by score
     comments: list[str] = field(default_factory=list)
     dont_know_count: int = 0
+    # Evidence (issue 16): the verdict ("" without checks), the check outcomes behind it
+    # (see reports.evidence.outcome_json), the choice the cap policy limited it to.
+    verdict: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    capped_at: int | None = None
+    current_label: str = ""
+
+    @property
+    def current_choice(self) -> int | None:
+        """The team's current choice, floor(Q*S + 1e-9), as the roadmap takes it."""
+        if self.mean_on_scale is None:
+            return None
+        return int(math.floor(self.mean_on_scale + 1e-9))
 
 
 @dataclass
@@ -261,6 +277,7 @@ class RoadmapRow:
     current_score: int
     next_score: int
     prerequisites: list[str]
+    verdict: str = ""
 
 
 @dataclass
@@ -286,6 +303,21 @@ class TeamReport:
     knowledge_gaps: list[KnowledgeGap] = field(default_factory=list)
     profile: TeamProfile | None = None
     inherited: list[InheritedPractice] = field(default_factory=list)
+    # Evidence (issue 16): the answered questions with checks, contradicted first.
+    evidence: list[QuestionRow] = field(default_factory=list)
+    evidence_policy: str = "report"
+    evidence_snapshots: list[Snapshot] = field(default_factory=list)
+
+    @property
+    def evidence_share(self) -> dict[str, float]:
+        """Shares of the checked questions confirmed and contradicted (0..1)."""
+        ts = self.team_score
+        if ts is None or not ts.evidence_checked:
+            return {"confirmed": 0.0, "contradicted": 0.0}
+        return {
+            "confirmed": ts.evidence_confirmed / ts.evidence_checked,
+            "contradicted": ts.evidence_contradicted / ts.evidence_checked,
+        }
 
     @property
     def out_of_scope(self) -> int:
@@ -464,6 +496,14 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
         (row for row in question_rows if row.contested), key=lambda row: -(row.std or 0)
     )
     report.roadmap = _roadmap(team_score)
+    verdicts = {row.question.pk: row.verdict for row in question_rows}
+    for step in report.roadmap:
+        step.verdict = verdicts.get(step.question.pk, "")
+    report.evidence = evidence_rows(question_rows)
+    report.evidence_policy = survey.framework.evidence_policy
+    report.evidence_snapshots = list(
+        current_snapshots([team.pk], reference_time(survey)).order_by("source")
+    )
     report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
     report.profile = team_profile(survey, team)
     report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])
@@ -550,9 +590,25 @@ def _question_rows(survey: Survey, team: Team, team_score: TeamScore) -> list[Qu
                     for score, count in enumerate(row.distribution[: question.max_score + 1])
                 ],
                 comments=comments.get(question.pk, []),
+                verdict=row.verdict,
+                evidence=row.evidence,
+                capped_at=row.capped_at,
             )
         )
+        current = rows[-1].current_choice
+        if current is not None:
+            rows[-1].current_label = labels.get(question.pk, {}).get(current, str(current))
     return rows
+
+
+VERDICT_ORDER = {"contradicted": 0, "stale": 1, "unverified": 2, "confirmed": 3, "exempt": 4}
+
+
+def evidence_rows(rows: list[QuestionRow]) -> list[QuestionRow]:
+    """The answered questions that have checks, contradicted first, then stale, unverified,
+    confirmed and exempt; framework order within each."""
+    checked = [row for row in rows if row.verdict]
+    return sorted(checked, key=lambda row: VERDICT_ORDER.get(row.verdict, 9))
 
 
 def knowledge_gaps(rows: list[QuestionRow], n_respondents: int) -> list[KnowledgeGap]:
@@ -711,6 +767,14 @@ class OrgTeamRow:
     submitted: int = 0
     withheld_reason: str | None = None
 
+    @property
+    def contradicted_share(self) -> float | None:
+        """Share of the team's checked answers its evidence contradicts; None unchecked."""
+        ts = self.team_score
+        if ts is None or self.withheld or not ts.evidence_checked:
+            return None
+        return ts.evidence_contradicted / ts.evidence_checked
+
 
 @dataclass
 class OrgReport:
@@ -719,6 +783,24 @@ class OrgReport:
     levels: list[Level]
     rows: list[OrgTeamRow]
     level_distribution: list[LevelCounts]  # one per dimension, in order
+
+    @property
+    def calibration(self) -> list[OrgTeamRow]:
+        """Self-assessment vs evidence: the teams with checked answers, most contradicted
+        first (by count, then share), then by name."""
+        rows = [
+            row
+            for row in self.rows
+            if not row.is_rollup and row.contradicted_share is not None and row.team_score
+        ]
+        return sorted(
+            rows,
+            key=lambda row: (
+                -row.team_score.evidence_contradicted,  # type: ignore[union-attr]
+                -(row.contradicted_share or 0),
+                row.team.name,
+            ),
+        )
 
     def heatmap_data(self) -> Heatmap:
         """Return the heatmap's cells as JSON-ready data; withheld teams have no cells.

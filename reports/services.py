@@ -13,6 +13,7 @@ counted per question, dimension and team.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -32,6 +33,7 @@ from django.utils import timezone
 from maturity import scoring
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.selectors import per_framework_version
+from reports.evidence import RoundEvidence, cap_counts, round_evidence
 from reports.models import (
     AggregationRun,
     DimensionScore,
@@ -186,6 +188,11 @@ class FrameworkTables:
     @property
     def dimension_ids(self) -> dict[str, int]:
         return {key: pk for pk, key in self.dimension_keys.items()}
+
+    @property
+    def max_scores(self) -> pd.Series:
+        """Question key -> its highest choice score S_q."""
+        return self.frames.questions.set_index("question")["max_score"]
 
 
 @per_framework_version
@@ -680,6 +687,9 @@ def aggregate(
     tables = framework_tables(survey.framework)
     plans = round_plans(survey, None if team_ids is None else needed)
     raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed), plans)
+    verdicts = round_evidence(survey, raw.per_question, sorted(requested), tables.max_scores)
+    if verdicts.policy == "cap":
+        raw = dataclasses.replace(raw, per_question=cap_counts(raw.per_question, verdicts.caps()))
     inputs = raw.with_rollups(children).to_inputs(tables)
     scope = sorted(requested) + sorted(children)
     loaded = time.perf_counter()
@@ -693,10 +703,11 @@ def aggregate(
         respondent_dimension_moments=moments[moments["team"].isin(scope)],
         targets=_targets(scope, tables),
         asked=inputs.asked[inputs.asked["team"].isin(scope)],
+        contradicted=verdicts.contradicted(),
     )
     scored = time.perf_counter()
 
-    written = _persist(survey, scope, result, inputs, tables, rollups=children)
+    written = _persist(survey, scope, result, inputs, tables, rollups=children, evidence=verdicts)
     finished = time.perf_counter()
 
     run.load_ms = round((loaded - started) * 1000, 2)
@@ -759,6 +770,7 @@ def _persist(
     inputs: Inputs,
     tables: FrameworkTables,
     rollups: dict[int, list[int]] | None = None,
+    evidence: RoundEvidence | None = None,
 ) -> int:
     """Replace the snapshots of ``team_ids`` in one transaction; return how many were written.
 
@@ -770,6 +782,7 @@ def _persist(
     whole DataFrames (COPY on PostgreSQL), not model by model.
     """
     rollups = rollups or {}
+    evidence = evidence or RoundEvidence.empty()
     now = timezone.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -815,6 +828,7 @@ def _persist(
                 inputs.watermarks.get(team, NO_INPUT).at,
                 inputs.watermarks.get(team, NO_INPUT).count,
                 inputs.watermarks.get(team, NO_INPUT).checksum,
+                *evidence.counts(team),
                 ids[team],
             )
             for team, score, level, weakest_id, n_respondents, dont_know in zip(
@@ -833,8 +847,9 @@ def _persist(
                 f"UPDATE {table} SET score = %s, level = %s, weakest_dimension_id = %s,"  # noqa: S608
                 " n_respondents = %s, dont_know_count = %s, out_of_scope_count = %s,"
                 " computed_at = %s, watermark_at = %s,"
-                " watermark_count = %s, watermark_checksum = %s, revision = revision + 1"
-                " WHERE id = %s",
+                " watermark_count = %s, watermark_checksum = %s, evidence_checked = %s,"
+                " evidence_confirmed = %s, evidence_contradicted = %s, evidence_capped = %s,"
+                " revision = revision + 1 WHERE id = %s",
                 updates,
             )
             pks = list(ids.values())
@@ -846,7 +861,7 @@ def _persist(
                         f" WHERE team_score_id IN ({', '.join(['%s'] * len(part))})",
                         part,
                     )
-        _insert_children(result, inputs, tables, ids)
+        _insert_children(result, inputs, tables, ids, evidence)
     return len(ids)
 
 
@@ -864,7 +879,11 @@ def _current_input(
 
 
 def _insert_children(
-    result: scoring.ScoringResult, inputs: Inputs, tables: FrameworkTables, ids: dict[int, int]
+    result: scoring.ScoringResult,
+    inputs: Inputs,
+    tables: FrameworkTables,
+    ids: dict[int, int],
+    evidence: RoundEvidence,
 ) -> None:
     def mine(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame[frame["team"].isin(ids.keys())]
@@ -888,8 +907,10 @@ def _insert_children(
             }
         ),
     )
-    questions = mine(result.question_scores).merge(
-        inputs.answer_counts, on=["team", "question"], how="left"
+    questions = (
+        mine(result.question_scores)
+        .merge(inputs.answer_counts, on=["team", "question"], how="left")
+        .merge(evidence.rows, on=["team", "question"], how="left")
     )
     _insert_frame(
         QuestionScore,
@@ -904,6 +925,11 @@ def _insert_children(
                 "na_count": questions["na_count"],
                 "dont_know_count": questions["dont_know"],
                 "distribution": questions["distribution"].map(_json),
+                "verdict": questions["verdict"].fillna(""),
+                "evidence": questions["evidence"].map(
+                    lambda value: _json(value if isinstance(value, list) else [])
+                ),
+                "capped_at": questions["capped_at"],
             }
         ),
     )

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "maturity",
     "surveys",
+    "evidence",
     "reports",
 ]
 
@@ -292,6 +293,13 @@ QUESTION_HEALTH_SECONDS = env.float("QUESTION_HEALTH_SECONDS", default=1800.0)
 # Teams (with two answers or more) a question's within-team agreement needs before a low
 # value flags it "ambiguous" (maturity.quality.Thresholds.agreement_min_teams).
 QUESTION_HEALTH_MIN_TEAMS = env.int("QUESTION_HEALTH_MIN_TEAMS", default=5)
+
+# Evidence uploads (issue 16): an archive or manifest over a limit is refused with a 400
+# naming it, before anything is stored. Uploaded archives are read as a stream, never
+# extracted; only paths, sha256 and the small configuration files are kept.
+EVIDENCE_MAX_COMPRESSED_BYTES = env.int("EVIDENCE_MAX_COMPRESSED_BYTES", default=50 * 1024**2)
+EVIDENCE_MAX_EXPANDED_BYTES = env.int("EVIDENCE_MAX_EXPANDED_BYTES", default=500 * 1024**2)
+EVIDENCE_MAX_ENTRIES = env.int("EVIDENCE_MAX_ENTRIES", default=100_000)
 
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {

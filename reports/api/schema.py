@@ -72,3 +72,18 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "description": "`Token <key>`; create a key with "
             "`manage.py create_api_token <username>`.",
         }
+
+
+class EvidenceTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "evidence.api.EvidenceTokenAuthentication"
+    name = "evidenceTokenAuth"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token mte_<key>`: a team-scoped evidence token, which can only "
+            "upload evidence for its team; create one with "
+            "`manage.py create_evidence_token --team <slug>`.",
+        }

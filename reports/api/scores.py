@@ -27,7 +27,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api import Cursor, ErrorSerializer, FastJSONRenderer, cached_json, request_user
-from reports.models import AggregationRun, DimensionScore, TeamRecommendation, TeamScore
+from reports.models import (
+    AggregationRun,
+    DimensionScore,
+    QuestionScore,
+    TeamRecommendation,
+    TeamScore,
+)
 from reports.selectors import (
     inherited_practices,
     is_withheld,
@@ -171,7 +177,7 @@ def _withheld(survey: Survey, team_score: dict[str, Any]) -> dict[str, Any]:
 def _children(
     survey: Survey,
     page: list[dict[str, Any]],
-    model: type[DimensionScore] | type[TeamRecommendation],
+    model: type[DimensionScore] | type[TeamRecommendation] | type[QuestionScore],
     order: str,
     fields: dict[str, str],
 ) -> dict[int, list[dict[str, Any]]]:
@@ -356,6 +362,10 @@ class _PerTeamView(generics.GenericAPIView[TeamScore]):
                 "n_respondents",
                 "computed_at",
                 "out_of_scope_count",
+                "evidence_checked",
+                "evidence_confirmed",
+                "evidence_contradicted",
+                "evidence_capped",
             )
         )
         page = self.paginate_queryset(scores)  # None only without a pagination_class

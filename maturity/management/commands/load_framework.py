@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from maturity.evidence.collectors import fact_catalogue
 from maturity.schema import (
     FrameworkFileError,
     FrameworkSpec,
@@ -34,7 +35,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         for path in options["files"]:
             try:
-                spec = parse_framework_file(path)
+                # Plug-in collectors' facts too, so their rules validate (and a refused
+                # plug-in's facts do not).
+                spec = parse_framework_file(path, facts=fact_catalogue())
             except FrameworkFileError as error:
                 raise CommandError(str(error)) from None
             self.check_against_earlier_versions(Path(path), spec)

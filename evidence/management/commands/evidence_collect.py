@@ -1,0 +1,58 @@
+"""manage.py evidence_collect --team <slug> [--repository NAME] [--now] <path>."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from evidence import services
+from evidence.models import Snapshot
+from maturity.evidence.snapshot import SnapshotError, manifest_from_directory
+from surveys.models import Team
+
+
+class Command(BaseCommand):
+    help = (
+        "Snapshot a local checkout (paths, sha256 and the kept configuration files; .git and "
+        "symlinks skipped, nothing executed) as the team's evidence, and have the worker "
+        "collect facts and evaluate checks (or do it here with --now)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help="The repository checkout.")
+        parser.add_argument("--team", required=True, help="The team's slug.")
+        parser.add_argument("--repository", default="", help="Source name (default: folder).")
+        parser.add_argument(
+            "--now", action="store_true", help="Collect and evaluate in this process."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        team = Team.objects.filter(slug=options["team"]).first()
+        if team is None:
+            raise CommandError(f"No team '{options['team']}'.")
+        root = Path(options["path"])
+        if not root.is_dir():
+            raise CommandError(f"{root} is not a directory.")
+        try:
+            manifest = manifest_from_directory(root, services.upload_limits())
+        except SnapshotError as error:
+            raise CommandError(f"Refused: {error.message} ({error.code})") from None
+        try:
+            snapshot = services.snapshot_store(
+                team=team,
+                manifest=manifest,
+                kind=Snapshot.Kind.CHECKOUT,
+                source=options["repository"] or root.resolve().name,
+                defer=options["now"],
+            )
+        except services.EvidenceError as error:
+            raise CommandError(error.message) from None
+        if options["now"]:
+            snapshot = services.snapshot_process(snapshot.pk)
+        self.stdout.write(
+            f"Snapshot {snapshot.pk} of {team.slug}/{snapshot.source}: {manifest.n_files} files, "
+            f"{manifest.n_kept} kept, sha256 {manifest.sha256[:12]}, status {snapshot.status}"
+            + (f" ({snapshot.error})" if snapshot.error else "")
+        )

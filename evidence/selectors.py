@@ -1,0 +1,140 @@
+"""Evidence reads: what a round's verdicts are computed from, and what pages list.
+
+A round's evidence for a team is, per source (repository), the team's newest collected
+snapshot received by the round's reference time: its close for a closed round (evidence
+uploaded later does not rewrite history), now while it is open.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from evidence.models import CheckResult, Exemption, Snapshot, SnapshotContent
+from maturity.evidence.rules import CheckOutcome
+from maturity.models import Framework, Question
+from maturity.schema import CheckSpec
+from surveys.models import Survey, Team
+
+
+@dataclass(frozen=True)
+class FrameworkChecks:
+    """A framework version's checks, parsed: question key -> checks."""
+
+    framework: Framework
+    by_question: dict[str, list[CheckSpec]]
+
+    @classmethod
+    def of(cls, framework: Framework) -> FrameworkChecks:
+        """The framework's checks, parsed once per (version, checks hash) in a process."""
+        key = (framework.pk, framework.checks_hash)
+        found = _CHECKS.get(key)
+        if found is None:
+            rows = Question.objects.filter(framework=framework).exclude(checks=[])
+            by_question = {
+                question_key: [CheckSpec.model_validate(check) for check in checks]
+                for question_key, checks in rows.values_list("key", "checks")
+            }
+            if len(_CHECKS) > 32:
+                _CHECKS.clear()
+            found = _CHECKS[key] = cls(framework, by_question)
+        return found
+
+
+_CHECKS: dict[tuple[int, str], FrameworkChecks] = {}
+
+
+def reference_time(survey: Survey) -> datetime:
+    """The time a round's evidence is judged at: its close, or now while it is open."""
+    if survey.status == Survey.Status.CLOSED and survey.closed_at is not None:
+        return survey.closed_at
+    return timezone.now()
+
+
+def current_snapshots(team_ids: Iterable[int], at: datetime) -> QuerySet[Snapshot]:
+    """Each team's newest collected snapshot per source received by ``at``."""
+    newest = (
+        Snapshot.objects.filter(
+            team=OuterRef("team"),
+            source=OuterRef("source"),
+            status=Snapshot.Status.COLLECTED,
+            received_at__lte=at,
+        )
+        .order_by("-received_at", "-id")
+        .values("pk")[:1]
+    )
+    return Snapshot.objects.filter(
+        team_id__in=list(team_ids), status=Snapshot.Status.COLLECTED, received_at__lte=at
+    ).filter(pk=Subquery(newest))
+
+
+def round_outcomes(
+    framework: Framework, team_ids: Iterable[int], at: datetime
+) -> dict[tuple[int, str], list[CheckOutcome]]:
+    """Return, per (team id, question key), the outcomes of the question's checks on the
+    team's current snapshots (one outcome per check and source).
+
+    Only results stored under the framework's current checks count; evidence.services.
+    round_outcomes evaluates what lacks them first.
+    """
+    checks = FrameworkChecks.of(framework)
+    if not checks.by_question:
+        return {}
+    snapshots = list(current_snapshots(team_ids, at).select_related("content"))
+    if not snapshots:
+        return {}
+    contents = {s.content_id for s in snapshots}
+    results: dict[tuple[int, str, str], CheckResult] = {
+        (r.content_id, r.question_key, r.check_id): r
+        for r in CheckResult.objects.filter(framework=framework, content_id__in=list(contents))
+    }
+    outcomes: dict[tuple[int, str], list[CheckOutcome]] = defaultdict(list)
+    for snapshot in snapshots:
+        for key, question_checks in checks.by_question.items():
+            for check in question_checks:
+                result = results.get((snapshot.content_id, key, check.id))
+                if result is None:
+                    continue
+                outcomes[(snapshot.team_id, key)].append(
+                    CheckOutcome(
+                        id=check.id,
+                        title=check.title,
+                        passed=result.passed,
+                        supports=check.supports,
+                        contradicts=check.contradicts,
+                        fresh_days=check.fresh_days,
+                        collected_at=snapshot.received_at,
+                        details=list(result.details),
+                        facts=dict(result.facts),
+                        source=snapshot.source,
+                    )
+                )
+    return dict(outcomes)
+
+
+def exempt_pairs(team_ids: Iterable[int], at: datetime) -> dict[tuple[int, str], Exemption]:
+    """The (team id, question key) pairs with an exemption in force at ``at``."""
+    rows = Exemption.objects.filter(
+        team_id__in=list(team_ids), expires_at__gt=at, created_at__lte=at
+    ).filter(revoked_at__isnull=True) | Exemption.objects.filter(
+        team_id__in=list(team_ids), expires_at__gt=at, created_at__lte=at, revoked_at__gt=at
+    )
+    return {(e.team_id, e.question_key): e for e in rows.select_related("approved_by")}
+
+
+def team_snapshots(team: Team) -> QuerySet[Snapshot]:
+    return Snapshot.objects.filter(team=team).select_related("content")
+
+
+def content_summary(content: SnapshotContent) -> dict[str, object]:
+    return {
+        "sha256": content.sha256,
+        "n_files": content.n_files,
+        "n_kept": content.n_kept,
+        "total_size": content.total_size,
+    }
