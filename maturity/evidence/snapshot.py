@@ -27,7 +27,7 @@ import re
 import stat
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from functools import cached_property
@@ -862,21 +862,30 @@ def manifest_from_json(data: bytes, limits: Limits | None = None) -> Manifest:
 # --- local checkouts ---------------------------------------------------------------------
 
 
-def manifest_from_directory(root: Path, limits: Limits | None = None) -> Manifest:
+def manifest_from_directory(
+    root: Path, limits: Limits | None = None, only: Collection[str] | None = None
+) -> Manifest:
     """Read a local checkout into a Manifest.
 
     Skip anything named ``.git`` (the repository, a submodule's link), symbolic links (not
-    followed, not recorded) and anything that is neither a file nor a directory. The walk
-    takes every other file, ignored or untracked ones included: point it at a clean
-    checkout. Refused with SnapshotError: more than ``max_entries`` files and directories,
-    files adding up to more than ``max_expanded`` bytes, unsafe or non-UTF-8 names (see
-    ``normal_path``), paths over ``max_path_length``, kept YAML with hostile features.
+    followed, not recorded) and anything that is neither a file nor a directory. Without
+    ``only`` the walk takes every other file, ignored or untracked ones included: point it
+    at a clean checkout, or pass ``only``, the relative paths to take (``git ls-files``):
+    directories holding none of them are not entered. Refused with SnapshotError: more
+    than ``max_entries`` files and directories, files adding up to more than
+    ``max_expanded`` bytes, unsafe or non-UTF-8 names (see ``normal_path``), paths over
+    ``max_path_length``, kept YAML with hostile features.
     """
     limits = limits or Limits()
     files: dict[str, FileEntry] = {}
     contents: dict[str, str] = {}
     entries = total = 0
     pending = [""]
+    wanted = None if only is None else frozenset(only)
+    # The directories above the wanted files, e.g. "a" and "a/b" for "a/b/c.txt".
+    wanted_dirs = frozenset(
+        p.rsplit("/", depth)[0] for p in wanted or () for depth in range(1, p.count("/") + 1)
+    )
     while pending:
         relative = pending.pop()
         with os.scandir(root / relative if relative else root) as scan:
@@ -885,6 +894,8 @@ def manifest_from_directory(root: Path, limits: Limits | None = None) -> Manifes
             if entry.name == ".git" or entry.is_symlink():
                 continue
             path = f"{relative}/{entry.name}" if relative else entry.name
+            if wanted is not None and path not in wanted and path not in wanted_dirs:
+                continue
             if entry.is_dir(follow_symlinks=False):
                 entries = _count_entry(entries, path, limits)
                 normal_path(path)

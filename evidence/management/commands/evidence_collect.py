@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,27 @@ from maturity.evidence.snapshot import SnapshotError, manifest_from_directory
 from surveys.models import Team
 
 
+def tracked_files(root: Path) -> list[str] | None:
+    """The files git tracks in ``root`` (``git ls-files``), or None when it is not a git
+    work tree (every file is then taken: point the command at a clean checkout)."""
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        return None
+    listed = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        ["git", "-C", str(root), "ls-files", "-z"],  # noqa: S607 - git from PATH
+        capture_output=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        return None
+    names = listed.stdout.split(b"\0")
+    return [name.decode("utf-8", "surrogateescape") for name in names if name]
+
+
 class Command(BaseCommand):
     help = (
-        "Snapshot a local checkout (paths, sha256 and the kept configuration files; .git and "
-        "symlinks skipped, nothing executed) as the team's evidence, and have the worker "
+        "Snapshot a local checkout (paths, sha256 and the kept configuration files; in a git "
+        "work tree only the files git tracks; .git and symlinks skipped, nothing from the "
+        "checkout executed) as the team's evidence, and have the worker "
         "collect facts and evaluate checks (or do it here with --now)."
     )
 
@@ -36,7 +55,7 @@ class Command(BaseCommand):
         if not root.is_dir():
             raise CommandError(f"{root} is not a directory.")
         try:
-            manifest = manifest_from_directory(root, services.upload_limits())
+            manifest = manifest_from_directory(root, services.upload_limits(), tracked_files(root))
         except SnapshotError as error:
             raise CommandError(f"Refused: {error.message} ({error.code})") from None
         try:
