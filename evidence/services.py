@@ -196,26 +196,42 @@ class CollectorFailed(Exception):
 def facts_for_content(content: SnapshotContent) -> dict[str, object]:
     """Return the merged facts of ``content`` from every registered collector, collecting
     (and storing) those not yet stored for the collector's current version."""
+    return facts_for_contents([content])[content.pk]
+
+
+def facts_for_contents(contents: list[SnapshotContent]) -> dict[int, dict[str, object]]:
+    """Return, per content id, the merged facts of every registered collector; stored
+    facts are read in one query, missing ones collected (from the stored manifest) and
+    stored. Raise CollectorFailed when a collector fails on a content."""
     collectors = registry()
-    stored = {
-        (row.collector, row.version): row.facts
-        for row in FactSet.objects.filter(content=content, collector__in=list(collectors))
+    stored: dict[tuple[int, str, str], dict[str, object]] = {
+        (content_id, name, version): facts
+        for content_id, name, version, facts in FactSet.objects.filter(
+            content__in=contents, collector__in=list(collectors)
+        ).values_list("content_id", "collector", "version", "facts")
     }
-    missing = [c for name, c in collectors.items() if (name, c.version) not in stored]
-    if missing:
-        for result in collect_all(stored_manifest(content).reader(), missing):
-            if result.error:
-                raise CollectorFailed(f"collector {result.name} {result.version}: {result.error}")
-            FactSet.objects.get_or_create(
-                content=content,
-                collector=result.name,
-                version=result.version,
-                defaults={"facts": result.facts, "problems": result.problems},
-            )
-            stored[(result.name, result.version)] = result.facts
-    merged: dict[str, object] = {}
-    for name, collector in collectors.items():
-        merged.update(stored.get((name, collector.version), {}))
+    merged: dict[int, dict[str, object]] = {}
+    for content in contents:
+        missing = [
+            c for name, c in collectors.items() if (content.pk, name, c.version) not in stored
+        ]
+        if missing:
+            for result in collect_all(stored_manifest(content).reader(), missing):
+                if result.error:
+                    raise CollectorFailed(
+                        f"collector {result.name} {result.version}: {result.error}"
+                    )
+                FactSet.objects.get_or_create(
+                    content=content,
+                    collector=result.name,
+                    version=result.version,
+                    defaults={"facts": result.facts, "problems": result.problems},
+                )
+                stored[(content.pk, result.name, result.version)] = result.facts
+        facts: dict[str, object] = {}
+        for name, collector in collectors.items():
+            facts.update(stored.get((content.pk, name, collector.version), {}))
+        merged[content.pk] = facts
     return merged
 
 
@@ -245,33 +261,36 @@ def collectors_signature(framework: Framework) -> str:
 
 
 def evaluate_contents(contents: Iterable[SnapshotContent], framework: Framework) -> int:
-    """Evaluate the framework's checks on each content lacking current results; return how
-    many contents were (re-)evaluated. Results are replaced per content in one transaction."""
+    """Evaluate the framework's checks on each content lacking results under the current
+    checks and collectors; return how many contents were (re-)evaluated.
+
+    Set-based: one read of the stored facts, one delete and one bulk insert of the results
+    of all those contents, in one transaction.
+    """
     contents = list(contents)
     checks = FrameworkChecks.of(framework)
     if not checks.by_question or not contents:
         return 0
     signature = collectors_signature(framework)
     current = set(
-        CheckResult.objects.filter(
-            content__in=contents, framework=framework, signature=signature
-        ).values_list("content_id", flat=True)
+        CheckResult.objects.filter(content__in=contents, framework=framework, signature=signature)
+        .values_list("content_id", flat=True)
+        .distinct()
     )
-    evaluated = 0
-    for content in contents:
-        if content.pk in current:
-            continue
-        facts = facts_for_content(content)
-        rows = [
-            _result_row(content, framework, key, check, facts, signature)
-            for key, question_checks in checks.by_question.items()
-            for check in question_checks
-        ]
-        with transaction.atomic():
-            CheckResult.objects.filter(content=content, framework=framework).delete()
-            CheckResult.objects.bulk_create(rows)
-        evaluated += 1
-    return evaluated
+    stale = [content for content in contents if content.pk not in current]
+    if not stale:
+        return 0
+    facts = facts_for_contents(stale)
+    rows = [
+        _result_row(content, framework, key, check, facts[content.pk], signature)
+        for content in stale
+        for key, question_checks in checks.by_question.items()
+        for check in question_checks
+    ]
+    with transaction.atomic():
+        CheckResult.objects.filter(content__in=stale, framework=framework).delete()
+        CheckResult.objects.bulk_create(rows, batch_size=5000)
+    return len(stale)
 
 
 def _result_row(
