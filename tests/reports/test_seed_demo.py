@@ -98,3 +98,33 @@ def test_seeding_twice_adds_nothing(seeded):
     call_command("seed_demo", stdout=out)
     assert "already present" in out.getvalue()
     assert (Team.objects.count(), Answer.objects.count()) == counts
+
+
+def test_a_demo_repository_confirms_some_answers_and_contradicts_others(seeded, client):
+    """Issue 16: recsys's fixture repository (evidence.demo) goes through the upload path;
+    its evidence confirms most checked answers and contradicts two (no security scanner in
+    CI; Scorecard finds few reviewed changes), and the report shows both with their facts."""
+    from django.contrib.auth import get_user_model
+
+    from evidence.models import Snapshot
+
+    _, current = rounds()
+    snapshot = Snapshot.objects.get(team__slug="recsys")
+    assert (snapshot.status, snapshot.source, snapshot.kind) == (
+        "collected",
+        "recsys-ranker",
+        "archive",
+    )
+    score = TeamScore.objects.get(survey=current, team__slug="recsys")
+    verdicts = dict(score.questions.exclude(verdict="").values_list("question__key", "verdict"))
+    assert verdicts["model-containerisation"] == "confirmed"
+    assert verdicts["shift-left-security"] == "contradicted"
+    assert verdicts["code-review"] == "contradicted"
+    assert score.evidence_confirmed >= 10 and score.evidence_contradicted == 2
+    assert "Evidence from recsys-ranker for recsys" in seeded
+
+    client.force_login(get_user_model().objects.get(username="maria"))
+    page = client.get(f"/reports/teams/recsys/?survey={current.pk}").content.decode()
+    assert "Self-assessment vs evidence" in page
+    assert "ci.security_scans is empty" in page
+    assert 'data-verdict="contradicted"' in page and 'data-verdict="confirmed"' in page

@@ -11,6 +11,7 @@ Idempotent: if the demo organisation exists, it only prints the credentials agai
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from evidence import demo as demo_repositories
+from evidence import services as evidence_services
+from evidence.demo import demo_now
+from evidence.models import Snapshot
+from maturity.evidence.snapshot import manifest_from_archive
 from maturity.models import Framework, Question
 from reports.health import question_health_refresh
 from reports.services import aggregate
@@ -335,7 +341,28 @@ class Command(BaseCommand):
                 submitted_at=submitted_at, started_at=submitted_at - timedelta(minutes=25)
             )
 
+    def _upload_evidence(self) -> None:
+        """Snapshot the demo repositories of two teams, as their CI would upload them, and
+        collect and evaluate them here (the worker's steps)."""
+        now = demo_now()
+        for slug, (name, files) in demo_repositories.repositories(now).items():
+            data = demo_repositories.archive(
+                name, files, commit="9f2c4e1" + slug.encode().hex()[:33]
+            )
+            manifest = manifest_from_archive(io.BytesIO(data))
+            snapshot = evidence_services.snapshot_store(
+                team=Team.objects.get(slug=slug),
+                manifest=manifest,
+                kind=Snapshot.Kind.ARCHIVE,
+                source=name,
+                received_at=now - timedelta(days=2),
+                defer=True,
+            )
+            evidence_services.snapshot_process(snapshot.pk)
+            self.stdout.write(f"Evidence from {name} for {slug}: {manifest.n_files} files.")
+
     def _score(self, *survey_ids: int) -> None:
+        self._upload_evidence()
         for survey in Survey.objects.filter(pk__in=survey_ids).order_by("opens_at"):
             run = aggregate(survey=survey)
             self.stdout.write(f"Scored {run.teams_scored} teams of '{survey.title}'.")
