@@ -20,8 +20,8 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
 from common.db import columns_of, fits_primary_key, instance_from_row
-from evidence.models import Snapshot
-from evidence.selectors import current_snapshots, reference_time
+from evidence.models import Exemption, Snapshot
+from evidence.selectors import current_snapshots, exempt_pairs, reference_time
 from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.quality import Thresholds
@@ -197,6 +197,7 @@ class QuestionRow:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     capped_at: int | None = None
     current_label: str = ""
+    exemption: Exemption | None = None
 
     @property
     def current_choice(self) -> int | None:
@@ -499,10 +500,14 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     verdicts = {row.question.pk: row.verdict for row in question_rows}
     for step in report.roadmap:
         step.verdict = verdicts.get(step.question.pk, "")
+    at = reference_time(survey)
+    exemptions = exempt_pairs([team.pk], at)
+    for row in question_rows:
+        row.exemption = exemptions.get((team.pk, row.question.key))
     report.evidence = evidence_rows(question_rows)
     report.evidence_policy = survey.framework.evidence_policy
     report.evidence_snapshots = list(
-        current_snapshots([team.pk], reference_time(survey)).order_by("source")
+        current_snapshots([team.pk], at).order_by("source")
     )
     report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
     report.profile = team_profile(survey, team)
