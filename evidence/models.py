@@ -161,8 +161,10 @@ class Exemption(models.Model):
         max_length=64, help_text="Question key; keys are stable across framework versions."
     )
     reason = models.TextField()
+    # Null once the approver's personal data is erased (manage.py erase_person); the audit
+    # log keeps the grant itself.
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()

@@ -506,9 +506,7 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
         row.exemption = exemptions.get((team.pk, row.question.key))
     report.evidence = evidence_rows(question_rows)
     report.evidence_policy = survey.framework.evidence_policy
-    report.evidence_snapshots = list(
-        current_snapshots([team.pk], at).order_by("source")
-    )
+    report.evidence_snapshots = list(current_snapshots([team.pk], at).order_by("source"))
     report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
     report.profile = team_profile(survey, team)
     report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])
