@@ -14,12 +14,14 @@ from collections.abc import Mapping
 from evidence import services
 from evidence.models import Snapshot
 from maturity.evidence.snapshot import manifest_from_archive
+from reports import services as report_services
 from surveys.models import Answer, Survey, Team
 from tests.factories import SubmittedResponseFactory
 
 # Text a repository can carry into a report: a file name and a repository name.
 SCRIPT = "<script>alert(1)</script>"
 SCRIPT_DOCKERFILE = f"deploy/{SCRIPT}.dockerfile"
+HOSTILE_SOURCE = "<img src=x onerror=alert(2)>"
 
 # A GitHub Actions workflow that builds an image and runs no tests.
 BUILD_ONLY_WORKFLOW = """\
@@ -82,3 +84,14 @@ def answer_everything(survey: Survey, team: Team, choice: int, respondents: int 
             Answer(response=response, question=question, score=min(choice, question.max_score))
             for question in questions
         )
+
+
+def score_with_evidence(survey: Survey, *, evidenced: Team, unevidenced: Team) -> None:
+    """The round of the evidence tests, scored: ``evidenced`` answered 2 everywhere and its
+    repository (``CONTRADICTING_REPOSITORY``, source "model-repo") confirms one answer and
+    contradicts another; ``unevidenced`` answered 0 and uploaded nothing (its checked
+    answers are unverified)."""
+    answer_everything(survey, evidenced, 2)
+    answer_everything(survey, unevidenced, 0)
+    store_evidence(evidenced, CONTRADICTING_REPOSITORY, source="model-repo")
+    report_services.aggregate(survey=survey)

@@ -38,17 +38,6 @@ pytestmark = pytest.mark.django_db
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-@pytest.fixture
-def evidenced(v2_survey, team, other_team):
-    """recsys answered 2 everywhere and its repository confirms one answer and contradicts
-    another; fraud answered 0 and has no evidence (its checked answers are unverified)."""
-    answer_everything(v2_survey, team, 2)
-    answer_everything(v2_survey, other_team, 0)
-    store_evidence(team, CONTRADICTING_REPOSITORY, source="model-repo")
-    services.aggregate(survey=v2_survey)
-    return v2_survey
-
-
 def verdict_by_question(rows: list[dict], team: str) -> dict[str, str | None]:
     return {row["question_key"]: row["verdict"] for row in rows if row["team"] == team}
 
