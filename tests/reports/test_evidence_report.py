@@ -6,13 +6,16 @@ from __future__ import annotations
 import pytest
 
 from maturity.models import Question
+from reports import services
 from reports.models import TeamScore
 from tests.evidence import (
     CONFIRMED,
     CONTRADICTED,
+    CONTRADICTING_REPOSITORY,
     HOSTILE_SOURCE,
     SCRIPT,
     SCRIPT_DOCKERFILE,
+    answer_everything,
     store_evidence,
 )
 from tests.pdf import pdf_text
@@ -65,3 +68,20 @@ def test_text_from_a_repository_is_escaped_in_the_team_report(client, evidenced,
     assert "<strong>&lt;img src=x onerror=alert(2)&gt;</strong>" in section
     assert SCRIPT not in page
     assert HOSTILE_SOURCE not in page
+
+
+def test_a_round_whose_framework_has_no_checks_has_no_evidence_section(
+    client, survey, team, manager
+):
+    """A team with evidence, in a round of framework v1 (no checks): nothing to set beside
+    its answers, so no "0 answered questions with automated checks" and an empty table."""
+    answer_everything(survey, team, 2)
+    store_evidence(team, CONTRADICTING_REPOSITORY, source="model-repo")
+    services.aggregate(survey=survey)
+    client.force_login(manager)
+    page = client.get(report_urls(survey, team)[0]).content.decode()
+    assert 'data-testid="overall-score"' in page
+    assert "Self-assessment vs evidence" not in page
+    assert "Self-assessment vs evidence" not in pdf_text(
+        client.get(report_urls(survey, team)[1]).content
+    )
