@@ -6,6 +6,9 @@ it, and every other format reads a server-side cursor in chunks; elsewhere a pla
 read in chunks. XLSX and Parquet cannot be streamed while written, so they are written in
 chunks to a spooled temporary file that is streamed afterwards.
 
+Answer rows carry the (team, question)'s evidence verdict from the survey's persisted
+snapshot, score rows the team's evidence counts (issue 16).
+
 Only counted responses (status "submitted") are exported. Teams of anonymous surveys with
 fewer counted respondents than ``min_group_size`` have no rows; respondents of anonymous
 surveys appear only as a pseudonym that is stable within one (survey, team), and their
@@ -39,7 +42,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from maturity.models import Choice, Dimension, Question
-from reports.models import ApiToken, DimensionScore, ExportAudit, TeamScore
+from reports.models import ApiToken, DimensionScore, ExportAudit, QuestionScore, TeamScore
 from reports.selectors import is_withheld
 from surveys.models import Answer, Response, Survey, Team
 
@@ -72,6 +75,7 @@ ANSWER_COLUMNS = [
     "na",
     "dont_know",
     "comment",
+    "verdict",
 ]
 SCORE_COLUMNS = [
     "survey_id",
@@ -82,6 +86,10 @@ SCORE_COLUMNS = [
     "n_respondents",
     "disagreement",
     "dont_know",
+    "evidence_checked",
+    "evidence_confirmed",
+    "evidence_contradicted",
+    "evidence_capped",
 ]
 FETCH_ROWS = 5000
 PARQUET_ROW_GROUP = 50_000
@@ -312,6 +320,7 @@ ANSWER_TEXT_COLUMNS = frozenset(
         "question",
         "choice_label",
         "comment",
+        "verdict",
     }
 )
 SCORE_TEXT_COLUMNS = frozenset({"team", "dimension"})
@@ -364,7 +373,7 @@ def _answers_convert(survey: Survey) -> Callable[[Sequence[Any]], Row]:
         else:
             respondent, submitted_at = row[3], iso(moment)
         na, dont_know = bool(row[13]), bool(row[14])
-        return (*row[:3], respondent, row[4], submitted_at, *row[6:13], na, dont_know, row[15])
+        return (*row[:3], respondent, row[4], submitted_at, *row[6:13], na, dont_know, *row[15:])
 
     return convert
 
@@ -397,6 +406,20 @@ def answers_query(request: ExportRequest) -> Query:
     if request.since is not None:
         where += " AND r.submitted_at >= %s"
         params.append(request.since)
+    # The survey's verdicts per (team, question), "" (no checks) left out: a hash of the
+    # checked pairs of this survey only, built through the snapshot's unique (survey, team)
+    # and (team_score, question) indexes, whatever the other surveys hold. A snapshot
+    # withheld for anonymity (scored when the team had fewer respondents than it has now;
+    # the survey is closed, or no team would be exported) lends its answers no verdict.
+    # Integers are written into the SQL: a parameter here would come before the columns'
+    # in one statement and after them in the JSON one.
+    verdicts = (
+        f"SELECT ts.team_id, qs.question_id, qs.verdict FROM {_table(QuestionScore)} qs"  # noqa: S608
+        f" JOIN {_table(TeamScore)} ts ON ts.id = qs.team_score_id"
+        f" WHERE ts.survey_id = {int(survey.pk)} AND qs.verdict <> ''"
+    )
+    if survey.anonymous:
+        verdicts += f" AND ts.n_respondents >= {int(survey.min_group_size)}"
     joins = (
         f" FROM {_table(Answer)} a"
         f" JOIN {_table(Response)} r ON r.id = a.response_id"
@@ -405,6 +428,7 @@ def answers_query(request: ExportRequest) -> Query:
         f" JOIN {_table(Question)} q ON q.id = a.question_id"
         f" JOIN {_table(Dimension)} d ON d.id = q.dimension_id"
         f" LEFT JOIN {_table(Choice)} c ON c.question_id = a.question_id AND c.score = a.score"
+        f" LEFT JOIN ({verdicts}) v ON v.team_id = r.team_id AND v.question_id = a.question_id"
     )
     if not survey.anonymous:
         joins += f" LEFT JOIN {_table(get_user_model())} u ON u.id = r.respondent_id"
@@ -430,6 +454,8 @@ def answers_query(request: ExportRequest) -> Query:
             "na": boolean("a.na"),
             "dont_know": boolean("a.dont_know"),
             "comment": "a.comment",
+            # empty (NULL) for a question without checks as for a team without a snapshot
+            "verdict": "v.verdict",
         }
         if neutralised:
             # A pseudonym is hex digits, never a formula: neutralising it would only
@@ -488,7 +514,8 @@ def answers_query(request: ExportRequest) -> Query:
             pa.int16(),
             pa.bool_(),
             pa.bool_(),
-            pa.string(),
+            pa.string(),  # comment
+            pa.string(),  # verdict
         ],
     )
 
@@ -497,7 +524,9 @@ def scores_query(request: ExportRequest) -> Query:
     """Build the score export's SELECT over the persisted snapshots.
 
     Per team an ``overall`` row, then its dimensions in framework order; the database
-    rounds (2 decimals for scores, 4 for disagreement) so that every format agrees.
+    rounds (2 decimals for scores, 4 for disagreement) so that every format agrees. The
+    evidence counts (issue 16) are the team's, on its ``overall`` row; dimension rows
+    leave them empty.
     """
     survey = request.survey
     team_sql, team_params = _in("ts.team_id", scored_team_ids(survey, request.team))
@@ -525,13 +554,18 @@ def scores_query(request: ExportRequest) -> Query:
         f"SELECT ts.survey_id AS survey_id, t.slug AS team, 'overall' AS dimension,"  # noqa: S608
         f" {truncated('ts.score')} AS score, ts.level AS level,"
         " ts.n_respondents AS n_respondents, NULL AS disagreement,"
-        " ts.dont_know_count AS dont_know, 0 AS position"
+        " ts.dont_know_count AS dont_know, ts.evidence_checked AS evidence_checked,"
+        " ts.evidence_confirmed AS evidence_confirmed,"
+        " ts.evidence_contradicted AS evidence_contradicted,"
+        " ts.evidence_capped AS evidence_capped, 0 AS position"
         f" FROM {_table(TeamScore)} ts JOIN {_table(Team)} t ON t.id = ts.team_id"
         f"{where}"
         " UNION ALL"
         " SELECT ts.survey_id, t.slug, d.key,"
         f" {truncated('ds.score')}, ds.level, ts.n_respondents,"
-        f' {rounded("ds.disagreement", 4)}, ds.dont_know_count, d."order" + 1'
+        f" {rounded('ds.disagreement', 4)}, ds.dont_know_count,"
+        # verdicts are per question and team: a dimension row has no evidence counts
+        ' NULL, NULL, NULL, NULL, d."order" + 1'
         f" FROM {_table(DimensionScore)} ds"
         f" JOIN {_table(TeamScore)} ts ON ts.id = ds.team_score_id"
         f" JOIN {_table(Team)} t ON t.id = ts.team_id"
@@ -542,7 +576,9 @@ def scores_query(request: ExportRequest) -> Query:
     def select(team: str, dimension: str) -> str:
         return (
             f"SELECT survey_id, {team} AS team, {dimension} AS dimension, score, level,"  # noqa: S608
-            f" n_respondents, disagreement, dont_know FROM ({union}) rows"
+            f" n_respondents, disagreement, dont_know, evidence_checked, evidence_confirmed,"
+            " evidence_contradicted, evidence_capped"
+            f" FROM ({union}) rows"
             " ORDER BY rows.team, position"
         )
 
@@ -555,7 +591,7 @@ def scores_query(request: ExportRequest) -> Query:
             row[4],
             row[5],
             _fixed(row[6], 4),
-            row[7],
+            *row[7:],
         )
 
     def two(value: float | None) -> str:
@@ -587,7 +623,11 @@ def scores_query(request: ExportRequest) -> Query:
             pa.int16(),
             pa.int64(),
             pa.float64(),
+            pa.int64(),  # dont_know
+            pa.int64(),  # evidence_checked
             pa.int64(),
+            pa.int64(),
+            pa.int64(),  # evidence_capped
         ],
     )
 

@@ -12,6 +12,7 @@ from maturity.schema import FrameworkSpec, parse_framework_file
 from maturity.services import framework_load
 from surveys.models import Survey, TeamProfile
 from tests.conftest import MLOPS_YAML
+from tests.evidence import score_with_evidence
 from tests.factories import SurveyFactory, TeamFactory
 
 MLOPS_V2_YAML = MLOPS_YAML.with_name("mlops-v2.yaml")
@@ -54,3 +55,11 @@ def v2_round(v2, tree) -> Survey:
         survey=survey, team=tree.chatbot, serving=["online"], model_kinds=["llm-api"]
     )
     return survey
+
+
+@pytest.fixture
+def evidenced(v2_survey, team, other_team) -> Survey:
+    """A v2 round, scored: recsys's repository confirms one of its answers and contradicts
+    another (tests.evidence.score_with_evidence); fraud has no evidence."""
+    score_with_evidence(v2_survey, evidenced=team, unevidenced=other_team)
+    return v2_survey

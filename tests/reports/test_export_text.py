@@ -24,13 +24,13 @@ from reports.exports import (
     neutralise_formula,
     xlsx_text,
 )
-from reports.models import ExportAudit
+from reports.models import ExportAudit, QuestionScore, TeamScore
 from surveys import services as survey_services
 from surveys.models import Answer, Survey, Team
 from tests.conftest import api_answers, complete_answers
 from tests.reports.test_api import submit, token_client
 from tests.reports.test_export_formats import stored_text
-from tests.reports.test_exports import FORMATS, fetch, parse
+from tests.reports.test_exports import EVIDENCE_COUNTS, FORMATS, fetch, parse
 
 pytestmark = pytest.mark.django_db
 
@@ -259,6 +259,7 @@ def test_copy_and_python_csv_writers_write_the_same_bytes(
     )
     survey.refresh_from_db()
     services.aggregate(survey=survey)
+    first_question = survey.framework.questions.order_by("order").first()
 
     @_EXAMPLES
     @given(
@@ -266,12 +267,20 @@ def test_copy_and_python_csv_writers_write_the_same_bytes(
         title=stored_text.map(lambda text: text[:200]),
         slug=stored_text.map(lambda text: text[:64]).filter(lambda text: text != "fraud"),
         username=stored_text.map(lambda text: text[:150]),
+        # any stored text, not only the five verdicts: the columns are what is tested
+        verdict=stored_text.map(lambda text: text[:16]),
+        counts=st.lists(st.integers(0, 2**31 - 1), min_size=4, max_size=4),
     )
-    def agree(comments, title, slug, username) -> None:
+    def agree(comments, title, slug, username, verdict, counts) -> None:
         _store_comments(commented, comments)
         Survey.objects.filter(pk=survey.pk).update(title=title)
         Team.objects.filter(pk=team.pk).update(slug=slug)
         type(member).objects.filter(pk=member.pk).update(username=username)
+        team_score = TeamScore.objects.filter(survey=survey, team=team)
+        team_score.update(**dict(zip(EVIDENCE_COUNTS, counts, strict=True)))
+        QuestionScore.objects.filter(team_score__in=team_score, question=first_question).update(
+            verdict=verdict
+        )
         for kind in ("answers", "scores"):
             export = Export(ExportRequest(kind=kind, survey=survey))
             by_copy = b"".join(export._copy_csv())
@@ -284,5 +293,16 @@ def test_copy_and_python_csv_writers_write_the_same_bytes(
                 assert rows[0]["survey"] == neutralise_formula(title)
                 if not anonymous:
                     assert rows[0]["respondent"] == neutralise_formula(username)
+                # the team's first answer: its question's verdict ("" is no verdict)
+                [first] = [
+                    row
+                    for row in rows
+                    if row["team"] == neutralise_formula(slug)
+                    and row["question_key"] == first_question.key
+                ]
+                assert first["verdict"] == neutralise_formula(verdict)
+            else:
+                overall = next(row for row in rows if row["team"] == neutralise_formula(slug))
+                assert [int(overall[name]) for name in EVIDENCE_COUNTS] == counts
 
     agree()

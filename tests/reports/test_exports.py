@@ -30,7 +30,7 @@ from reports.exports import (
     neutralise_formula,
     respondent_pseudonym,
 )
-from reports.models import ExportAudit, TeamScore
+from reports.models import ExportAudit, QuestionScore, TeamScore
 from surveys import services as survey_services
 from surveys.models import Answer, Response
 from tests.conftest import complete_answers
@@ -125,6 +125,13 @@ def expected_answers(survey, *, pseudonyms: bool = False) -> list[dict]:
         .select_related("response__team", "response__respondent", "question__dimension")
         .order_by(*order)
     )
+    # The (team, question)'s verdict in the survey's snapshot; "" (no checks) is empty too.
+    verdicts = {
+        (team_id, question_id): verdict or None
+        for team_id, question_id, verdict in QuestionScore.objects.filter(
+            team_score__survey=survey
+        ).values_list("team_score__team_id", "question_id", "verdict")
+    }
     rows = []
     for answer in answers:
         response = answer.response
@@ -153,6 +160,7 @@ def expected_answers(survey, *, pseudonyms: bool = False) -> list[dict]:
                 "na": answer.na,
                 "dont_know": answer.dont_know,
                 "comment": answer.comment,
+                "verdict": verdicts.get((response.team_id, answer.question_id)),
             }
         )
     return rows
@@ -183,6 +191,7 @@ def normalise(row: dict, fmt: str) -> dict:
         row["comment"] = row["comment"] or ""
         row["respondent"] = row["respondent"] or ""
         row["replaces"] = row["replaces"] or ""
+        row["verdict"] = row["verdict"] or None
     if fmt == "csv":
         row["na"] = {"true": True, "false": False}[row["na"]]
         row["dont_know"] = {"true": True, "false": False}[row["dont_know"]]
@@ -241,6 +250,14 @@ def test_xlsx_keeps_formula_like_text_as_text(answered, admin_api):
     assert cell.data_type == "s"
 
 
+EVIDENCE_COUNTS = [
+    "evidence_checked",
+    "evidence_confirmed",
+    "evidence_contradicted",
+    "evidence_capped",
+]
+
+
 def expected_scores(survey) -> list[dict]:
     rows = []
     for team_score in TeamScore.objects.filter(survey=survey).select_related("team"):
@@ -253,6 +270,10 @@ def expected_scores(survey) -> list[dict]:
                 "n_respondents": team_score.n_respondents,
                 "disagreement": None,
                 "dont_know": team_score.dont_know_count,
+                "evidence_checked": team_score.evidence_checked,
+                "evidence_confirmed": team_score.evidence_confirmed,
+                "evidence_contradicted": team_score.evidence_contradicted,
+                "evidence_capped": team_score.evidence_capped,
             }
         )
         for dimension in team_score.dimensions.select_related("dimension").order_by(
@@ -267,9 +288,15 @@ def expected_scores(survey) -> list[dict]:
                     "n_respondents": team_score.n_respondents,
                     "disagreement": dimension.disagreement,
                     "dont_know": dimension.dont_know_count,
+                    **dict.fromkeys(EVIDENCE_COUNTS),  # the team's, on its overall row only
                 }
             )
     return sorted(rows, key=lambda row: row["team"])  # stable: overall first per team
+
+
+def evidence_counts(row: dict) -> dict[str, int | None]:
+    """A score row's evidence counts as numbers, None when empty (in any format)."""
+    return {name: None if row[name] in ("", None) else int(row[name]) for name in EVIDENCE_COUNTS}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -299,6 +326,7 @@ def test_score_export_equals_the_persisted_scores(answered, admin_api, fmt):
             assert float(row["disagreement"]) == pytest.approx(want["disagreement"], abs=5e-5)
             if fmt == "csv":
                 assert len(row["disagreement"].split(".")[1]) == 4
+        assert evidence_counts(row) == {name: want[name] for name in EVIDENCE_COUNTS}
     # the scoring rules: recsys answered 4/3/NA (alice) and 1 (maria), fraud 2 everywhere
     fraud_overall = rows[0]
     assert fraud_overall["dimension"] == "overall"
