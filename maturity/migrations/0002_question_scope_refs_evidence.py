@@ -3,12 +3,25 @@
 from django.db import migrations, models
 
 
+def drop_sqlite_answer_triggers(apps, schema_editor):
+    """On SQLite, drop surveys 0002's answer triggers (they name maturity_choice) before the
+    choice table is rebuilt below: SQLite refuses to rename the rebuilt table while a
+    trigger names the dropped one ("error in trigger answer_choice_of_question_INSERT").
+    surveys 0013, which depends on this migration, creates them again. Whether they exist
+    here depends on the order the planner picks; nothing runs on PostgreSQL."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for event in ("INSERT", "UPDATE"):
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS answer_choice_of_question_{event}")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("maturity", "0001_initial"),
     ]
 
     operations = [
+        migrations.RunPython(drop_sqlite_answer_triggers, migrations.RunPython.noop),
         migrations.AddField(
             model_name="choice",
             name="evidence",
