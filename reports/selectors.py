@@ -504,6 +504,9 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     exemptions = exempt_pairs([team.pk], at)
     for row in question_rows:
         row.exemption = exemptions.get((team.pk, row.question.key))
+        for check in row.evidence:  # the age now, not at the last scoring run
+            collected = datetime.fromisoformat(check["collected_at"])
+            check["age_days"] = round((at - collected).total_seconds() / 86400, 1)
     report.evidence = evidence_rows(question_rows)
     report.evidence_policy = survey.framework.evidence_policy
     report.evidence_snapshots = list(current_snapshots([team.pk], at).order_by("source"))

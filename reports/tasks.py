@@ -187,6 +187,37 @@ def refresh_question_health() -> int:
     return len(stale)
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def refresh_evidence_verdicts() -> int:
+    """Re-score, once a day (beat), the teams of open rounds that have evidence: a verdict
+    depends on the evidence's age (``fresh_days``), which grows without any upload or
+    answer. Return how many runs were queued."""
+    queued = 0
+    for survey_id, team_id in evidence_rescore_pairs():
+        if enqueue_team_aggregation(survey_id, team_id, trigger="evidence age") is not None:
+            queued += 1
+    return queued
+
+
+def evidence_rescore_pairs() -> list[tuple[int, int]]:
+    """(survey id, team id) of open rounds whose framework has checks, for teams with a
+    collected snapshot."""
+    from evidence.models import Snapshot
+    from maturity.models import Question
+
+    teams = Snapshot.objects.filter(status=Snapshot.Status.COLLECTED).values("team_id")
+    checked = Question.objects.exclude(checks=[]).values("framework_id")
+    return list(
+        Survey.teams.through.objects.filter(
+            survey__status=Survey.Status.OPEN,
+            survey__framework_id__in=checked,
+            team_id__in=teams,
+        )
+        .values_list("survey_id", "team_id")
+        .distinct()
+    )
+
+
 def _run(
     task: Task[Any, Any], survey_id: int, team_ids: list[int] | None, run_id: int | None
 ) -> dict[str, object]:

@@ -315,4 +315,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.refresh_question_health",
         "schedule": QUESTION_HEALTH_SECONDS,
     },
+    # Verdicts age with their evidence (fresh_days): re-score open rounds with evidence daily.
+    "refresh-evidence-verdicts": {
+        "task": "reports.tasks.refresh_evidence_verdicts",
+        "schedule": env.float("EVIDENCE_REFRESH_SECONDS", default=86400.0),
+    },
 }
