@@ -688,9 +688,15 @@ def aggregate(
     plans = round_plans(survey, None if team_ids is None else needed)
     raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed), plans)
     verdicts = round_evidence(survey, raw.per_question, sorted(requested), tables.max_scores)
+    answered = raw
     if verdicts.policy == "cap":
         raw = dataclasses.replace(raw, per_question=cap_counts(raw.per_question, verdicts.caps()))
     inputs = raw.with_rollups(children).to_inputs(tables)
+    if raw is not answered:
+        # Scores count capped answers; the stored distribution stays what was answered
+        # (evidence never rewrites an answer: the report and the API show it beside the cap).
+        answer_counts = answered.with_rollups(children).to_inputs(tables).answer_counts
+        inputs = dataclasses.replace(inputs, answer_counts=answer_counts)
     scope = sorted(requested) + sorted(children)
     loaded = time.perf_counter()
 
