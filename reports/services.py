@@ -687,7 +687,9 @@ def aggregate(
     tables = framework_tables(survey.framework)
     plans = round_plans(survey, None if team_ids is None else needed)
     raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed), plans)
-    verdicts = round_evidence(survey, raw.per_question, sorted(requested), tables.max_scores)
+    # Every team whose answers the run reads: a roll-up pools its children's answers as
+    # capped, whichever of them asked for the run (only the scope's verdicts are stored).
+    verdicts = round_evidence(survey, raw.per_question, sorted(needed), tables.max_scores)
     answered = raw
     if verdicts.policy == "cap":
         raw = dataclasses.replace(raw, per_question=cap_counts(raw.per_question, verdicts.caps()))
