@@ -181,12 +181,13 @@ def open_survey_ids(team: Team) -> list[int]:
 
 
 def frameworks_for_team(team: Team) -> list[Framework]:
-    """The framework versions of the team's rounds that are not closed."""
-    return list(
-        Framework.objects.filter(surveys__teams=team)
-        .exclude(surveys__status=Survey.Status.CLOSED)
-        .distinct()
-    )
+    """The framework versions of the team's rounds that are not closed.
+
+    One subquery over the team's rounds: ``exclude(surveys__status=...)`` across the
+    relation would drop a version as soon as any of its rounds, of any team, is closed.
+    """
+    rounds = Survey.objects.filter(teams=team).exclude(status=Survey.Status.CLOSED)
+    return list(Framework.objects.filter(pk__in=rounds.values("framework_id")))
 
 
 class CollectorFailed(Exception):

@@ -14,7 +14,9 @@ the verdict keeps judging what the team said.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -95,6 +97,16 @@ def answer_choices(per_question: pd.DataFrame) -> pd.DataFrame:
             "choice": np.floor(mean + 1e-9).astype(np.int64),
         }
     )
+
+
+def answered_choice(counts: Sequence[int]) -> int | None:
+    """The choice a team's answers amount to, ``floor(mean + 1e-9)``, from its per-choice
+    counts (QuestionScore.distribution: what was answered, before any cap); None when no
+    answer has a choice. The scalar form of answer_choices."""
+    n = sum(counts)
+    if not n:
+        return None
+    return math.floor(sum(score * count for score, count in enumerate(counts)) / n + 1e-9)
 
 
 def round_evidence(

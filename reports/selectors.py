@@ -8,7 +8,6 @@ survey with fewer counted respondents than ``min_group_size`` is withheld).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
@@ -31,6 +30,7 @@ from maturity.standards import ML_TEST_SCORE_SECTIONS, MlTestScore, ml_test_scor
 from maturity.trends import Contribution, QuestionTerm
 from reports.charts import ChartSeries, RadarChart
 from reports.display import shown
+from reports.evidence import answered_choice
 from reports.models import (
     DimensionHealth,
     DimensionScore,
@@ -196,15 +196,14 @@ class QuestionRow:
     verdict: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
     capped_at: int | None = None
-    current_label: str = ""
+    answer_label: str = ""
     exemption: Exemption | None = None
 
     @property
-    def current_choice(self) -> int | None:
-        """The team's current choice, floor(Q*S + 1e-9), as the roadmap takes it."""
-        if self.mean_on_scale is None:
-            return None
-        return int(math.floor(self.mean_on_scale + 1e-9))
+    def answer_choice(self) -> int | None:
+        """The team's answer, floor(mean choice + 1e-9), from the distribution: what was
+        answered, also when the cap policy counts it lower (``capped_at``)."""
+        return answered_choice([choice["count"] for choice in self.distribution])
 
 
 @dataclass
@@ -601,9 +600,9 @@ def _question_rows(survey: Survey, team: Team, team_score: TeamScore) -> list[Qu
                 capped_at=row.capped_at,
             )
         )
-        current = rows[-1].current_choice
+        current = rows[-1].answer_choice
         if current is not None:
-            rows[-1].current_label = labels.get(question.pk, {}).get(current, str(current))
+            rows[-1].answer_label = labels.get(question.pk, {}).get(current, str(current))
     return rows
 
 

@@ -687,10 +687,18 @@ def aggregate(
     tables = framework_tables(survey.framework)
     plans = round_plans(survey, None if team_ids is None else needed)
     raw = load_raw_inputs(survey, tables, None if team_ids is None else sorted(needed), plans)
-    verdicts = round_evidence(survey, raw.per_question, sorted(requested), tables.max_scores)
+    # Every team whose answers the run reads: a roll-up pools its children's answers as
+    # capped, whichever of them asked for the run (only the scope's verdicts are stored).
+    verdicts = round_evidence(survey, raw.per_question, sorted(needed), tables.max_scores)
+    answered = raw
     if verdicts.policy == "cap":
         raw = dataclasses.replace(raw, per_question=cap_counts(raw.per_question, verdicts.caps()))
     inputs = raw.with_rollups(children).to_inputs(tables)
+    if raw is not answered:
+        # Scores count capped answers; the stored distribution stays what was answered
+        # (evidence never rewrites an answer: the report and the API show it beside the cap).
+        answer_counts = answered.with_rollups(children).to_inputs(tables).answer_counts
+        inputs = dataclasses.replace(inputs, answer_counts=answer_counts)
     scope = sorted(requested) + sorted(children)
     loaded = time.perf_counter()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.http.response import HttpResponseBase
@@ -18,6 +17,7 @@ from reports.api.scores import (
     _PerTeamView,
     _withheld,
 )
+from reports.evidence import answered_choice
 from reports.models import QuestionScore
 from reports.selectors import is_withheld
 from surveys.models import Survey
@@ -40,7 +40,8 @@ class QuestionEvidenceOut(serializers.Serializer[dict[str, Any]]):
     team = serializers.CharField()
     question = serializers.CharField()
     answer_score = serializers.IntegerField(
-        allow_null=True, help_text="The team's current choice, floor(Q*S + 1e-9)."
+        allow_null=True,
+        help_text="The team's answer, floor(mean choice + 1e-9), as answered (before any cap).",
     )
     verdict = serializers.ChoiceField(
         ["confirmed", "contradicted", "unverified", "stale", "exempt"]
@@ -81,8 +82,7 @@ def evidence_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[st
         "question__order",
         {
             "question": "question__key",
-            "mean": "mean",
-            "max_score": "question__max_score",
+            "distribution": "distribution",
             "verdict": "verdict",
             "capped_at": "capped_at",
             "checks": "evidence",
@@ -98,9 +98,7 @@ def evidence_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[st
             {
                 "team": ts["team_slug"],
                 "question": row["question"],
-                "answer_score": None
-                if row["mean"] is None
-                else math.floor(row["mean"] * row["max_score"] + 1e-9),
+                "answer_score": answered_choice(row["distribution"]),
                 "verdict": row["verdict"],
                 "capped_at": row["capped_at"],
                 "checks": [_check(check) for check in row["checks"]],
