@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from maturity.models import Question
 from reports.models import TeamRecommendation, TeamScore
 from tests.browser.conftest import log_in
-from tests.evidence import (
+from tests.evidence_repository import (
     CONFIRMED,
     CONTRADICTED,
     HOSTILE_SOURCE,

@@ -12,7 +12,7 @@ from maturity.schema import FrameworkSpec, parse_framework_file
 from maturity.services import framework_load
 from surveys.models import Survey, TeamProfile
 from tests.conftest import MLOPS_YAML
-from tests.evidence import score_with_evidence
+from tests.evidence_repository import score_with_evidence
 from tests.factories import SurveyFactory, TeamFactory
 
 MLOPS_V2_YAML = MLOPS_YAML.with_name("mlops-v2.yaml")

@@ -8,7 +8,7 @@ import pytest
 from maturity.models import Question
 from reports import services
 from reports.models import TeamScore
-from tests.evidence import (
+from tests.evidence_repository import (
     CONFIRMED,
     CONTRADICTED,
     CONTRADICTING_REPOSITORY,

@@ -14,7 +14,7 @@ from reports import services
 from reports.exports import ANSWER_COLUMNS, SCORE_COLUMNS
 from reports.models import QuestionScore, TeamScore
 from surveys.models import Survey
-from tests.evidence import (
+from tests.evidence_repository import (
     CONFIRMED,
     CONTRADICTED,
     CONTRADICTING_REPOSITORY,
