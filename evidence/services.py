@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.errors import ApplicationError
+from common.tokens import key_digest, new_key, revoke
 from evidence.models import (
     CheckResult,
     EvidenceToken,
@@ -399,8 +399,7 @@ def rescore_team(team: Team) -> None:
 TOKEN_KEYWORD_PREFIX = "mte_"  # noqa: S105 - the public prefix of evidence token keys
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+_digest = key_digest
 
 
 def evidence_token_create(
@@ -412,11 +411,9 @@ def evidence_token_create(
 ) -> tuple[EvidenceToken, str]:
     """Create a token that can only upload evidence for ``team``; return it and its key
     (``mte_<prefix>.<secret>``, shown once, only its sha256 stored)."""
-    while True:
-        prefix = secrets.token_hex(4)
-        if not EvidenceToken.objects.filter(prefix=prefix).exists():
-            break
-    key = f"{TOKEN_KEYWORD_PREFIX}{prefix}.{secrets.token_urlsafe(32)}"
+    prefix, key = new_key(
+        lambda taken: EvidenceToken.objects.filter(prefix=taken).exists(), TOKEN_KEYWORD_PREFIX
+    )
     token = EvidenceToken.objects.create(
         team=team,
         name=name or "ci",
@@ -429,9 +426,8 @@ def evidence_token_create(
 
 
 def evidence_token_revoke(*, token: EvidenceToken) -> EvidenceToken:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+    """Revoke a token now; revoking twice keeps the first time."""
+    revoke(token)
     return token
 
 

@@ -7,9 +7,7 @@ sound; only the prefix and the hash are stored, and the key is shown once.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
@@ -23,6 +21,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from common.db import columns_of, instance_from_row
+from common.tokens import key_digest, new_key, revoke
 from reports.models import ApiToken
 
 if TYPE_CHECKING:
@@ -33,19 +32,14 @@ KEYWORD = "Token"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+_digest = key_digest
 
 
 def api_token_create(
     *, user: User, name: str = "", expires_in: timedelta | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``; return it with its key (shown once, never stored)."""
-    while True:
-        prefix = secrets.token_hex(4)
-        if not ApiToken.objects.filter(prefix=prefix).exists():
-            break
-    key = f"{prefix}.{secrets.token_urlsafe(32)}"
+    prefix, key = new_key(lambda taken: ApiToken.objects.filter(prefix=taken).exists())
     token = ApiToken.objects.create(
         name=name or "api",
         user=user,
@@ -58,9 +52,7 @@ def api_token_create(
 
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
     """Revoke a token now; revoking twice keeps the first time."""
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+    revoke(token)
     return token
 
 
