@@ -23,9 +23,10 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from evidence.selectors import exempt_pairs, reference_time
+from evidence.selectors import FrameworkChecks, exempt_pairs, reference_time
 from evidence.services import round_outcomes
 from maturity.evidence.rules import CheckOutcome, evidence_cap, question_verdict
+from maturity.models import Framework
 from surveys.models import Survey
 
 VERDICT_COLUMNS = ["team", "question", "verdict", "evidence", "capped_at"]
@@ -142,10 +143,9 @@ def round_evidence(
     return RoundEvidence(frame, policy)
 
 
-def framework_checked_keys(framework: object) -> set[str]:
-    from evidence.services import FrameworkChecks
-
-    return set(FrameworkChecks.of(framework).by_question)  # type: ignore[arg-type]
+def framework_checked_keys(framework: Framework) -> set[str]:
+    """The keys of the framework version's questions that have checks."""
+    return set(FrameworkChecks.of(framework).by_question)
 
 
 def cap_counts(per_question: pd.DataFrame, caps: pd.DataFrame) -> pd.DataFrame:
