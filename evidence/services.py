@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.db import insert_rows
 from common.errors import ApplicationError
 from evidence.models import (
     CheckResult,
@@ -281,36 +282,61 @@ def evaluate_contents(contents: Iterable[SnapshotContent], framework: Framework)
     if not stale:
         return 0
     facts = facts_for_contents(stale)
-    rows = [
-        _result_row(content, framework, key, check, facts[content.pk], signature)
-        for content in stale
+    # Each rule is parsed once per pass, not once per content (rules.evaluate would parse
+    # the plain data each time).
+    parsed = [
+        (key, check, rules.parse_rule(check.rule, None))
         for key, question_checks in checks.by_question.items()
         for check in question_checks
     ]
+    now = timezone.now()
+    rows = [
+        (
+            *_outcome_values(content.pk, framework.pk, key, check, rule, facts[content.pk]),
+            signature,
+            now,
+        )
+        for content in stale
+        for key, check, rule in parsed
+    ]
     with transaction.atomic():
         CheckResult.objects.filter(content__in=stale, framework=framework).delete()
-        CheckResult.objects.bulk_create(rows, batch_size=5000)
+        # One COPY, not bulk_create: see BENCHMARKS.md, "Evidence (issue 16)".
+        insert_rows(CheckResult, RESULT_COLUMNS, rows)
     return len(stale)
 
 
-def _result_row(
-    content: SnapshotContent,
-    framework: Framework,
+RESULT_COLUMNS = [
+    "content_id",
+    "framework_id",
+    "question_key",
+    "check_id",
+    "passed",
+    "details",
+    "facts",
+    "signature",
+    "evaluated_at",
+]
+
+
+def _outcome_values(
+    content_id: int,
+    framework_id: int,
     question_key: str,
     check: CheckSpec,
+    rule: rules.Rule,
     facts: dict[str, object],
-    signature: str,
-) -> CheckResult:
-    outcome = rules.evaluate(check.rule, facts)
-    return CheckResult(
-        content=content,
-        framework=framework,
-        question_key=question_key,
-        check_id=check.id,
-        passed=outcome.passed,
-        details=outcome.details,
-        facts=outcome.facts,
-        signature=signature,
+) -> tuple[object, ...]:
+    """The RESULT_COLUMNS values of one check on one content, up to the signature."""
+    outcome = rules.evaluate(rule, facts)
+    return (
+        content_id,
+        framework_id,
+        question_key,
+        check.id,
+        outcome.passed,
+        outcome.details,
+        outcome.facts,
     )
 
 
