@@ -211,12 +211,26 @@ def facts_for_contents(contents: list[SnapshotContent]) -> dict[int, dict[str, o
             content__in=contents, collector__in=list(collectors)
         ).values_list("content_id", "collector", "version", "facts")
     }
+    lacking = [
+        content
+        for content in contents
+        if any((content.pk, name, c.version) not in stored for name, c in collectors.items())
+    ]
+    # Contents read without their manifest (round_outcomes defers it) get it in one query.
+    deferred = [content.pk for content in lacking if "manifest" in content.get_deferred_fields()]
+    manifests = dict(
+        SnapshotContent.objects.filter(pk__in=deferred).values_list("pk", "manifest")
+        if deferred
+        else []
+    )
     merged: dict[int, dict[str, object]] = {}
     for content in contents:
         missing = [
             c for name, c in collectors.items() if (content.pk, name, c.version) not in stored
         ]
         if missing:
+            if content.pk in manifests:
+                content.manifest = manifests[content.pk]
             for result in collect_all(stored_manifest(content).reader(), missing):
                 if result.error:
                     raise CollectorFailed(
@@ -346,7 +360,9 @@ def round_outcomes(
     """The check outcomes of a round (see evidence.selectors.round_outcomes), after
     evaluating the team's current snapshots that lack results under the framework's current
     checks and collectors (after a checks update or an upgrade of a collector)."""
-    snapshots = current_snapshots(team_ids, at).select_related("content")
+    # Contents without their manifests: the facts are stored (facts_for_contents reads the
+    # manifests it needs itself); 1,000 teams' manifests are megabytes of JSON to decode.
+    snapshots = current_snapshots(team_ids, at).select_related("content").defer("content__manifest")
     evaluate_contents({s.content_id: s.content for s in snapshots}.values(), framework)
     return read_round_outcomes(framework, team_ids, at)
 
