@@ -16,10 +16,10 @@ Prints a markdown table (paste it into BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
-import time
 import tracemalloc
 
 from harness import (
+    generate_survey,
     machine,
     median,
     p95,
@@ -28,6 +28,7 @@ from harness import (
     synthetic_framework,
     table,
     timed,
+    truncate_surveys,
     vacuum,
 )
 
@@ -55,26 +56,15 @@ def reused(args):  # type: ignore[no-untyped-def]
 
 
 def build(teams: int, respondents: int, questions: int, seed: int):  # type: ignore[no-untyped-def]
-    """Truncate the survey tables and generate a survey; return it, its probe team, the
-    number of answers and the seconds the generation took.
+    """Truncate the survey tables and generate a survey on a synthetic framework; return
+    it, its probe team, the number of answers and the seconds the generation took.
 
     Only on the benchmark's own database: harness.setup_django refused any other.
     """
-    from django.db import connection
-    from django.utils import timezone
-
     from maturity.schema import parse_framework
     from maturity.services import framework_load
-    from reports.services import record_response_dimension_scores
-    from surveys.models import Survey, Team
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE surveys_answer, surveys_response, reports_teamrecommendation,"
-            " reports_questionscore, reports_dimensionscore, reports_teamscore,"
-            " reports_aggregationrun, surveys_survey_teams, surveys_invitation,"
-            " surveys_survey, surveys_membership, surveys_team CASCADE"
-        )
+    truncate_surveys()
     spec = parse_framework(
         synthetic_framework(
             f"bench-{questions}",
@@ -88,51 +78,7 @@ def build(teams: int, respondents: int, questions: int, seed: int):  # type: ign
         )
     )
     framework = framework_load(spec=spec).framework
-    now = timezone.now()
-    Team.objects.bulk_create(Team(slug=f"t{i}", name=f"Team {i}") for i in range(teams))
-    probe = Team.objects.create(slug="probe", name="Probe team")
-    survey = Survey.objects.create(
-        title="Benchmark", framework=framework, status="open", opens_at=now
-    )
-    survey.teams.set(Team.objects.all())
-
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT setseed(%s)", [seed / 1000])
-        cursor.execute(
-            "INSERT INTO surveys_response (survey_id, team_id, respondent_key, status,"
-            " started_at, updated_at, submitted_at, last_dimension, idempotency_fingerprint,"
-            " withdrawn_reason)"
-            " SELECT %s, t.id, 'b:' || t.id || ':' || g, 'submitted', now(), now(),"
-            " now() - g * interval '1 second', '', '', ''"
-            " FROM surveys_team t CROSS JOIN generate_series(1, CASE WHEN t.slug = 'probe'"
-            " THEN 10 ELSE %s END) g",
-            [survey.pk, respondents],
-        )
-        # Teams sit at different maturity (team id mod 5), respondents disagree by +-1.
-        cursor.execute(
-            "INSERT INTO surveys_answer (response_id, question_id, score, na, comment,"
-            " updated_at)"
-            " SELECT r.id, q.id, LEAST(4, GREATEST(0, r.team_id %% 5 + floor(random() * 3)::int"
-            " - 1)), false, '', now()"
-            " FROM surveys_response r CROSS JOIN maturity_question q"
-            " WHERE r.survey_id = %s AND q.framework_id = %s",
-            [survey.pk, framework.pk],
-        )
-        answers = cursor.rowcount
-    generate_seconds = time.perf_counter() - started
-    vacuum("surveys_answer", "surveys_response")
-    # In service, each submission's team run records the response's dimension scores; the
-    # generated responses get theirs here, in one pass (reported, not part of the runs).
-    started = time.perf_counter()
-    recorded = record_response_dimension_scores(survey)
-    record_seconds = time.perf_counter() - started
-    vacuum("surveys_responsedimensionscore")
-    print(
-        f"recorded {recorded:,} per-response dimension scores in {record_seconds:.1f} s "
-        "(what the per-submission runs would have written)"
-    )
-    return survey, probe, answers, generate_seconds
+    return generate_survey(framework, teams, respondents, seed)
 
 
 def floor_query(survey_id: int) -> None:

@@ -345,3 +345,80 @@ def synthetic_framework(
             for d in range(math.ceil(questions / per_dimension))
         ],
     }
+
+
+def truncate_surveys() -> None:
+    """Empty the survey and score tables (teams, surveys, responses, answers, snapshots of
+    scores and what references them). Only on a benchmark's own database (setup_django)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE surveys_answer, surveys_response, reports_teamrecommendation,"
+            " reports_questionscore, reports_dimensionscore, reports_teamscore,"
+            " reports_aggregationrun, surveys_survey_teams, surveys_invitation,"
+            " surveys_survey, surveys_membership, surveys_team CASCADE"
+        )
+
+
+def generate_survey(  # type: ignore[no-untyped-def]
+    framework, teams: int, respondents: int, seed: int, probe: bool = True
+):
+    """Generate an open survey of ``framework`` with ``teams`` teams (slugs t0, t1, ...) of
+    ``respondents`` submitted responses, each answering every question of the framework;
+    return it, its probe team (a 10-respondent team ``probe``; None without ``probe``), the
+    number of answers and the seconds the generation took.
+
+    Teams sit at different maturity (team id mod 5), respondents disagree by +-1 (choices
+    0-4). Call truncate_surveys first. The responses' dimension scores are recorded in one
+    pass afterwards (reported, not part of the seconds returned), as the per-submission
+    team runs would have.
+    """
+    from django.db import connection
+    from django.utils import timezone
+
+    from reports.services import record_response_dimension_scores
+    from surveys.models import Survey, Team
+
+    now = timezone.now()
+    Team.objects.bulk_create(Team(slug=f"t{i}", name=f"Team {i}") for i in range(teams))
+    probe_team = Team.objects.create(slug="probe", name="Probe team") if probe else None
+    survey = Survey.objects.create(
+        title="Benchmark", framework=framework, status="open", opens_at=now
+    )
+    survey.teams.set(Team.objects.all())
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed / 1000])
+        cursor.execute(
+            "INSERT INTO surveys_response (survey_id, team_id, respondent_key, status,"
+            " started_at, updated_at, submitted_at, last_dimension, idempotency_fingerprint,"
+            " withdrawn_reason)"
+            " SELECT %s, t.id, 'b:' || t.id || ':' || g, 'submitted', now(), now(),"
+            " now() - g * interval '1 second', '', '', ''"
+            " FROM surveys_team t CROSS JOIN generate_series(1, CASE WHEN t.slug = 'probe'"
+            " THEN 10 ELSE %s END) g",
+            [survey.pk, respondents],
+        )
+        cursor.execute(
+            "INSERT INTO surveys_answer (response_id, question_id, score, na, comment,"
+            " updated_at)"
+            " SELECT r.id, q.id, LEAST(4, GREATEST(0, r.team_id %% 5 + floor(random() * 3)::int"
+            " - 1)), false, '', now()"
+            " FROM surveys_response r CROSS JOIN maturity_question q"
+            " WHERE r.survey_id = %s AND q.framework_id = %s",
+            [survey.pk, framework.pk],
+        )
+        answers = cursor.rowcount
+    generate_seconds = time.perf_counter() - started
+    vacuum("surveys_answer", "surveys_response")
+    started = time.perf_counter()
+    recorded = record_response_dimension_scores(survey)
+    record_seconds = time.perf_counter() - started
+    vacuum("surveys_responsedimensionscore")
+    print(
+        f"recorded {recorded:,} per-response dimension scores in {record_seconds:.1f} s "
+        "(what the per-submission runs would have written)"
+    )
+    return survey, probe_team, answers, generate_seconds

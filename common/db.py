@@ -19,22 +19,33 @@ def insert_rows(
 ) -> None:
     """Insert plain rows into ``model``'s table in one statement, without model instances.
 
-    ``columns`` are column names (``response_id``, not ``response``). PostgreSQL gets a
-    COPY (psycopg adapts and escapes each value; None is NULL); other databases one
-    executemany of values prepared by the model's fields. Constraints and foreign keys are
-    checked as for any insert.
+    ``columns`` are column names (``response_id``, not ``response``); values are Python
+    values (a JSON field's dict or list, not its text). PostgreSQL gets a COPY (psycopg
+    adapts and escapes each value; None is NULL, as the ORM stores it in a JSON field);
+    other databases one executemany of values prepared by the model's fields. Constraints
+    and foreign keys are checked as for any insert.
     """
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    fields = [
+        next(f for f in model._meta.concrete_fields if f.column == column) for column in columns
+    ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            from psycopg.types.json import Jsonb
+
+            json_columns = [
+                index for index, field in enumerate(fields) if isinstance(field, models.JSONField)
+            ]
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
+                    if json_columns:
+                        row = list(row)
+                        for index in json_columns:
+                            if row[index] is not None:
+                                row[index] = Jsonb(row[index])
                     copy.write_row(row)
             return
-        fields = [
-            next(f for f in model._meta.concrete_fields if f.column == column) for column in columns
-        ]
         prepared = [
             [
                 field.get_db_prep_save(value, connection)

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.db import insert_rows
 from common.errors import ApplicationError
 from common.tokens import key_digest, new_key, revoke
 from evidence.models import (
@@ -211,12 +212,26 @@ def facts_for_contents(contents: list[SnapshotContent]) -> dict[int, dict[str, o
             content__in=contents, collector__in=list(collectors)
         ).values_list("content_id", "collector", "version", "facts")
     }
+    lacking = [
+        content
+        for content in contents
+        if any((content.pk, name, c.version) not in stored for name, c in collectors.items())
+    ]
+    # Contents read without their manifest (round_outcomes defers it) get it in one query.
+    deferred = [content.pk for content in lacking if "manifest" in content.get_deferred_fields()]
+    manifests = dict(
+        SnapshotContent.objects.filter(pk__in=deferred).values_list("pk", "manifest")
+        if deferred
+        else []
+    )
     merged: dict[int, dict[str, object]] = {}
     for content in contents:
         missing = [
             c for name, c in collectors.items() if (content.pk, name, c.version) not in stored
         ]
         if missing:
+            if content.pk in manifests:
+                content.manifest = manifests[content.pk]
             for result in collect_all(stored_manifest(content).reader(), missing):
                 if result.error:
                     raise CollectorFailed(
@@ -282,36 +297,61 @@ def evaluate_contents(contents: Iterable[SnapshotContent], framework: Framework)
     if not stale:
         return 0
     facts = facts_for_contents(stale)
-    rows = [
-        _result_row(content, framework, key, check, facts[content.pk], signature)
-        for content in stale
+    # Each rule is parsed once per pass, not once per content (rules.evaluate would parse
+    # the plain data each time).
+    parsed = [
+        (key, check, rules.parse_rule(check.rule, None))
         for key, question_checks in checks.by_question.items()
         for check in question_checks
     ]
+    now = timezone.now()
+    rows = [
+        (
+            *_outcome_values(content.pk, framework.pk, key, check, rule, facts[content.pk]),
+            signature,
+            now,
+        )
+        for content in stale
+        for key, check, rule in parsed
+    ]
     with transaction.atomic():
         CheckResult.objects.filter(content__in=stale, framework=framework).delete()
-        CheckResult.objects.bulk_create(rows, batch_size=5000)
+        # One COPY, not bulk_create: see BENCHMARKS.md, "Evidence (issue 16)".
+        insert_rows(CheckResult, RESULT_COLUMNS, rows)
     return len(stale)
 
 
-def _result_row(
-    content: SnapshotContent,
-    framework: Framework,
+RESULT_COLUMNS = [
+    "content_id",
+    "framework_id",
+    "question_key",
+    "check_id",
+    "passed",
+    "details",
+    "facts",
+    "signature",
+    "evaluated_at",
+]
+
+
+def _outcome_values(
+    content_id: int,
+    framework_id: int,
     question_key: str,
     check: CheckSpec,
+    rule: rules.Rule,
     facts: dict[str, object],
-    signature: str,
-) -> CheckResult:
-    outcome = rules.evaluate(check.rule, facts)
-    return CheckResult(
-        content=content,
-        framework=framework,
-        question_key=question_key,
-        check_id=check.id,
-        passed=outcome.passed,
-        details=outcome.details,
-        facts=outcome.facts,
-        signature=signature,
+) -> tuple[object, ...]:
+    """The RESULT_COLUMNS values of one check on one content, up to the signature."""
+    outcome = rules.evaluate(rule, facts)
+    return (
+        content_id,
+        framework_id,
+        question_key,
+        check.id,
+        outcome.passed,
+        outcome.details,
+        outcome.facts,
     )
 
 
@@ -321,7 +361,9 @@ def round_outcomes(
     """The check outcomes of a round (see evidence.selectors.round_outcomes), after
     evaluating the team's current snapshots that lack results under the framework's current
     checks and collectors (after a checks update or an upgrade of a collector)."""
-    snapshots = current_snapshots(team_ids, at).select_related("content")
+    # Contents without their manifests: the facts are stored (facts_for_contents reads the
+    # manifests it needs itself); 1,000 teams' manifests are megabytes of JSON to decode.
+    snapshots = current_snapshots(team_ids, at).select_related("content").defer("content__manifest")
     evaluate_contents({s.content_id: s.content for s in snapshots}.values(), framework)
     return read_round_outcomes(framework, team_ids, at)
 

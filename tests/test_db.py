@@ -42,3 +42,38 @@ def test_instance_from_row_reads_a_row_as_the_orm_does(model, survey, team, memb
             assert mine == theirs, field.name
             assert type(mine) is type(theirs), field.name
         assert not read._state.adding
+
+
+def test_insert_rows_stores_json_values_as_the_orm_does(framework):
+    """Dicts and lists go into JSON columns as the ORM stores them (COPY on PostgreSQL)."""
+    from django.utils import timezone
+
+    from common.db import insert_rows
+    from evidence.models import CheckResult, SnapshotContent
+
+    content = SnapshotContent.objects.create(
+        sha256="a" * 64, manifest={}, n_files=0, n_kept=0, total_size=0
+    )
+    details = ["no path in repo.paths matches **/Dockerfile", 'é \\ " \t']
+    facts = {"repo.paths": ["a b", "c"], "dora.deployments": None, "x": 1.5, "ok": True}
+    columns = ["content_id", "framework_id", "question_key", "check_id", "passed", "details"]
+    insert_rows(
+        CheckResult,
+        [*columns, "facts", "signature", "evaluated_at"],
+        [(content.pk, framework.pk, "q", "copied", None, details, facts, "s", timezone.now())],
+    )
+    CheckResult.objects.create(
+        content=content,
+        framework=framework,
+        question_key="q",
+        check_id="created",
+        passed=None,
+        details=details,
+        facts=facts,
+        signature="s",
+    )
+    copied, created = (
+        CheckResult.objects.filter(check_id=check_id).values_list("passed", "details", "facts")[0]
+        for check_id in ("copied", "created")
+    )
+    assert copied == created == (None, details, facts)

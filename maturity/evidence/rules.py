@@ -31,10 +31,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Literal, TypeAlias, cast
 
 from maturity.evidence.facts import BUILTIN_FACTS, FactSpec, FactType
-from maturity.evidence.paths import compile_glob
+from maturity.evidence.paths import glob_filter
 
 MAX_DEPTH = 8
 # Lists in Outcome.facts and in details are cut to this many items (the spec's 20), and
@@ -349,7 +350,7 @@ def _list_leaf(leaf: Leaf, actual: list[str]) -> tuple[bool | None, str]:
     name = leaf.fact
     if leaf.op == "glob":
         pattern = str(leaf.value)
-        matching = [path for path in actual if compile_glob(pattern).match(path)]
+        matching = glob_filter(pattern, actual)
         if len(matching) == 1:
             return True, f"1 path in {name} matches {pattern}: {matching[0]}"
         if matching:
@@ -405,7 +406,7 @@ def _leaf(leaf: Leaf, facts: Mapping[str, object]) -> tuple[bool | None, str]:
     if leaf.op in ("glob", "len_gte", "contains_any") or (
         leaf.op == "contains" and isinstance(actual, list)
     ):
-        if not isinstance(actual, list) or not all(isinstance(item, str) for item in actual):
+        if not isinstance(actual, list) or not all(map(isinstance, actual, repeat(str))):
             return _wrong_type(leaf, actual)
         return _list_leaf(leaf, actual)
     if isinstance(actual, list):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from maturity.evidence.facts import BUILTIN_FACTS, FactSpec
+from maturity.evidence.paths import compile_glob, glob_filter
 from maturity.evidence.rules import (
     MAX_DEPTH,
     AllOf,
@@ -473,3 +475,28 @@ def test_evidence_cap_is_the_evidenced_level_or_just_below_the_first_check():
     assert evidence_cap([check(True, supports=2, age_days=100)], AT, 4) is None
     assert evidence_cap([check(False, contradicts=2)], AT, 4) == 4
     assert evidence_cap([check(False, supports=1)], AT, 4) == 0
+
+
+# --- glob_filter's shortcut (a literal run in no path: nothing matches) ----------------------
+
+
+@pytest.mark.filterwarnings("ignore:Possible (nested set|set difference):FutureWarning")
+@settings(max_examples=500, deadline=None)
+@given(
+    pattern=st.text(alphabet="ab/*?[]!.\n", max_size=10),
+    candidates=st.lists(st.text(alphabet="ab/.[]\n", max_size=10), max_size=8),
+)
+def test_glob_filter_keeps_exactly_the_paths_the_pattern_matches(pattern, candidates):
+    try:
+        regex = compile_glob(pattern)
+    except re.error:
+        assume(False)
+    expected = [path for path in candidates if regex.match(path)]
+    assert glob_filter(pattern, candidates) == expected
+
+
+def test_glob_filter_skips_what_no_path_contains_and_keeps_order():
+    candidates = ["svc/b/Dockerfile", "README.md", "Dockerfile", "svc/Dockerfile.prod"]
+    assert glob_filter("**/Dockerfile", candidates) == ["svc/b/Dockerfile", "Dockerfile"]
+    assert glob_filter("**/Containerfile", candidates) == []
+    assert glob_filter("**", candidates) == candidates
