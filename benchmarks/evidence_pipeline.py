@@ -1,7 +1,7 @@
 """Benchmark the evidence pipeline (issue 16) against baselines measured in the same run.
 
-    .venv/bin/python benchmarks/evidence_pipeline.py                 # 10,000-file snapshot; 1,000 teams
-    .venv/bin/python benchmarks/evidence_pipeline.py --teams 0       # the snapshot measurements only
+    .venv/bin/python benchmarks/evidence_pipeline.py  # 10,000-file snapshot; 1,000 teams
+    .venv/bin/python benchmarks/evidence_pipeline.py --teams 0  # the snapshot measurements only
     .venv/bin/python benchmarks/evidence_pipeline.py --files 50000 --runs 3
 
 Four measurements, one table each:
