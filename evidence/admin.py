@@ -132,3 +132,8 @@ class SnapshotAdmin(admin.ModelAdmin[Snapshot]):
 
     def has_change_permission(self, request: HttpRequest, obj: Snapshot | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Snapshot | None = None) -> bool:
+        # Evidence is history: a round's verdicts were computed from it (a deletion would
+        # leave them standing with nothing behind them).
+        return False

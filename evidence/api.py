@@ -15,6 +15,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -157,10 +158,13 @@ class TeamEvidenceView(APIView):
         responses={
             202: SnapshotSerializer,
             400: OpenApiResponse(
-                ErrorSerializer,
-                description="A refused upload: `code` names the rule broken (`path_traversal`, "
-                "`symlink`, `too_many_entries`, `too_large_expanded`, `unsafe_yaml`, "
-                "`bad_manifest`, ...), `path` the entry; nothing is stored.",
+                OpenApiTypes.OBJECT,
+                description="A refused upload, nothing stored: `{\"detail\", \"code\", "
+                "\"path\"}` where `code` names the rule broken (`path_traversal`, `symlink`, "
+                "`too_many_entries`, `too_large_expanded`, `unsafe_yaml`, `bad_manifest`, "
+                "`empty_snapshot`, ...) and `path` the entry; or field errors "
+                "(`{\"repository\": [...]}`, `{\"non_field_errors\": [...]}` when not exactly "
+                "one of `archive` and `manifest` is sent).",
             ),
             403: OpenApiResponse(ErrorSerializer, description="A token of another team."),
         },

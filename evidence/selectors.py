@@ -76,8 +76,13 @@ def current_snapshots(team_ids: Iterable[int], at: datetime) -> QuerySet[Snapsho
 def round_outcomes(
     framework: Framework, team_ids: Iterable[int], at: datetime
 ) -> dict[tuple[int, str], list[CheckOutcome]]:
-    """Return, per (team id, question key), the outcomes of the question's checks on the
-    team's current snapshots (one outcome per check and source).
+    """Return, per (team id, question key), the outcome of each of the question's checks on
+    the team's current snapshots.
+
+    With several sources (repositories), a check's outcome for the team is the best of
+    them: a pass if any snapshot passes it, else unknown if any cannot tell, else a
+    failure; among equals the newest snapshot's. One repository without tests does not
+    contradict a team whose other repository has them.
 
     Only results stored under the framework's current checks count; evidence.services.
     round_outcomes evaluates what lacks them first.
@@ -100,7 +105,7 @@ def round_outcomes(
             CheckResult.objects.filter(framework=framework, content_id__in=list(contents))
         ).values_list("content_id", "question_key", "check_id", "passed", "details", "facts")
     }
-    outcomes: dict[tuple[int, str], list[CheckOutcome]] = defaultdict(list)
+    best: dict[tuple[int, str, str], CheckOutcome] = {}
     for team_id, content_id, received_at, source in snapshots:
         for key, question_checks in checks.by_question.items():
             for check in question_checks:
@@ -108,21 +113,32 @@ def round_outcomes(
                 if result is None:
                     continue
                 passed, details, facts = result
-                outcomes[(team_id, key)].append(
-                    CheckOutcome(
-                        id=check.id,
-                        title=check.title,
-                        passed=passed,
-                        supports=check.supports,
-                        contradicts=check.contradicts,
-                        fresh_days=check.fresh_days,
-                        collected_at=received_at,
-                        details=list(details),
-                        facts=dict(facts),
-                        source=source,
-                    )
+                seen = best.get((team_id, key, check.id))
+                if seen is not None and _rank(seen) >= (_PASS_RANK[passed], received_at):
+                    continue
+                best[(team_id, key, check.id)] = CheckOutcome(
+                    id=check.id,
+                    title=check.title,
+                    passed=passed,
+                    supports=check.supports,
+                    contradicts=check.contradicts,
+                    fresh_days=check.fresh_days,
+                    collected_at=received_at,
+                    details=list(details),
+                    facts=dict(facts),
+                    source=source,
                 )
+    outcomes: dict[tuple[int, str], list[CheckOutcome]] = defaultdict(list)
+    for (team_id, key, _), outcome in best.items():
+        outcomes[(team_id, key)].append(outcome)
     return dict(outcomes)
+
+
+_PASS_RANK = {True: 2, None: 1, False: 0}
+
+
+def _rank(outcome: CheckOutcome) -> tuple[int, datetime]:
+    return _PASS_RANK[outcome.passed], outcome.collected_at
 
 
 def exempt_pairs(team_ids: Iterable[int], at: datetime) -> dict[tuple[int, str], Exemption]:

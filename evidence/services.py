@@ -84,11 +84,18 @@ def snapshot_store(
 
     ``source`` names the repository (default: the manifest's, else "default"); a team's
     verdicts read its newest snapshot of each source. The content is stored once per sha256.
-    Raise EvidenceError("archived") for an archived team. ``defer``: leave processing to
+    Raise EvidenceError("archived") for an archived team, ("empty_snapshot") for a snapshot
+    without files. ``defer``: leave processing to
     the caller (snapshot_process) instead of the worker.
     """
     if team.archived_at is not None:
         raise EvidenceError(f"Team '{team.slug}' is archived.", code="archived")
+    if manifest.n_files == 0:
+        # An empty snapshot would "show" that nothing exists and contradict answers.
+        raise EvidenceError(
+            "The snapshot lists no files: upload the repository's files (or its manifest).",
+            code="empty_snapshot",
+        )
     source = (source or manifest.repository or "default").strip()[:100] or "default"
     content = _content_for(manifest)
     snapshot = Snapshot.objects.create(

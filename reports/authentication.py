@@ -22,6 +22,7 @@ from rest_framework.request import Request
 
 from common.db import columns_of, instance_from_row
 from common.tokens import key_digest, new_key, revoke
+from evidence.services import is_evidence_key
 from reports.models import ApiToken
 
 if TYPE_CHECKING:
@@ -86,6 +87,12 @@ def api_token_check(key: str) -> ApiToken:
     Whether a token is expired or revoked is only told to a caller holding its full key.
     The returned token holds its id, name, prefix and user; other fields load on access.
     """
+    if is_evidence_key(key):
+        raise exceptions.AuthenticationFailed(
+            "This is a team's evidence token: it can only upload evidence "
+            "(POST /api/v1/teams/{slug}/evidence/). Use an API token here.",
+            code="evidence_token",
+        )
     prefix, dot, _ = key.partition(".")
     row = None
     now = timezone.now()

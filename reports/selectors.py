@@ -788,15 +788,21 @@ class OrgReport:
     levels: list[Level]
     rows: list[OrgTeamRow]
     level_distribution: list[LevelCounts]  # one per dimension, in order
+    # Teams with a current evidence snapshot (issue 16): the calibration view ranks only
+    # them; a team without evidence is not "perfectly calibrated".
+    evidence_teams: set[int] = field(default_factory=set)
 
     @property
     def calibration(self) -> list[OrgTeamRow]:
-        """Self-assessment vs evidence: the teams with checked answers, most contradicted
-        first (by count, then share), then by name."""
+        """Self-assessment vs evidence: the teams with evidence and checked answers, most
+        contradicted first (by count, then share), then by name."""
         rows = [
             row
             for row in self.rows
-            if not row.is_rollup and row.contradicted_share is not None and row.team_score
+            if not row.is_rollup
+            and row.contradicted_share is not None
+            and row.team_score
+            and row.team.pk in self.evidence_teams
         ]
         return sorted(
             rows,
@@ -806,6 +812,15 @@ class OrgReport:
                 row.team.name,
             ),
         )
+
+    @property
+    def without_evidence(self) -> list[OrgTeamRow]:
+        """The survey teams shown here that have no evidence snapshot yet."""
+        return [
+            row
+            for row in self.rows
+            if not row.is_rollup and not row.withheld and row.team.pk not in self.evidence_teams
+        ]
 
     def heatmap_data(self) -> Heatmap:
         """Return the heatmap's cells as JSON-ready data; withheld teams have no cells.
@@ -905,7 +920,10 @@ def org_report(survey: Survey, user: User) -> OrgReport:
             if level is not None and level < len(counts):
                 counts[level] += 1
         distribution.append({"dimension": dimension, "counts": counts})
-    return OrgReport(survey, dimensions, levels, rows, distribution)
+    evidence_teams = set(
+        current_snapshots(readable, reference_time(survey)).values_list("team_id", flat=True)
+    )
+    return OrgReport(survey, dimensions, levels, rows, distribution, evidence_teams)
 
 
 def _participation(survey: Survey, team_ids: set[int]) -> dict[int, tuple[int, int, int]]:

@@ -7,8 +7,10 @@ and load_framework refuses a rule naming a fact no registered collector declares
 A fact that a snapshot cannot establish is *absent*, not false: ``dora.*`` needs a CI run
 history in the snapshot and ``scorecard.*`` an OpenSSF Scorecard result. A rule leaf over an
 absent fact is *unknown* (see ``rules``), so a missing export never contradicts an answer.
-The repository, CI and dependency facts are always present once a snapshot exists: an
-empty ``ci.test_jobs`` is evidence that no CI job runs tests.
+The repository, CI and dependency facts are present once a snapshot exists: an empty
+``ci.test_jobs`` is evidence that no CI job runs tests. Except when a CI file or dependency
+manifest could not be read (content not kept, not parseable): then an empty list would
+claim an absence nobody saw, and those facts are left out (unknown) instead.
 
 Each collector's module says how its facts are derived (``collectors.ci`` the job
 classification, ``collectors.dependencies.PACKAGE_CATEGORIES`` the package lists behind the

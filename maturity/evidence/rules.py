@@ -510,7 +510,9 @@ def _decision(outcomes: Iterable[CheckOutcome], answer_choice: int) -> Verdict |
     """Return what ``outcomes`` say about an answer at ``answer_choice``, None if nothing.
 
     Contradiction wins over confirmation: evidence against a claim outweighs evidence for a
-    lower part of it.
+    lower part of it. A passing check confirms only an answer at or below the level it
+    supports: a Dockerfile (supports 1) shows a packaging definition, not the gated canary
+    release a team answering 4 claims, so that answer stays unverified.
     """
     outcomes = list(outcomes)
     if any(
@@ -519,7 +521,7 @@ def _decision(outcomes: Iterable[CheckOutcome], answer_choice: int) -> Verdict |
     ):
         return "contradicted"
     if any(
-        o.passed is True and o.supports is not None and answer_choice >= o.supports
+        o.passed is True and o.supports is not None and answer_choice <= o.supports
         for o in outcomes
     ):
         return "confirmed"
@@ -538,9 +540,10 @@ def question_verdict(
     ``exempt`` (the team is excused from evidence for this question) wins; a question
     without checks, an unanswered question (or don't know / N/A: ``answer_choice`` None) or
     one with no outcome yet is ``unverified``. Fresh outcomes decide first: ``contradicted``
-    when a failing check contradicts the answer's level, else ``confirmed`` when a passing
-    check supports it; when no fresh outcome decides but an outdated one would have,
-    ``stale``; otherwise ``unverified``. Rule: notes/evidence-spec.md, section Rules.
+    when a failing check's ``contradicts`` level is at or below the answer, else
+    ``confirmed`` when a passing check's ``supports`` level is at or above it; when no fresh
+    outcome decides but an outdated one would have, ``stale``; otherwise ``unverified``.
+    The rule is documented in docs/evidence-rules.md ("Verdicts").
     """
     if exempt:
         return "exempt"
@@ -561,7 +564,8 @@ def evidence_cap(outcomes: list[CheckOutcome], at: datetime, max_score: int) -> 
     larger of the highest ``supports`` among fresh passing checks and one below the lowest
     ``supports`` of all the checks, clipped to 0..max_score: the level the evidence
     supports, or just under the first level a check could have supported. Checks without
-    ``supports`` do not cap; with none, the cap is ``max_score``. Rule: notes/evidence-spec.md.
+    ``supports`` do not cap; with none, the cap is ``max_score``. Documented in
+    docs/evidence-rules.md ("Evidence policy").
     """
     fresh = [outcome for outcome in outcomes if outcome.is_fresh(at)]
     if not any(outcome.passed is not None for outcome in fresh):

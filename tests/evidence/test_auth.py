@@ -54,7 +54,9 @@ def test_an_evidence_token_is_refused_for_another_teams_slug(evidence_client, ot
 def test_an_evidence_token_reads_nothing_else(evidence_client, url):
     response = evidence_client.get(url)
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid token.", "code": "invalid_token"}
+    # Said plainly: a valid evidence token in the wrong place is not an "invalid token".
+    assert response.json()["code"] == "evidence_token"
+    assert "can only upload evidence" in response.json()["detail"]
 
 
 def test_a_revoked_token_is_refused_with_its_code(team):

@@ -755,7 +755,8 @@ def test_a_self_referencing_yaml_alias_is_a_skipped_file_not_a_hang():
     gitlab_ci = "loop: &loop\n  script: [pytest, *loop]\n  extends: loop\n"
     result = result_of("ci", SnapshotReader([], {".gitlab-ci.yml": gitlab_ci}))
     assert result.error is None
-    assert result.facts["ci.jobs"] == []
+    # Not read, so "no jobs" is not known: the job facts are absent (unknown), not empty.
+    assert "ci.jobs" not in result.facts and "ci.test_jobs" not in result.facts
     assert len(result.problems) == 1 and result.problems[0].startswith(".gitlab-ci.yml: ")
 
 
@@ -763,7 +764,9 @@ def test_a_workflow_whose_content_was_not_kept_is_a_problem_but_still_a_provider
     reader = SnapshotReader([".github/workflows/huge.yml", "Jenkinsfile"], {})
     result = result_of("ci", reader)
     assert result.facts["ci.providers"] == ["github-actions", "jenkins"]
-    assert result.facts["ci.jobs"] == []
+    # Regression (issue 16 QA): an unread workflow made ci.security_scans "empty" and
+    # contradicted the team; its job facts are unknown instead.
+    assert "ci.jobs" not in result.facts and "ci.security_scans" not in result.facts
     assert result.problems == [".github/workflows/huge.yml: content not kept in the snapshot"]
 
 
@@ -1275,3 +1278,17 @@ def test_collect_all_never_raises_and_returns_only_declared_facts_on_junk(files)
         assert result.error is None, (result.name, result.error)
         assert all(isinstance(p, str) for p in result.problems)
         check_types(result)
+
+
+def test_an_unreadable_manifest_leaves_empty_dependency_categories_unknown():
+    """Regression (issue 16 QA): a requirements file too large to keep made every deps.*
+    category "empty", which reads as "uses none of it"; they are unknown instead, while
+    what the other manifests show stays."""
+    reader = SnapshotReader(
+        ["requirements.txt", "services/api/requirements.txt"],
+        {"services/api/requirements.txt": "mlflow==2.17.2\n"},
+    )
+    result = result_of("dependencies", reader)
+    assert result.facts["deps.experiment_tracking"] == ["mlflow"]
+    assert "deps.data_validation" not in result.facts
+    assert result.problems == ["requirements.txt: content not kept in the snapshot"]

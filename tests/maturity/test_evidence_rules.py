@@ -374,16 +374,18 @@ def test_verdicts_of_the_spec():
     assert question_verdict(3, False, [passing], AT, exempt=False) == "unverified"
     assert question_verdict(None, True, [passing], AT, exempt=False) == "unverified"
     assert question_verdict(3, True, [], AT, exempt=False) == "unverified"
-    assert question_verdict(3, True, [passing], AT, exempt=False) == "confirmed"
-    assert question_verdict(1, True, [passing], AT, exempt=False) == "unverified"
+    # Evidence of level 2 confirms an answer of 2 (or 1), not a claim of 3.
+    assert question_verdict(2, True, [passing], AT, exempt=False) == "confirmed"
+    assert question_verdict(1, True, [passing], AT, exempt=False) == "confirmed"
+    assert question_verdict(3, True, [passing], AT, exempt=False) == "unverified"
     assert question_verdict(2, True, [failing], AT, exempt=False) == "contradicted"
     assert question_verdict(1, True, [failing], AT, exempt=False) == "unverified"
-    assert question_verdict(3, True, [passing, failing], AT, exempt=False) == "contradicted"
+    assert question_verdict(2, True, [passing, failing], AT, exempt=False) == "contradicted"
     old = check(True, supports=2, age_days=91)
-    assert question_verdict(3, True, [old], AT, exempt=False) == "stale"
-    assert question_verdict(1, True, [old], AT, exempt=False) == "unverified"
+    assert question_verdict(2, True, [old], AT, exempt=False) == "stale"
+    assert question_verdict(3, True, [old], AT, exempt=False) == "unverified"
     # Exactly fresh_days old is still fresh.
-    assert question_verdict(3, True, [check(True, 2, age_days=90)], AT, exempt=False) == (
+    assert question_verdict(2, True, [check(True, 2, age_days=90)], AT, exempt=False) == (
         "confirmed"
     )
 
@@ -413,7 +415,8 @@ def decides(outcome: CheckOutcome, answer: int) -> str | None:
         and answer >= outcome.contradicts
     ):
         return "contradicted"
-    if outcome.passed is True and outcome.supports is not None and answer >= outcome.supports:
+    # A passing check confirms an answer only up to the level it supports.
+    if outcome.passed is True and outcome.supports is not None and answer <= outcome.supports:
         return "confirmed"
     return None
 

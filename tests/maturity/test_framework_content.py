@@ -616,3 +616,31 @@ def test_v2_checks_support_the_levels_a_typical_ml_repository_shows(mlops_v2_spe
         "automated-training-pipeline/scheduled-training": 3,
         "service-monitoring/service-instrumented": 2,
     }
+
+
+def test_a_team_on_a_ci_the_collectors_do_not_read_is_never_contradicted_on_ci_jobs(
+    mlops_v2_spec,
+):
+    """Regression (issue 16 QA): ci.providers names Jenkins too, whose jobs are not read;
+    the guards of the "in CI" checks must name the CI systems whose jobs are read, or a
+    Jenkins team running pytest, trivy and ruff is contradicted three times."""
+    from maturity.evidence.rules import evaluate
+
+    jenkins = {
+        "ci.providers": ["jenkins"],
+        "ci.test_jobs": [],
+        "ci.security_scans": [],
+        "ci.lint_jobs": [],
+        "repo.pre_commit": False,
+    }
+    github = {**jenkins, "ci.providers": ["github-actions", "jenkins"]}
+    guarded = {
+        check.id: check
+        for _, question in mlops_v2_spec.questions()
+        for check in question.checks
+        if check.id in {"tests-in-ci", "scans-in-ci", "lint-in-ci"}
+    }
+    assert len(guarded) == 3
+    for check in guarded.values():
+        assert evaluate(check.rule, jenkins).passed is True, check.id
+        assert evaluate(check.rule, github).passed is False, check.id

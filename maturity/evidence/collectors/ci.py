@@ -195,6 +195,18 @@ def ci_facts(jobs: list[Job], providers: list[str], extra_scanners: set[str]) ->
     return dict(facts)
 
 
+def without_unseen_absence(facts: dict[str, object], problems: list[str]) -> dict[str, object]:
+    """Drop the empty lists when a file could not be read (not kept, not parseable).
+
+    An empty ``ci.test_jobs`` says "no CI job runs tests" only if every CI file was read;
+    with one unread, the absence is not evidence: the fact is left out (unknown), so it
+    cannot contradict an answer. Non-empty lists stay: what was read is still shown.
+    """
+    if not problems:
+        return facts
+    return {name: value for name, value in facts.items() if value != [] or name == "ci.providers"}
+
+
 class CiCollector(FileCollector):
     """CI jobs and what they do, from GitHub Actions and GitLab CI files (``CI_FACTS``)."""
 
@@ -226,4 +238,4 @@ class CiCollector(FileCollector):
             gitlab, extra_scanners = gitlab_jobs(reader, problems)
             jobs.extend(gitlab)
         providers.extend(name for path, name in OTHER_PROVIDERS.items() if reader.exists(path))
-        return ci_facts(jobs, providers, extra_scanners)
+        return without_unseen_absence(ci_facts(jobs, providers, extra_scanners), problems)

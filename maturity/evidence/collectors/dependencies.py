@@ -395,6 +395,10 @@ class DependenciesCollector(FileCollector):
         }
         if found.requirement_lines:
             facts["deps.pinned_ratio"] = found.pinned_lines / found.requirement_lines
+        if problems:
+            # A manifest not read (too large to keep, not parseable): an empty category is
+            # then not evidence that the team uses none of it, so it is left out (unknown).
+            facts = {name: value for name, value in facts.items() if value != []}
         return facts
 
     @staticmethod

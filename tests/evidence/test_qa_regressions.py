@@ -1,0 +1,65 @@
+"""Regressions from trying the evidence feature as a new user would (issue 16 QA): each
+test is a fault found then, with the right behaviour pinned."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from evidence.models import Snapshot
+from reports.services import aggregate
+from tests.evidence.conftest import (
+    RECSYS_REPO,
+    manifest_document,
+    manifest_field,
+    repo_archive,
+    stored_counts,
+    upload,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_empty_snapshot_is_refused_and_nothing_is_stored(evidence_client, team):
+    """An empty manifest or archive "showed" that nothing exists and contradicted answers."""
+    before = stored_counts()
+    response = upload(evidence_client, team.slug, manifest=manifest_field(manifest_document({})))
+    assert response.status_code == 400
+    assert response.json()["code"] == "empty_snapshot"
+    response = upload(evidence_client, team.slug, repo_archive({}))
+    assert response.status_code == 400
+    assert response.json()["code"] == "empty_snapshot"
+    assert stored_counts() == before
+
+
+def test_snapshots_cannot_be_deleted_in_the_admin(admin_user, team, evidence_client):
+    """Deleting one left verdicts computed from it standing with nothing behind them."""
+    assert upload(evidence_client, team.slug).status_code == 202
+    snapshot = Snapshot.objects.get()
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/evidence/snapshot/{snapshot.pk}/delete/")
+    assert page.status_code == 403
+    assert (
+        client.post(f"/admin/evidence/snapshot/{snapshot.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert Snapshot.objects.filter(pk=snapshot.pk).exists()
+
+
+def test_the_calibration_view_ranks_only_teams_with_evidence(
+    v2_round, team, other_team, admin_user, evidence_client, django_capture_on_commit_callbacks
+):
+    """A team that never uploaded showed "0 contradicted, 0%" and ranked as perfectly
+    calibrated; it is now listed apart as having no evidence."""
+    with django_capture_on_commit_callbacks(execute=True):
+        assert upload(evidence_client, team.slug, repo_archive(RECSYS_REPO)).status_code == 202
+    aggregate(survey=v2_round)
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/reports/?survey={v2_round.pk}").content.decode()
+    table = page[page.index('data-testid="calibration"') :]
+    table = table[: table.index("</table>")]
+    assert team.name in table and other_team.name not in table
+    missing = page[page.index('data-testid="without-evidence"') :]
+    assert other_team.name in missing[: missing.index("</p>")]
