@@ -512,7 +512,8 @@ def _decision(outcomes: Iterable[CheckOutcome], answer_choice: int) -> Verdict |
     Contradiction wins over confirmation: evidence against a claim outweighs evidence for a
     lower part of it. A passing check confirms only an answer at or below the level it
     supports: a Dockerfile (supports 1) shows a packaging definition, not the gated canary
-    release a team answering 4 claims, so that answer stays unverified.
+    release a team answering 4 claims, so that answer stays unverified. Nor does it
+    confirm an answer of 0, which says the practice is absent.
     """
     outcomes = list(outcomes)
     if any(
@@ -521,7 +522,7 @@ def _decision(outcomes: Iterable[CheckOutcome], answer_choice: int) -> Verdict |
     ):
         return "contradicted"
     if any(
-        o.passed is True and o.supports is not None and answer_choice <= o.supports
+        o.passed is True and o.supports is not None and 0 < answer_choice <= o.supports
         for o in outcomes
     ):
         return "confirmed"

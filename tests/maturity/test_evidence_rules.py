@@ -378,6 +378,7 @@ def test_verdicts_of_the_spec():
     assert question_verdict(2, True, [passing], AT, exempt=False) == "confirmed"
     assert question_verdict(1, True, [passing], AT, exempt=False) == "confirmed"
     assert question_verdict(3, True, [passing], AT, exempt=False) == "unverified"
+    assert question_verdict(0, True, [passing], AT, exempt=False) == "unverified"
     assert question_verdict(2, True, [failing], AT, exempt=False) == "contradicted"
     assert question_verdict(1, True, [failing], AT, exempt=False) == "unverified"
     assert question_verdict(2, True, [passing, failing], AT, exempt=False) == "contradicted"
@@ -416,7 +417,8 @@ def decides(outcome: CheckOutcome, answer: int) -> str | None:
     ):
         return "contradicted"
     # A passing check confirms an answer only up to the level it supports.
-    if outcome.passed is True and outcome.supports is not None and answer <= outcome.supports:
+    # Nor an answer of 0, which says the practice is absent.
+    if outcome.passed is True and outcome.supports is not None and 0 < answer <= outcome.supports:
         return "confirmed"
     return None
 
