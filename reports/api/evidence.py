@@ -9,6 +9,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from evidence.models import Exemption
+from evidence.selectors import exempt_pairs, reference_time
 from reports.api.scores import (
     IF_NONE_MATCH,
     NOT_MODIFIED,
@@ -36,6 +38,12 @@ class EvidenceCheckOut(serializers.Serializer[dict[str, Any]]):
     facts = serializers.DictField(help_text="The facts the rule read.")
 
 
+class ExemptionOut(serializers.Serializer[dict[str, Any]]):
+    reason = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    approved_by = serializers.CharField(allow_null=True, help_text="null once erased.")
+
+
 class QuestionEvidenceOut(serializers.Serializer[dict[str, Any]]):
     team = serializers.CharField()
     question = serializers.CharField()
@@ -48,6 +56,7 @@ class QuestionEvidenceOut(serializers.Serializer[dict[str, Any]]):
     )
     capped_at = serializers.IntegerField(allow_null=True)
     checks = EvidenceCheckOut(many=True)
+    exemption = ExemptionOut(allow_null=True, help_text="The exemption in force, if any.")
 
 
 class TeamEvidenceOut(serializers.Serializer[dict[str, Any]]):
@@ -72,6 +81,17 @@ def _check(check: dict[str, Any]) -> dict[str, Any]:
     return {key: check.get(key) for key in keys}
 
 
+def _exemption(exemption: Exemption | None) -> dict[str, Any] | None:
+    if exemption is None:
+        return None
+    approver = exemption.approved_by
+    return {
+        "reason": exemption.reason,
+        "expires_at": exemption.expires_at.isoformat(),
+        "approved_by": approver.get_username() if approver is not None else None,
+    }
+
+
 def evidence_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per team of the page: its answered questions with checks, each with the verdict and
     the check outcomes behind it; withheld teams as in scores."""
@@ -89,6 +109,7 @@ def evidence_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[st
         },
     )
     policy = survey.framework.evidence_policy
+    exemptions = exempt_pairs([ts["team_id"] for ts in page], reference_time(survey))
     out = []
     for ts in page:
         if is_withheld(survey, ts["n_respondents"]):
@@ -102,6 +123,7 @@ def evidence_payload(survey: Survey, page: list[dict[str, Any]]) -> list[dict[st
                 "verdict": row["verdict"],
                 "capped_at": row["capped_at"],
                 "checks": [_check(check) for check in row["checks"]],
+                "exemption": _exemption(exemptions.get((ts["team_id"], row["question"]))),
             }
             for row in rows[ts["pk"]]
             if row["verdict"]

@@ -63,3 +63,38 @@ def test_the_calibration_view_ranks_only_teams_with_evidence(
     assert team.name in table and other_team.name not in table
     missing = page[page.index('data-testid="without-evidence"') :]
     assert other_team.name in missing[: missing.index("</p>")]
+
+
+def test_the_evidence_api_says_why_an_answer_is_exempt(
+    v2_round, team, admin_user, evidence_client, django_capture_on_commit_callbacks
+):
+    """The HTML report showed an exemption's reason, expiry and approver; the API only
+    said "exempt"."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from evidence.services import exemption_grant
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert upload(evidence_client, team.slug, repo_archive(RECSYS_REPO)).status_code == 202
+        exemption_grant(
+            team=team,
+            question_key="shift-left-security",
+            reason="Scans run in the platform's registry, not in this repository",
+            approved_by=admin_user,
+            expires_at=timezone.now() + timedelta(days=30),
+        )
+    aggregate(survey=v2_round)
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    body = client.get(f"/api/v1/surveys/{v2_round.pk}/evidence/?team={team.slug}").json()
+    rows = {row["question"]: row for row in body["results"][0]["questions"]}
+    exempt = rows["shift-left-security"]
+    assert exempt["verdict"] == "exempt"
+    assert exempt["exemption"]["reason"].startswith("Scans run in the platform's registry")
+    assert exempt["exemption"]["approved_by"] == admin_user.username
+    assert all(
+        row["exemption"] is None for key, row in rows.items() if key != "shift-left-security"
+    )
