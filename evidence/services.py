@@ -97,6 +97,12 @@ def snapshot_store(
             code="empty_snapshot",
         )
     source = (source or manifest.repository or "default").strip()[:100] or "default"
+    if any(ord(char) < 32 or ord(char) == 127 for char in source):
+        raise EvidenceError(
+            "The repository name may not contain control characters.",
+            code="invalid",
+            field="repository",
+        )
     content = _content_for(manifest)
     snapshot = Snapshot.objects.create(
         team=team,

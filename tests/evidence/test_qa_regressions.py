@@ -98,3 +98,14 @@ def test_the_evidence_api_says_why_an_answer_is_exempt(
     assert all(
         row["exemption"] is None for key, row in rows.items() if key != "shift-left-security"
     )
+
+
+def test_a_repository_name_with_control_characters_is_refused(evidence_client, team):
+    """The manifest's repository refused control characters; the form field did not."""
+    before = stored_counts()
+    response = upload(evidence_client, team.slug, repository="ranker\nfake line")
+    assert response.status_code == 400
+    assert response.json() == {
+        "repository": ["The repository name may not contain control characters."]
+    }
+    assert stored_counts() == before
