@@ -36,11 +36,14 @@ jobs:
 """
 
 # With the team answering choice 2 everywhere, on framework v2 this repository
-# confirms model-containerisation (a Dockerfile supports choice 1: "packaging-defined")
-# and contradicts code-testing (CI runs no tests, which contradicts choice 2: "tests-in-ci").
+# confirms model-containerisation: CI builds the image from pinned requirements
+# ("image-built-in-ci" supports 2, at the answer; the Dockerfile alone, "packaging-defined",
+# supports only 1 and would confirm nothing above it), and contradicts code-testing
+# (GitHub Actions runs no tests: "tests-in-ci" contradicts 2 and above).
 # The Dockerfile's name is markup, as a hostile or careless repository could have it.
 CONTRADICTING_REPOSITORY = {
     SCRIPT_DOCKERFILE: "FROM python:3.12-slim\n",
+    "requirements.txt": "scikit-learn==1.4.2\n",
     "tests/test_features.py": "def test_nothing():\n    assert True\n",
     ".github/workflows/build.yml": BUILD_ONLY_WORKFLOW,
     "README.md": "# model\n",

@@ -82,7 +82,7 @@ def test_a_manager_sees_confirmed_and_contradicted_answers_with_the_facts_behind
     )
     contradicted = evidence_row(page, v2_survey, CONTRADICTED)
     expect(contradicted.locator(".verdict")).to_have_text("✗ contradicted")
-    expect(contradicted).to_contain_text("ci.providers has 1 entry: github-actions")
+    expect(contradicted).to_contain_text("ci.providers has github-actions")
     expect(contradicted).to_contain_text("ci.test_jobs is empty")
     expect(contradicted).to_contain_text("2 · ")  # the team's answer beside it
     confirmed = evidence_row(page, v2_survey, CONFIRMED)
@@ -195,16 +195,19 @@ def test_the_org_page_ranks_teams_by_contradictions_and_links_to_their_evidence(
     calibration = page.get_by_test_id("calibration")
     expect(calibration).to_be_visible()
     rows = calibration.locator("tbody tr")
-    expect(rows).to_have_count(2)  # the platform's roll-up is no team of its own here
+    # Only teams with evidence are ranked (fraud uploaded nothing: its 0 contradictions
+    # would read as perfect calibration); the platform's roll-up is no team of its own here.
+    expect(rows).to_have_count(1)
     expect(rows.nth(0).locator("th")).to_have_text(team.name)
-    expect(rows.nth(1).locator("th")).to_have_text(other_team.name)
     cells = rows.nth(0).locator("td").all_inner_texts()
     assert cells[:3] == [
         str(recsys.evidence_checked),
         str(recsys.evidence_confirmed),
         str(recsys.evidence_contradicted),
     ]
-    assert rows.nth(1).locator("td").all_inner_texts()[2] == "0"
+    without = page.get_by_test_id("without-evidence")
+    expect(without).to_contain_text(f"No evidence uploaded yet (not ranked): {other_team.name}")
+    expect(without).not_to_contain_text(team.name)
     screenshot(page, "org-report-calibration")
 
     rows.nth(0).get_by_role("link", name=team.name).click()

@@ -50,19 +50,28 @@ RECSYS_REPO: dict[str, str] = {
 }
 
 # What the team answered (one respondent) and, by hand from mlops-v2.yaml's checks and the
-# facts of RECSYS_REPO, what the evidence says:
-# - experiment-tracking 3: tracking-library (supports 2) passes (mlflow)      -> confirmed
-# - model-containerisation 2: packaging-defined (supports 1) passes          -> confirmed
-# - code-testing 3: tests-present (supports 1) passes, tests-in-ci passes    -> confirmed
-# - dev-environments 1: dependencies-pinned (supports 1) passes (all pinned) -> confirmed
-# - shift-left-security 3: scans-in-ci (contradicts 2) fails (no scanner)    -> contradicted
-# - code-review 3: lint-in-ci (contradicts 3) fails (no lint job/pre-commit) -> contradicted
-# - automated-deployment 3: deploy-in-ci fails but contradicts nothing       -> unverified
+# facts of RECSYS_REPO, what the evidence says. A passing check confirms an answer at or
+# below the level it supports; a failing one contradicts an answer at or above the level it
+# contradicts, and a contradiction wins (docs/evidence-rules.md, "Verdicts"):
+# - experiment-tracking 2: tracking-library (supports 2) passes (mlflow): 2 <= 2 -> confirmed
+# - model-containerisation 1: packaging-defined (supports 1) passes (a Dockerfile); the
+#   image is not built in CI (image-built-in-ci fails, contradicts nothing)  -> confirmed
+# - code-testing 3: tests-present (supports 1, contradicts 1) and tests-in-ci (contradicts
+#   2) pass, tests-gate-merges (supports 2) cannot tell (no Scorecard): the evidence shows
+#   level 1, the team claims 3                                               -> unverified
+# - dev-environments 1: dependencies-pinned (supports 1) passes (all pinned) and
+#   dependencies-mostly-pinned (contradicts 1) passes; no dev container     -> confirmed
+# - shift-left-security 3: scans-in-ci (contradicts 2) fails (GitHub Actions, no scanner)
+#   and scanning-configured (supports 1) fails                               -> contradicted
+# - code-review 3: lint-in-ci (contradicts 3) fails (GitHub Actions, no lint job, no
+#   pre-commit); the Scorecard checks cannot tell                           -> contradicted
+# - automated-deployment 3: deploy-in-ci and gated-production-deploy fail, contradict
+#   nothing                                                                  -> unverified
 # - data-versioning 0: data-versioning-tool fails, supports only 2           -> unverified
 # - knowledge-sharing 2: no checks                                           -> "" (none)
 RECSYS_ANSWERS: dict[str, int] = {
-    "experiment-tracking": 3,
-    "model-containerisation": 2,
+    "experiment-tracking": 2,
+    "model-containerisation": 1,
     "code-testing": 3,
     "dev-environments": 1,
     "shift-left-security": 3,
@@ -74,7 +83,7 @@ RECSYS_ANSWERS: dict[str, int] = {
 RECSYS_VERDICTS: dict[str, str] = {
     "experiment-tracking": "confirmed",
     "model-containerisation": "confirmed",
-    "code-testing": "confirmed",
+    "code-testing": "unverified",
     "dev-environments": "confirmed",
     "shift-left-security": "contradicted",
     "code-review": "contradicted",

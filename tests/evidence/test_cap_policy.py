@@ -14,16 +14,21 @@ from tests.factories import SurveyFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
-# One respondent: containers 4 (a Dockerfile supports 2: capped at 2, confirmed), deploys 4
-# (no deploy job: nothing supports it, capped one below the lowest support, 2 - 1 = 1; the
-# failing check contradicts 3 and above: contradicted), data-versioning 2 (no checks).
+# One respondent: containers 4 (a Dockerfile supports 2: capped at 2; a check that shows
+# level 2 does not confirm an answer of 4: unverified), deploys 4 (no deploy job: nothing
+# supports it, capped one below the lowest support, 2 - 1 = 1; the failing check contradicts
+# 3 and above: contradicted), data-versioning 2 (no checks).
 ANSWERS = {"containers": 4, "deploys": 4, "data-versioning": 2}
+# Answers the evidence bears out: containers 2 (the Dockerfile supports 2: confirmed, and
+# the cap of 2 leaves it as it is), deploys 1 (no deploy job: capped at 1, which is the
+# answer; the failing check contradicts only 3 and above and supports 2: unverified).
+SUPPORTED_ANSWERS = {"containers": 2, "deploys": 1, "data-versioning": 2}
 
 
-def scored_round(tmp_path, team, policy: str):
+def scored_round(tmp_path, team, policy: str, answers: dict[str, int] = ANSWERS):
     framework = tiny_framework(tmp_path, policy=policy)
     survey = SurveyFactory(framework=framework, teams=[team])
-    answer(survey, team, ANSWERS)
+    answer(survey, team, answers)
     store(team, TINY_REPO)
     report_services.aggregate(survey=survey)
     return survey
@@ -50,7 +55,7 @@ def dimension_scores(survey, team) -> dict[str, float]:
 def test_the_cap_policy_caps_unsupported_answers_in_every_score(tmp_path, team):
     survey = scored_round(tmp_path, team, "cap")
     assert scores(survey, team) == {
-        "containers": (0.5, "confirmed", 2),
+        "containers": (0.5, "unverified", 2),
         "deploys": (0.25, "contradicted", 1),
         "data-versioning": (0.5, "", None),
     }
@@ -61,14 +66,31 @@ def test_the_cap_policy_caps_unsupported_answers_in_every_score(tmp_path, team):
     team_score = TeamScore.objects.get(survey=survey, team=team)
     assert team_score.score == pytest.approx(43.75)
     assert team_score.evidence_capped == 2
-    assert (team_score.evidence_checked, team_score.evidence_confirmed) == (2, 1)
+    assert (team_score.evidence_checked, team_score.evidence_confirmed) == (2, 0)
     assert team_score.evidence_contradicted == 1
+
+
+def test_the_cap_policy_leaves_answers_the_evidence_supports_as_they_are(tmp_path, team):
+    survey = scored_round(tmp_path, team, "cap", SUPPORTED_ANSWERS)
+    # containers 2 of 4 and deploys 1 of 4 count as answered; data-versioning 2 of 4.
+    assert scores(survey, team) == {
+        "containers": (0.5, "confirmed", None),
+        "deploys": (0.25, "unverified", None),
+        "data-versioning": (0.5, "", None),
+    }
+    team_score = TeamScore.objects.get(survey=survey, team=team)
+    assert team_score.evidence_capped == 0
+    assert (team_score.evidence_checked, team_score.evidence_confirmed) == (2, 1)
+    assert team_score.evidence_contradicted == 0
 
 
 def test_with_the_report_policy_nothing_is_capped(tmp_path, team):
     survey = scored_round(tmp_path, team, "report")
+    # The answers count as given (4 of 4); the verdicts are as under the cap policy:
+    # containers 4 is above the level 2 the Dockerfile shows (unverified), deploys 4 is
+    # contradicted by the missing deploy job (contradicts 3).
     assert scores(survey, team) == {
-        "containers": (1.0, "confirmed", None),
+        "containers": (1.0, "unverified", None),
         "deploys": (1.0, "contradicted", None),
         "data-versioning": (0.5, "", None),
     }
@@ -79,6 +101,17 @@ def test_with_the_report_policy_nothing_is_capped(tmp_path, team):
     team_score = TeamScore.objects.get(survey=survey, team=team)
     assert team_score.score == pytest.approx(75.0)
     assert team_score.evidence_capped == 0
+    assert (team_score.evidence_confirmed, team_score.evidence_contradicted) == (0, 1)
+
+    # Answers at the level the evidence shows are confirmed under this policy too.
+    supported = scored_round(tmp_path, TeamFactory(slug="supported"), "report", SUPPORTED_ANSWERS)
+    assert {
+        key: verdict for key, (_, verdict, _) in scores(supported, supported.teams.get()).items()
+    } == {
+        "containers": "confirmed",
+        "deploys": "unverified",
+        "data-versioning": "",
+    }
 
 
 def test_the_report_says_the_cap_policy_is_on_and_shows_the_answers_as_given(
