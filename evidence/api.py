@@ -159,11 +159,11 @@ class TeamEvidenceView(APIView):
             202: SnapshotSerializer,
             400: OpenApiResponse(
                 OpenApiTypes.OBJECT,
-                description="A refused upload, nothing stored: `{\"detail\", \"code\", "
-                "\"path\"}` where `code` names the rule broken (`path_traversal`, `symlink`, "
+                description='A refused upload, nothing stored: `{"detail", "code", '
+                '"path"}` where `code` names the rule broken (`path_traversal`, `symlink`, '
                 "`too_many_entries`, `too_large_expanded`, `unsafe_yaml`, `bad_manifest`, "
                 "`empty_snapshot`, ...) and `path` the entry; or field errors "
-                "(`{\"repository\": [...]}`, `{\"non_field_errors\": [...]}` when not exactly "
+                '(`{"repository": [...]}`, `{"non_field_errors": [...]}` when not exactly '
                 "one of `archive` and `manifest` is sent).",
             ),
             403: OpenApiResponse(ErrorSerializer, description="A token of another team."),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
@@ -80,9 +80,10 @@ def round_outcomes(
     the team's current snapshots.
 
     With several sources (repositories), a check's outcome for the team is the best of
-    them: a pass if any snapshot passes it, else unknown if any cannot tell, else a
-    failure; among equals the newest snapshot's. One repository without tests does not
-    contradict a team whose other repository has them.
+    them: among the fresh ones (else the outdated ones), a pass if any snapshot passes it,
+    else a failure if any fails, else unknown; among equals the newest snapshot's. One
+    repository without tests does not contradict a team whose other repository has them,
+    and a repository that cannot tell does not hide one that shows a practice missing.
 
     Only results stored under the framework's current checks count; evidence.services.
     round_outcomes evaluates what lacks them first.
@@ -114,7 +115,8 @@ def round_outcomes(
                     continue
                 passed, details, facts = result
                 seen = best.get((team_id, key, check.id))
-                if seen is not None and _rank(seen) >= (_PASS_RANK[passed], received_at):
+                rank = (at - received_at <= timedelta(days=check.fresh_days), _PASS_RANK[passed])
+                if seen is not None and _rank(seen, at) >= (*rank, received_at):
                     continue
                 best[(team_id, key, check.id)] = CheckOutcome(
                     id=check.id,
@@ -134,11 +136,13 @@ def round_outcomes(
     return dict(outcomes)
 
 
-_PASS_RANK = {True: 2, None: 1, False: 0}
+# Across a team's repositories: a pass wins, then a failure; unknown (the snapshot cannot
+# tell) never hides a known outcome. Fresh outcomes rank before outdated ones.
+_PASS_RANK = {True: 2, False: 1, None: 0}
 
 
-def _rank(outcome: CheckOutcome) -> tuple[int, datetime]:
-    return _PASS_RANK[outcome.passed], outcome.collected_at
+def _rank(outcome: CheckOutcome, at: datetime) -> tuple[bool, int, datetime]:
+    return outcome.is_fresh(at), _PASS_RANK[outcome.passed], outcome.collected_at
 
 
 def exempt_pairs(team_ids: Iterable[int], at: datetime) -> dict[tuple[int, str], Exemption]:

@@ -10,7 +10,9 @@ absent fact is *unknown* (see ``rules``), so a missing export never contradicts 
 The repository, CI and dependency facts are present once a snapshot exists: an empty
 ``ci.test_jobs`` is evidence that no CI job runs tests. Except when a CI file or dependency
 manifest could not be read (content not kept, not parseable): then an empty list would
-claim an absence nobody saw, and those facts are left out (unknown) instead.
+claim an absence nobody saw, and those facts are left out (unknown) instead; likewise the
+CI job facts of a snapshot with no GitHub Actions or GitLab CI configuration (no CI, or a
+CI whose jobs are not read, such as Jenkins).
 
 Each collector's module says how its facts are derived (``collectors.ci`` the job
 classification, ``collectors.dependencies.PACKAGE_CATEGORIES`` the package lists behind the

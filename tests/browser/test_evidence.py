@@ -82,7 +82,6 @@ def test_a_manager_sees_confirmed_and_contradicted_answers_with_the_facts_behind
     )
     contradicted = evidence_row(page, v2_survey, CONTRADICTED)
     expect(contradicted.locator(".verdict")).to_have_text("✗ contradicted")
-    expect(contradicted).to_contain_text("ci.providers has github-actions")
     expect(contradicted).to_contain_text("ci.test_jobs is empty")
     expect(contradicted).to_contain_text("2 · ")  # the team's answer beside it
     confirmed = evidence_row(page, v2_survey, CONFIRMED)

@@ -1292,3 +1292,11 @@ def test_an_unreadable_manifest_leaves_empty_dependency_categories_unknown():
     assert result.facts["deps.experiment_tracking"] == ["mlflow"]
     assert "deps.data_validation" not in result.facts
     assert result.problems == ["requirements.txt: content not kept in the snapshot"]
+
+
+def test_without_a_ci_whose_jobs_are_read_the_job_facts_are_unknown():
+    """A repository with no CI, or only a Jenkinsfile, does not show that no job runs
+    tests: the job facts are left out (a rule over them is unknown), ci.providers stays."""
+    for paths, providers in (([], []), (["Jenkinsfile"], ["jenkins"])):
+        result = result_of("ci", SnapshotReader(["README.md", *paths], {}))
+        assert result.facts == {"ci.providers": providers}

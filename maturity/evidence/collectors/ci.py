@@ -237,5 +237,11 @@ class CiCollector(FileCollector):
             providers.append("gitlab-ci")
             gitlab, extra_scanners = gitlab_jobs(reader, problems)
             jobs.extend(gitlab)
+        read = bool(providers)  # GitHub Actions or GitLab CI: the systems whose jobs are read
         providers.extend(name for path, name in OTHER_PROVIDERS.items() if reader.exists(path))
-        return without_unseen_absence(ci_facts(jobs, providers, extra_scanners), problems)
+        facts = ci_facts(jobs, providers, extra_scanners)
+        if not read:
+            # No CI whose jobs are read (none, or Jenkins, CircleCI, ...): that no job runs
+            # tests is not known, so the job facts are left out (unknown), never "empty".
+            return {"ci.providers": providers}
+        return without_unseen_absence(facts, problems)
