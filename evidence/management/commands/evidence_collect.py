@@ -54,8 +54,13 @@ class Command(BaseCommand):
         root = Path(options["path"])
         if not root.is_dir():
             raise CommandError(f"{root} is not a directory.")
+        tracked = tracked_files(root)
+        if tracked is None:
+            self.stderr.write(
+                f"{root} is not a git work tree: every file is taken, untracked ones too."
+            )
         try:
-            manifest = manifest_from_directory(root, services.upload_limits(), tracked_files(root))
+            manifest = manifest_from_directory(root, services.upload_limits(), tracked)
         except SnapshotError as error:
             raise CommandError(f"Refused: {error.message} ({error.code})") from None
         try:
@@ -70,6 +75,8 @@ class Command(BaseCommand):
             raise CommandError(error.message) from None
         if options["now"]:
             snapshot = services.snapshot_process(snapshot.pk)
+        else:
+            snapshot.refresh_from_db()  # without a broker the worker's steps ran already
         self.stdout.write(
             f"Snapshot {snapshot.pk} of {team.slug}/{snapshot.source}: {manifest.n_files} files, "
             f"{manifest.n_kept} kept, sha256 {manifest.sha256[:12]}, status {snapshot.status}"
