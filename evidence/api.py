@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from common.api import ErrorSerializer, JSONParser
 from evidence import services
 from evidence.models import EvidenceToken, Snapshot
+from evidence.selectors import content_problems
 from maturity.evidence import snapshot as snapshots
 from surveys.models import Team
 
@@ -97,6 +98,9 @@ class SnapshotSerializer(serializers.ModelSerializer[Snapshot]):
     n_files = serializers.IntegerField(source="content.n_files", read_only=True)
     n_kept = serializers.IntegerField(source="content.n_kept", read_only=True)
     url = serializers.SerializerMethodField()
+    problems = serializers.SerializerMethodField(
+        help_text='Files the collectors could not read ("path: why"); their facts are unknown.'
+    )
 
     class Meta:
         model = Snapshot
@@ -113,9 +117,13 @@ class SnapshotSerializer(serializers.ModelSerializer[Snapshot]):
             "sha256",
             "n_files",
             "n_kept",
+            "problems",
             "url",
         ]
         read_only_fields = fields
+
+    def get_problems(self, snapshot: Snapshot) -> list[str]:
+        return content_problems([snapshot.content_id]).get(snapshot.content_id, [])
 
     def get_url(self, snapshot: Snapshot) -> str:
         return f"/api/v1/teams/{snapshot.team.slug}/evidence/{snapshot.pk}/"

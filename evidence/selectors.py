@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from evidence.models import CheckResult, Exemption, Snapshot, SnapshotContent
+from evidence.models import CheckResult, Exemption, FactSet, Snapshot, SnapshotContent
 from maturity.evidence.rules import CheckOutcome
 from maturity.models import Framework, Question
 from maturity.schema import CheckSpec
@@ -153,6 +153,17 @@ def exempt_pairs(team_ids: Iterable[int], at: datetime) -> dict[tuple[int, str],
         team_id__in=list(team_ids), expires_at__gt=at, created_at__lte=at, revoked_at__gt=at
     )
     return {(e.team_id, e.question_key): e for e in rows.select_related("approved_by")}
+
+
+def content_problems(content_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Per content id, the files its collectors could not read ("path: why"), sorted: a
+    CI file or manifest not kept or not parseable, whose facts are then unknown."""
+    problems: dict[int, set[str]] = defaultdict(set)
+    for content_id, found in FactSet.objects.filter(content_id__in=list(content_ids)).values_list(
+        "content_id", "problems"
+    ):
+        problems[content_id].update(found)
+    return {content_id: sorted(found) for content_id, found in problems.items()}
 
 
 def team_snapshots(team: Team) -> QuerySet[Snapshot]:

@@ -20,7 +20,12 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from common.db import columns_of, fits_primary_key, instance_from_row
 from evidence.models import Exemption, Snapshot
-from evidence.selectors import current_snapshots, exempt_pairs, reference_time
+from evidence.selectors import (
+    content_problems,
+    current_snapshots,
+    exempt_pairs,
+    reference_time,
+)
 from maturity import trends
 from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.quality import Thresholds
@@ -307,6 +312,17 @@ class TeamReport:
     evidence: list[QuestionRow] = field(default_factory=list)
     evidence_policy: str = "report"
     evidence_snapshots: list[Snapshot] = field(default_factory=list)
+    # Per snapshot content: files the collectors could not read (their facts are unknown).
+    evidence_problems: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def unread_files(self) -> list[tuple[str, str]]:
+        """(source, "path: why") of every file of the current snapshots not read."""
+        return [
+            (snapshot.source, problem)
+            for snapshot in self.evidence_snapshots
+            for problem in self.evidence_problems.get(snapshot.content_id, [])
+        ]
 
     @property
     def evidence_share(self) -> dict[str, float]:
@@ -509,6 +525,7 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     report.evidence = evidence_rows(question_rows)
     report.evidence_policy = survey.framework.evidence_policy
     report.evidence_snapshots = list(current_snapshots([team.pk], at).order_by("source"))
+    report.evidence_problems = content_problems(s.content_id for s in report.evidence_snapshots)
     report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
     report.profile = team_profile(survey, team)
     report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])

@@ -109,3 +109,27 @@ def test_a_repository_name_with_control_characters_is_refused(evidence_client, t
         "repository": ["The repository name may not contain control characters."]
     }
     assert stored_counts() == before
+
+
+def test_files_the_collectors_could_not_read_are_shown_in_the_report_and_the_api(
+    v2_round, team, admin_user, evidence_client, django_capture_on_commit_callbacks
+):
+    """FactSet.problems was stored but shown nowhere: a lead could not tell why CI facts
+    were unknown. A workflow that is not valid YAML is now named in both places."""
+    from rest_framework.test import APIClient
+
+    files = {**RECSYS_REPO, ".github/workflows/broken.yml": "jobs: [unclosed\n"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(evidence_client, team.slug, repo_archive(files))
+    assert response.status_code == 202
+    aggregate(survey=v2_round)
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    snapshot = client.get(response["Location"]).json()
+    assert snapshot["status"] == "collected"
+    assert any(p.startswith(".github/workflows/broken.yml: ") for p in snapshot["problems"])
+    page = Client()
+    page.force_login(admin_user)
+    html = page.get(f"/reports/teams/{team.slug}/?survey={v2_round.pk}").content.decode()
+    unread = html[html.index('data-testid="unread-files"') :]
+    assert "could not be read" in unread and ".github/workflows/broken.yml: " in unread
