@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,6 +48,9 @@ from surveys.services import score_after_commit, user_can_answer, user_manages_t
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+
+logger = logging.getLogger(__name__)
 
 
 class EvidenceError(ApplicationError):
@@ -138,9 +142,26 @@ def _content_for(manifest: Manifest) -> SnapshotContent:
 
 
 def _enqueue_processing(snapshot_id: int) -> None:
+    """Queue the worker's steps for a stored snapshot; never raises (the upload is stored
+    and answered 202 either way). A snapshot left pending by a broker outage is queued
+    again by beat (evidence.tasks.process_pending_snapshots)."""
     from evidence.tasks import collect_facts
 
-    collect_facts.delay(snapshot_id)
+    try:
+        collect_facts.delay(snapshot_id)
+    except Exception:  # broker down; or, eager, a failure of the steps themselves
+        logger.exception("evidence snapshot %s not processed now; beat will retry", snapshot_id)
+
+
+def pending_snapshot_ids(older_than: timedelta) -> list[int]:
+    """Snapshots still pending ``older_than`` after they were received (a lost message or
+    a broker outage), oldest first."""
+    cutoff = timezone.now() - older_than
+    return list(
+        Snapshot.objects.filter(status=Snapshot.Status.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 def snapshot_collect(snapshot_id: int) -> Snapshot:

@@ -315,6 +315,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.refresh_question_health",
         "schedule": QUESTION_HEALTH_SECONDS,
     },
+    # Evidence snapshots left pending by a lost message or a broker outage are queued again.
+    "process-pending-snapshots": {
+        "task": "evidence.tasks.process_pending_snapshots",
+        "schedule": 300.0,
+    },
     # Verdicts age with their evidence (fresh_days): re-score open rounds with evidence daily.
     "refresh-evidence-verdicts": {
         "task": "reports.tasks.refresh_evidence_verdicts",

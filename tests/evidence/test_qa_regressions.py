@@ -133,3 +133,32 @@ def test_files_the_collectors_could_not_read_are_shown_in_the_report_and_the_api
     html = page.get(f"/reports/teams/{team.slug}/?survey={v2_round.pk}").content.decode()
     unread = html[html.index('data-testid="unread-files"') :]
     assert "could not be read" in unread and ".github/workflows/broken.yml: " in unread
+
+
+def test_a_snapshot_left_pending_is_processed_by_beat(team):
+    """An upload whose message was lost (or sent while the broker was down) stays pending;
+    beat's process_pending_snapshots queues it again (eager here: processed at once)."""
+    from datetime import timedelta
+    from io import BytesIO
+
+    from django.utils import timezone
+
+    from evidence import services
+    from evidence.tasks import process_pending_snapshots
+    from maturity.evidence.snapshot import manifest_from_archive
+
+    manifest = manifest_from_archive(BytesIO(repo_archive(RECSYS_REPO)))
+    lost = services.snapshot_store(
+        team=team,
+        manifest=manifest,
+        kind=Snapshot.Kind.ARCHIVE,
+        received_at=timezone.now() - timedelta(minutes=10),
+        defer=True,
+    )
+    recent = services.snapshot_store(
+        team=team, manifest=manifest, kind=Snapshot.Kind.ARCHIVE, source="other", defer=True
+    )
+    assert process_pending_snapshots() == 1
+    lost.refresh_from_db()
+    recent.refresh_from_db()
+    assert (lost.status, recent.status) == ("collected", "pending")
