@@ -361,7 +361,9 @@ class SurveySerializer(serializers.ModelSerializer[Survey]):
         errors: dict[str, list[str]] = {}
         wanted = attrs.pop("framework", None)
         if wanted is not None:
-            versions = Framework.objects.filter(slug=wanted["slug"], published=True)
+            # framework_version alone (a PATCH) means another version of the same framework.
+            slug = wanted.get("slug") or (survey.framework.slug if survey else None)
+            versions = Framework.objects.filter(slug=slug, published=True)
             if "version" in wanted:
                 versions = versions.filter(version=wanted["version"])
             framework = versions.order_by("-version").first()

@@ -384,3 +384,16 @@ def test_a_framework_without_a_version_is_its_latest_published_one_for_admins_to
     api.force_authenticate(admin_user)
     assert api.get("/api/v1/frameworks/mlops/").json()["version"] == framework.version
     assert api.get("/api/v1/frameworks/mlops/?version=9").json()["version"] == 9
+
+
+def test_patching_only_the_framework_version_keeps_the_framework(api, survey, admin_user):
+    """Regression (OpenAPI fuzz): a PATCH with framework_version and no framework was a
+    500 (KeyError); it means another version of the survey's own framework."""
+    api.force_authenticate(admin_user)
+    path = f"/api/v1/surveys/{survey.pk}/"
+    missing = api.patch(path, {"framework_version": 99}, format="json")
+    assert missing.status_code == 400
+    assert missing.json() == {"framework": ["No such published framework (or version)."]}
+    same = api.patch(path, {"framework_version": survey.framework.version}, format="json")
+    assert same.status_code == 200, same.json()
+    assert same.json()["framework"] == survey.framework.slug
