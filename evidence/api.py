@@ -123,7 +123,12 @@ class SnapshotSerializer(serializers.ModelSerializer[Snapshot]):
         read_only_fields = fields
 
     def get_problems(self, snapshot: Snapshot) -> list[str]:
-        return content_problems([snapshot.content_id]).get(snapshot.content_id, [])
+        # A list view reads every row's problems in one query (context "problems").
+        found = self.context.get("problems")
+        if found is None:
+            found = content_problems([snapshot.content_id])
+        problems: list[str] = found.get(snapshot.content_id, [])
+        return problems
 
     def get_url(self, snapshot: Snapshot) -> str:
         return f"/api/v1/teams/{snapshot.team.slug}/evidence/{snapshot.pk}/"
@@ -157,8 +162,9 @@ class TeamEvidenceView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         team = _team_for(request, slug)
-        rows = Snapshot.objects.filter(team=team).select_related("team", "content")[:50]
-        return Response(SnapshotSerializer(rows, many=True).data)
+        rows = list(Snapshot.objects.filter(team=team).select_related("team", "content")[:50])
+        problems = content_problems(row.content_id for row in rows)
+        return Response(SnapshotSerializer(rows, many=True, context={"problems": problems}).data)
 
     @extend_schema(
         operation_id="team_evidence_upload",

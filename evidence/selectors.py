@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from evidence.models import CheckResult, Exemption, FactSet, Snapshot, SnapshotContent
+from evidence.models import CheckResult, Exemption, FactSet, Snapshot
 from maturity.evidence.rules import CheckOutcome
 from maturity.models import Framework, Question
 from maturity.schema import CheckSpec
-from surveys.models import Survey, Team
+from surveys.models import Survey
 
 
 @dataclass(frozen=True)
@@ -164,16 +164,3 @@ def content_problems(content_ids: Iterable[int]) -> dict[int, list[str]]:
     ):
         problems[content_id].update(found)
     return {content_id: sorted(found) for content_id, found in problems.items()}
-
-
-def team_snapshots(team: Team) -> QuerySet[Snapshot]:
-    return Snapshot.objects.filter(team=team).select_related("content")
-
-
-def content_summary(content: SnapshotContent) -> dict[str, object]:
-    return {
-        "sha256": content.sha256,
-        "n_files": content.n_files,
-        "n_kept": content.n_kept,
-        "total_size": content.total_size,
-    }
