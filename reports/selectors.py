@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 
+from common.cache import version_digest
 from common.db import columns_of, fits_primary_key, instance_from_row
 from evidence.models import Exemption, Snapshot
 from evidence.selectors import (
@@ -41,6 +42,7 @@ from reports.models import (
     DimensionScore,
     QuestionHealth,
     QuestionScore,
+    SurveyFigures,
     TeamScore,
 )
 from surveys.models import (
@@ -437,19 +439,176 @@ def explained_change(current: TeamScore, previous: TeamScore) -> dict[str, list[
     return trends.explained_change(round_terms(current), round_terms(previous), matches)
 
 
+def shown_scores(survey: Survey) -> Q:
+    """Return the filter of a survey's TeamScore rows readers may see: not withheld.
+
+    The set form of withheld_reason: an anonymous survey shows nothing while open, and
+    only teams of at least ``min_group_size`` respondents once closed.
+    """
+    if not survey.anonymous:
+        return Q()
+    if survey.status != Survey.Status.CLOSED:
+        return Q(pk__in=[])
+    return Q(n_respondents__gte=survey.min_group_size)
+
+
 def org_dimension_medians(survey: Survey) -> dict[str, float]:
-    """Return the median dimension score over the survey's teams that are not withheld."""
-    rows = DimensionScore.objects.filter(
-        team_score__survey=survey, team_score__is_rollup=False
-    ).values_list("dimension__key", "score", "team_score__n_respondents")
-    frame = pd.DataFrame(list(rows), columns=["dimension", "score", "n"])
-    frame = frame[np.array([not is_withheld(survey, int(n)) for n in frame["n"]], dtype=bool)]
+    """Return the median dimension score over the survey's teams that are not withheld.
+
+    ``{dimension key: median 0-100}`` over the teams (not roll-ups) shown to readers.
+    """
+    shown_ids = TeamScore.objects.filter(shown_scores(survey), survey=survey, is_rollup=False)
+    rows = DimensionScore.objects.filter(team_score__in=shown_ids).values_list(
+        "dimension__key", "score"
+    )
+    frame = pd.DataFrame(list(rows), columns=["dimension", "score"])
     medians: dict[str, float] = frame.groupby("dimension")["score"].median().to_dict()
     return medians
 
 
-def team_report(survey: Survey, team: Team) -> TeamReport:
-    """Read everything the team report shows from persisted snapshots."""
+def level_counts(
+    survey: Survey, dimensions: list[Dimension], n_levels: int, team_ids: set[int] | None = None
+) -> list[LevelCounts]:
+    """Return per dimension (in the order given) how many teams reached each level.
+
+    Counts the survey's teams (of ``team_ids``, or all) that are shown to readers, not
+    roll-ups: ``[{"dimension": Dimension, "counts": [teams at level 0, 1, ..., n_levels-1]}]``.
+    """
+    scores = TeamScore.objects.filter(shown_scores(survey), survey=survey, is_rollup=False)
+    if team_ids is not None:
+        scores = scores.filter(team_id__in=team_ids)
+    counted = (
+        DimensionScore.objects.filter(team_score__in=scores)
+        .values("dimension_id", "level")
+        .annotate(teams=Count("id"))
+        .values_list("dimension_id", "level", "teams")
+    )
+    per_dimension: dict[int, list[int]] = {d.pk: [0] * n_levels for d in dimensions}
+    for dimension_id, level, teams in counted:
+        if dimension_id in per_dimension and 0 <= level < n_levels:
+            per_dimension[dimension_id][level] = teams
+    return [{"dimension": d, "counts": per_dimension[d.pk]} for d in dimensions]
+
+
+def figures_version(survey: Survey, version: tuple[object, ...]) -> str:
+    """Return the digest SurveyFigures.version holds for ``survey`` at snapshot ``version``
+    (snapshot_version): the snapshots and the settings that decide what is withheld."""
+    return version_digest(survey.anonymous, survey.status, survey.min_group_size, *version)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Survey-wide figures of a round (see reports.models.SurveyFigures)."""
+
+    dimension_medians: dict[str, float]
+    percentiles: dict[int, float]
+    level_counts: list[LevelCounts]
+    teams_scored: int
+
+    @classmethod
+    def from_row(cls, row: SurveyFigures, dimensions: list[Dimension]) -> Figures:
+        by_key = {item["dimension"]: item["counts"] for item in row.level_counts}
+        return cls(
+            dimension_medians=row.dimension_medians,
+            percentiles={int(team): value for team, value in row.percentiles.items()},
+            level_counts=[{"dimension": d, "counts": by_key.get(d.key, [])} for d in dimensions],
+            teams_scored=row.teams_scored,
+        )
+
+
+def compute_figures(survey: Survey) -> Figures:
+    """Compute the survey-wide figures from its snapshots (a read; nothing is stored)."""
+    dimensions = list(survey.framework.dimensions.order_by("order"))
+    ranks = percentiles(survey)
+    return Figures(
+        dimension_medians=org_dimension_medians(survey),
+        percentiles=ranks,
+        level_counts=level_counts(survey, dimensions, survey.framework.levels.count()),
+        teams_scored=len(ranks),
+    )
+
+
+def stored_figures(survey: Survey, version: tuple[object, ...]) -> Figures | None:
+    """Return the stored figures of ``survey`` if they are those of snapshot ``version``."""
+    row = SurveyFigures.objects.filter(
+        survey=survey, version=figures_version(survey, version)
+    ).first()
+    if row is None:
+        return None
+    return Figures.from_row(row, list(survey.framework.dimensions.order_by("order")))
+
+
+# Everything a team report reads besides the survey's fields: the survey's snapshots and
+# team names (as in snapshot_version), its framework's version, the team's snapshots in
+# every round (the previous round's comparison), its counted responses (pending scoring,
+# links, comments), members, targets, profile, evidence snapshots and exemptions. One
+# statement: the page looks it up on every view.
+_TEAM_REPORT_VERSION_SQL = (
+    "SELECT"  # noqa: S608 - table names only
+    f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT MAX(updated_at) FROM {Team._meta.db_table}),"
+    f" (SELECT loaded_at FROM {Framework._meta.db_table} WHERE id = %(framework)s),"
+    f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND team_id = %(team)s AND status = 'submitted'),"
+    f" (SELECT SUM(id) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND team_id = %(team)s AND status = 'submitted'),"
+    f" (SELECT MAX(submitted_at) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND team_id = %(team)s AND status = 'submitted'),"
+    f" (SELECT COUNT(*) FROM {Membership._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {DimensionTarget._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(updated_at) FROM {DimensionTarget._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(updated_at) FROM {TeamProfile._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(confirmed_at) FROM {TeamProfile._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {Snapshot._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(id) FROM {Snapshot._meta.db_table} WHERE team_id = %(team)s"
+    "   AND status = 'collected'),"
+    f" (SELECT COUNT(*) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(created_at) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(revoked_at) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s)"
+)
+# While a round is open its evidence is judged now (ages, freshness, exemption expiry):
+# a report of an open round is renewed at least this often (seconds).
+OPEN_ROUND_RENEWAL = 900
+
+
+def team_report_version(survey: Survey, team: Team) -> tuple[object, ...]:
+    """Return the version of everything the team report of ``team`` in ``survey`` shows.
+
+    The survey's fields, snapshots (the organisation medians) and framework version, the
+    team's own rows (_TEAM_REPORT_VERSION_SQL) and, while the round is open, the quarter
+    hour: a report cached under this version is never stale. One statement.
+    """
+    params = {"team": team.pk, "survey": survey.pk, "framework": survey.framework_id}
+    with connection.cursor() as cursor:
+        cursor.execute(_TEAM_REPORT_VERSION_SQL, params)
+        team_rows = tuple(cursor.fetchone())
+    at = reference_time(survey)
+    renewal = int(at.timestamp()) // OPEN_ROUND_RENEWAL if survey.status != "closed" else 0
+    return (
+        survey.pk,
+        survey.title,
+        survey.status,
+        survey.anonymous,
+        survey.min_group_size,
+        survey.closed_at,
+        survey.framework_id,
+        team.pk,
+        team.name,
+        team.slug,
+        *team_rows,
+        renewal,
+    )
+
+
+def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> TeamReport:
+    """Read everything the team report shows from persisted snapshots.
+
+    ``figures``: the survey-wide figures (organisation medians), as stored by the worker;
+    computed here when not given.
+    """
     team_score = (
         TeamScore.objects.filter(survey=survey, team=team)
         .select_related("weakest_dimension")
@@ -486,7 +645,7 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     targets = dict(
         DimensionTarget.objects.filter(team=team).values_list("dimension_key", "target_level")
     )
-    medians = org_dimension_medians(survey)
+    medians = (figures or compute_figures(survey)).dimension_medians
     question_rows = _question_rows(survey, team, team_score)
     by_dimension: dict[int, list[QuestionRow]] = {}
     for row in question_rows:
@@ -861,18 +1020,17 @@ class OrgReport:
 def percentiles(survey: Survey) -> dict[int, float]:
     """Return each scored, not withheld survey team's percentile of overall score.
 
-    100 x pandas rank(pct=True, method="average") among the survey's teams with a score.
+    ``{team id: 100 x pandas rank(pct=True, method="average")}`` among the survey's teams
+    (not roll-ups) with a score that are shown to readers.
     """
-    rows = TeamScore.objects.filter(survey=survey, is_rollup=False, score__isnull=False)
-    frame = pd.DataFrame(
-        list(rows.values_list("team_id", "score", "n_respondents")),
-        columns=["team", "score", "n"],
+    rows = TeamScore.objects.filter(
+        shown_scores(survey), survey=survey, is_rollup=False, score__isnull=False
     )
-    frame = frame[np.array([not is_withheld(survey, int(n)) for n in frame["n"]], dtype=bool)]
+    frame = pd.DataFrame(list(rows.values_list("team_id", "score")), columns=["team", "score"])
     if frame.empty:
         return {}
     frame["percentile"] = 100 * frame["score"].rank(pct=True, method="average")
-    return dict(zip(frame["team"], frame["percentile"], strict=True))
+    return dict(zip(frame["team"].tolist(), frame["percentile"].tolist(), strict=True))
 
 
 def org_report(survey: Survey, user: User) -> OrgReport:

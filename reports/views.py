@@ -6,7 +6,7 @@ Teams a user may not read are 404, like everywhere else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -14,11 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
-from reports import selectors
+from reports import selectors, services
 from reports.charts import radar_svg
 from reports.forms import TargetsForm
 from surveys import selectors as survey_selectors
@@ -60,25 +62,62 @@ def _can_set_targets(user: User, team: Team) -> bool:
     return managed is None or team.pk in managed
 
 
+class TeamReportBody(TypedDict):
+    """A rendered team report body, as cached: its HTML and what the page around it needs."""
+
+    html: str
+    withheld: bool
+
+
+def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
+    """Return the team report's body for ``team`` in ``survey``, rendered once per version.
+
+    The body (everything but the page around it and the targets form, which carry the
+    reader's CSRF token) depends on no reader: anyone who may read the team reads the same
+    report. It is cached under selectors.team_report_version and the time zone it is
+    shown in, so a page view costs that version's one statement and a cache read.
+    """
+    version = selectors.team_report_version(survey, team)
+
+    def build() -> TeamReportBody:
+        report = selectors.team_report(survey, team, services.current_figures(survey))
+        chart = report.chart_data()
+        html = render_to_string(
+            "reports/_team_body.html",
+            {
+                "report": report,
+                "chart": chart,
+                "radar_svg": mark_safe(radar_svg(chart)),  # noqa: S308 - escaped inside
+            },
+        )
+        return {"html": html, "withheld": report.withheld}
+
+    digest = version_digest("team-report", timezone.get_current_timezone_name(), *version)
+    return cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
+
+
 @login_required
 def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     team, survey, surveys = _resolve(request, slug)
-    report = selectors.team_report(survey, team)
+    body = team_report_body(survey, team)
     targets_form = None
-    if _can_set_targets(request.user, team) and not report.withheld:
+    if _can_set_targets(request.user, team) and not body["withheld"]:
+        framework = survey.framework
+        current = dict(team.targets.values_list("dimension_key", "target_level"))
+        dimensions = list(framework.dimensions.order_by("order"))
         targets_form = TargetsForm(
-            dimensions=[row.dimension for row in report.dimensions],
-            levels=report.levels,
-            initial={f"target-{r.dimension.key}": r.target_level for r in report.dimensions},
+            dimensions=dimensions,
+            levels=list(framework.levels.order_by("number")),
+            initial={f"target-{d.key}": current.get(d.key) for d in dimensions},
         )
     return render(
         request,
         "reports/team.html",
         {
-            "report": report,
+            "team": team,
+            "survey": survey,
             "surveys": surveys,
-            "chart": report.chart_data(),
-            "radar_svg": mark_safe(radar_svg(report.chart_data())),  # noqa: S308 - escaped inside
+            "body": mark_safe(body["html"]),  # noqa: S308 - a rendered template
             "targets_form": targets_form,
         },
     )
@@ -114,7 +153,7 @@ def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
     from weasyprint import HTML
 
     team, survey, _ = _resolve(request, slug)
-    report = selectors.team_report(survey, team)
+    report = selectors.team_report(survey, team, services.current_figures(survey))
     html = render_to_string(
         "reports/team_pdf.html",
         {"report": report, "radar_svg": mark_safe(radar_svg(report.chart_data()))},  # noqa: S308
