@@ -33,7 +33,7 @@ def cached_build(
     outage logged: a cache outage must not become an outage of the pages.
     """
     try:
-        value = cache.get(key)
+        value: _ValueT | None = cache.get(key)
     except Exception as error:  # noqa: BLE001 - any cache failure: build it instead
         logger.warning("page cache unavailable: %s", error)
         value = None

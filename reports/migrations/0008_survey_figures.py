@@ -5,23 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reports', '0007_evidence_verdicts'),
-        ('surveys', '0013_answer_choice_triggers_again'),
+        ("reports", "0007_evidence_verdicts"),
+        ("surveys", "0013_answer_choice_triggers_again"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SurveyFigures',
+            name="SurveyFigures",
             fields=[
-                ('survey', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='figures', serialize=False, to='surveys.survey')),
-                ('version', models.CharField(max_length=64)),
-                ('computed_at', models.DateTimeField()),
-                ('dimension_medians', models.JSONField(default=dict)),
-                ('percentiles', models.JSONField(default=dict)),
-                ('level_counts', models.JSONField(default=list)),
-                ('teams_scored', models.PositiveIntegerField(default=0)),
+                (
+                    "survey",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="figures",
+                        serialize=False,
+                        to="surveys.survey",
+                    ),
+                ),
+                ("version", models.CharField(max_length=64)),
+                ("computed_at", models.DateTimeField()),
+                ("dimension_medians", models.JSONField(default=dict)),
+                ("percentiles", models.JSONField(default=dict)),
+                ("level_counts", models.JSONField(default=list)),
+                ("teams_scored", models.PositiveIntegerField(default=0)),
             ],
         ),
     ]
