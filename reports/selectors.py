@@ -1275,9 +1275,9 @@ def org_heatmap(survey: Survey, user: User, query: OrgQuery) -> Heatmap:
         rollups = rollups.filter(team_id__in=managed)
     if survey.anonymous and rollups.exists():
         below_withheld = (
-            TeamScore.objects.filter(survey=survey, is_rollup=False)
+            TeamScore.objects.filter(survey=survey, is_rollup=False, team__parent__isnull=False)
             .exclude(shown_scores(survey))
-            .values("team__parent_id")
+            .values("team__parent_id")  # no NULL: NOT IN a list holding NULL is never true
         )
         rollups = rollups.exclude(team_id__in=below_withheld)
     names = list(rollups.order_by("team__name").values_list("team_id", "team__name"))
