@@ -931,7 +931,7 @@ class HeatmapLevel(TypedDict):
 
 
 class Heatmap(TypedDict):
-    """The organisation heatmap's data (OrgReport.heatmap_data), JSON-ready."""
+    """The organisation heatmap's data (org_heatmap), JSON-ready."""
 
     teams: list[str]
     dimensions: list[str]
