@@ -250,6 +250,48 @@ def test_every_format_gives_back_the_stored_comments(survey, commented, admin_ap
             assert [unescape(value or "") for value in read] == stored
 
 
+def _as_in(fmt: str, value: str | None) -> str | None:
+    """What ``fmt`` holds for a text that JSON gives as ``value`` (None: SQL NULL)."""
+    if fmt == "csv":
+        return "" if value is None else neutralise_formula(value)
+    if fmt == "xlsx":
+        return xlsx_text(value) or None if value is not None else None
+    return value
+
+
+def test_every_format_agrees_with_json_on_every_text_column(survey, team, member, commented):
+    """Every text column that people type, in every format, against JSON's row: CSV
+    neutralised, XLSX escaped (never a formula), NDJSON and Parquet equal."""
+    admin_api = token_client(type(member).objects.create_superuser("root", "r@example.org", "x"))
+    text_columns = ["survey", "team", "respondent", "comment"]
+
+    @_EXAMPLES
+    @given(
+        comments=st.lists(stored_text, min_size=1, max_size=4),
+        title=stored_text.map(lambda text: text[:200]),
+        slug=stored_text.map(lambda text: text[:64]).filter(lambda text: text != "fraud"),
+        username=stored_text.map(lambda text: text[:150]).filter(lambda text: text != "root"),
+    )
+    def agree(comments, title, slug, username) -> None:
+        _store_comments(commented, comments)
+        Survey.objects.filter(pk=survey.pk).update(title=title)
+        Team.objects.filter(pk=team.pk).update(slug=slug)
+        type(member).objects.filter(pk=member.pk).update(username=username)
+        _, body = fetch(admin_api, "answers", survey=survey.pk, format="json")
+        reference = parse(body, "json")
+        assert reference[0]["team"] == slug and reference[0]["respondent"] == username
+        for fmt in ("csv", "ndjson", "xlsx", "parquet"):
+            response, body = fetch(admin_api, "answers", survey=survey.pk, format=fmt)
+            assert response.status_code == 200
+            rows = parse(body, fmt)
+            assert len(rows) == len(reference), fmt
+            for row, expected in zip(rows, reference, strict=True):
+                for column in text_columns:
+                    assert row[column] == _as_in(fmt, expected[column]), (fmt, column)
+
+    agree()
+
+
 @pytest.mark.parametrize("anonymous", [False, True])
 def test_copy_and_python_csv_writers_write_the_same_bytes(
     postgres_only, survey, team, member, commented, anonymous
