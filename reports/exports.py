@@ -32,14 +32,18 @@ import queue
 import re
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import orjson
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.files import File
 from django.db import connection, transaction
 from django.db.models import Count, Model
 from django.utils import timezone
@@ -48,7 +52,14 @@ from django.utils.dateparse import parse_datetime
 from xlsxwriter.utility import xl_col_to_name
 
 from maturity.models import Choice, Dimension, Question
-from reports.models import ApiToken, DimensionScore, ExportAudit, QuestionScore, TeamScore
+from reports.models import (
+    ApiToken,
+    DimensionScore,
+    ExportAudit,
+    ExportJob,
+    QuestionScore,
+    TeamScore,
+)
 from reports.selectors import is_withheld
 from surveys.models import Answer, Response, Survey, Team
 
@@ -186,6 +197,16 @@ class ExportRequest:
             "team": self.team.slug if self.team else None,
             "since": self.since.isoformat() if self.since else None,
         }
+
+    def params(self) -> dict[str, Any]:
+        """Return the request as the export endpoints' query takes it (``ExportQuerySerializer``),
+        JSON-ready: what an export job stores and its worker validates again."""
+        params: dict[str, Any] = {"survey": self.survey.pk, "format": self.format, "bom": self.bom}
+        if self.team is not None:
+            params["team"] = self.team.slug
+        if self.since is not None:
+            params["since"] = self.since.isoformat()
+        return params
 
     def filename(self) -> str:
         team = f"-{self.team.slug}" if self.team else ""
@@ -645,6 +666,8 @@ class Export:
         self.request = request
         self.audit = audit
         self.rows = 0
+        # Called with ``rows`` whenever it grows (an export job's progress).
+        self.on_rows: Callable[[int], None] | None = None
         builder = answers_query if request.kind == "answers" else scores_query
         self.query = builder(request)
 
@@ -700,6 +723,8 @@ class Export:
             while rows := cursor.fetchmany(FETCH_ROWS):
                 chunk = rows if convert is None else [convert(row) for row in rows]
                 self.rows += len(chunk)
+                if self.on_rows is not None:
+                    self.on_rows(self.rows)
                 yield chunk
 
     def _transaction(self) -> Any:
@@ -752,6 +777,8 @@ class Export:
                     messages += 1
                     if len(pending) >= STREAM_BYTES:
                         self.rows = max(messages - skip, 0)
+                        if self.on_rows is not None:
+                            self.on_rows(self.rows)
                         yield bytes(pending)
                         pending.clear()
             self.rows = raw.rowcount if raw.rowcount >= 0 else max(messages - skip, 0)
@@ -1080,3 +1107,144 @@ def export_start(
         filters=request.filters(),
     )
     return Export(request, audit)
+
+
+def export_rows_upper_bound(request: ExportRequest) -> int:
+    """Return a cheap upper bound of an export's rows, read before anything is streamed.
+
+    Answers: the counted responses of the exported teams (submitted at or after ``since``)
+    times the framework's questions, since a response answers each question at most once;
+    scores: the exported teams times (dimensions + 1, the ``overall`` row). Two small
+    aggregates over responses or snapshots and one count of questions: no answer is read.
+    The synchronous endpoints refuse an export above ``EXPORT_SYNC_MAX_ROWS`` with a 413.
+    """
+    survey = request.survey
+    if request.kind == "scores":
+        dimensions = Dimension.objects.filter(framework_id=survey.framework_id).count()
+        return len(scored_team_ids(survey, request.team)) * (dimensions + 1)
+    responses = Response.objects.filter(
+        survey=survey,
+        status=Response.Status.SUBMITTED,
+        team_id__in=counted_team_ids(survey, request.team),
+    )
+    if request.since is not None:
+        responses = responses.filter(submitted_at__gte=request.since)
+    questions = Question.objects.filter(framework_id=survey.framework_id).count()
+    return responses.count() * questions
+
+
+# --- export jobs (issue 17) -------------------------------------------------------------------
+# Seconds between two writes of a running job's progress (rows written).
+JOB_PROGRESS_SECONDS = 1.0
+_DOWNLOAD_SALT = "reports.exports.download"
+
+
+def export_job_create(
+    request: ExportRequest, *, owner: User, token: ApiToken | None = None
+) -> ExportJob:
+    """Record an export job for a worker to run (``reports.tasks.enqueue_export_job``)."""
+    return ExportJob.objects.create(
+        owner=owner,
+        token=token,
+        kind=request.kind,
+        format=request.format,
+        params=request.params(),
+        rows_estimated=export_rows_upper_bound(request),
+    )
+
+
+def export_job_run(job: ExportJob, request: ExportRequest) -> ExportJob:
+    """Write ``job``'s export into its file in the export storage; return the job, done.
+
+    Audited as every export is (``export_start``, ``via="job"``, in the owner's name);
+    ``rows_written`` is saved at most every JOB_PROGRESS_SECONDS while it runs, and
+    ``rows_estimated`` is the exact count read at the start. The file is written to a local
+    temporary file first and then saved through Django's storage API, so that a failed or
+    interrupted run leaves nothing in the storage. Errors propagate; the caller records
+    them (``export_job_fail``).
+    """
+    export = export_start(request, user=job.owner, token=job.token, via="job")
+    now = timezone.now()
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportJob.Status.RUNNING,
+        started_at=now,
+        audit=export.audit,
+        rows_estimated=export.estimated_rows(),
+        rows_written=0,
+        error="",
+    )
+    saved_at = [time.monotonic()]
+
+    def progress(rows: int) -> None:
+        if time.monotonic() - saved_at[0] >= JOB_PROGRESS_SECONDS:
+            ExportJob.objects.filter(pk=job.pk).update(rows_written=rows)
+            saved_at[0] = time.monotonic()
+
+    export.on_rows = progress
+    with tempfile.TemporaryFile() as written:
+        for block in export.stream():
+            written.write(block)
+        size = written.tell()
+        written.seek(0)
+        job.file.save(request.filename(), File(written), save=False)
+    finished = timezone.now()
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportJob.Status.DONE,
+        file=job.file.name,
+        size=size,
+        rows_written=export.rows,
+        finished_at=finished,
+        expires_at=finished + timedelta(seconds=settings.EXPORT_FILE_SECONDS),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def export_job_fail(job_id: int, error: str) -> None:
+    """Record that a job failed, with why (shown in ``GET /api/v1/exports/{id}/``)."""
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def export_jobs_delete_expired(*, now: datetime | None = None) -> int:
+    """Delete the files of done jobs whose ``expires_at`` has passed; return how many.
+
+    Each job is claimed with a conditional update (status done -> expired) before its
+    file is deleted, so that two cleanups running at once delete each file once. A file
+    already missing from the storage is not an error.
+    """
+    now = now or timezone.now()
+    deleted = 0
+    due = ExportJob.objects.filter(status=ExportJob.Status.DONE, expires_at__lte=now)
+    for job in due.only("pk", "file").iterator():
+        claimed = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.DONE).update(
+            status=ExportJob.Status.EXPIRED, file=""
+        )
+        if claimed and job.file.name:
+            job.file.storage.delete(job.file.name)
+            deleted += 1
+    return deleted
+
+
+def export_download_token(job: ExportJob) -> tuple[str, datetime]:
+    """Return a signed token for downloading ``job``'s file and when it stops working.
+
+    It is valid for EXPORT_DOWNLOAD_URL_SECONDS, or until the file expires if sooner.
+    """
+    token = signing.TimestampSigner(salt=_DOWNLOAD_SALT).sign(str(job.pk))
+    valid_until = timezone.now() + timedelta(seconds=settings.EXPORT_DOWNLOAD_URL_SECONDS)
+    if job.expires_at is not None:
+        valid_until = min(valid_until, job.expires_at)
+    return token, valid_until
+
+
+def export_download_token_valid(job: ExportJob, token: str) -> bool:
+    """Return whether ``token`` is a download token of ``job`` that has not expired."""
+    try:
+        signed = signing.TimestampSigner(salt=_DOWNLOAD_SALT).unsign(
+            token, max_age=settings.EXPORT_DOWNLOAD_URL_SECONDS
+        )
+    except signing.BadSignature:  # SignatureExpired included
+        return False
+    return signed == str(job.pk)
