@@ -28,6 +28,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import itertools
 import queue
 import re
 import tempfile
@@ -110,6 +111,8 @@ SCORE_COLUMNS = [
 ]
 FETCH_ROWS = 5000
 PARQUET_ROW_GROUP = 50_000
+# PostgreSQL's CSV parsed by Arrow (Parquet) this many bytes at a time
+ARROW_CSV_BYTES = 8 * 2**20
 XLSX_SHEET_ROWS = 1_000_000  # Excel holds 1,048,576 rows per sheet
 STREAM_BYTES = 256 * 1024
 SPOOL_BYTES = 16 * 2**20
@@ -764,14 +767,16 @@ class Export:
         sql = f"COPY ({self.query.copy_sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
         yield from self._copy_out(sql, header=True)
 
-    def _copy_out(self, sql: str, *, header: bool = False) -> Iterator[bytes]:
+    def _copy_out(
+        self, sql: str, *, header: bool = False, params: list[Any] | None = None
+    ) -> Iterator[bytes]:
         """Yield what ``COPY ... TO STDOUT`` sends, in blocks of whole rows; count the rows."""
         pending = bytearray()
         skip = 1 if header else 0
         with self._transaction(), connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor: COPY is not in the DB-API
             messages = 0
-            with raw.copy(sql, self.query.copy_params) as copy:
+            with raw.copy(sql, self.query.copy_params if params is None else params) as copy:
                 for data in copy:  # one row per message, as PostgreSQL sends it
                     pending += data
                     messages += 1
@@ -841,28 +846,76 @@ class Export:
                 for name, kind in zip(self.query.columns, self.query.arrow_types, strict=True)
             ]
         )
+        by_database = connection.vendor == "postgresql"
+        batches_of = self._copy_arrow_batches if by_database else self._arrow_batches
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             with pq.ParquetWriter(spool, schema, compression="zstd") as writer:
                 batches: list[pa.RecordBatch] = []
                 pending = 0
-                for chunk in self._chunks():
-                    columns = list(zip(*chunk, strict=True))
-                    batches.append(
-                        pa.RecordBatch.from_arrays(
-                            [
-                                _arrow_column(column, kind)
-                                for column, kind in zip(columns, schema.types, strict=True)
-                            ],
-                            schema=schema,
-                        )
-                    )
-                    pending += len(chunk)
+                for batch in batches_of(schema):
+                    batches.append(batch)
+                    pending += batch.num_rows
                     if pending >= PARQUET_ROW_GROUP:
                         writer.write_table(pa.Table.from_batches(batches, schema=schema))
                         batches, pending = [], 0
                 if batches or self.rows == 0:
                     writer.write_table(pa.Table.from_batches(batches, schema=schema))
             yield from _read_back(spool)
+
+    def _arrow_batches(self, schema: Any) -> Iterator[Any]:
+        """Yield Arrow record batches of ``schema`` built from the fetched rows."""
+        import pyarrow as pa
+
+        for chunk in self._chunks():
+            columns = list(zip(*chunk, strict=True))
+            yield pa.RecordBatch.from_arrays(
+                [
+                    _arrow_column(column, kind)
+                    for column, kind in zip(columns, schema.types, strict=True)
+                ],
+                schema=schema,
+            )
+
+    def _copy_arrow_batches(self, schema: Any) -> Iterator[Any]:
+        """Yield the record batches ``_arrow_batches`` yields, parsed by Arrow from the
+        database's own CSV (PostgreSQL): ``COPY`` of the typed rows, read by Arrow's CSV
+        reader (C++) with the columns' types, instead of a Python object per value.
+
+        CSV keeps NULL and the empty text apart (an unquoted empty field against ``""``),
+        booleans are ``t``/``f`` and times ISO 8601 text, so Arrow reads back exactly the
+        values of the rows; a property test compares the two paths. Each block COPY sends
+        holds whole rows, so blocks are parsed one at a time in this thread.
+        """
+        import pyarrow.csv as arrow_csv
+
+        read_options = arrow_csv.ReadOptions(column_names=list(schema.names))
+        parse_options = arrow_csv.ParseOptions(newlines_in_values=True)
+        convert_options = arrow_csv.ConvertOptions(
+            column_types=dict(zip(schema.names, schema.types, strict=True)),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+            true_values=["t"],
+            false_values=["f"],
+        )
+        sql = f"COPY ({self.query.typed_sql}) TO STDOUT WITH (FORMAT csv)"
+        pending: list[bytes] = []
+        size = 0
+        blocks = self._copy_out(sql, params=self.query.params)
+        for block in itertools.chain(blocks, [b""]):
+            pending.append(block)
+            size += len(block)
+            if size < ARROW_CSV_BYTES and block:
+                continue
+            if size:
+                table = arrow_csv.read_csv(
+                    io.BytesIO(b"".join(pending)),
+                    read_options=read_options,
+                    parse_options=parse_options,
+                    convert_options=convert_options,
+                )
+                yield from table.to_batches()
+            pending, size = [], 0
 
 
 @contextlib.contextmanager
