@@ -46,7 +46,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import Count, Model
+from django.db.models import Count, Model, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
@@ -1278,6 +1278,30 @@ def export_jobs_delete_expired(*, now: datetime | None = None) -> int:
             job.file.storage.delete(job.file.name)
             deleted += 1
     return deleted
+
+
+def export_jobs_fail_lost(*, now: datetime | None = None) -> int:
+    """Fail the jobs whose worker or message was lost; return how many.
+
+    A queued job's message is handed to another worker after the broker's visibility
+    timeout, and a running one ends within the hard time limit (CELERY_TASK_TIME_LIMIT):
+    a job still queued or running AGGREGATION_RECOVERY_MARGIN seconds after that is lost.
+    Its error says so; a late message for it then does nothing (``run_export_job``).
+    """
+    now = now or timezone.now()
+    margin = settings.AGGREGATION_RECOVERY_MARGIN
+    queued_for = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] + margin
+    running_for = settings.CELERY_TASK_TIME_LIMIT + margin
+    lost = ExportJob.objects.filter(
+        Q(status=ExportJob.Status.QUEUED, created_at__lt=now - timedelta(seconds=queued_for))
+        | Q(status=ExportJob.Status.RUNNING, started_at__lt=now - timedelta(seconds=running_for))
+    )
+    return lost.update(
+        status=ExportJob.Status.FAILED,
+        finished_at=now,
+        error="The job was lost (its worker stopped or its message was dropped) and did not "
+        "finish in time; create it again.",
+    )
 
 
 def export_download_token(job: ExportJob) -> tuple[str, datetime]:

@@ -362,8 +362,11 @@ def run_export_job(self: Task[Any, Any], job_id: int) -> str:
 
 @shared_task(acks_late=True, ignore_result=True)
 def delete_expired_exports() -> int:
-    """Delete the files of export jobs past their expiry (beat, every EXPORT_CLEANUP_SECONDS);
-    return how many were deleted."""
+    """Delete the files of export jobs past their expiry and fail the jobs that were lost
+    (beat, every EXPORT_CLEANUP_SECONDS); return how many files were deleted."""
+    lost = exports.export_jobs_fail_lost()
+    if lost:
+        logger.warning("delete_expired_exports failed %d lost export job(s)", lost)
     deleted = exports.export_jobs_delete_expired()
     if deleted:
         logger.info("delete_expired_exports deleted %d file(s)", deleted)

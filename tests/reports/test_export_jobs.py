@@ -342,3 +342,28 @@ def test_the_upper_bound_is_exact_for_complete_responses_and_follows_the_filters
     dimensions = answered.framework.dimensions.count()
     scores = export_rows_upper_bound(ExportRequest(kind="scores", survey=answered))
     assert scores == 2 * (dimensions + 1)
+
+
+def test_beat_fails_jobs_whose_worker_or_message_was_lost(answered, admin_user, settings):
+    settings.CELERY_TASK_TIME_LIMIT = 300
+    settings.AGGREGATION_RECOVERY_MARGIN = 60
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 480}
+    now = timezone.now()
+
+    def job(status, **times):
+        made = ExportJob.objects.create(
+            owner=admin_user, kind="scores", format="csv", params={"survey": answered.pk}
+        )
+        ExportJob.objects.filter(pk=made.pk).update(status=status, **times)
+        return made.pk
+
+    lost_queued = job("queued", created_at=now - timedelta(seconds=541))
+    waiting = job("queued", created_at=now - timedelta(seconds=539))
+    lost_running = job("running", started_at=now - timedelta(seconds=361))
+    running = job("running", started_at=now - timedelta(seconds=359))
+    assert delete_expired_exports() == 0  # no file to delete; the lost jobs are failed
+    status = dict(ExportJob.objects.values_list("pk", "status"))
+    assert (status[lost_queued], status[lost_running]) == ("failed", "failed")
+    assert (status[waiting], status[running]) == ("queued", "running")
+    assert "lost" in ExportJob.objects.get(pk=lost_queued).error
+    assert run_export_job(lost_queued) == "skipped"  # a late message does nothing
