@@ -9,7 +9,7 @@ import reports.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reports", "0007_evidence_verdicts"),
+        ("reports", "0008_survey_figures"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
