@@ -102,7 +102,8 @@ def test_team_and_survey_names_show_as_text_in_chart_tooltips_and_legends(
     log_in(page, admin_user.username)
     page.goto(f"/reports/?survey={survey.pk}")
     expect(page.locator("#heatmap svg")).to_be_visible()
-    heat = page.evaluate("() => JSON.parse(document.getElementById('heatmap-data').textContent)")
+    source = page.get_attribute("#heatmap", "data-src")
+    heat = page.evaluate("(url) => fetch(url).then((r) => r.json())", source)
     for name in (BOLD_TEAM, IMG_TEAM):
         row = heat["teams"].index(name)
         score = next(c[2] for c in heat["cells"] if c[0] == 0 and c[1] == row)
