@@ -12,6 +12,7 @@ from reports import health
 from surveys import services as survey_services
 from tests.browser.conftest import PHONE, log_in
 from tests.conftest import complete_answers
+from tests.pdf import pdf_page_fill, pdf_text
 from tests.reports.test_reports import rounds  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -234,3 +235,23 @@ def test_org_table_headers_never_run_into_each_other(
             }).map(th => th.textContent)"""
         )
         assert overlapping == [], overlapping
+
+
+def test_printing_the_team_report_leaves_no_page_half_empty(
+    new_page,
+    rounds,  # noqa: F811 - fixture
+    team,
+    manager,
+):
+    """The browser's own "Print" of the page, as the PDF: sections flow across pages."""
+    _, survey = rounds
+    page = new_page()
+    log_in(page, manager.username)
+    page.goto(f"/reports/teams/{team.slug}/?survey={survey.pk}")
+    expect(page.locator("#radar.rendered svg")).to_be_visible()
+    page.emulate_media(media="print")
+    printed = page.pdf(format="A4")
+    fills = pdf_page_fill(printed)
+    assert len(fills) >= 2
+    assert all(fill >= 0.75 for fill in fills[:-1]), fills
+    assert "Dimensions" in pdf_text(printed).split("\f")[0]  # the radar does not stand alone
