@@ -12,6 +12,8 @@ from reports import health
 from surveys import services as survey_services
 from tests.browser.conftest import PHONE, log_in
 from tests.conftest import complete_answers
+from tests.evidence_repository import score_with_evidence
+from tests.factories import MembershipFactory
 from tests.pdf import pdf_page_fill, pdf_text
 from tests.reports.test_reports import rounds  # noqa: F401 - fixture
 
@@ -255,3 +257,28 @@ def test_printing_the_team_report_leaves_no_page_half_empty(
     assert len(fills) >= 2
     assert all(fill >= 0.75 for fill in fills[:-1]), fills
     assert "Dimensions" in pdf_text(printed).split("\f")[0]  # the radar does not stand alone
+
+
+def test_every_page_of_a_round_with_evidence_and_profiles_fits_a_phone_screen(
+    new_page, v2_survey, platform_team, team, other_team
+):
+    """Framework version 2: the evidence section and the calibration table, the ML Test
+    Score page with its 28 tests, a team profile, 16 steps, and a closed round's page."""
+    score_with_evidence(v2_survey, evidenced=team, unevidenced=other_team)
+    lead = MembershipFactory(team=platform_team, role="manager", user__username="lead").user
+    MembershipFactory(team=team, role="manager", user=lead)
+    page = new_page(**PHONE)
+    log_in(page, lead.username)
+    assert_fits(page, f"/reports/teams/{team.slug}/?survey={v2_survey.pk}")
+    expect(page.get_by_test_id("evidence-table")).to_be_attached()
+    assert_fits(page, f"/reports/teams/{team.slug}/ml-test-score/?survey={v2_survey.pk}")
+    expect(page.locator("#mlts-monitor")).to_be_attached()
+    assert_fits(page, f"/reports/?survey={v2_survey.pk}")
+    expect(page.get_by_test_id("calibration")).to_be_attached()
+    assert_fits(page, f"/surveys/{v2_survey.pk}/{team.slug}/profile/")
+    for dimension in v2_survey.framework.dimensions.order_by("order")[:3]:
+        assert_fits(page, f"/surveys/{v2_survey.pk}/{team.slug}/d/{dimension.key}/")
+    v2_survey.status = "closed"
+    v2_survey.save()
+    assert_fits(page, f"/surveys/{v2_survey.pk}/{team.slug}/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
