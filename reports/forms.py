@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from maturity.models import Dimension, Level
+from surveys.models import Team
 
 
 class TargetsForm(forms.Form):
@@ -32,7 +33,7 @@ class OrgTableForm(forms.Form):
 
     sort = forms.ChoiceField(required=False)
     dir = forms.ChoiceField(choices=[("asc", "ascending"), ("desc", "descending")], required=False)
-    parent = forms.ChoiceField(required=False, label="Under")
+    parent = forms.SlugField(required=False, label="Under")
     level = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
     dimension = forms.ChoiceField(required=False, label="in")
     page = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
@@ -41,17 +42,25 @@ class OrgTableForm(forms.Form):
         self,
         *args: Any,
         sorts: list[tuple[str, str]],
-        parents: list[tuple[str, str]],
         dimensions: list[Dimension],
         levels: list[Level],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sort"].choices = sorts  # type: ignore[attr-defined]
-        self.fields["parent"].choices = [("", "All teams"), *parents]  # type: ignore[attr-defined]
         self.fields["level"].choices = [("", "Any level")] + [  # type: ignore[attr-defined]
             (str(lvl.number), f"{lvl.number} · {lvl.name}") for lvl in levels
         ]
         self.fields["dimension"].choices = [("", "overall")] + [  # type: ignore[attr-defined]
             (d.key, d.name) for d in dimensions
         ]
+
+    def clean_parent(self) -> Team | None:
+        """The team whose subtree the table keeps (by slug), or None."""
+        slug = self.cleaned_data.get("parent")
+        if not slug:
+            return None
+        parent = Team.objects.filter(slug=slug).first()
+        if parent is None:
+            raise forms.ValidationError(f"There is no team “{slug}”.")
+        return parent

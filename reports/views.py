@@ -26,19 +26,31 @@ from reports.charts import radar_svg
 from reports.forms import OrgTableForm, TargetsForm
 from surveys import selectors as survey_selectors
 from surveys import services as survey_services
-from surveys.models import Survey, Team
+from surveys.models import Membership, Survey, Team
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
 def _surveys_of(team: Team, user: User) -> list[Survey]:
-    surveys = survey_selectors.readable_surveys(user).filter(teams=team).exclude(status="draft")
-    return [
-        s
-        for s in surveys.order_by("-opens_at")
-        if team.pk in survey_selectors.readable_team_ids(user, s)
-    ]
+    """The rounds of ``team`` (not drafts) whose results ``user`` may read, newest first.
+
+    The same rule as surveys.selectors.readable_team_ids, for one team: admins and the
+    team's managers (or managers above it) read every round; a member reads the rounds
+    that let members see results.
+    """
+    surveys = (
+        Survey.objects.filter(teams=team)
+        .exclude(status=Survey.Status.DRAFT)
+        .select_related("framework")
+        .order_by("-opens_at")
+    )
+    managed = survey_selectors.managed_team_ids(user)
+    if managed is None or team.pk in managed:
+        return list(surveys)
+    if not Membership.objects.filter(user=user, team=team).exists():
+        return []
+    return list(surveys.filter(members_see_results=True))
 
 
 def _resolve(request: AuthenticatedHttpRequest, slug: str) -> tuple[Team, Survey, list[Survey]]:
@@ -64,10 +76,12 @@ def _can_set_targets(user: User, team: Team) -> bool:
 
 
 class TeamReportBody(TypedDict):
-    """A rendered team report body, as cached: its HTML and what the page around it needs."""
+    """A rendered team report body, as cached: its HTML, whether the team's results are
+    withheld, and the targets form's fields (shown to those who may set targets)."""
 
     html: str
     withheld: bool
+    targets_html: str
 
 
 def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
@@ -91,7 +105,19 @@ def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
                 "radar_svg": mark_safe(radar_svg(chart)),  # noqa: S308 - escaped inside
             },
         )
-        return {"html": html, "withheld": report.withheld}
+        targets_html = ""
+        if not report.withheld:
+            current = dict(team.targets.values_list("dimension_key", "target_level"))
+            form = TargetsForm(
+                dimensions=[row.dimension for row in report.dimensions],
+                levels=report.levels,
+                initial={
+                    f"target-{r.dimension.key}": current.get(r.dimension.key)
+                    for r in report.dimensions
+                },
+            )
+            targets_html = render_to_string("reports/_targets_fields.html", {"form": form})
+        return {"html": html, "withheld": report.withheld, "targets_html": targets_html}
 
     digest = version_digest("team-report", timezone.get_current_timezone_name(), *version)
     return cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
@@ -101,16 +127,7 @@ def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
 def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     team, survey, surveys = _resolve(request, slug)
     body = team_report_body(survey, team)
-    targets_form = None
-    if _can_set_targets(request.user, team) and not body["withheld"]:
-        framework = survey.framework
-        current = dict(team.targets.values_list("dimension_key", "target_level"))
-        dimensions = list(framework.dimensions.order_by("order"))
-        targets_form = TargetsForm(
-            dimensions=dimensions,
-            levels=list(framework.levels.order_by("number")),
-            initial={f"target-{d.key}": current.get(d.key) for d in dimensions},
-        )
+    can_set_targets = _can_set_targets(request.user, team) and not body["withheld"]
     return render(
         request,
         "reports/team.html",
@@ -119,7 +136,9 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "survey": survey,
             "surveys": surveys,
             "body": mark_safe(body["html"]),  # noqa: S308 - a rendered template
-            "targets_form": targets_form,
+            "targets_fields": (
+                mark_safe(body["targets_html"]) if can_set_targets else None  # noqa: S308
+            ),
         },
     )
 
@@ -205,16 +224,11 @@ def _org_query(
 ) -> tuple[selectors.OrgQuery, OrgTableForm]:
     """Read the organisation table's query string; an invalid one shows the default table
     (the form carries the errors)."""
-    readable = (
-        None if request.user.is_staff else survey_selectors.readable_team_ids(request.user, survey)
-    )
-    parents = selectors.org_parent_choices(survey, readable)
     dimensions = list(survey.framework.dimensions.order_by("order"))
     sorts = [(key, key) for key in selectors.ORG_SORTS] + [(d.key, d.name) for d in dimensions]
     form = OrgTableForm(
         request.GET,
         sorts=sorts,
-        parents=[(team.slug, team.name) for team in parents],
         dimensions=dimensions,
         levels=list(survey.framework.levels.order_by("number")),
     )
@@ -226,7 +240,7 @@ def _org_query(
         selectors.OrgQuery(
             sort=sort,
             descending=(data["dir"] or ("asc" if sort == "name" else "desc")) == "desc",
-            parent=next((team for team in parents if team.slug == data["parent"]), None),
+            parent=data["parent"],
             level=data["level"],
             dimension=next((d for d in dimensions if d.key == data["dimension"]), None),
             page=data["page"] or 1,
@@ -242,8 +256,8 @@ def _org_version(
     ``query``: the survey's (selectors.org_report_version), the reader's teams, the query
     and the time zone."""
     user = request.user
-    readable = None if user.is_staff else survey_selectors.readable_team_ids(user, survey)
     managed = survey_selectors.managed_team_ids(user)
+    readable = None if user.is_staff else survey_selectors.readable_team_ids(user, survey)
     return (
         *selectors.org_report_version(survey),
         tuple(sorted(readable)) if readable is not None else None,
