@@ -39,6 +39,7 @@ class RadarChart(TypedDict):
 LABEL_FONT_SIZE = 10  # px, the dimension names and the legend
 LINE_HEIGHT = 12  # px
 LABEL_CHARACTERS = 24  # a dimension name wraps at spaces onto lines of at most this many
+MIDDLE_LABEL_CHARACTERS = 16
 LEGEND_CHARACTERS = 70
 # A generous average advance of DejaVu Sans (capitals and "m" are wider than 0.6 em), so
 # that the estimated box of a name is never narrower than the drawn one.
@@ -135,7 +136,7 @@ def radar_svg(data: RadarChart, size: int = 420) -> str:
         parts.append(
             f'<line x1="{centre_x}" y1="{centre}" x2="{x:.1f}" y2="{y:.1f}" stroke="#eef0f3"/>'
         )
-        parts.append(_dimension_label(name, *point(index, 116), centre_x, centre, box))
+        parts.append(_dimension_label(name, *point(index, 118), centre_x, centre, box))
     parts.extend(_series_shapes(data, point))
     legend_top = box.bottom + LINE_HEIGHT
     for series_index, series in enumerate(data["series"]):
@@ -162,16 +163,16 @@ def _dimension_label(
     name: str, x: float, y: float, centre_x: float, centre: float, box: _Box
 ) -> str:
     """Return a dimension's name placed at its axis end (x, y), wrapped, growing away from
-    the rings: upwards above them, downwards below, centred on the point at the sides."""
-    lines = wrap_label(name)
+    the rings: upwards at the top, downwards at the bottom, centred on the point at the
+    sides, and in between in proportion (so that a low side label does not run into the
+    ring above it)."""
     anchor = "middle" if abs(x - centre_x) < 10 else ("start" if x > centre_x else "end")
+    # A name centred above or below the rings wraps narrower: its neighbours come close.
+    lines = wrap_label(name, MIDDLE_LABEL_CHARACTERS if anchor == "middle" else LABEL_CHARACTERS)
     block = LINE_HEIGHT * (len(lines) - 1)
-    if anchor == "middle" and y < centre:
-        first_baseline = y - block
-    elif anchor == "middle":
-        first_baseline = y + LABEL_FONT_SIZE
-    else:
-        first_baseline = y - block / 2 + 0.35 * LABEL_FONT_SIZE
+    # -1 at the top of the chart, 0 at the sides, 1 at the bottom.
+    down = (y - centre) / max(1.0, math.hypot(x - centre_x, y - centre))
+    first_baseline = y - block * (1 - down) / 2 + (0.35 + 0.65 * down) * LABEL_FONT_SIZE
     return _text_lines(lines, x, first_baseline, anchor, box)
 
 
