@@ -29,14 +29,21 @@
     return element ? JSON.parse(element.textContent) : null;
   }
 
-  /* Draw ``makeOption(width)`` into ``element``; on a resize, draw again for the new width
-     (the radar's label room and the heatmap's labels depend on it). */
-  function draw(element, makeOption) {
+  /* Draw ``makeOption(width)`` into ``element``. On a resize the chart is resized, and its
+     option set again only when ``layoutOf(width)`` changes (the radar's label room, the
+     heatmap's cell labels): a phone fires resize whenever its address bar hides, and
+     setting the option again would reset what the reader scrolled to. */
+  function draw(element, makeOption, layoutOf) {
     var chart = echarts.init(element, null, { renderer: "svg" });
+    var layout = layoutOf(element.clientWidth);
     chart.setOption(makeOption(element.clientWidth));
     element.classList.add("rendered");
     window.addEventListener("resize", function () {
-      chart.setOption(makeOption(element.clientWidth));
+      var width = element.clientWidth;
+      if (layoutOf(width) !== layout) {
+        layout = layoutOf(width);
+        chart.setOption(makeOption(width));
+      }
       chart.resize();
     });
   }
@@ -128,7 +135,7 @@
           })
         }]
       };
-    });
+    }, function (width) { return JSON.stringify(radarLayout(width)); });
   }
 
   function heatmapTooltip(data) {
@@ -147,9 +154,12 @@
     var many = data.teams.length > HEATMAP_ROWS;
     var rows = many ? HEATMAP_ROWS : data.teams.length;
     element.style.height = Math.max(300, 230 + 34 * rows) + "px";
+    // A score is written in its cell only when the cell is wide enough to hold it.
+    function cellWidthOf(width) {
+      return (width - 170 - (many ? 20 : 0)) / Math.max(1, data.dimensions.length);
+    }
     draw(element, function (width) {
-      // A score is written in its cell only when the cell is wide enough to hold it.
-      var cellWidth = (width - 170 - (many ? 20 : 0)) / Math.max(1, data.dimensions.length);
+      var cellWidth = cellWidthOf(width);
       return {
         animation: false,
         tooltip: { confine: true, formatter: heatmapTooltip(data) },
@@ -174,7 +184,7 @@
                    formatter: function (p) { return scoreText(p.value[2]); } }
         }]
       };
-    });
+    }, function (width) { return String(cellWidthOf(width) >= 30); });
   }
 
   /* The organisation heatmap loads its data (every matching team) from the URL in

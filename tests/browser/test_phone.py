@@ -202,6 +202,13 @@ def test_radar_labels_stay_inside_the_chart_on_a_phone_a_desktop_and_in_print(
         assert name in labels, (name, labels)
     assert texts_outside(desktop, ".chart-fallback svg") == []
 
+    # A window narrowed to a phone's width draws the radar again for its width.
+    desktop.emulate_media(media="screen")
+    desktop.set_viewport_size(PHONE["viewport"])
+    expect(desktop.get_by_test_id("radar-key")).to_be_visible()
+    expect(desktop.locator("#radar svg text").filter(has_text=names[0])).to_have_count(0)
+    assert texts_outside(desktop, "#radar svg") == []
+
     phone = new_page(**PHONE)
     log_in(phone, manager.username)
     phone.goto(url)
