@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 import numpy as np
@@ -348,7 +349,7 @@ class TeamReport:
     def profile_summary(self) -> str:
         return profile_summary(self.profile) if self.profile is not None else ""
 
-    @property
+    @cached_property
     def maps_ml_test_score(self) -> bool:
         """Tell whether the round's framework version maps any ML Test Score test."""
         return bool(ml_test_score_questions(self.survey.framework))
@@ -930,7 +931,7 @@ class HeatmapLevel(TypedDict):
 
 
 class Heatmap(TypedDict):
-    """The organisation heatmap's data (OrgReport.heatmap_data), JSON-ready."""
+    """The organisation heatmap's data (org_heatmap), JSON-ready."""
 
     teams: list[str]
     dimensions: list[str]
@@ -1233,16 +1234,21 @@ def org_parent_choices(survey: Survey, readable: set[int] | None) -> list[Team]:
 
 def _org_evidence(report: OrgReport, readable: set[int] | None) -> None:
     """Fill the calibration ranking (teams with evidence and checked answers, most
-    contradicted first: by count, then share, then name) and the teams without evidence."""
+    contradicted first: by count, then share, then name) and the teams without evidence.
+
+    A team has evidence in a round when it has a snapshot collected by the round's
+    reference time (then it has a current one: evidence.selectors.current_snapshots).
+    """
     survey = report.survey
-    team_ids = set(survey.teams.values_list("id", flat=True)) if readable is None else set(readable)
-    with_evidence = set(
-        current_snapshots(team_ids, reference_time(survey)).values_list("team_id", flat=True)
-    )
+    with_evidence = Snapshot.objects.filter(
+        status=Snapshot.Status.COLLECTED, received_at__lte=reference_time(survey)
+    ).values("team_id")
     shown = TeamScore.objects.filter(
-        shown_scores(survey), survey=survey, is_rollup=False, team_id__in=team_ids
+        shown_scores(survey), survey=survey, is_rollup=False
     ).select_related("team")
-    checked = [ts for ts in shown.filter(team_id__in=with_evidence, evidence_checked__gt=0)]
+    if readable is not None:
+        shown = shown.filter(team_id__in=readable)
+    checked = list(shown.filter(team_id__in=with_evidence, evidence_checked__gt=0))
     checked.sort(
         key=lambda ts: (
             -ts.evidence_contradicted,
@@ -1256,8 +1262,9 @@ def _org_evidence(report: OrgReport, readable: set[int] | None) -> None:
         for ts in checked[:ORG_LIST_LIMIT]
     ]
     missing = shown.exclude(team_id__in=with_evidence).order_by("team__name")
-    report.without_evidence_total = missing.count()
-    report.without_evidence = list(missing.values_list("team__name", flat=True)[:ORG_LIST_LIMIT])
+    names = list(missing.values_list("team__name", flat=True))
+    report.without_evidence_total = len(names)
+    report.without_evidence = names[:ORG_LIST_LIMIT]
 
 
 def org_heatmap(survey: Survey, user: User, query: OrgQuery) -> Heatmap:
@@ -1275,9 +1282,9 @@ def org_heatmap(survey: Survey, user: User, query: OrgQuery) -> Heatmap:
         rollups = rollups.filter(team_id__in=managed)
     if survey.anonymous and rollups.exists():
         below_withheld = (
-            TeamScore.objects.filter(survey=survey, is_rollup=False)
+            TeamScore.objects.filter(survey=survey, is_rollup=False, team__parent__isnull=False)
             .exclude(shown_scores(survey))
-            .values("team__parent_id")
+            .values("team__parent_id")  # no NULL: NOT IN a list holding NULL is never true
         )
         rollups = rollups.exclude(team_id__in=below_withheld)
     names = list(rollups.order_by("team__name").values_list("team_id", "team__name"))

@@ -152,6 +152,32 @@ def test_withheld_teams_sort_last_and_match_no_level(client, framework, admin_us
     assert heat["teams"] == ["Z large"]
 
 
+def test_a_withheld_team_hides_only_its_own_parents_rollup(client, framework, admin_user):
+    parent = TeamFactory(slug="parent", name="Parent")
+    other_parent = TeamFactory(slug="other-parent", name="Other parent")
+    children = [TeamFactory(slug=f"c{i}", name=f"Child {i}", parent=parent) for i in range(2)]
+    small = TeamFactory(slug="small", name="Small", parent=other_parent)
+    alone = TeamFactory(slug="alone", name="Alone")  # withheld, with no parent
+    survey = SurveyFactory(framework=framework, teams=[*children, small, alone], anonymous=True)
+    survey.min_group_size = 2
+    survey.save()
+    for team in children:
+        submit(survey, team, 3, people=2)
+    submit(survey, small, 3, people=1)
+    submit(survey, alone, 3, people=1)
+    survey.status, survey.closed_at = "closed", timezone.now()
+    survey.save()
+    services.aggregate(survey=survey)
+    client.force_login(admin_user)
+    heat = client.get(f"/reports/heatmap.json?survey={survey.pk}").json()
+    assert heat["teams"] == ["Parent", "Child 0", "Child 1"]  # not "Other parent"
+    page = client.get(f"/reports/?survey={survey.pk}").content.decode()
+    rollups = page[page.index('id="rollups-h"') : page.index('id="teams-h"')]
+    assert "Parent" in rollups and "Other parent" in rollups
+    assert rollups.count("Not enough responses (1 of 2)") == 1  # Other parent's own roll-up
+    assert "<strong>75.0</strong>" in rollups  # Parent's
+
+
 def test_a_manager_of_one_team_sees_that_team_only(client, org):
     survey, teams = org
     manager = MembershipFactory(team=teams[3], role="manager").user
