@@ -200,3 +200,16 @@ def no_frameworks(db):
     from maturity.models import Framework
 
     Framework.objects.all().delete()
+
+
+def expire_all_sessions() -> None:
+    """End every session as its expiry would: in the database and in the session cache
+    (SESSION_ENGINE is cached_db with Redis)."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.sessions.models import Session
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in Session.objects.values_list("session_key", flat=True):
+        store(session_key=key).delete()

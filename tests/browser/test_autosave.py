@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
 from surveys.models import Answer, Survey
 from tests.browser.conftest import log_in
+from tests.conftest import expire_all_sessions
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -129,7 +129,7 @@ def test_an_expired_session_says_so_and_retry_after_logging_in_in_another_tab_sa
     page.locator(f"#q-{key}-1").check()
     expect(status).to_contain_text("Saved at")
 
-    Session.objects.all().delete()  # the session expires while the page is open
+    expire_all_sessions()  # the session expires while the page is open
     page.locator(f"#comment-{key}").fill("Written while signed out")
     expect(status).to_contain_text("Not saved: your session has expired")
     assert_nothing_pasted(page)

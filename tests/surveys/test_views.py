@@ -6,7 +6,6 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +14,7 @@ from django.utils.formats import date_format
 from common.times import when
 from surveys import services, views
 from surveys.models import Answer, Membership, Response, Survey
-from tests.conftest import complete_answers
+from tests.conftest import complete_answers, expire_all_sessions
 
 pytestmark = pytest.mark.django_db
 
@@ -429,7 +428,7 @@ def test_page_post_after_the_session_expired_keeps_the_answers_over_the_login(
     url = dimension_url(survey, team, dimension.key)
     client.force_login(member)
     client.get(url)
-    Session.objects.all().delete()  # the session expires while the page is open
+    expire_all_sessions()  # the session expires while the page is open
     response = client.post(
         url,
         {
