@@ -17,6 +17,15 @@ superseded, with those scores; every stored response must be one of those submis
 and each respondent's counted response must be their latest. It names each missing,
 duplicated, altered or unaccounted-for response, and exits with status 1 if there is any.
 
+``--recycling SECONDS`` measures gunicorn's worker recycling instead (issue 17): after
+the same setup, each member submits once and the survey is scored; then for each
+recycling/preloading setting of config/gunicorn.py (GUNICORN_MAX_REQUESTS,
+GUNICORN_MAX_REQUESTS_JITTER, GUNICORN_PRELOAD_APP) a fresh gunicorn serves the admin's
+cached scores API page to wrk (8 keep-alive connections, ``/usr/bin/wrk``) for SECONDS,
+while the script samples the server's memory (RSS of the master and its workers) and
+counts worker restarts. It prints requests/s, p50/p99, wrk's socket errors, restarts and
+RSS per setting.
+
 Environment:
     BENCH_LOAD_DATABASE_URL  the benchmark's own PostgreSQL database (default
                              postgres://postgres@127.0.0.1:5432/mlops_bench_load). Created
@@ -342,9 +351,17 @@ def stored_submissions(survey_id: int) -> list[Stored]:
 
 
 def respondent(
-    client: Client, plan: dict, username: str, team: str, stop: float, attempts: list
+    client: Client,
+    plan: dict,
+    username: str,
+    team: str,
+    stop: float,
+    attempts: list,
+    start: float = 0.0,
 ) -> None:
-    """Answer every page, autosaving each answer, then submit; start over until ``stop``."""
+    """From ``start`` (monotonic seconds), sign in, answer every page, autosaving each
+    answer, then submit; start over until ``stop``."""
+    time.sleep(max(0.0, start - time.monotonic()))
     if not client.login(username):
         return
     rng = random.Random(username)  # noqa: S311
@@ -465,6 +482,21 @@ def main() -> None:
         "--port", type=port_number, default=bench_port(), help="default: BENCH_PORT or 8765"
     )
     parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--gunicorn-threads", type=int, default=4)
+    parser.add_argument(
+        "--recycling",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="measure worker recycling settings with wrk for SECONDS each (see above)",
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="spread the respondents' arrival (sign-in) over this many seconds (default 0: "
+        "all at once)",
+    )
     args = parser.parse_args()
     # Refuse a taken port or a foreign Redis database before anything is written.
     require_free_port(args.port, "--port (or BENCH_PORT)")
@@ -481,7 +513,7 @@ def main() -> None:
         "AXES_FAILURE_LIMIT": "1000",
         "GUNICORN_BIND": f"{HOST}:{args.port}",
         "GUNICORN_WORKERS": str(args.gunicorn_workers),
-        "GUNICORN_THREADS": "4",
+        "GUNICORN_THREADS": str(args.gunicorn_threads),
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "API_THROTTLE_USER": "100000/min",
     }
@@ -491,6 +523,12 @@ def main() -> None:
         env=env,
         check=True,
     )
+    if args.recycling:
+        try:
+            _recycling(args, plan, env)
+        finally:
+            empty_redis(redis_client)
+        return
     processes = _start(env)
     try:
         wait_until_serving(processes[0], args.port)
@@ -508,6 +546,167 @@ def main() -> None:
     _print_reconciliation(attempts, check)
     if check.failed:
         raise SystemExit(1)
+
+
+# Recycling settings compared by --recycling: label, environment for config/gunicorn.py.
+RECYCLING = [
+    ("max_requests 2000±200 (before)", {"GUNICORN_MAX_REQUESTS": "2000", "PRELOAD": "false"}),
+    ("max_requests 2000±200, preload_app", {"GUNICORN_MAX_REQUESTS": "2000", "PRELOAD": "true"}),
+    ("max_requests 50000±5000, preload_app", {"GUNICORN_MAX_REQUESTS": "50000", "PRELOAD": "true"}),
+    ("no max_requests, preload_app", {"GUNICORN_MAX_REQUESTS": "0", "PRELOAD": "true"}),
+    ("no max_requests", {"GUNICORN_MAX_REQUESTS": "0", "PRELOAD": "false"}),
+]
+WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+WRK_SOCKET_ERRORS = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
+)
+
+
+def _score_survey(plan: dict) -> str:
+    """Have every member submit once and score the survey; return the admin's API key."""
+    from django.contrib.auth import get_user_model
+
+    from maturity.models import Question
+    from reports.authentication import api_token_create
+    from reports.services import aggregate
+    from surveys.models import Survey, Team
+    from surveys.services import AnswerInput, respondent_key_for, response_submit
+
+    survey = Survey.objects.select_related("framework").get(pk=plan["survey"])
+    questions = list(Question.objects.filter(framework=survey.framework).order_by("order"))
+    users = get_user_model().objects
+    for index, (username, slug) in enumerate(plan["respondents"]):
+        user = users.get(username=username)
+        response_submit(
+            survey=survey,
+            team=Team.objects.get(slug=slug),
+            respondent_key=respondent_key_for(user, survey),
+            respondent=user,
+            answers=[
+                AnswerInput(question=q, score=(index + n) % 5) for n, q in enumerate(questions)
+            ],
+        )
+    aggregate(survey=survey)
+    return api_token_create(user=users.get(username="admin"), name="bench")[1]
+
+
+def _tree_rss_mb(master: int) -> tuple[float, list[int]]:
+    """Return the RSS (MB) of gunicorn's master and workers together, and the worker pids."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return 0.0, []
+    total = 0.0
+    for pid in [master, *map(int, children)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+    return total, [int(pid) for pid in children]
+
+
+def _milliseconds(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _recycling(args: argparse.Namespace, plan: dict, env: dict) -> None:
+    """Serve the cached scores API page to wrk under each RECYCLING setting; print a table."""
+    import shutil
+
+    from harness import machine, table
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    key = _score_survey(plan)
+    url = f"http://{HOST}:{args.port}/api/v1/surveys/{plan['survey']}/scores/"
+    rows = []
+    for label, setting in RECYCLING:
+        limit = int(setting["GUNICORN_MAX_REQUESTS"])
+        server_env = {
+            **env,
+            "GUNICORN_MAX_REQUESTS": str(limit),
+            "GUNICORN_MAX_REQUESTS_JITTER": str(limit // 10),
+            "GUNICORN_PRELOAD_APP": setting["PRELOAD"],
+            "API_THROTTLE_TOKEN": "100000000/min",
+            "API_THROTTLE_USER": "100000000/min",
+        }
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
+            cwd=ROOT,
+            env=server_env,
+            start_new_session=True,
+        )
+        try:
+            wait_until_serving(server, args.port)
+            rss: list[float] = []
+            workers: set[int] = set()
+            command = ["wrk", "-t", "2", "-c", "8", "-d", f"{round(args.recycling)}s"]
+            command += ["--latency", "--timeout", "10s", "-H", f"Authorization: Token {key}", url]
+            client = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            while client.poll() is None:
+                total, pids = _tree_rss_mb(server.pid)
+                rss.append(total)
+                workers.update(pids)
+                time.sleep(1)
+            output = client.communicate()[0]
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+        rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+        latency = {p: _milliseconds(v, u) for p, v, u in WRK_LATENCY.findall(output)}
+        errors = WRK_SOCKET_ERRORS.search(output)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        rows.append(
+            [
+                label,
+                f"{float(rate.group(1)) if rate else 0:.0f}",
+                f"{latency.get('50', 0):.1f}",
+                f"{latency.get('99', 0):.1f}",
+                "none"
+                if errors is None
+                else "connect {}, read {}, write {}, timeout {}".format(*errors.groups()),
+                non_2xx.group(1) if non_2xx else "0",
+                str(max(0, len(workers) - _config_workers(server_env))),
+                _rss_summary(rss),
+            ]
+        )
+        print(f"{label}: done", flush=True)
+    print(f"Machine: {machine()}")
+    print(
+        f"wrk -t 2 -c 8 -d {round(args.recycling)}s (keep-alive) on the admin's cached scores "
+        f"page of a {len(plan['respondents'])}-response, 20-team survey; gunicorn with "
+        "config/gunicorn.py defaults otherwise"
+    )
+    print()
+    print(
+        table(
+            [
+                "setting",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "wrk socket errors",
+                "non-2xx",
+                "worker restarts",
+                "RSS, all processes: first / mid / last / max MB",
+            ],
+            rows,
+        )
+    )
+
+
+def _config_workers(env: dict) -> int:
+    """Return how many workers config/gunicorn.py starts with ``env``."""
+    import multiprocessing
+
+    return int(env.get("GUNICORN_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9)))
+
+
+def _rss_summary(samples: list[float]) -> str:
+    if not samples:
+        return "-"
+    middle = samples[len(samples) // 2]
+    return f"{samples[0]:.0f} / {middle:.0f} / {samples[-1]:.0f} / {max(samples):.0f}"
 
 
 def _start(env: dict) -> list[subprocess.Popen]:
@@ -534,9 +733,15 @@ def _drive(args: argparse.Namespace, plan: dict) -> tuple[dict, list[Attempt], f
     def client() -> Client:
         return Client(args.port, stats, lock)
 
+    # Respondents arrive spread over --ramp seconds (people do not all sign in in the same
+    # second; 55 simultaneous password hashes saturate 2 cores for half a minute).
+    count = len(plan["respondents"])
     threads = [
-        threading.Thread(target=respondent, args=(client(), plan, u, t, stop, attempts))
-        for u, t in plan["respondents"]
+        threading.Thread(
+            target=respondent,
+            args=(client(), plan, u, t, stop, attempts, started + args.ramp * i / count),
+        )
+        for i, (u, t) in enumerate(plan["respondents"])
     ]
     threads += [
         threading.Thread(target=manager, args=(client(), plan, u, t, stop))
@@ -570,7 +775,8 @@ def _print_table(args: argparse.Namespace, plan: dict, stats: dict, duration: fl
     print(f"Machine: {machine()}")
     print(
         f"{args.users} respondents + {len(plan['managers'])} managers + 1 admin for "
-        f"{duration:.0f} s; gunicorn {args.gunicorn_workers} workers x 4 threads, "
+        f"{duration:.0f} s (arriving over {args.ramp:.0f} s); gunicorn "
+        f"{args.gunicorn_workers} workers x {args.gunicorn_threads} threads, "
         "1 Celery worker (2 processes)"
     )
     print()
