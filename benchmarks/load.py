@@ -175,19 +175,30 @@ class Client:
             sent["Referer"] = f"http://{HOST}:{self.port}{path}"
         sent.update(headers or {})
         port = self.autosave_port if name == "autosave" else self.port
-        connection = self.connections.setdefault(
-            port, http.client.HTTPConnection(HOST, port, timeout=60)
-        )
         started = time.perf_counter()
-        try:
-            connection.request(method, path, body=data, headers=sent)
-            response = connection.getresponse()
-            text = response.read().decode(errors="replace")
-            status = response.status
-        except (OSError, http.client.HTTPException) as error:
-            connection.close()
-            del self.connections[port]
-            status, text, response = 0, str(error), None
+        # A keep-alive connection the server closed while idle (gunicorn's keepalive, 5 s:
+        # with two pools a client's page connection idles while it autosaves) fails before
+        # any answer; a browser then sends the request again on a new connection, once.
+        for attempt in range(2):
+            reused = port in self.connections
+            connection = self.connections.setdefault(
+                port, http.client.HTTPConnection(HOST, port, timeout=60)
+            )
+            try:
+                connection.request(method, path, body=data, headers=sent)
+                response = connection.getresponse()
+                text = response.read().decode(errors="replace")
+                status = response.status
+                break
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                del self.connections[port]
+                status, text, response = 0, str(error), None
+                stale = isinstance(
+                    error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+                )
+                if not (reused and stale and attempt == 0):
+                    break
         elapsed = time.perf_counter() - started
         for header in response.headers.get_all("Set-Cookie") or [] if response else []:
             key, _, rest = header.partition("=")
@@ -306,7 +317,9 @@ def reconcile(attempts: list[Attempt], stored: list[Stored]) -> Reconciliation:
         claimed.update(row.response_id for row in inside)
         _judge(result, attempt, inside)
     result.unaccounted = [row for row in stored if row.response_id not in claimed]
-    result.counted = [problem for group in rows.values() if (problem := _counted_problem(group))]
+    result.counted = [
+        problem for group in rows.values() if group and (problem := _counted_problem(group))
+    ]
     return result
 
 
@@ -502,6 +515,13 @@ def main() -> None:
         "--autosave-port", type=port_number, default=None, help="default: --port + 1"
     )
     parser.add_argument(
+        "--pages-nice",
+        type=int,
+        default=0,
+        help="with --autosave-workers: run the other pool at this nice level, as CPU reserved "
+        "for the autosave pool (its own pod or CPU share in production) would",
+    )
+    parser.add_argument(
         "--recycling",
         type=float,
         default=0.0,
@@ -550,7 +570,7 @@ def main() -> None:
         finally:
             empty_redis(redis_client)
         return
-    processes = _start(env)
+    processes = _start(env, args.pages_nice if args.autosave_workers else 0)
     if args.autosave_workers:
         pool = {
             **env,
@@ -748,15 +768,16 @@ def _rss_summary(samples: list[float]) -> str:
     return f"{samples[0]:.0f} / {middle:.0f} / {samples[-1]:.0f} / {max(samples):.0f}"
 
 
-def _start(env: dict) -> list[subprocess.Popen]:
-    """Start gunicorn (config/gunicorn.py) and a Celery worker, each in its own session."""
+def _start(env: dict, nice: int = 0) -> list[subprocess.Popen]:
+    """Start gunicorn (config/gunicorn.py; at ``nice`` if not 0) and a Celery worker, each
+    in its own session."""
     worker = [str(BIN / "celery"), "-A", "config", "worker", "-c", "2", "--loglevel", "WARNING"]
+    web = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"]
+    if nice:
+        web = ["nice", "-n", str(nice), *web]
     return [
         subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        for command in (
-            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
-            worker,
-        )
+        for command in (web, worker)
     ]
 
 
@@ -816,7 +837,12 @@ def _print_table(args: argparse.Namespace, plan: dict, stats: dict, duration: fl
         f"{args.users} respondents + {len(plan['managers'])} managers + 1 admin for "
         f"{duration:.0f} s (arriving over {args.ramp:.0f} s); gunicorn "
         f"{args.gunicorn_workers} workers x {args.gunicorn_threads} threads"
-        + (f" (+ {args.autosave_workers} for autosaves alone)" if args.autosave_workers else "")
+        + (
+            f" (+ {args.autosave_workers} for autosaves alone; the others at nice "
+            f"{args.pages_nice})"
+            if args.autosave_workers
+            else ""
+        )
         + ", 1 Celery worker (2 processes)"
     )
     print()
