@@ -8,7 +8,6 @@ classes named in REST_FRAMEWORK while it defines APIView.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +31,7 @@ from rest_framework.throttling import AnonRateThrottle as BaseAnonRateThrottle
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as BaseUserRateThrottle
 
+from common.cache import PAGE_KEY_PREFIX, cached_build, version_digest
 from common.errors import ApplicationError
 from common.text import storable
 
@@ -408,10 +408,6 @@ class FastJSONRenderer(JSONRenderer):
         return orjson.dumps(data, default=str)
 
 
-PAGE_CACHE_SECONDS = 600
-PAGE_KEY_PREFIX = "maturity:api-page:"
-
-
 def cached_json(
     request: Request, version: tuple[object, ...], build: Callable[[], Any]
 ) -> HttpResponse:
@@ -419,26 +415,14 @@ def cached_json(
 
     ``version`` must hold everything besides the URL that the body depends on. The body
     carries an ETag, and a client sending it back in If-None-Match gets a 304 without a
-    body. When the cache is unreachable the body is built each time (and the outage
-    logged): a cache outage must not become an API outage.
+    body. When the cache is unreachable the body is built each time (cached_build).
     """
-    digest = hashlib.sha256(repr((request.build_absolute_uri(), version)).encode()).hexdigest()
+    digest = version_digest(request.build_absolute_uri(), version)
     etag = f'"{digest[:40]}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
     if etag in request.headers.get("If-None-Match", ""):
         return HttpResponseNotModified(headers=headers)
-    key = f"{PAGE_KEY_PREFIX}{digest}"
-    try:
-        body = cache.get(key)
-    except Exception as error:  # noqa: BLE001 - any cache failure: build it instead
-        logger.warning("page cache unavailable: %s", error)
-        body = None
-    if body is None:
-        body = orjson.dumps(build(), default=str)
-        try:
-            cache.set(key, body, PAGE_CACHE_SECONDS)
-        except Exception as error:  # noqa: BLE001
-            logger.warning("page cache unavailable: %s", error)
+    body = cached_build(f"{PAGE_KEY_PREFIX}{digest}", lambda: orjson.dumps(build(), default=str))
     return HttpResponse(body, content_type="application/json", headers=headers)
 
 

@@ -151,6 +151,34 @@ class TeamRecommendation(models.Model):
         return f"#{self.rank}: {self.text[:60]}"
 
 
+class SurveyFigures(models.Model):
+    """Survey-wide figures the report pages show beside a team, stored once per change.
+
+    Computed from the survey's snapshots by the aggregation worker after each run that
+    wrote scores (reports.services.survey_figures_refresh), and by the first page that
+    finds them out of date; pages only read them. ``version`` is the digest of what they
+    were computed from (the snapshots' version and the survey's anonymity settings:
+    reports.selectors.figures_version), so a page can tell whether they are current.
+    Withheld teams and roll-ups are never counted.
+    """
+
+    survey = models.OneToOneField(
+        Survey, on_delete=models.CASCADE, primary_key=True, related_name="figures"
+    )
+    version = models.CharField(max_length=64)
+    computed_at = models.DateTimeField()
+    # {dimension key: median dimension score 0-100}
+    dimension_medians = models.JSONField(default=dict)
+    # {team id (as text, JSON keys are text): percentile 0-100 of the overall score}
+    percentiles = models.JSONField(default=dict)
+    # [{"dimension": key, "counts": [teams at level 0, 1, ...]}] in dimension order
+    level_counts = models.JSONField(default=list)
+    teams_scored = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Figures of {self.survey_id} ({self.teams_scored} teams)"
+
+
 class AggregationRun(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
+from common.cache import version_digest
 from common.db import columns_of, fits_primary_key, instance_from_row
 from evidence.models import Exemption, Snapshot
 from evidence.selectors import (
@@ -41,11 +44,13 @@ from reports.models import (
     DimensionScore,
     QuestionHealth,
     QuestionScore,
+    SurveyFigures,
     TeamScore,
 )
 from surveys.models import (
     Answer,
     DimensionTarget,
+    Invitation,
     Membership,
     Response,
     Survey,
@@ -58,6 +63,7 @@ from surveys.selectors import (
     round_plans,
     team_plan,
     team_profile,
+    team_with_descendants,
 )
 
 if TYPE_CHECKING:
@@ -343,7 +349,7 @@ class TeamReport:
     def profile_summary(self) -> str:
         return profile_summary(self.profile) if self.profile is not None else ""
 
-    @property
+    @cached_property
     def maps_ml_test_score(self) -> bool:
         """Tell whether the round's framework version maps any ML Test Score test."""
         return bool(ml_test_score_questions(self.survey.framework))
@@ -437,19 +443,177 @@ def explained_change(current: TeamScore, previous: TeamScore) -> dict[str, list[
     return trends.explained_change(round_terms(current), round_terms(previous), matches)
 
 
+def shown_scores(survey: Survey, prefix: str = "") -> Q:
+    """Return the filter of a survey's TeamScore rows readers may see: not withheld.
+
+    The set form of withheld_reason: an anonymous survey shows nothing while open, and
+    only teams of at least ``min_group_size`` respondents once closed. ``prefix`` is the
+    path to the TeamScore from the model filtered (``"team_score__"`` for DimensionScore).
+    """
+    if not survey.anonymous:
+        return Q()
+    if survey.status != Survey.Status.CLOSED:
+        return Q(**{f"{prefix}pk__in": []})
+    return Q(**{f"{prefix}n_respondents__gte": survey.min_group_size})
+
+
 def org_dimension_medians(survey: Survey) -> dict[str, float]:
-    """Return the median dimension score over the survey's teams that are not withheld."""
-    rows = DimensionScore.objects.filter(
-        team_score__survey=survey, team_score__is_rollup=False
-    ).values_list("dimension__key", "score", "team_score__n_respondents")
-    frame = pd.DataFrame(list(rows), columns=["dimension", "score", "n"])
-    frame = frame[np.array([not is_withheld(survey, int(n)) for n in frame["n"]], dtype=bool)]
+    """Return the median dimension score over the survey's teams that are not withheld.
+
+    ``{dimension key: median 0-100}`` over the teams (not roll-ups) shown to readers.
+    """
+    shown_ids = TeamScore.objects.filter(shown_scores(survey), survey=survey, is_rollup=False)
+    rows = DimensionScore.objects.filter(team_score__in=shown_ids).values_list(
+        "dimension__key", "score"
+    )
+    frame = pd.DataFrame(list(rows), columns=["dimension", "score"])
     medians: dict[str, float] = frame.groupby("dimension")["score"].median().to_dict()
     return medians
 
 
-def team_report(survey: Survey, team: Team) -> TeamReport:
-    """Read everything the team report shows from persisted snapshots."""
+def level_counts(
+    survey: Survey, dimensions: list[Dimension], n_levels: int, team_ids: set[int] | None = None
+) -> list[LevelCounts]:
+    """Return per dimension (in the order given) how many teams reached each level.
+
+    Counts the survey's teams (of ``team_ids``, or all) that are shown to readers, not
+    roll-ups: ``[{"dimension": Dimension, "counts": [teams at level 0, 1, ..., n_levels-1]}]``.
+    """
+    scores = TeamScore.objects.filter(shown_scores(survey), survey=survey, is_rollup=False)
+    if team_ids is not None:
+        scores = scores.filter(team_id__in=team_ids)
+    counted = (
+        DimensionScore.objects.filter(team_score__in=scores)
+        .values("dimension_id", "level")
+        .annotate(teams=Count("id"))
+        .values_list("dimension_id", "level", "teams")
+    )
+    per_dimension: dict[int, list[int]] = {d.pk: [0] * n_levels for d in dimensions}
+    for dimension_id, level, teams in counted:
+        if dimension_id in per_dimension and 0 <= level < n_levels:
+            per_dimension[dimension_id][level] = teams
+    return [{"dimension": d, "counts": per_dimension[d.pk]} for d in dimensions]
+
+
+def figures_version(survey: Survey, version: tuple[object, ...]) -> str:
+    """Return the digest SurveyFigures.version holds for ``survey`` at snapshot ``version``
+    (snapshot_version): the snapshots and the settings that decide what is withheld."""
+    return version_digest(survey.anonymous, survey.status, survey.min_group_size, *version)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Survey-wide figures of a round (see reports.models.SurveyFigures)."""
+
+    dimension_medians: dict[str, float]
+    percentiles: dict[int, float]
+    level_counts: list[LevelCounts]
+    teams_scored: int
+
+    @classmethod
+    def from_row(cls, row: SurveyFigures, dimensions: list[Dimension]) -> Figures:
+        by_key = {item["dimension"]: item["counts"] for item in row.level_counts}
+        return cls(
+            dimension_medians=row.dimension_medians,
+            percentiles={int(team): value for team, value in row.percentiles.items()},
+            level_counts=[{"dimension": d, "counts": by_key.get(d.key, [])} for d in dimensions],
+            teams_scored=row.teams_scored,
+        )
+
+
+def compute_figures(survey: Survey) -> Figures:
+    """Compute the survey-wide figures from its snapshots (a read; nothing is stored)."""
+    dimensions = list(survey.framework.dimensions.order_by("order"))
+    ranks = percentiles(survey)
+    return Figures(
+        dimension_medians=org_dimension_medians(survey),
+        percentiles=ranks,
+        level_counts=level_counts(survey, dimensions, survey.framework.levels.count()),
+        teams_scored=len(ranks),
+    )
+
+
+def stored_figures(survey: Survey, version: tuple[object, ...]) -> Figures | None:
+    """Return the stored figures of ``survey`` if they are those of snapshot ``version``."""
+    row = SurveyFigures.objects.filter(
+        survey=survey, version=figures_version(survey, version)
+    ).first()
+    if row is None:
+        return None
+    return Figures.from_row(row, list(survey.framework.dimensions.order_by("order")))
+
+
+# Everything a team report reads besides the survey's fields: the survey's snapshots and
+# team names (as in snapshot_version), its framework's version, the team's snapshots in
+# every round (the previous round's comparison), its counted responses (pending scoring,
+# links, comments), members, targets, profile, evidence snapshots and exemptions. One
+# statement: the page looks it up on every view.
+_TEAM_REPORT_VERSION_SQL = (
+    "SELECT"  # noqa: S608 - table names only
+    f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT MAX(updated_at) FROM {Team._meta.db_table}),"
+    f" (SELECT loaded_at FROM {Framework._meta.db_table} WHERE id = %(framework)s),"
+    f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND team_id = %(team)s AND status = 'submitted'),"
+    f" (SELECT SUM(id) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND team_id = %(team)s AND status = 'submitted'),"
+    f" (SELECT MAX(submitted_at) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND team_id = %(team)s AND status = 'submitted'),"
+    f" (SELECT COUNT(*) FROM {Membership._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {DimensionTarget._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(updated_at) FROM {DimensionTarget._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(updated_at) FROM {TeamProfile._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(confirmed_at) FROM {TeamProfile._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT COUNT(*) FROM {Snapshot._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(id) FROM {Snapshot._meta.db_table} WHERE team_id = %(team)s"
+    "   AND status = 'collected'),"
+    f" (SELECT COUNT(*) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(created_at) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s),"
+    f" (SELECT MAX(revoked_at) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s)"
+)
+# While a round is open its evidence is judged now (ages, freshness, exemption expiry):
+# a report of an open round is renewed at least this often (seconds).
+OPEN_ROUND_RENEWAL = 900
+
+
+def team_report_version(survey: Survey, team: Team) -> tuple[object, ...]:
+    """Return the version of everything the team report of ``team`` in ``survey`` shows.
+
+    The survey's fields, snapshots (the organisation medians) and framework version, the
+    team's own rows (_TEAM_REPORT_VERSION_SQL) and, while the round is open, the quarter
+    hour: a report cached under this version is never stale. One statement.
+    """
+    params = {"team": team.pk, "survey": survey.pk, "framework": survey.framework_id}
+    with connection.cursor() as cursor:
+        cursor.execute(_TEAM_REPORT_VERSION_SQL, params)
+        team_rows = tuple(cursor.fetchone())
+    at = reference_time(survey)
+    renewal = int(at.timestamp()) // OPEN_ROUND_RENEWAL if survey.status != "closed" else 0
+    return (
+        survey.pk,
+        survey.title,
+        survey.status,
+        survey.anonymous,
+        survey.min_group_size,
+        survey.closed_at,
+        survey.framework_id,
+        team.pk,
+        team.name,
+        team.slug,
+        *team_rows,
+        renewal,
+    )
+
+
+def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> TeamReport:
+    """Read everything the team report shows from persisted snapshots.
+
+    ``figures``: the survey-wide figures (organisation medians), as stored by the worker;
+    computed here when not given.
+    """
     team_score = (
         TeamScore.objects.filter(survey=survey, team=team)
         .select_related("weakest_dimension")
@@ -486,7 +650,7 @@ def team_report(survey: Survey, team: Team) -> TeamReport:
     targets = dict(
         DimensionTarget.objects.filter(team=team).values_list("dimension_key", "target_level")
     )
-    medians = org_dimension_medians(survey)
+    medians = (figures or compute_figures(survey)).dimension_medians
     question_rows = _question_rows(survey, team, team_score)
     by_dimension: dict[int, list[QuestionRow]] = {}
     for row in question_rows:
@@ -767,7 +931,7 @@ class HeatmapLevel(TypedDict):
 
 
 class Heatmap(TypedDict):
-    """The organisation heatmap's data (OrgReport.heatmap_data), JSON-ready."""
+    """The organisation heatmap's data (org_heatmap), JSON-ready."""
 
     teams: list[str]
     dimensions: list[str]
@@ -798,149 +962,359 @@ class OrgTeamRow:
         return ts.evidence_contradicted / ts.evidence_checked
 
 
+# The organisation table: one page of teams at a time, sorted and filtered in the database.
+ORG_PAGE_SIZE = 50
+ORG_SORTS = ("name", "score", "level", "submitted")  # or a dimension key (its score)
+# How many teams the page lists by name in its calibration and "no evidence" notes.
+ORG_LIST_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class OrgQuery:
+    """What the organisation table shows: ``sort`` one of ORG_SORTS or a dimension key;
+    ``parent`` keeps the teams below it; ``level`` the teams at that overall level, or at
+    that level in ``dimension`` when one is given; ``page`` counts from 1."""
+
+    sort: str = "name"
+    descending: bool = False
+    parent: Team | None = None
+    level: int | None = None
+    dimension: Dimension | None = None
+    page: int = 1
+
+
 @dataclass
 class OrgReport:
     survey: Survey
     dimensions: list[Dimension]
     levels: list[Level]
-    rows: list[OrgTeamRow]
+    rollups: list[OrgTeamRow]  # parent teams' roll-ups the reader may see, first
+    rows: list[OrgTeamRow]  # one page of the survey's teams, as the query sorts them
     level_distribution: list[LevelCounts]  # one per dimension, in order
-    # Teams with a current evidence snapshot (issue 16): the calibration view ranks only
-    # them; a team without evidence is not "perfectly calibrated".
-    evidence_teams: set[int] = field(default_factory=set)
+    query: OrgQuery = field(default_factory=OrgQuery)
+    total: int = 0  # teams matching the query (every page)
+    pages: int = 1
+    calibration: list[OrgTeamRow] = field(default_factory=list)  # at most ORG_LIST_LIMIT
+    calibration_total: int = 0
+    without_evidence: list[str] = field(default_factory=list)  # names, ORG_LIST_LIMIT
+    without_evidence_total: int = 0
+    parents: list[Team] = field(default_factory=list)  # the teams the table can filter by
 
-    @property
-    def calibration(self) -> list[OrgTeamRow]:
-        """Self-assessment vs evidence: the teams with evidence and checked answers, most
-        contradicted first (by count, then share), then by name."""
-        rows = [
-            row
-            for row in self.rows
-            if not row.is_rollup
-            and row.contradicted_share is not None
-            and row.team_score
-            and row.team.pk in self.evidence_teams
-        ]
-        return sorted(
-            rows,
-            key=lambda row: (
-                -row.team_score.evidence_contradicted,  # type: ignore[union-attr]
-                -(row.contradicted_share or 0),
-                row.team.name,
-            ),
+
+def _shown_subquery(survey: Survey, column: str, dimension: Dimension | None) -> Subquery:
+    """The team's shown ``column`` (score or level), overall or in ``dimension``; NULL when
+    withheld or not scored. For ordering and filtering the organisation table."""
+    if dimension is None:
+        rows: QuerySet[Any] = TeamScore.objects.filter(
+            shown_scores(survey), survey=survey, team=OuterRef("pk")
         )
+    else:
+        rows = DimensionScore.objects.filter(
+            shown_scores(survey, "team_score__"),
+            team_score__survey=survey,
+            team_score__team=OuterRef("pk"),
+            dimension=dimension,
+        )
+    return Subquery(rows.values(column)[:1])
 
-    @property
-    def without_evidence(self) -> list[OrgTeamRow]:
-        """The survey teams shown here that have no evidence snapshot yet."""
-        return [
-            row
-            for row in self.rows
-            if not row.is_rollup and not row.withheld and row.team.pk not in self.evidence_teams
-        ]
 
-    def heatmap_data(self) -> Heatmap:
-        """Return the heatmap's cells as JSON-ready data; withheld teams have no cells.
+# Everything the organisation page reads besides the survey's fields and the reader: the
+# survey's snapshots and team names (as in snapshot_version), its framework's version,
+# participation (responses, submissions, invitation uses, memberships) and evidence.
+_ORG_REPORT_VERSION_SQL = (
+    "SELECT"  # noqa: S608 - table names only
+    f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT MAX(updated_at) FROM {Team._meta.db_table}),"
+    f" (SELECT loaded_at FROM {Framework._meta.db_table} WHERE id = %(framework)s),"
+    f" (SELECT COUNT(*) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT COUNT(*) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND status = 'submitted'),"
+    f" (SELECT SUM(id) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
+    "   AND status = 'submitted'),"
+    f" (SELECT SUM(uses) FROM {Invitation._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT COUNT(*) FROM {Membership._meta.db_table}),"
+    f" (SELECT MAX(id) FROM {Membership._meta.db_table}),"
+    f" (SELECT COUNT(*) FROM {Snapshot._meta.db_table} WHERE status = 'collected'),"
+    f" (SELECT MAX(id) FROM {Snapshot._meta.db_table} WHERE status = 'collected')"
+)
 
-        ``{"teams": [name], "dimensions": [name], "cells": [[x, y, score | None, level |
-        None]], "levels": [{"name", "number"}]}``; scores as shown (reports.display).
-        """
-        visible = [row for row in self.rows if not row.withheld and row.team_score]
-        return {
-            "teams": [row.team.name for row in visible],
-            "dimensions": [d.name for d in self.dimensions],
-            "cells": [
-                [x, y, shown(cell["score"]), cell["level"]]
-                for y, row in enumerate(visible)
-                for x, cell in enumerate(row.cells)
-            ],
-            "levels": [{"name": lvl.name, "number": lvl.number} for lvl in self.levels],
-        }
+
+def org_report_version(survey: Survey) -> tuple[object, ...]:
+    """Return the version of what the organisation page of ``survey`` shows any reader
+    (_ORG_REPORT_VERSION_SQL, the survey's fields and, while it is open, the quarter
+    hour: evidence is judged now). One statement."""
+    params = {"survey": survey.pk, "framework": survey.framework_id}
+    with connection.cursor() as cursor:
+        cursor.execute(_ORG_REPORT_VERSION_SQL, params)
+        rows = tuple(cursor.fetchone())
+    at = reference_time(survey)
+    renewal = int(at.timestamp()) // OPEN_ROUND_RENEWAL if survey.status != "closed" else 0
+    return (
+        survey.pk,
+        survey.title,
+        survey.status,
+        survey.anonymous,
+        survey.min_group_size,
+        survey.closed_at,
+        survey.framework_id,
+        *rows,
+        renewal,
+    )
+
+
+def org_teams(survey: Survey, readable: set[int] | None, query: OrgQuery) -> QuerySet[Team]:
+    """Return the survey's teams the reader may read (``readable``; None: all), filtered
+    and sorted as ``query`` asks; withheld and unscored teams sort last whatever the order
+    (their place must not tell their score)."""
+    teams = survey.teams.all()
+    if readable is not None:
+        teams = teams.filter(pk__in=readable)
+    if query.parent is not None:
+        teams = teams.filter(pk__in=team_with_descendants({query.parent.pk}))
+    dimension = None
+    if query.sort not in ORG_SORTS:
+        dimension = next(
+            (d for d in survey.framework.dimensions.all() if d.key == query.sort), None
+        )
+    if query.level is not None:
+        teams = teams.annotate(
+            level_shown=_shown_subquery(survey, "level", query.dimension)
+        ).filter(level_shown=query.level)
+    if query.sort == "name":
+        order = F("name").desc() if query.descending else F("name").asc()
+        return teams.order_by(order, "pk")
+    if query.sort == "submitted":
+        teams = teams.annotate(
+            key=Count(
+                "responses", filter=Q(responses__survey=survey, responses__status="submitted")
+            )
+        )
+    else:
+        column = "level" if query.sort == "level" else "score"
+        teams = teams.annotate(key=_shown_subquery(survey, column, dimension))
+    order = F("key").desc(nulls_last=True) if query.descending else F("key").asc(nulls_last=True)
+    return teams.order_by(order, "name", "pk")
 
 
 def percentiles(survey: Survey) -> dict[int, float]:
     """Return each scored, not withheld survey team's percentile of overall score.
 
-    100 x pandas rank(pct=True, method="average") among the survey's teams with a score.
+    ``{team id: 100 x pandas rank(pct=True, method="average")}`` among the survey's teams
+    (not roll-ups) with a score that are shown to readers.
     """
-    rows = TeamScore.objects.filter(survey=survey, is_rollup=False, score__isnull=False)
-    frame = pd.DataFrame(
-        list(rows.values_list("team_id", "score", "n_respondents")),
-        columns=["team", "score", "n"],
+    rows = TeamScore.objects.filter(
+        shown_scores(survey), survey=survey, is_rollup=False, score__isnull=False
     )
-    frame = frame[np.array([not is_withheld(survey, int(n)) for n in frame["n"]], dtype=bool)]
+    frame = pd.DataFrame(list(rows.values_list("team_id", "score")), columns=["team", "score"])
     if frame.empty:
         return {}
     frame["percentile"] = 100 * frame["score"].rank(pct=True, method="average")
-    return dict(zip(frame["team"], frame["percentile"], strict=True))
+    return dict(zip(frame["team"].tolist(), frame["percentile"].tolist(), strict=True))
 
 
-def org_report(survey: Survey, user: User) -> OrgReport:
-    """Read the organisation overview of a survey, limited to what ``user`` may see."""
-    readable = readable_team_ids(user, survey)
+def org_report(
+    survey: Survey, user: User, query: OrgQuery | None = None, figures: Figures | None = None
+) -> OrgReport:
+    """Read one page of the organisation overview of a survey, limited to what ``user`` may
+    see: the roll-ups first, then ORG_PAGE_SIZE teams as ``query`` filters and sorts them.
+
+    ``figures`` (survey-wide percentiles and level counts, as the worker stored them) are
+    computed when not given. The cost grows with the page and the reader's teams, not with
+    the survey, except for admins' evidence notes.
+    """
+    query = query or OrgQuery()
+    figures = figures or compute_figures(survey)
+    readable = None if user.is_staff else readable_team_ids(user, survey)
     managed = managed_team_ids(user)
     dimensions = list(survey.framework.dimensions.order_by("order"))
     levels = list(survey.framework.levels.order_by("number"))
+    matching = org_teams(survey, readable, query)
+    paginator = Paginator(matching, ORG_PAGE_SIZE)
+    page = paginator.get_page(query.page)
+    rollup_scores = TeamScore.objects.filter(survey=survey, is_rollup=True).select_related("team")
+    if managed is not None:
+        rollup_scores = rollup_scores.filter(team_id__in=managed)
+    rollup_teams = sorted((ts.team for ts in rollup_scores), key=lambda t: t.name)
+    rows = _org_rows(survey, [*rollup_teams, *page.object_list], dimensions, levels, figures)
+    report = OrgReport(
+        survey,
+        dimensions,
+        levels,
+        rollups=rows[: len(rollup_teams)],
+        rows=rows[len(rollup_teams) :],
+        level_distribution=(
+            figures.level_counts
+            if readable is None
+            else level_counts(survey, dimensions, len(levels), readable)
+        ),
+        query=query,
+        total=paginator.count,
+        pages=paginator.num_pages,
+        parents=org_parent_choices(survey, readable),
+    )
+    _org_evidence(report, readable)
+    return report
+
+
+def _org_rows(
+    survey: Survey,
+    teams: list[Team],
+    dimensions: list[Dimension],
+    levels: list[Level],
+    figures: Figures,
+) -> list[OrgTeamRow]:
+    """Return the organisation table's rows of ``teams`` (roll-ups among them)."""
     level_names = {level.number: level.name for level in levels}
+    team_ids = [team.pk for team in teams]
     scores = {
         ts.team_id: ts
-        for ts in TeamScore.objects.filter(survey=survey)
-        .select_related("team")
-        .prefetch_related("dimensions__dimension")
+        for ts in TeamScore.objects.filter(survey=survey, team_id__in=team_ids).select_related(
+            "weakest_dimension"
+        )
     }
-    rollups = [
-        ts for ts in scores.values() if ts.is_rollup and (managed is None or ts.team_id in managed)
-    ]
-    withheld_children = {
-        ts.team.parent_id
-        for ts in scores.values()
-        if not ts.is_rollup and is_withheld(survey, ts.n_respondents)
-    }
-    ranks = percentiles(survey)
-    participation = _participation(survey, readable)
-    rows: list[OrgTeamRow] = []
-    teams = Team.objects.filter(pk__in=readable).order_by("name")
-    for team in [*teams, *sorted((ts.team for ts in rollups), key=lambda t: t.name)]:
+    cells: dict[int, dict[int, DimensionScore]] = {}
+    for dim in DimensionScore.objects.filter(team_score__in=[ts.pk for ts in scores.values()]):
+        cells.setdefault(dim.team_score_id, {})[dim.dimension_id] = dim
+    withheld_children: set[int | None] = set()
+    if survey.anonymous and any(ts.is_rollup for ts in scores.values()):
+        withheld_children = set(
+            TeamScore.objects.filter(survey=survey, is_rollup=False)
+            .exclude(shown_scores(survey))
+            .values_list("team__parent_id", flat=True)
+        )
+    participation = _participation(survey, set(team_ids))
+    rows = []
+    for team in teams:
         team_score = scores.get(team.pk)
         is_rollup = bool(team_score and team_score.is_rollup)
         reason = withheld_reason(survey, team_score.n_respondents) if team_score else None
         # A roll-up beside a withheld child could be differenced to reveal it.
-        if is_rollup and survey.anonymous and team.pk in withheld_children and reason is None:
+        if is_rollup and team.pk in withheld_children and reason is None:
             reason = TEAM_BELOW_WITHHELD
         withheld = team_score is None or reason is not None
         row = OrgTeamRow(team=team, team_score=team_score, withheld=withheld, is_rollup=is_rollup)
         row.withheld_reason = reason
         row.invited, row.started, row.submitted = participation.get(team.pk, (0, 0, 0))
         if team_score is not None and not withheld:
-            row.percentile = ranks.get(team.pk)
+            row.percentile = figures.percentiles.get(team.pk)
             row.level_name = (
                 level_names.get(team_score.level, "") if team_score.level is not None else ""
             )
-            by_dimension = {d.dimension_id: d for d in team_score.dimensions.all()}
-            row.cells = [
-                {
-                    "score": by_dimension[d.pk].score if d.pk in by_dimension else None,
-                    "level": by_dimension[d.pk].level if d.pk in by_dimension else None,
-                    "level_name": level_names.get(by_dimension[d.pk].level, "")
-                    if d.pk in by_dimension
-                    else "",
-                }
-                for d in dimensions
-            ]
+            by_dimension = cells.get(team_score.pk, {})
+            row.cells = [_cell(by_dimension.get(d.pk), level_names) for d in dimensions]
         rows.append(row)
-    distribution: list[LevelCounts] = []
-    visible = [row for row in rows if not row.withheld and row.cells and not row.is_rollup]
-    for index, dimension in enumerate(dimensions):
-        counts = [0] * len(levels)
-        for row in visible:
-            level = row.cells[index]["level"]
-            if level is not None and level < len(counts):
-                counts[level] += 1
-        distribution.append({"dimension": dimension, "counts": counts})
-    evidence_teams = set(
-        current_snapshots(readable, reference_time(survey)).values_list("team_id", flat=True)
+    return rows
+
+
+def _cell(score: DimensionScore | None, level_names: dict[int, str]) -> HeatmapCell:
+    if score is None:
+        return {"score": None, "level": None, "level_name": ""}
+    return {
+        "score": score.score,
+        "level": score.level,
+        "level_name": level_names.get(score.level, ""),
+    }
+
+
+def org_parent_choices(survey: Survey, readable: set[int] | None) -> list[Team]:
+    """Return the teams above the reader's survey teams (every ancestor), by name."""
+    teams = survey.teams.all() if readable is None else survey.teams.filter(pk__in=readable)
+    found: set[int] = set()
+    frontier = set(teams.exclude(parent=None).values_list("parent_id", flat=True))
+    while frontier - found:
+        found |= frontier
+        frontier = set(
+            Team.objects.filter(pk__in=frontier)
+            .exclude(parent=None)
+            .values_list("parent_id", flat=True)
+        )
+    return list(Team.objects.filter(pk__in=found).order_by("name"))
+
+
+def _org_evidence(report: OrgReport, readable: set[int] | None) -> None:
+    """Fill the calibration ranking (teams with evidence and checked answers, most
+    contradicted first: by count, then share, then name) and the teams without evidence.
+
+    A team has evidence in a round when it has a snapshot collected by the round's
+    reference time (then it has a current one: evidence.selectors.current_snapshots).
+    """
+    survey = report.survey
+    with_evidence = Snapshot.objects.filter(
+        status=Snapshot.Status.COLLECTED, received_at__lte=reference_time(survey)
+    ).values("team_id")
+    shown = TeamScore.objects.filter(
+        shown_scores(survey), survey=survey, is_rollup=False
+    ).select_related("team")
+    if readable is not None:
+        shown = shown.filter(team_id__in=readable)
+    checked = list(shown.filter(team_id__in=with_evidence, evidence_checked__gt=0))
+    checked.sort(
+        key=lambda ts: (
+            -ts.evidence_contradicted,
+            -(ts.evidence_contradicted / ts.evidence_checked),
+            ts.team.name,
+        )
     )
-    return OrgReport(survey, dimensions, levels, rows, distribution, evidence_teams)
+    report.calibration_total = len(checked)
+    report.calibration = [
+        OrgTeamRow(team=ts.team, team_score=ts, withheld=False, is_rollup=False)
+        for ts in checked[:ORG_LIST_LIMIT]
+    ]
+    missing = shown.exclude(team_id__in=with_evidence).order_by("team__name")
+    names = list(missing.values_list("team__name", flat=True))
+    report.without_evidence_total = len(names)
+    report.without_evidence = names[:ORG_LIST_LIMIT]
+
+
+def org_heatmap(survey: Survey, user: User, query: OrgQuery) -> Heatmap:
+    """Return the heatmap of every team the organisation table's ``query`` matches (all
+    pages), roll-ups first; withheld teams have no cells.
+
+    ``{"teams": [name], "dimensions": [name], "cells": [[x, y, score as shown, level]],
+    "levels": [{"name", "number"}]}``; scores as shown (reports.display).
+    """
+    readable = None if user.is_staff else readable_team_ids(user, survey)
+    managed = managed_team_ids(user)
+    dimensions = list(survey.framework.dimensions.order_by("order"))
+    rollups = TeamScore.objects.filter(shown_scores(survey), survey=survey, is_rollup=True)
+    if managed is not None:
+        rollups = rollups.filter(team_id__in=managed)
+    if survey.anonymous and rollups.exists():
+        below_withheld = (
+            TeamScore.objects.filter(survey=survey, is_rollup=False, team__parent__isnull=False)
+            .exclude(shown_scores(survey))
+            .values("team__parent_id")  # no NULL: NOT IN a list holding NULL is never true
+        )
+        rollups = rollups.exclude(team_id__in=below_withheld)
+    names = list(rollups.order_by("team__name").values_list("team_id", "team__name"))
+    names += list(org_teams(survey, readable, query).values_list("pk", "name"))
+    scored = dict(
+        TeamScore.objects.filter(
+            shown_scores(survey), survey=survey, team_id__in=[pk for pk, _ in names]
+        ).values_list("team_id", "pk")
+    )
+    visible = [(pk, name) for pk, name in names if pk in scored]
+    cells: dict[tuple[int, int], tuple[float, int]] = {
+        (team_score, dimension): (score, level)
+        for team_score, dimension, score, level in DimensionScore.objects.filter(
+            team_score__in=list(scored.values())
+        ).values_list("team_score_id", "dimension_id", "score", "level")
+    }
+    data: list[list[int | float | None]] = []
+    for y, (pk, _) in enumerate(visible):
+        for x, dimension in enumerate(dimensions):
+            score, level = cells.get((scored[pk], dimension.pk), (None, None))
+            data.append([x, y, shown(score), level])
+    return {
+        "teams": [name for _, name in visible],
+        "dimensions": [d.name for d in dimensions],
+        "cells": data,
+        "levels": [
+            {"name": lvl.name, "number": lvl.number}
+            for lvl in survey.framework.levels.order_by("number")
+        ],
+    }
 
 
 def _participation(survey: Survey, team_ids: set[int]) -> dict[int, tuple[int, int, int]]:

@@ -33,12 +33,14 @@ from django.utils import timezone
 from maturity import scoring
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.selectors import per_framework_version
+from reports import selectors
 from reports.evidence import RoundEvidence, cap_counts, round_evidence
 from reports.models import (
     AggregationRun,
     DimensionScore,
     ExportAudit,
     QuestionScore,
+    SurveyFigures,
     TeamRecommendation,
     TeamScore,
 )
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from maturity.scope import TeamPlan
+    from reports.selectors import Figures
 
 logger = logging.getLogger(__name__)
 
@@ -753,7 +756,46 @@ def aggregate(
     )
     run.error = ""
     run.save()
+    if written:
+        survey_figures_refresh(survey)
     return run
+
+
+def survey_figures_refresh(survey: Survey) -> Figures:
+    """Compute the survey's survey-wide figures from its snapshots and store them.
+
+    Run by the aggregation worker after every run that wrote scores, and by a page that
+    finds the stored figures out of date (current_figures); the version stored is the one
+    read before computing, so figures computed while a run was writing are stored as out of
+    date and computed again by the next reader, never shown as current when they are not.
+    """
+    version = selectors.snapshot_version(survey)
+    figures = selectors.compute_figures(survey)
+    SurveyFigures.objects.update_or_create(
+        survey=survey,
+        defaults={
+            "version": selectors.figures_version(survey, version),
+            "computed_at": timezone.now(),
+            "dimension_medians": figures.dimension_medians,
+            "percentiles": {str(team): value for team, value in figures.percentiles.items()},
+            "level_counts": [
+                {"dimension": item["dimension"].key, "counts": item["counts"]}
+                for item in figures.level_counts
+            ],
+            "teams_scored": figures.teams_scored,
+        },
+    )
+    return figures
+
+
+def current_figures(survey: Survey, version: tuple[object, ...] | None = None) -> Figures:
+    """Return the survey-wide figures of the survey's current snapshots (``version``, as
+    selectors.snapshot_version gives it, when the caller has read it already): the stored
+    ones while current, else computed and stored now (survey_figures_refresh)."""
+    if version is None:
+        version = selectors.snapshot_version(survey)
+    stored = selectors.stored_figures(survey, version)
+    return stored if stored is not None else survey_figures_refresh(survey)
 
 
 def _rollup_children(survey: Survey, requested: set[int]) -> dict[int, list[int]]:

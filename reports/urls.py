@@ -6,6 +6,7 @@ from reports import views
 
 urlpatterns = [
     path("", views.org_report, name="org-report"),
+    path("heatmap.json", views.org_heatmap, name="org-heatmap"),
     path("question-health/", views.question_health, name="question-health"),
     path("teams/<slug:slug>/", views.team_report, name="team-report"),
     path("teams/<slug:slug>/targets/", views.team_targets, name="team-targets"),

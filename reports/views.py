@@ -6,21 +6,24 @@ Teams a user may not read are 404, like everywhere else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
+import orjson
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
-from reports import selectors
+from reports import selectors, services
 from reports.charts import radar_svg
-from reports.forms import TargetsForm
+from reports.forms import OrgTableForm, TargetsForm
 from surveys import selectors as survey_selectors
 from surveys import services as survey_services
 from surveys.models import Membership, Survey, Team
@@ -30,12 +33,24 @@ if TYPE_CHECKING:
 
 
 def _surveys_of(team: Team, user: User) -> list[Survey]:
-    surveys = survey_selectors.readable_surveys(user).filter(teams=team).exclude(status="draft")
-    return [
-        s
-        for s in surveys.order_by("-opens_at")
-        if team.pk in survey_selectors.readable_team_ids(user, s)
-    ]
+    """The rounds of ``team`` (not drafts) whose results ``user`` may read, newest first.
+
+    The same rule as surveys.selectors.readable_team_ids, for one team: admins and the
+    team's managers (or managers above it) read every round; a member reads the rounds
+    that let members see results.
+    """
+    surveys = (
+        Survey.objects.filter(teams=team)
+        .exclude(status=Survey.Status.DRAFT)
+        .select_related("framework")
+        .order_by("-opens_at")
+    )
+    managed = survey_selectors.managed_team_ids(user)
+    if managed is None or team.pk in managed:
+        return list(surveys)
+    if not Membership.objects.filter(user=user, team=team).exists():
+        return []
+    return list(surveys.filter(members_see_results=True))
 
 
 def _resolve(request: AuthenticatedHttpRequest, slug: str) -> tuple[Team, Survey, list[Survey]]:
@@ -60,26 +75,70 @@ def _can_set_targets(user: User, team: Team) -> bool:
     return managed is None or team.pk in managed
 
 
+class TeamReportBody(TypedDict):
+    """A rendered team report body, as cached: its HTML, whether the team's results are
+    withheld, and the targets form's fields (shown to those who may set targets)."""
+
+    html: str
+    withheld: bool
+    targets_html: str
+
+
+def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
+    """Return the team report's body for ``team`` in ``survey``, rendered once per version.
+
+    The body (everything but the page around it and the targets form, which carry the
+    reader's CSRF token) depends on no reader: anyone who may read the team reads the same
+    report. It is cached under selectors.team_report_version and the time zone it is
+    shown in, so a page view costs that version's one statement and a cache read.
+    """
+    version = selectors.team_report_version(survey, team)
+
+    def build() -> TeamReportBody:
+        report = selectors.team_report(survey, team, services.current_figures(survey))
+        chart = report.chart_data()
+        html = render_to_string(
+            "reports/_team_body.html",
+            {
+                "report": report,
+                "chart": chart,
+                "radar_svg": mark_safe(radar_svg(chart)),  # noqa: S308 - escaped inside
+            },
+        )
+        targets_html = ""
+        if not report.withheld:
+            current = dict(team.targets.values_list("dimension_key", "target_level"))
+            form = TargetsForm(
+                dimensions=[row.dimension for row in report.dimensions],
+                levels=report.levels,
+                initial={
+                    f"target-{r.dimension.key}": current.get(r.dimension.key)
+                    for r in report.dimensions
+                },
+            )
+            targets_html = render_to_string("reports/_targets_fields.html", {"form": form})
+        return {"html": html, "withheld": report.withheld, "targets_html": targets_html}
+
+    digest = version_digest("team-report", timezone.get_current_timezone_name(), *version)
+    return cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
+
+
 @login_required
 def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     team, survey, surveys = _resolve(request, slug)
-    report = selectors.team_report(survey, team)
-    targets_form = None
-    if _can_set_targets(request.user, team) and not report.withheld:
-        targets_form = TargetsForm(
-            dimensions=[row.dimension for row in report.dimensions],
-            levels=report.levels,
-            initial={f"target-{r.dimension.key}": r.target_level for r in report.dimensions},
-        )
+    body = team_report_body(survey, team)
+    can_set_targets = _can_set_targets(request.user, team) and not body["withheld"]
     return render(
         request,
         "reports/team.html",
         {
-            "report": report,
+            "team": team,
+            "survey": survey,
             "surveys": surveys,
-            "chart": report.chart_data(),
-            "radar_svg": mark_safe(radar_svg(report.chart_data())),  # noqa: S308 - escaped inside
-            "targets_form": targets_form,
+            "body": mark_safe(body["html"]),  # noqa: S308 - a rendered template
+            "targets_fields": (
+                mark_safe(body["targets_html"]) if can_set_targets else None  # noqa: S308
+            ),
         },
     )
 
@@ -114,7 +173,7 @@ def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
     from weasyprint import HTML
 
     team, survey, _ = _resolve(request, slug)
-    report = selectors.team_report(survey, team)
+    report = selectors.team_report(survey, team, services.current_figures(survey))
     html = render_to_string(
         "reports/team_pdf.html",
         {"report": report, "radar_svg": mark_safe(radar_svg(report.chart_data()))},  # noqa: S308
@@ -140,34 +199,136 @@ def team_ml_test_score(request: AuthenticatedHttpRequest, slug: str) -> HttpResp
     )
 
 
-@login_required
-def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
-    surveys = [
-        s
-        for s in survey_selectors.readable_surveys(request.user)
-        .exclude(status="draft")
-        .order_by("-opens_at")
-        if survey_selectors.readable_team_ids(request.user, s)
-    ]
+def _org_surveys(user: User) -> list[Survey]:
+    """The rounds whose organisation report ``user`` may read, newest first."""
+    surveys = survey_selectors.readable_surveys(user).exclude(status="draft").order_by("-opens_at")
+    if user.is_staff:  # every team of every round
+        return list(surveys.filter(teams__isnull=False).distinct())
+    return [s for s in surveys if survey_selectors.readable_team_ids(user, s)]
+
+
+def _org_survey(request: AuthenticatedHttpRequest) -> tuple[Survey | None, list[Survey]]:
+    surveys = _org_surveys(request.user)
     if not surveys:
-        return render(request, "reports/org.html", {"report": None, "surveys": []})
+        return None, []
     wanted = request.GET.get("survey", "")
     chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
     survey = next((s for s in surveys if s.pk == chosen), None)
     if wanted and survey is None:
         raise Http404("No such survey.")
-    survey = survey or surveys[0]
-    report = selectors.org_report(survey, request.user)
+    return survey or surveys[0], surveys
+
+
+def _org_query(
+    request: AuthenticatedHttpRequest, survey: Survey
+) -> tuple[selectors.OrgQuery, OrgTableForm]:
+    """Read the organisation table's query string; an invalid one shows the default table
+    (the form carries the errors)."""
+    dimensions = list(survey.framework.dimensions.order_by("order"))
+    sorts = [(key, key) for key in selectors.ORG_SORTS] + [(d.key, d.name) for d in dimensions]
+    form = OrgTableForm(
+        request.GET,
+        sorts=sorts,
+        dimensions=dimensions,
+        levels=list(survey.framework.levels.order_by("number")),
+    )
+    if not form.is_valid():
+        return selectors.OrgQuery(), form
+    data = form.cleaned_data
+    sort = data["sort"] or "name"
+    return (
+        selectors.OrgQuery(
+            sort=sort,
+            descending=(data["dir"] or ("asc" if sort == "name" else "desc")) == "desc",
+            parent=data["parent"],
+            level=data["level"],
+            dimension=next((d for d in dimensions if d.key == data["dimension"]), None),
+            page=data["page"] or 1,
+        ),
+        form,
+    )
+
+
+def _org_version(
+    request: AuthenticatedHttpRequest, survey: Survey, query: selectors.OrgQuery
+) -> tuple[object, ...]:
+    """The version of what the organisation page of ``survey`` shows ``request.user`` for
+    ``query``: the survey's (selectors.org_report_version), the reader's teams, the query
+    and the time zone."""
+    user = request.user
+    managed = survey_selectors.managed_team_ids(user)
+    readable = None if user.is_staff else survey_selectors.readable_team_ids(user, survey)
+    return (
+        *selectors.org_report_version(survey),
+        tuple(sorted(readable)) if readable is not None else None,
+        tuple(sorted(managed)) if managed is not None else None,
+        query.sort,
+        query.descending,
+        query.parent.pk if query.parent else None,
+        query.level,
+        query.dimension.pk if query.dimension else None,
+        query.page,
+        timezone.get_current_timezone_name(),
+    )
+
+
+@login_required
+def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The organisation overview: roll-ups, one page of teams (sorted and filtered in the
+    query string), the heatmap (drawn from org_heatmap), evidence calibration and levels.
+
+    The body is rendered once per version (_org_version) and cached; an invalid query
+    string answers 400 with the errors above the unfiltered table.
+    """
+    survey, surveys = _org_survey(request)
+    if survey is None:
+        return render(request, "reports/org.html", {"report": None, "surveys": []})
+    query, form = _org_query(request, survey)
+
+    def build() -> str:
+        report = selectors.org_report(survey, request.user, query, services.current_figures(survey))
+        params = request.GET.copy()
+        for name in ("page", "sort", "dir", "parent", "level", "dimension"):
+            if name in form.errors:
+                params.pop(name, None)
+        return render_to_string(
+            "reports/_org_body.html",
+            {"report": report, "params": params, "form": form, "user": request.user},
+        )
+
+    digest = version_digest("org-report", *_org_version(request, survey, query))
+    body = cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
     return render(
         request,
         "reports/org.html",
         {
-            "report": report,
+            "survey": survey,
+            "report": True,
             "surveys": surveys,
-            "heatmap": report.heatmap_data(),
-            "is_manager": request.user.is_staff
-            or Membership.objects.filter(user=request.user, role="manager").exists(),
+            "form": form,
+            "body": mark_safe(body),  # noqa: S308 - a rendered template
         },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+def org_heatmap(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The organisation heatmap's data (selectors.org_heatmap) for the page's query string:
+    every team it matches, not one page; cached under the page's version."""
+    survey, _ = _org_survey(request)
+    if survey is None:
+        raise Http404("No results you can see yet.")
+    query, form = _org_query(request, survey)
+    if form.errors:
+        return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+    digest = version_digest("org-heatmap", *_org_version(request, survey, query))
+    body = cached_build(
+        f"{FRAGMENT_KEY_PREFIX}{digest}",
+        lambda: orjson.dumps(selectors.org_heatmap(survey, request.user, query)),
+    )
+    return HttpResponse(
+        body, content_type="application/json", headers={"Cache-Control": "private, no-cache"}
     )
 
 

@@ -286,7 +286,7 @@ def asked_outline(survey: Survey, plan: TeamPlan) -> list[AskedDimension]:
 # --- who may see what -------------------------------------------------------------------
 
 
-def _with_descendants(team_ids: set[int]) -> set[int]:
+def team_with_descendants(team_ids: set[int]) -> set[int]:
     """Return the teams and every team below them (parent links), breadth first."""
     found = set(team_ids)
     frontier = set(team_ids)
@@ -306,23 +306,27 @@ def managed_team_ids(user: User) -> set[int] | None:
             "team_id", flat=True
         )
     )
-    return _with_descendants(direct)
+    return team_with_descendants(direct)
 
 
 def readable_team_ids(user: User | AnonymousUser, survey: Survey) -> set[int]:
-    """Return the survey's teams whose results ``user`` may read (none when signed out)."""
-    survey_teams = set(survey.teams.values_list("id", flat=True))
+    """Return the survey's teams whose results ``user`` may read (none when signed out).
+
+    Only an admin's answer grows with the survey: others' is looked up among the teams
+    they manage or belong to.
+    """
     if not user.is_authenticated:
         return set()
+    survey_teams = survey.teams.all()
     managed = managed_team_ids(user)
     if managed is None:
-        return survey_teams
-    readable = managed & survey_teams
+        return set(survey_teams.values_list("id", flat=True))
+    wanted = set(managed)
     if survey.members_see_results:
-        readable |= survey_teams & set(
-            Membership.objects.filter(user=user).values_list("team_id", flat=True)
-        )
-    return readable
+        wanted |= set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
+    if not wanted:
+        return set()
+    return set(survey_teams.filter(pk__in=wanted).values_list("id", flat=True))
 
 
 def readable_surveys(user: User) -> QuerySet[Survey]:
@@ -331,7 +335,7 @@ def readable_surveys(user: User) -> QuerySet[Survey]:
         return Survey.objects.all()
     memberships = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
     managed = {team for team, role in memberships if role == Membership.Role.MANAGER}
-    teams = {team for team, _ in memberships} | _with_descendants(managed)
+    teams = {team for team, _ in memberships} | team_with_descendants(managed)
     return Survey.objects.filter(teams__in=teams).distinct()
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 
 from django import template
+from django.http import QueryDict
 
 from reports.display import SCORE_DECIMALS, shown_text
 
@@ -66,3 +67,29 @@ def floored_percent(value: float | None, decimals: int = 1) -> str:
         return "—"
     step = Decimal(1).scaleb(-int(decimals))
     return f"{(Decimal(repr(value)) * 100).quantize(step, rounding=ROUND_FLOOR)}%"
+
+
+@register.simple_tag
+def query_url(params: QueryDict, **changes: object) -> str:
+    """Return ``?<params>`` with ``changes`` applied (None or "" removes a parameter)."""
+    query = params.copy()
+    for name, value in changes.items():
+        if value is None or value == "":
+            query.pop(name, None)
+        else:
+            query[name] = str(value)
+    return f"?{query.urlencode()}"
+
+
+@register.simple_tag
+def sort_url(params: QueryDict, key: str) -> str:
+    """Return the URL that sorts the organisation table by ``key`` (from page 1): the other
+    direction when it is sorted by ``key`` already; names A-Z first, numbers highest first."""
+    current = params.get("sort") or "name"
+    default = "asc" if key == "name" else "desc"
+    direction = params.get("dir") or ("asc" if current == "name" else "desc")
+    if current == key:
+        direction = "asc" if direction == "desc" else "desc"
+    else:
+        direction = default
+    return query_url(params, sort=key, dir=direction, page=None)

@@ -84,17 +84,24 @@
     };
   }
 
-  function heatmap() {
-    var element = document.getElementById("heatmap");
-    var data = readJson("heatmap-data");
-    if (!element || !data || !data.teams.length) { return; }
-    element.style.height = Math.max(300, 230 + 34 * data.teams.length) + "px";
+  /* Rows the heatmap shows at once; more scroll with a slider (1,000 teams fit). */
+  var HEATMAP_ROWS = 40;
+
+  function drawHeatmap(element, data) {
+    var many = data.teams.length > HEATMAP_ROWS;
+    var rows = many ? HEATMAP_ROWS : data.teams.length;
+    element.style.height = Math.max(300, 230 + 34 * rows) + "px";
     draw(element, {
       animation: false,
       tooltip: { confine: true, formatter: heatmapTooltip(data) },
-      grid: { left: 150, right: 20, top: 10, bottom: 200 },
+      grid: { left: 150, right: many ? 40 : 20, top: 10, bottom: 200 },
       xAxis: { type: "category", data: data.dimensions, axisLabel: { rotate: 40, fontSize: 11 } },
       yAxis: { type: "category", data: data.teams, inverse: true },
+      dataZoom: many ? [
+        { type: "slider", yAxisIndex: 0, right: 5, width: 18, startValue: 0, endValue: rows - 1,
+          zoomLock: true, showDetail: false, brushSelect: false },
+        { type: "inside", yAxisIndex: 0, zoomOnMouseWheel: false, moveOnMouseWheel: true }
+      ] : [],
       visualMap: {
         type: "piecewise", dimension: 3, orient: "horizontal", left: "center", bottom: 0,
         pieces: data.levels.map(function (level) {
@@ -107,6 +114,24 @@
         label: { show: true, fontSize: 11, formatter: function (p) { return scoreText(p.value[2]); } }
       }]
     });
+  }
+
+  /* The organisation heatmap loads its data (every matching team) from the URL in
+     data-src, so the page itself stays small at 1,000 teams. */
+  function heatmap() {
+    var element = document.getElementById("heatmap");
+    if (!element) { return; }
+    var source = element.getAttribute("data-src");
+    if (!source || !window.fetch) { return; }
+    fetch(source, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (data && data.teams.length) {
+          drawHeatmap(element, data);
+          element.setAttribute("data-drawn", String(data.teams.length));
+        }
+      })
+      .catch(function () { /* the table below holds the same numbers */ });
   }
 
   if (window.echarts) { radar(); heatmap(); }

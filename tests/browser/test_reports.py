@@ -102,7 +102,8 @@ def test_team_and_survey_names_show_as_text_in_chart_tooltips_and_legends(
     log_in(page, admin_user.username)
     page.goto(f"/reports/?survey={survey.pk}")
     expect(page.locator("#heatmap svg")).to_be_visible()
-    heat = page.evaluate("() => JSON.parse(document.getElementById('heatmap-data').textContent)")
+    source = page.get_attribute("#heatmap", "data-src")
+    heat = page.evaluate("(url) => fetch(url).then((r) => r.json())", source)
     for name in (BOLD_TEAM, IMG_TEAM):
         row = heat["teams"].index(name)
         score = next(c[2] for c in heat["cells"] if c[0] == 0 and c[1] == row)
@@ -157,3 +158,30 @@ def test_reports_fit_a_phone_screen_without_sideways_scrolling(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow == 0, (url, overflow)
+
+
+def test_admin_sorts_filters_and_pages_the_org_table(
+    new_page, rounds, team, other_team, admin_user
+):  # noqa: F811
+    """The table's header links sort it, the filter form narrows it, and the heatmap (drawn
+    from /reports/heatmap.json) follows the same filter."""
+    _, survey = rounds
+    parent = Team.objects.create(slug="platform", name="Platform")
+    Team.objects.filter(pk=team.pk).update(parent=parent)
+    scores = dict(TeamScore.objects.filter(survey=survey).values_list("team__name", "score"))
+    best, worst = sorted(scores, key=scores.get, reverse=True)
+    page = new_page()
+    log_in(page, admin_user.username)
+    page.goto(f"/reports/?survey={survey.pk}")
+    table = page.get_by_test_id("org-teams")
+    page.get_by_role("link", name="Overall", exact=True).click()
+    expect(page).to_have_url(re.compile(r"sort=score&dir=desc"))
+    expect(table.locator("tbody th").first).to_have_text(best)
+    page.get_by_role("link", name="Overall", exact=True).click()  # again: the other way
+    expect(page).to_have_url(re.compile(r"sort=score&dir=asc"))
+    expect(table.locator("tbody th").first).to_have_text(worst)
+    page.get_by_label("Under").select_option("platform")
+    page.get_by_role("button", name="Filter").click()
+    expect(table.locator("tbody th")).to_have_count(1)
+    expect(table.locator("tbody th").first).to_have_text(team.name)
+    expect(page.locator("#heatmap")).to_have_attribute("data-drawn", "1")

@@ -353,7 +353,10 @@ def test_the_admin_keeps_the_apis_rules_and_never_edits_computed_history(
     services.team_archive(team=other_team)
     fresh = SurveyFactory(framework=survey.framework, teams=[team])
     choices = client.get(f"/admin/surveys/survey/{fresh.pk}/change/").content.decode()
-    assert f'<option value="{other_team.pk}"' not in choices  # archived, not in this survey
+    teams = choices[choices.index('name="teams"') :]
+    teams = teams[: teams.index("</select>")]
+    assert f'<option value="{team.pk}"' in teams
+    assert f'<option value="{other_team.pk}"' not in teams  # archived, not in this survey
     team_score = TeamScore.objects.get(survey=survey, team=team)
     assert client.get(f"/admin/reports/teamscore/{team_score.pk}/delete/").status_code == 403
     changelist = client.get("/admin/reports/teamscore/").content.decode()

@@ -94,7 +94,8 @@ def test_org_report_shows_percentiles_levels_and_rollups(rounds, team, other_tea
     Team.objects.filter(pk__in=[team.pk, other_team.pk]).update(parent=parent)
     services.aggregate(survey=survey)
     report = selectors.org_report(survey, admin_user)
-    rows = {row.team.slug: row for row in report.rows}
+    assert [row.team.slug for row in report.rollups] == ["platform"]  # roll-ups first
+    rows = {row.team.slug: row for row in [*report.rollups, *report.rows]}
     assert rows["recsys"].percentile == 100.0 and rows["fraud"].percentile == 50.0
     assert rows["platform"].is_rollup and rows["platform"].team_score.n_respondents == 6
     assert (
@@ -106,7 +107,8 @@ def test_org_report_shows_percentiles_levels_and_rollups(rounds, team, other_tea
     )
     assert rows["recsys"].submitted == 3
     assert rows["recsys"].invited == team.memberships.count() == 6  # both rounds' people
-    heat = report.heatmap_data()
+    heat = selectors.org_heatmap(survey, admin_user, selectors.OrgQuery())
+    assert heat["teams"][0] == "Platform" and len(heat["teams"]) == 3  # roll-ups first
     assert len(heat["cells"]) == len(heat["teams"]) * len(heat["dimensions"])
 
 
@@ -119,7 +121,7 @@ def test_anonymous_survey_withholds_small_teams_everywhere(rounds, team, other_t
     assert report.withheld and report.dimensions == [] and report.roadmap == []
     org = selectors.org_report(survey, admin_user)
     assert all(row.withheld and not row.cells for row in org.rows)
-    assert org.heatmap_data()["cells"] == []
+    assert selectors.org_heatmap(survey, admin_user, selectors.OrgQuery())["cells"] == []
     assert selectors.percentiles(survey) == {}
     assert selectors.org_dimension_medians(survey) == {}
 
