@@ -79,6 +79,8 @@ class Server:
             # keep throttling on (its cost is measured) but above the benchmark's rates
             "API_THROTTLE_USER": "1000000/min",
             "API_THROTTLE_TOKEN": "1000000/min",
+            # the benchmark measures streaming a million rows; a 413 would point to jobs
+            "EXPORT_SYNC_MAX_ROWS": "100000000",
         }
         require_free_port(PORT)
         self.process = subprocess.Popen(
@@ -300,6 +302,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for load")
     parser.add_argument("--skip-xlsx", action="store_true")
     parser.add_argument(
+        "--xlsx-rows",
+        type=int,
+        default=100_000,
+        help="rows of the in-process XLSX writer comparison (0 skips it)",
+    )
+    parser.add_argument(
+        "--no-api", action="store_true", help="skip the submission and scores load tests"
+    )
+    parser.add_argument(
         "--no-wrk", action="store_true", help="load-test with the Python client only"
     )
     parser.add_argument(
@@ -345,7 +356,11 @@ def main() -> None:
     rows = []
     if not args.api_only:
         rows, full_rows, small_rows = _exports(args, survey, admin_key)
-    _api_load(args, survey, admin_key, rows, redis_client)
+        if args.xlsx_rows:
+            rows += _xlsx_writers(survey, args.xlsx_rows)
+        rows += _parquet_paths(survey)
+    if not args.no_api:
+        _api_load(args, survey, admin_key, rows, redis_client)
 
     print()
     print(f"Machine: {machine()}")
@@ -438,6 +453,124 @@ def _exports(args, survey, admin_key):  # type: ignore[no-untyped-def]
     finally:
         server.stop()
     return rows, full_rows, small_rows
+
+
+def _xlsx_writers(survey, limit: int) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """Write the first ``limit`` answer rows with each XLSX writer, in this process.
+
+    The rows are read once (as the export reads them) and kept in memory, so that only the
+    writers are timed: openpyxl write-only (lxml when installed) with string cells, as the
+    exports wrote XLSX before issue 17; XlsxWriter in constant_memory mode, every cell
+    through its typed write method; and ``reports.exports.xlsx_write``. Wall time and the
+    process's CPU time (both threads): the VM is shared.
+    """
+    import tempfile
+
+    import openpyxl
+    import xlsxwriter
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    from reports.exports import Export, ExportRequest, xlsx_text, xlsx_write
+
+    export = Export(ExportRequest(kind="answers", survey=survey))
+    data: list[tuple] = []
+    for chunk in export._chunks():
+        data += chunk[: limit - len(data)]
+        if len(data) >= limit:
+            break
+    columns = export.query.columns
+
+    def by_openpyxl(file) -> None:  # type: ignore[no-untyped-def]
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("answers-1")
+        sheet.append(columns)
+        for row in data:
+            cells = []
+            for value in row:
+                if isinstance(value, str):
+                    cell = WriteOnlyCell(sheet, value=xlsx_text(value))
+                    cell.data_type = "s"
+                    value = cell
+                cells.append(value)
+            sheet.append(cells)
+        workbook.save(file)
+
+    def by_xlsxwriter(file) -> None:  # type: ignore[no-untyped-def]
+        workbook = xlsxwriter.Workbook(file, {"constant_memory": True})
+        sheet = workbook.add_worksheet("answers-1")
+        sheet.write_row(0, 0, columns)
+        for number, row in enumerate(data, 1):
+            for column, value in enumerate(row):
+                if value is None or value == "":
+                    continue
+                if isinstance(value, str):
+                    sheet.write_string(number, column, xlsx_text(value))
+                elif isinstance(value, bool):
+                    sheet.write_boolean(number, column, value)
+                else:
+                    sheet.write_number(number, column, value)
+        workbook.close()
+
+    def by_ours(file) -> None:  # type: ignore[no-untyped-def]
+        xlsx_write(
+            file, "answers", columns, [data[i : i + 5000] for i in range(0, len(data), 5000)]
+        )
+
+    backend = "lxml" if openpyxl.LXML else "et_xmlfile, no lxml"
+    rows = []
+    for label, writer in [
+        (f"openpyxl {openpyxl.__version__} write-only ({backend})", by_openpyxl),
+        (f"XlsxWriter {xlsxwriter.__version__} constant_memory", by_xlsxwriter),
+        ("reports.exports.xlsx_write (XlsxWriter package, own rows, zlib thread)", by_ours),
+    ]:
+        with tempfile.TemporaryFile() as file:
+            cpu, started = time.process_time(), time.perf_counter()
+            writer(file)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            size = file.seek(0, 2)
+        rows.append(
+            [
+                f"xlsx in-process, {label}, {len(data):,} rows ({size / 2**20:,.1f} MiB)",
+                f"{seconds:.2f} s (CPU {cpu:.2f} s)",
+                f"{len(data) / seconds:,.0f} ({len(data) / cpu:,.0f} per CPU s)",
+                "",
+                "",
+            ]
+        )
+        print(rows[-1])
+    return rows
+
+
+def _parquet_paths(survey) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """Time Parquet's two ways to Arrow batches over the whole answer export, in-process:
+    Arrow arrays of the fetched rows (SQLite's path, PostgreSQL's before issue 17) and
+    Arrow's CSV reader over COPY (PostgreSQL's now)."""
+    import pyarrow as pa
+
+    from reports.exports import Export, ExportRequest
+
+    rows = []
+    for label, method in [
+        ("Arrow arrays of fetched rows", "_arrow_batches"),
+        ("Arrow's CSV reader over COPY", "_copy_arrow_batches"),
+    ]:
+        export = Export(ExportRequest(kind="answers", survey=survey, format="parquet"))
+        schema = pa.schema(list(zip(export.query.columns, export.query.arrow_types, strict=True)))
+        cpu, started = time.process_time(), time.perf_counter()
+        count = sum(batch.num_rows for batch in getattr(export, method)(schema))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        rows.append(
+            [
+                f"parquet batches in-process, {label}, {count:,} rows",
+                f"{seconds:.2f} s (CPU {cpu:.2f} s)",
+                f"{count / seconds:,.0f} ({count / cpu:,.0f} per CPU s)",
+                "",
+                "",
+            ]
+        )
+        print(rows[-1])
+    return rows
 
 
 def _api_load(args, survey, admin_key, rows, redis_client):  # type: ignore[no-untyped-def]

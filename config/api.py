@@ -17,7 +17,13 @@ from rest_framework.views import APIView
 from evidence.api import EvidenceSpecView, TeamEvidenceDetailView, TeamEvidenceView
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
 from reports.api.evidence import SurveyEvidenceView
-from reports.api.exports import AnswerExportView, ScoreExportView
+from reports.api.exports import (
+    AnswerExportView,
+    ExportJobDownloadView,
+    ExportJobsView,
+    ExportJobView,
+    ScoreExportView,
+)
 from reports.api.health import QuestionHealthView
 from reports.api.ml_test_score import SurveyMlTestScoreView
 from reports.api.scores import (
@@ -103,6 +109,13 @@ urlpatterns = [
     ),
     path("exports/answers/", AnswerExportView.as_view(), name="api-export-answers"),
     path("exports/scores/", ScoreExportView.as_view(), name="api-export-scores"),
+    path("exports/", ExportJobsView.as_view(), name="api-export-jobs"),
+    path("exports/<int:job_id>/", ExportJobView.as_view(), name="api-export-job"),
+    path(
+        "exports/<int:job_id>/download/",
+        ExportJobDownloadView.as_view(),
+        name="api-export-job-download",
+    ),
     *router.urls,
     # [\s\S], not ".": a path with a newline (%0A) is an API path too, answered in JSON.
     # (Not the flag (?s): Django cannot reverse URLs through a pattern with flags.)

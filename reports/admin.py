@@ -19,6 +19,7 @@ from reports.models import (
     ApiToken,
     DimensionScore,
     ExportAudit,
+    ExportJob,
     QuestionHealth,
     TeamScore,
 )
@@ -89,6 +90,34 @@ class ExportAuditAdmin(admin.ModelAdmin[ExportAudit]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: ExportAudit | None = None) -> bool:
+        return False
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
+    """Export jobs, read-only: the API creates them, workers run them, beat expires them."""
+
+    list_display = [
+        "created_at",
+        "owner",
+        "kind",
+        "format",
+        "params",
+        "status",
+        "rows_written",
+        "size",
+        "expires_at",
+    ]
+    list_filter = ["kind", "format", "status"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ExportJob | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ExportJob | None = None) -> bool:
         return False
 
 

@@ -25,24 +25,42 @@ same bytes. XLSX text cells are always string cells, escaped as OOXML requires
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import io
+import itertools
+import queue
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from datetime import UTC, datetime, timedelta
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import orjson
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import Count, Model
+from django.db.models import Count, Model, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
+from xlsxwriter.utility import xl_col_to_name
 
 from maturity.models import Choice, Dimension, Question
-from reports.models import ApiToken, DimensionScore, ExportAudit, QuestionScore, TeamScore
+from reports.models import (
+    ApiToken,
+    DimensionScore,
+    ExportAudit,
+    ExportJob,
+    QuestionScore,
+    TeamScore,
+)
 from reports.selectors import is_withheld
 from surveys.models import Answer, Response, Survey, Team
 
@@ -93,6 +111,8 @@ SCORE_COLUMNS = [
 ]
 FETCH_ROWS = 5000
 PARQUET_ROW_GROUP = 50_000
+# PostgreSQL's CSV parsed by Arrow (Parquet) this many bytes at a time
+ARROW_CSV_BYTES = 8 * 2**20
 XLSX_SHEET_ROWS = 1_000_000  # Excel holds 1,048,576 rows per sheet
 STREAM_BYTES = 256 * 1024
 SPOOL_BYTES = 16 * 2**20
@@ -180,6 +200,16 @@ class ExportRequest:
             "team": self.team.slug if self.team else None,
             "since": self.since.isoformat() if self.since else None,
         }
+
+    def params(self) -> dict[str, Any]:
+        """Return the request as the export endpoints' query takes it (``ExportQuerySerializer``),
+        JSON-ready: what an export job stores and its worker validates again."""
+        params: dict[str, Any] = {"survey": self.survey.pk, "format": self.format, "bom": self.bom}
+        if self.team is not None:
+            params["team"] = self.team.slug
+        if self.since is not None:
+            params["since"] = self.since.isoformat()
+        return params
 
     def filename(self) -> str:
         team = f"-{self.team.slug}" if self.team else ""
@@ -639,6 +669,8 @@ class Export:
         self.request = request
         self.audit = audit
         self.rows = 0
+        # Called with ``rows`` whenever it grows (an export job's progress).
+        self.on_rows: Callable[[int], None] | None = None
         builder = answers_query if request.kind == "answers" else scores_query
         self.query = builder(request)
 
@@ -694,6 +726,8 @@ class Export:
             while rows := cursor.fetchmany(FETCH_ROWS):
                 chunk = rows if convert is None else [convert(row) for row in rows]
                 self.rows += len(chunk)
+                if self.on_rows is not None:
+                    self.on_rows(self.rows)
                 yield chunk
 
     def _transaction(self) -> Any:
@@ -733,19 +767,23 @@ class Export:
         sql = f"COPY ({self.query.copy_sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
         yield from self._copy_out(sql, header=True)
 
-    def _copy_out(self, sql: str, *, header: bool = False) -> Iterator[bytes]:
+    def _copy_out(
+        self, sql: str, *, header: bool = False, params: list[Any] | None = None
+    ) -> Iterator[bytes]:
         """Yield what ``COPY ... TO STDOUT`` sends, in blocks of whole rows; count the rows."""
         pending = bytearray()
         skip = 1 if header else 0
         with self._transaction(), connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor: COPY is not in the DB-API
             messages = 0
-            with raw.copy(sql, self.query.copy_params) as copy:
+            with raw.copy(sql, self.query.copy_params if params is None else params) as copy:
                 for data in copy:  # one row per message, as PostgreSQL sends it
                     pending += data
                     messages += 1
                     if len(pending) >= STREAM_BYTES:
                         self.rows = max(messages - skip, 0)
+                        if self.on_rows is not None:
+                            self.on_rows(self.rows)
                         yield bytes(pending)
                         pending.clear()
             self.rows = raw.rowcount if raw.rowcount >= 0 else max(messages - skip, 0)
@@ -794,37 +832,8 @@ class Export:
             yield block.replace(b"\\\\", b"\\")
 
     def _xlsx(self) -> Iterator[bytes]:
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
-
-        workbook = Workbook(write_only=True)
-        columns = self.query.columns
-        sheet = None
-        sheet_rows = XLSX_SHEET_ROWS
-
-        def cell(value: Any) -> Any:
-            if isinstance(value, str):
-                # Always a string cell: openpyxl would make "=..." a formula and "#N/A"
-                # an error value.
-                written = WriteOnlyCell(sheet, value=xlsx_text(value))
-                written.data_type = "s"
-                return written
-            return value
-
-        for chunk in self._chunks():
-            for row in chunk:
-                if sheet is None or sheet_rows >= XLSX_SHEET_ROWS:
-                    sheet = workbook.create_sheet(
-                        f"{self.request.kind}-{len(workbook.worksheets) + 1}"
-                    )
-                    sheet.append(columns)
-                    sheet_rows = 0
-                sheet.append([cell(value) for value in row])
-                sheet_rows += 1
-        if sheet is None:
-            workbook.create_sheet(self.request.kind).append(columns)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-            workbook.save(spool)
+            xlsx_write(spool, self.request.kind, self.query.columns, self._chunks())
             yield from _read_back(spool)
 
     def _parquet(self) -> Iterator[bytes]:
@@ -837,28 +846,76 @@ class Export:
                 for name, kind in zip(self.query.columns, self.query.arrow_types, strict=True)
             ]
         )
+        by_database = connection.vendor == "postgresql"
+        batches_of = self._copy_arrow_batches if by_database else self._arrow_batches
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             with pq.ParquetWriter(spool, schema, compression="zstd") as writer:
                 batches: list[pa.RecordBatch] = []
                 pending = 0
-                for chunk in self._chunks():
-                    columns = list(zip(*chunk, strict=True))
-                    batches.append(
-                        pa.RecordBatch.from_arrays(
-                            [
-                                _arrow_column(column, kind)
-                                for column, kind in zip(columns, schema.types, strict=True)
-                            ],
-                            schema=schema,
-                        )
-                    )
-                    pending += len(chunk)
+                for batch in batches_of(schema):
+                    batches.append(batch)
+                    pending += batch.num_rows
                     if pending >= PARQUET_ROW_GROUP:
                         writer.write_table(pa.Table.from_batches(batches, schema=schema))
                         batches, pending = [], 0
                 if batches or self.rows == 0:
                     writer.write_table(pa.Table.from_batches(batches, schema=schema))
             yield from _read_back(spool)
+
+    def _arrow_batches(self, schema: Any) -> Iterator[Any]:
+        """Yield Arrow record batches of ``schema`` built from the fetched rows."""
+        import pyarrow as pa
+
+        for chunk in self._chunks():
+            columns = list(zip(*chunk, strict=True))
+            yield pa.RecordBatch.from_arrays(
+                [
+                    _arrow_column(column, kind)
+                    for column, kind in zip(columns, schema.types, strict=True)
+                ],
+                schema=schema,
+            )
+
+    def _copy_arrow_batches(self, schema: Any) -> Iterator[Any]:
+        """Yield the record batches ``_arrow_batches`` yields, parsed by Arrow from the
+        database's own CSV (PostgreSQL): ``COPY`` of the typed rows, read by Arrow's CSV
+        reader (C++) with the columns' types, instead of a Python object per value.
+
+        CSV keeps NULL and the empty text apart (an unquoted empty field against ``""``),
+        booleans are ``t``/``f`` and times ISO 8601 text, so Arrow reads back exactly the
+        values of the rows; a property test compares the two paths. Each block COPY sends
+        holds whole rows, so blocks are parsed one at a time in this thread.
+        """
+        import pyarrow.csv as arrow_csv
+
+        read_options = arrow_csv.ReadOptions(column_names=list(schema.names))
+        parse_options = arrow_csv.ParseOptions(newlines_in_values=True)
+        convert_options = arrow_csv.ConvertOptions(
+            column_types=dict(zip(schema.names, schema.types, strict=True)),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+            true_values=["t"],
+            false_values=["f"],
+        )
+        sql = f"COPY ({self.query.typed_sql}) TO STDOUT WITH (FORMAT csv)"
+        pending: list[bytes] = []
+        size = 0
+        blocks = self._copy_out(sql, params=self.query.params)
+        for block in itertools.chain(blocks, [b""]):
+            pending.append(block)
+            size += len(block)
+            if size < ARROW_CSV_BYTES and block:
+                continue
+            if size:
+                table = arrow_csv.read_csv(
+                    io.BytesIO(b"".join(pending)),
+                    read_options=read_options,
+                    parse_options=parse_options,
+                    convert_options=convert_options,
+                )
+                yield from table.to_batches()
+            pending, size = [], 0
 
 
 @contextlib.contextmanager
@@ -883,6 +940,207 @@ def _read_back(spool: Any) -> Iterator[bytes]:
         yield data
 
 
+# --- XLSX ------------------------------------------------------------------------------------
+# XlsxWriter writes the workbook's package (content types, relationships, workbook with the
+# sheet names, styles, document properties) and the frame of each sheet; the rows are
+# written here, as XlsxWriter's constant_memory mode writes them (inline strings, no shared
+# strings table, so memory stays flat however many distinct comments there are). Measured
+# on our export rows (BENCHMARKS.md, issue 17): openpyxl write-only with lxml 3.6k rows/s,
+# XlsxWriter constant_memory 7.1k rows/s, both spending ~8 us of Python per cell (type
+# dispatch, per-cell escaping, a write per cell); one format string per cell here and one
+# regular-expression test per text, with zlib compressing in a thread of its own (it
+# releases the GIL), reach the issue's 50k rows/s.
+XLSX_COMPRESSLEVEL = 1  # zlib level 1: 7% larger than level 6, three times the speed
+# A text that needs more than to be put in <t>: an XML or OOXML escape, or white space at
+# either end (kept only under xml:space="preserve"). Most texts do not: one search each.
+_XLSX_SLOW_TEXT = re.compile(f"[&<>{_XLSX_ESCAPED}]|_x[0-9A-Fa-f]{{4}}|^[ \t\n]|[ \t\n]$")
+_XLSX_NEEDS_ESCAPE = re.compile(f"[&<>{_XLSX_ESCAPED}]|_x[0-9A-Fa-f]{{4}}")
+
+
+def xlsx_cell_text(text: str) -> str:
+    """Return ``<t>`` (with its content) of a text cell holding ``text``: ``xlsx_text``'s
+    OOXML escapes, then XML's for ``&``, ``<`` and ``>``; ``xml:space="preserve"`` when
+    the text starts or ends with white space, which readers would otherwise drop."""
+    if _XLSX_SLOW_TEXT.search(text) is None:
+        return f"<t>{text}</t>"
+    if _XLSX_NEEDS_ESCAPE.search(text) is not None:
+        text = xlsx_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if text[:1] in (" ", "\t", "\n") or text[-1:] in (" ", "\t", "\n"):
+        return f'<t xml:space="preserve">{text}</t>'
+    return f"<t>{text}</t>"
+
+
+def xlsx_row(number: int, row: Sequence[Any], letters: Sequence[str]) -> str:
+    """Return one sheet row's XML: ``number`` is its 1-based row, ``letters`` the columns'.
+
+    A text is always an inline string cell (``t="inlineStr"``), never a formula, a number
+    or an error value, whatever it holds (``=1+1``, ``123``, ``#N/A``); an empty text and
+    None are no cell; booleans are boolean cells, other numbers number cells.
+    """
+    n = str(number)
+    slow = _XLSX_SLOW_TEXT.search
+    cells = [f'<row r="{n}">']
+    append = cells.append
+    for letter, value in zip(letters, row, strict=True):
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            if slow(value) is None:  # the common case, inline
+                append(f'<c r="{letter}{n}" t="inlineStr"><is><t>{value}</t></is></c>')
+            else:
+                append(f'<c r="{letter}{n}" t="inlineStr"><is>{xlsx_cell_text(value)}</is></c>')
+        elif isinstance(value, bool):
+            append(f'<c r="{letter}{n}" t="b"><v>{int(value)}</v></c>')
+        elif isinstance(value, int | float):
+            append(f'<c r="{letter}{n}"><v>{value}</v></c>')
+        else:  # a Decimal or a date: its text, as a text cell
+            append(f'<c r="{letter}{n}" t="inlineStr"><is>{xlsx_cell_text(str(value))}</is></c>')
+    append("</row>")
+    return "".join(cells)
+
+
+def _xlsx_package(sheet_names: Sequence[str]) -> dict[str, bytes]:
+    """Return the parts (zip entry name -> bytes) of an XlsxWriter workbook of empty sheets."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    for name in sheet_names:
+        workbook.add_worksheet(name)
+    workbook.close()
+    with zipfile.ZipFile(buffer) as package:
+        return {info.filename: package.read(info) for info in package.infolist()}
+
+
+@functools.cache
+def _xlsx_sheet_frames() -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """Return (head, tail) of XlsxWriter's first (selected) sheet and of any later sheet.
+
+    The head ends with ``<sheetData>``, the tail starts with ``</sheetData>``. The head
+    loses its ``<dimension ref="A1"/>`` (optional in OOXML): readers that trust it, as
+    openpyxl's read-only mode does, would read one row.
+    """
+    parts = _xlsx_package(["first", "second"])
+    frames = []
+    for name in ("xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"):
+        head, marker, tail = parts[name].partition(b"<sheetData/>")
+        if not marker:
+            raise RuntimeError(f"XlsxWriter's empty {name} has no <sheetData/>: {parts[name]!r}")
+        head = re.sub(rb"<dimension [^>]*/>", b"", head)
+        frames.append((head + b"<sheetData>", b"</sheetData>" + tail))
+    return frames[0], frames[1]
+
+
+class _Deflater:
+    """Write zip entries in a thread of its own, fed through a short queue (flat memory).
+
+    zlib releases the GIL while it compresses, so compressing one block overlaps
+    formatting the next: 75k against 45k rows/s on two cores. An error in the thread is
+    raised in the caller by the next ``write`` or by ``close``.
+    """
+
+    def __init__(self, package: zipfile.ZipFile) -> None:
+        self._package = package
+        self._queue: queue.Queue[bytes | str | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="xlsx-deflate", daemon=True)
+        self._thread.start()
+
+    def open(self, name: str) -> None:
+        """Close the entry being written, if any, and start the entry ``name``."""
+        self._put(name)
+
+    def write(self, data: bytes) -> None:
+        self._put(data)
+
+    def close(self) -> None:
+        """Finish the last entry and wait for the thread; raise what failed in it."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _put(self, item: bytes | str) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def _run(self) -> None:
+        entry: IO[bytes] | None = None
+        try:
+            while (item := self._queue.get()) is not None:
+                if isinstance(item, str):
+                    if entry is not None:
+                        entry.close()
+                    entry = self._package.open(item, "w", force_zip64=True)
+                elif entry is not None:
+                    entry.write(item)
+            if entry is not None:
+                entry.close()
+        except BaseException as error:  # raised in the caller's thread
+            self._error = error
+            if entry is not None:
+                with contextlib.suppress(Exception):
+                    entry.close()
+            while self._queue.get() is not None:  # let the caller finish putting
+                pass
+
+
+def xlsx_write(file: IO[bytes], kind: str, columns: list[str], chunks: Iterable[list[Row]]) -> int:
+    """Write an XLSX workbook of ``chunks`` of rows to ``file``; return the rows written.
+
+    Each sheet holds a header row (``columns``) and at most XLSX_SHEET_ROWS rows; sheets
+    are named ``<kind>-1``, ``<kind>-2``, ...; no row at all is one sheet ``<kind>`` with
+    the header alone. Cells are ``xlsx_row``'s. Memory stays flat: rows are formatted a
+    chunk at a time and compressed straight into ``file``.
+    """
+    letters = [xl_col_to_name(index) for index in range(len(columns))]
+    (first_head, first_tail), (later_head, later_tail) = _xlsx_sheet_frames()
+    header = xlsx_row(1, columns, letters).encode()
+    names: list[str] = []
+    written = 0
+    sheet_rows = XLSX_SHEET_ROWS
+    with zipfile.ZipFile(
+        file, "w", zipfile.ZIP_DEFLATED, compresslevel=XLSX_COMPRESSLEVEL
+    ) as package:
+        deflater = _Deflater(package)
+        try:
+            for chunk in chunks:
+                start = 0
+                while start < len(chunk):
+                    if sheet_rows >= XLSX_SHEET_ROWS:
+                        if names:
+                            deflater.write(later_tail if len(names) > 1 else first_tail)
+                        names.append(f"{kind}-{len(names) + 1}")
+                        deflater.open(f"xl/worksheets/sheet{len(names)}.xml")
+                        deflater.write((later_head if len(names) > 1 else first_head) + header)
+                        sheet_rows = 0
+                    part = chunk[start : start + XLSX_SHEET_ROWS - sheet_rows]
+                    first = sheet_rows + 2  # the header is row 1
+                    deflater.write(
+                        "".join(
+                            [
+                                xlsx_row(first + index, row, letters)
+                                for index, row in enumerate(part)
+                            ]
+                        ).encode()
+                    )
+                    start += len(part)
+                    sheet_rows += len(part)
+                    written += len(part)
+            if not names:
+                names.append(kind)
+                deflater.open("xl/worksheets/sheet1.xml")
+                deflater.write(first_head + header)
+            deflater.write(later_tail if len(names) > 1 else first_tail)
+        finally:
+            deflater.close()
+        for name, data in _xlsx_package(names).items():
+            if not name.startswith("xl/worksheets/sheet"):
+                package.writestr(name, data)
+    return written
+
+
 def export_start(
     request: ExportRequest,
     *,
@@ -902,3 +1160,168 @@ def export_start(
         filters=request.filters(),
     )
     return Export(request, audit)
+
+
+def export_rows_upper_bound(request: ExportRequest) -> int:
+    """Return a cheap upper bound of an export's rows, read before anything is streamed.
+
+    Answers: the counted responses of the exported teams (submitted at or after ``since``)
+    times the framework's questions, since a response answers each question at most once;
+    scores: the exported teams times (dimensions + 1, the ``overall`` row). Two small
+    aggregates over responses or snapshots and one count of questions: no answer is read.
+    The synchronous endpoints refuse an export above ``EXPORT_SYNC_MAX_ROWS`` with a 413.
+    """
+    survey = request.survey
+    if request.kind == "scores":
+        dimensions = Dimension.objects.filter(framework_id=survey.framework_id).count()
+        return len(scored_team_ids(survey, request.team)) * (dimensions + 1)
+    responses = Response.objects.filter(
+        survey=survey,
+        status=Response.Status.SUBMITTED,
+        team_id__in=counted_team_ids(survey, request.team),
+    )
+    if request.since is not None:
+        responses = responses.filter(submitted_at__gte=request.since)
+    questions = Question.objects.filter(framework_id=survey.framework_id).count()
+    return responses.count() * questions
+
+
+# --- export jobs (issue 17) -------------------------------------------------------------------
+# Seconds between two writes of a running job's progress (rows written).
+JOB_PROGRESS_SECONDS = 1.0
+_DOWNLOAD_SALT = "reports.exports.download"
+
+
+def export_job_create(
+    request: ExportRequest, *, owner: User, token: ApiToken | None = None
+) -> ExportJob:
+    """Record an export job for a worker to run (``reports.tasks.enqueue_export_job``)."""
+    return ExportJob.objects.create(
+        owner=owner,
+        token=token,
+        kind=request.kind,
+        format=request.format,
+        params=request.params(),
+        rows_estimated=export_rows_upper_bound(request),
+    )
+
+
+def export_job_run(job: ExportJob, request: ExportRequest) -> ExportJob:
+    """Write ``job``'s export into its file in the export storage; return the job, done.
+
+    Audited as every export is (``export_start``, ``via="job"``, in the owner's name);
+    ``rows_written`` is saved at most every JOB_PROGRESS_SECONDS while it runs, and
+    ``rows_estimated`` is the exact count read at the start. The file is written to a local
+    temporary file first and then saved through Django's storage API, so that a failed or
+    interrupted run leaves nothing in the storage. Errors propagate; the caller records
+    them (``export_job_fail``).
+    """
+    export = export_start(request, user=job.owner, token=job.token, via="job")
+    now = timezone.now()
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportJob.Status.RUNNING,
+        started_at=now,
+        audit=export.audit,
+        rows_estimated=export.estimated_rows(),
+        rows_written=0,
+        error="",
+    )
+    saved_at = [time.monotonic()]
+
+    def progress(rows: int) -> None:
+        if time.monotonic() - saved_at[0] >= JOB_PROGRESS_SECONDS:
+            ExportJob.objects.filter(pk=job.pk).update(rows_written=rows)
+            saved_at[0] = time.monotonic()
+
+    export.on_rows = progress
+    with tempfile.TemporaryFile() as written:
+        for block in export.stream():
+            written.write(block)
+        size = written.tell()
+        written.seek(0)
+        job.file.save(request.filename(), File(written), save=False)
+    finished = timezone.now()
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportJob.Status.DONE,
+        file=job.file.name,
+        size=size,
+        rows_written=export.rows,
+        finished_at=finished,
+        expires_at=finished + timedelta(seconds=settings.EXPORT_FILE_SECONDS),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def export_job_fail(job_id: int, error: str) -> None:
+    """Record that a job failed, with why (shown in ``GET /api/v1/exports/{id}/``)."""
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def export_jobs_delete_expired(*, now: datetime | None = None) -> int:
+    """Delete the files of done jobs whose ``expires_at`` has passed; return how many.
+
+    Each job is claimed with a conditional update (status done -> expired) before its
+    file is deleted, so that two cleanups running at once delete each file once. A file
+    already missing from the storage is not an error.
+    """
+    now = now or timezone.now()
+    deleted = 0
+    due = ExportJob.objects.filter(status=ExportJob.Status.DONE, expires_at__lte=now)
+    for job in due.only("pk", "file").iterator():
+        claimed = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.DONE).update(
+            status=ExportJob.Status.EXPIRED, file=""
+        )
+        if claimed and job.file.name:
+            job.file.storage.delete(job.file.name)
+            deleted += 1
+    return deleted
+
+
+def export_jobs_fail_lost(*, now: datetime | None = None) -> int:
+    """Fail the jobs whose worker or message was lost; return how many.
+
+    A queued job's message is handed to another worker after the broker's visibility
+    timeout, and a running one ends within the hard time limit (CELERY_TASK_TIME_LIMIT):
+    a job still queued or running AGGREGATION_RECOVERY_MARGIN seconds after that is lost.
+    Its error says so; a late message for it then does nothing (``run_export_job``).
+    """
+    now = now or timezone.now()
+    margin = settings.AGGREGATION_RECOVERY_MARGIN
+    queued_for = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] + margin
+    running_for = settings.CELERY_TASK_TIME_LIMIT + margin
+    lost = ExportJob.objects.filter(
+        Q(status=ExportJob.Status.QUEUED, created_at__lt=now - timedelta(seconds=queued_for))
+        | Q(status=ExportJob.Status.RUNNING, started_at__lt=now - timedelta(seconds=running_for))
+    )
+    return lost.update(
+        status=ExportJob.Status.FAILED,
+        finished_at=now,
+        error="The job was lost (its worker stopped or its message was dropped) and did not "
+        "finish in time; create it again.",
+    )
+
+
+def export_download_token(job: ExportJob) -> tuple[str, datetime]:
+    """Return a signed token for downloading ``job``'s file and when it stops working.
+
+    It is valid for EXPORT_DOWNLOAD_URL_SECONDS, or until the file expires if sooner.
+    """
+    token = signing.TimestampSigner(salt=_DOWNLOAD_SALT).sign(str(job.pk))
+    valid_until = timezone.now() + timedelta(seconds=settings.EXPORT_DOWNLOAD_URL_SECONDS)
+    if job.expires_at is not None:
+        valid_until = min(valid_until, job.expires_at)
+    return token, valid_until
+
+
+def export_download_token_valid(job: ExportJob, token: str) -> bool:
+    """Return whether ``token`` is a download token of ``job`` that has not expired."""
+    try:
+        signed = signing.TimestampSigner(salt=_DOWNLOAD_SALT).unsign(
+            token, max_age=settings.EXPORT_DOWNLOAD_URL_SECONDS
+        )
+    except signing.BadSignature:  # SignatureExpired included
+        return False
+    return signed == str(job.pk)

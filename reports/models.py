@@ -6,6 +6,7 @@ Reports and exports read these rows; nothing recomputes scores on a page view.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
 
@@ -282,6 +283,71 @@ class ExportAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} export ({self.format}) by {self.actor}"
+
+
+def export_storage() -> Storage:
+    """Return the storage export job files are written to: ``STORAGES["exports"]``
+    (the local media directory by default, an S3-compatible bucket when configured)."""
+    return storages["exports"]
+
+
+def export_file_name(instance: ExportJob, filename: str) -> str:
+    """Return where a job's file is stored: ``exports/<job id>/<file name>``."""
+    return f"exports/{instance.pk}/{filename}"
+
+
+class ExportJob(models.Model):
+    """An export run by a worker into a file (``POST /api/v1/exports/``, issue 17).
+
+    The request is stored as the synchronous endpoints take it (``kind`` and ``params``:
+    survey id, team slug, since, format, bom) and validated again by the worker; the file
+    is kept until ``expires_at``, then beat deletes it (``status`` becomes ``expired``).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired (file deleted)"
+
+    # Kept when the user is deleted (the job is then an admin's to read, until it expires).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=ExportAudit.Kind.choices)
+    format = models.CharField(max_length=16)
+    params = models.JSONField(default=dict, help_text="The export's filters, as requested.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_estimated = models.PositiveBigIntegerField(null=True, blank=True)
+    rows_written = models.PositiveBigIntegerField(default=0)
+    file = models.FileField(
+        storage=export_storage, upload_to=export_file_name, max_length=300, blank=True
+    )
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes.")
+    audit = models.ForeignKey(
+        ExportAudit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # beat's cleanup: done jobs past their expiry
+            models.Index(
+                fields=["expires_at"], name="exportjob_done_expiry", condition=Q(status="done")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export job {self.pk} ({self.kind}, {self.format}): {self.status}"
 
 
 class QuestionHealth(models.Model):

@@ -17,14 +17,15 @@ from typing import Any, Literal, TypedDict
 
 import redis
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from common.redis import redis_client
-from reports import health, services
-from reports.models import AggregationRun
+from reports import exports, health, services
+from reports.models import AggregationRun, ExportJob
 from surveys.models import Survey
 
 logger = logging.getLogger(__name__)
@@ -297,3 +298,76 @@ def recover_stuck_runs() -> int:
     for run in lost:
         logger.warning("recovered aggregation run %s: %s", run.pk, run.error)
     return len(lost)
+
+
+# --- export jobs (issue 17) -------------------------------------------------------------------
+
+
+def enqueue_export_job(job: ExportJob) -> None:
+    """Queue ``run_export_job`` once the job's row is committed; never raises.
+
+    With the broker unreachable the job is failed at once with the reason (the API then
+    answers 503), rather than left queued for ever.
+    """
+
+    def send() -> None:
+        try:
+            run_export_job.delay(job.pk)
+        except RETRYABLE as error:
+            logger.warning("broker unavailable, export job %s not queued: %s", job.pk, error)
+            exports.export_job_fail(job.pk, f"The task broker is unreachable: {error}")
+
+    transaction.on_commit(send)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_export_job(self: Task[Any, Any], job_id: int) -> str:
+    """Run one export job (``reports.exports.export_job_run``); return its status.
+
+    The stored request is validated again, as the endpoints validate it (the survey or team
+    may be gone since). Any failure is recorded on the job, with its reason, and not
+    retried: the owner sees it and creates another job. A worker lost mid-way (killed,
+    out of memory) has its message redelivered, and the job starts again from the top.
+    """
+    from reports.api.exports import ExportQuerySerializer
+
+    job = ExportJob.objects.select_related("owner", "token").filter(pk=job_id).first()
+    if job is None or job.status not in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING):
+        return "skipped"
+    query = ExportQuerySerializer(data=job.params)
+    if not query.is_valid():
+        problems = "; ".join(
+            f"{field}: {' '.join(str(message) for message in messages)}"
+            for field, messages in query.errors.items()
+        )
+        exports.export_job_fail(job.pk, f"The export's filters are no longer valid: {problems}")
+        return ExportJob.Status.FAILED
+    request = exports.ExportRequest(kind=job.kind, **query.validated_data)
+    try:
+        exports.export_job_run(job, request)
+    except SoftTimeLimitExceeded:
+        exports.export_job_fail(
+            job.pk,
+            f"The export took longer than the workers' time limit "
+            f"({settings.CELERY_TASK_SOFT_TIME_LIMIT} s, CELERY_TASK_SOFT_TIME_LIMIT); "
+            "narrow it with team or since, or ask an operator to raise the limit.",
+        )
+        return ExportJob.Status.FAILED
+    except Exception as error:
+        logger.exception("export job %s failed", job.pk)
+        exports.export_job_fail(job.pk, f"{type(error).__name__}: {error}")
+        return ExportJob.Status.FAILED
+    return ExportJob.Status.DONE
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def delete_expired_exports() -> int:
+    """Delete the files of export jobs past their expiry and fail the jobs that were lost
+    (beat, every EXPORT_CLEANUP_SECONDS); return how many files were deleted."""
+    lost = exports.export_jobs_fail_lost()
+    if lost:
+        logger.warning("delete_expired_exports failed %d lost export job(s)", lost)
+    deleted = exports.export_jobs_delete_expired()
+    if deleted:
+        logger.info("delete_expired_exports deleted %d file(s)", deleted)
+    return deleted

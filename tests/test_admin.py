@@ -25,6 +25,9 @@ def test_admin_changelists_and_change_pages_open(
         answers=complete_answers(framework),
     )
     services.aggregate(survey=survey)
+    from reports.models import ExportJob
+
+    ExportJob.objects.create(owner=admin_user, kind="answers", format="csv", params={})
     client.force_login(admin_user)
     for model, model_admin in admin.site._registry.items():
         meta = model._meta

@@ -160,7 +160,8 @@ def test_every_404_under_the_api_is_json(client, member):
         "/api/v1/frameworks/no-such/",
         "/api/v1/teams/no-such/",
         "/api/v1/surveys/1/responses/x/",
-        "/api/v1/exports/",
+        "/api/v1/exports/0/",  # POST /api/v1/exports/ creates export jobs
+        "/api/v1/exports/0/download/",
         "/api/v1/%E2%80%AE/",
     ):
         response = client.get(path)

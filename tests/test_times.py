@@ -111,7 +111,7 @@ def test_home_and_invitation_pages_show_times_with_the_zone(
     )
     client.force_login(manager)
     home = client.get("/").content.decode()
-    assert f"<td>{CLOSES_IN_BERLIN}</td>" in home
+    assert f'<td data-label="Closes">{CLOSES_IN_BERLIN}</td>' in home
     invitations = client.get(f"/surveys/{closing_in_berlin.pk}/{team.slug}/invitations/")
     page = invitations.content.decode()
     assert f"<td>{CLOSES_IN_BERLIN}</td>" in page  # expires

@@ -152,10 +152,29 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"  # not served: export files are downloaded through the API
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "exports": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
 }
+# Export job files (reports.models.ExportJob) in an S3-compatible bucket (django-storages)
+# when EXPORT_S3_BUCKET is set; otherwise under MEDIA_ROOT/exports/. Credentials come from
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the machine's role), as boto3 reads them.
+EXPORT_S3_BUCKET = env("EXPORT_S3_BUCKET", default="")
+if EXPORT_S3_BUCKET:
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": EXPORT_S3_BUCKET,
+            "endpoint_url": env("EXPORT_S3_ENDPOINT_URL", default=None),  # MinIO, R2, ...
+            "region_name": env("EXPORT_S3_REGION", default=None),
+            "location": env("EXPORT_S3_PREFIX", default=""),
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
 
 REDIS_URL = env("REDIS_URL", default="")
 # Shared cache, so that API throttles count across processes: Redis when configured.
@@ -310,6 +329,16 @@ EVIDENCE_MAX_COMPRESSED_BYTES = env.int("EVIDENCE_MAX_COMPRESSED_BYTES", default
 EVIDENCE_MAX_EXPANDED_BYTES = env.int("EVIDENCE_MAX_EXPANDED_BYTES", default=500 * 1024**2)
 EVIDENCE_MAX_ENTRIES = env.int("EVIDENCE_MAX_ENTRIES", default=100_000)
 
+# Exports (issue 17). A synchronous export (GET /api/v1/exports/answers/ and scores/) of
+# more rows than this, estimated before streaming, is refused with a 413 that points to
+# export jobs (POST /api/v1/exports/), which a worker writes into a file: at 50k rows/s for
+# XLSX, the slowest format, 500,000 rows take ~10 s, well inside gunicorn's timeout.
+EXPORT_SYNC_MAX_ROWS = env.int("EXPORT_SYNC_MAX_ROWS", default=500_000)
+# Seconds a job's file is kept after it is written; beat deletes it after that.
+EXPORT_FILE_SECONDS = env.int("EXPORT_FILE_SECONDS", default=24 * 3600)
+# Seconds a signed download URL (GET /api/v1/exports/{id}/) stays valid.
+EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=3600)
+
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {
         "task": "reports.tasks.reconcile_scores",
@@ -333,5 +362,10 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-evidence-verdicts": {
         "task": "reports.tasks.refresh_evidence_verdicts",
         "schedule": env.float("EVIDENCE_REFRESH_SECONDS", default=86400.0),
+    },
+    # Export job files past EXPORT_FILE_SECONDS are deleted from their storage.
+    "delete-expired-exports": {
+        "task": "reports.tasks.delete_expired_exports",
+        "schedule": env.float("EXPORT_CLEANUP_SECONDS", default=900.0),
     },
 }

@@ -1,4 +1,10 @@
-"""GET /api/v1/exports/answers/ and /exports/scores/: admins only, streamed, audited."""
+"""Exports over the API, admins only, audited.
+
+GET /api/v1/exports/answers/ and /exports/scores/ stream a file in the response, up to
+EXPORT_SYNC_MAX_ROWS rows (a 413 above); POST /api/v1/exports/ creates an export job that a
+worker writes into a file, GET /api/v1/exports/{id}/ shows its progress and a signed
+download URL, GET /api/v1/exports/{id}/download/?token= gives the file.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,37 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.conf import settings
+from django.http import FileResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import IsAdmin
-from reports.exports import ANSWER_COLUMNS, FORMATS, SCORE_COLUMNS, ExportRequest, export_start
-from reports.models import ApiToken
+from common.api import ErrorSerializer, IsAdmin, request_user
+from reports.exports import (
+    ANSWER_COLUMNS,
+    CONTENT_TYPES,
+    FORMATS,
+    KINDS,
+    SCORE_COLUMNS,
+    ExportRequest,
+    export_download_token,
+    export_download_token_valid,
+    export_job_create,
+    export_rows_upper_bound,
+    export_start,
+)
+from reports.models import ApiToken, ExportJob
+from reports.tasks import enqueue_export_job
 from surveys.models import Survey
 
 
@@ -122,9 +146,45 @@ _SCORE_TYPES = {
 }
 
 
+class TooLargeSerializer(serializers.Serializer[dict[str, Any]]):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="export_too_large")
+    rows_estimated = serializers.IntegerField(
+        help_text="An upper bound of the export's rows (counted responses x questions)."
+    )
+    max_rows = serializers.IntegerField(help_text="EXPORT_SYNC_MAX_ROWS.")
+    jobs_url = serializers.CharField(help_text="Where to POST an export job instead.")
+    job = serializers.DictField(help_text="The body to POST there for this export.")
+
+
+def too_large(export_request: ExportRequest, rows: int) -> Response:
+    """Answer 413: the export is larger than a request may stream; say what to do instead."""
+    limit = settings.EXPORT_SYNC_MAX_ROWS
+    job = {"kind": export_request.kind, **export_request.params()}
+    return Response(
+        {
+            "detail": f"This export has up to {rows:,} rows, more than the {limit:,} that a "
+            "request may stream (EXPORT_SYNC_MAX_ROWS). Create an export job instead: POST "
+            "/api/v1/exports/ with the body in `job`, then poll the job for its download URL "
+            "(or narrow the export with team or since).",
+            "code": "export_too_large",
+            "rows_estimated": rows,
+            "max_rows": limit,
+            "jobs_url": "/api/v1/exports/",
+            "job": job,
+        },
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
+
+
 def _responses(columns: list[str], types: dict[str, Any]) -> dict[Any, Any]:
     described = ", ".join(columns)
     return {
+        (413, "application/json"): OpenApiResponse(
+            TooLargeSerializer,
+            description="More rows than EXPORT_SYNC_MAX_ROWS (an upper bound estimated "
+            "before streaming): create an export job (POST /api/v1/exports/) instead.",
+        ),
         (200, "text/csv"): OpenApiResponse(
             OpenApiTypes.STR,
             description=f"CSV with a header row: {described}. UTF-8, rows end with LF, "
@@ -156,10 +216,13 @@ class _ExportView(APIView):
     permission_classes = [IsAdmin]
     content_negotiation_class = JsonErrorsOnly
 
-    def get(self, request: Request) -> StreamingHttpResponse:
+    def get(self, request: Request) -> HttpResponseBase:
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         export_request = ExportRequest(kind=self.kind, **query.validated_data)
+        rows = export_rows_upper_bound(export_request)
+        if rows > settings.EXPORT_SYNC_MAX_ROWS:
+            return too_large(export_request, rows)
         token = request.auth if isinstance(request.auth, ApiToken) else None
         export = export_start(export_request, user=request.user, token=token)
         response = StreamingHttpResponse(export.stream(), content_type=export.content_type)
@@ -174,7 +237,8 @@ _COMMON = (
     "ndjson, xlsx or parquet; JSON, NDJSON and Parquet carry text exactly as stored. Only "
     "counted (submitted) responses; teams withheld for "
     "anonymity have no rows. Every export is recorded in the audit log (header "
-    "`X-Export-Id`)."
+    "`X-Export-Id`). Exports of more rows than EXPORT_SYNC_MAX_ROWS (an upper bound, "
+    "estimated before streaming) are a 413 pointing to export jobs (`POST /api/v1/exports/`)."
 )
 
 
@@ -192,7 +256,7 @@ class AnswerExportView(_ExportView):
         "team and different between teams, `submitted_at` is the UTC day (YYYY-MM-DD) and "
         "`since` must be a UTC midnight.",
     )
-    def get(self, request: Request) -> StreamingHttpResponse:
+    def get(self, request: Request) -> HttpResponseBase:
         return super().get(request)
 
 
@@ -208,5 +272,207 @@ class ScoreExportView(_ExportView):
         "don't-know answers (per dimension, and all of the team's for `overall`). "
         f"{_COMMON}",
     )
-    def get(self, request: Request) -> StreamingHttpResponse:
+    def get(self, request: Request) -> HttpResponseBase:
         return super().get(request)
+
+
+# --- export jobs -----------------------------------------------------------------------------
+
+
+class ExportJobCreateSerializer(ExportQuerySerializer):
+    """The body of POST /api/v1/exports/: the synchronous endpoints' query, plus the kind."""
+
+    kind = serializers.ChoiceField(choices=KINDS, help_text="answers or scores.")
+
+
+class ExportJobSerializer(serializers.ModelSerializer[ExportJob]):
+    owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    params = serializers.DictField(
+        help_text="The export's filters as requested: survey, team, since, format, bom."
+    )
+    rows_estimated = serializers.IntegerField(
+        allow_null=True,
+        help_text="Rows the export will have: an upper bound when created, counted when it starts.",
+    )
+    rows_written = serializers.IntegerField(help_text="Rows written so far (the progress).")
+    size = serializers.IntegerField(allow_null=True, help_text="Bytes of the file, once done.")
+    download_url = serializers.SerializerMethodField(
+        help_text="Signed; needs the same credentials as this endpoint. Null unless done."
+    )
+    download_url_expires_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "owner",
+            "kind",
+            "format",
+            "params",
+            "status",
+            "rows_estimated",
+            "rows_written",
+            "size",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "expires_at",
+            "download_url",
+            "download_url_expires_at",
+        ]
+
+    def _download(self, job: ExportJob) -> tuple[str, Any] | None:
+        if job.status != ExportJob.Status.DONE:
+            return None
+        cached = self.context.setdefault("downloads", {})
+        if job.pk not in cached:
+            cached[job.pk] = export_download_token(job)
+        return cached[job.pk]
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_download_url(self, job: ExportJob) -> str | None:
+        download = self._download(job)
+        if download is None:
+            return None
+        path = f"/api/v1/exports/{job.pk}/download/?token={download[0]}"
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_download_url_expires_at(self, job: ExportJob) -> str | None:
+        download = self._download(job)
+        return None if download is None else download[1].isoformat()
+
+
+def visible_job(request: Request, job_id: int) -> ExportJob:
+    """Return the job, if the user may read it: admins (staff users) only, as every export
+    is theirs only; a job's owner who is no longer an admin may not. Else 404."""
+    user = request_user(request)
+    job = ExportJob.objects.select_related("owner").filter(pk=job_id).first()
+    if job is None or not user.is_staff:
+        raise NotFound("No such export job.")
+    return job
+
+
+class ExportJobsView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        operation_id="export_job_create",
+        request=ExportJobCreateSerializer,
+        responses={
+            202: ExportJobSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="The task broker is unreachable."),
+        },
+        description="Admins only. Create an export job: a worker writes the export (any "
+        "`kind`, `format` and filter the synchronous endpoints take, validated the same way) "
+        "into a file in the export storage, audited as every export is. Answers 202 with "
+        "the job (header `Location`); poll `GET /api/v1/exports/{id}/` for its progress "
+        "and, once `done`, a signed download URL. Files are deleted `EXPORT_FILE_SECONDS` "
+        "after they are written.",
+    )
+    def post(self, request: Request) -> Response:
+        body = ExportJobCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        export_request = ExportRequest(kind=data.pop("kind"), **data)
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        job = export_job_create(export_request, owner=request_user(request), token=token)
+        enqueue_export_job(job)  # on commit: at once here (no transaction around requests)
+        job.refresh_from_db()
+        if job.status == ExportJob.Status.FAILED and not job.started_at:
+            return Response(
+                {"detail": f"{job.error}. Try again.", "code": "unavailable"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response(
+            ExportJobSerializer(job, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/exports/{job.pk}/"},
+        )
+
+
+class ExportJobView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="export_job_retrieve",
+        responses={200: ExportJobSerializer, 404: ErrorSerializer},
+        description="Admins only (others: 404). The job's status (`queued`, `running`, "
+        "`done`, `failed` with `error`, `expired` once its file is deleted), its progress "
+        "(`rows_written` of `rows_estimated`) and, once done, `download_url`: signed, valid "
+        "until `download_url_expires_at` (EXPORT_DOWNLOAD_URL_SECONDS, at most until the "
+        "file expires); every read gives a fresh one.",
+    )
+    def get(self, request: Request, job_id: int) -> Response:
+        job = visible_job(request, job_id)
+        return Response(ExportJobSerializer(job, context={"request": request}).data)
+
+
+class DownloadQuerySerializer(serializers.Serializer[Any]):
+    token = serializers.CharField(
+        max_length=200, help_text="The signed token of the job's `download_url`."
+    )
+
+
+class ExportJobDownloadView(APIView):
+    permission_classes = [IsAuthenticated]
+    content_negotiation_class = JsonErrorsOnly
+
+    @extend_schema(
+        operation_id="export_job_download",
+        parameters=[DownloadQuerySerializer],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file, with the Content-Type of its format and a "
+                "Content-Disposition naming it.",
+            ),
+            (400, "application/json"): OpenApiResponse(ErrorSerializer),
+            (403, "application/json"): OpenApiResponse(
+                ErrorSerializer,
+                description="`download_url_invalid`: the token is not this job's, or it has "
+                "expired; read the job again for a fresh URL.",
+            ),
+            (404, "application/json"): OpenApiResponse(ErrorSerializer),
+            (409, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="`not_ready`: the job is not done (yet)."
+            ),
+            (410, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="`expired`: the file has been deleted."
+            ),
+        },
+        description="Admins only (others: 404), with a token from the job's `download_url`.",
+    )
+    def get(self, request: Request, job_id: int) -> HttpResponseBase:
+        job = visible_job(request, job_id)
+        query = DownloadQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if not export_download_token_valid(job, query.validated_data["token"]):
+            raise PermissionDenied(
+                "This download URL is not valid or has expired: read the job again "
+                "(GET /api/v1/exports/{id}/) for a fresh one.",
+                code="download_url_invalid",
+            )
+        if job.status == ExportJob.Status.EXPIRED:
+            return Response(
+                {
+                    "detail": "The file of this export job has expired and was deleted.",
+                    "code": "expired",
+                },
+                status=status.HTTP_410_GONE,
+            )
+        if job.status != ExportJob.Status.DONE or not job.file:
+            return Response(
+                {"detail": f"The export job is {job.status}, not done.", "code": "not_ready"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return FileResponse(
+            job.file.open("rb"),
+            as_attachment=True,
+            filename=job.file.name.rsplit("/", 1)[-1],
+            content_type=CONTENT_TYPES[job.format],
+        )

@@ -29,11 +29,23 @@
     return element ? JSON.parse(element.textContent) : null;
   }
 
-  function draw(element, option) {
+  /* Draw ``makeOption(width)`` into ``element``. On a resize the chart is resized, and its
+     option set again only when ``layoutOf(width)`` changes (the radar's label room, the
+     heatmap's cell labels): a phone fires resize whenever its address bar hides, and
+     setting the option again would reset what the reader scrolled to. */
+  function draw(element, makeOption, layoutOf) {
     var chart = echarts.init(element, null, { renderer: "svg" });
-    chart.setOption(option);
+    var layout = layoutOf(element.clientWidth);
+    chart.setOption(makeOption(element.clientWidth));
     element.classList.add("rendered");
-    window.addEventListener("resize", function () { chart.resize(); });
+    window.addEventListener("resize", function () {
+      var width = element.clientWidth;
+      if (layoutOf(width) !== layout) {
+        layout = layoutOf(width);
+        chart.setOption(makeOption(width));
+      }
+      chart.resize();
+    });
   }
 
   function radarTooltip(data) {
@@ -45,34 +57,85 @@
     };
   }
 
+  /* Return ``text`` broken at spaces into lines no wider than ``width`` px in ``font``
+     (measured on a canvas, as the browser will draw it); a single longer word keeps a line. */
+  var measure = document.createElement("canvas").getContext("2d");
+  function wrapText(text, width, font) {
+    measure.font = font;
+    var lines = [];
+    var line = "";
+    String(text).split(" ").forEach(function (word) {
+      var candidate = line ? line + " " + word : word;
+      if (line && measure.measureText(candidate).width > width) {
+        lines.push(line);
+        line = word;
+      } else {
+        line = candidate;
+      }
+    });
+    lines.push(line);
+    return lines.join("\n");
+  }
+
+  /* Room for the dimension names around a radar ``width`` px wide: the ring leaves
+     ``labelWidth`` px beside it and the names wrap onto more lines, so that no name is
+     clipped at the chart's edge (tests/browser/test_phone.py measures it). Below
+     NUMBERED_BELOW px there is no room for 13-16 names: the axes are numbered and the
+     page's key (.radar-key, shown with .numbered) gives the names. */
+  var NUMBERED_BELOW = 520;
+  function radarLayout(width) {
+    if (width < NUMBERED_BELOW) {
+      return { numbered: true, fontSize: 11, labelWidth: 24, gap: 6,
+               radius: Math.max(60, Math.min(width / 2 - 30, 150)) };
+    }
+    var labelWidth = Math.round(Math.min(170, width * 0.24));
+    return { numbered: false, fontSize: 11, labelWidth: labelWidth, gap: 8,
+             radius: Math.max(60, Math.min(width / 2 - labelWidth - 12, 150)) };
+  }
+
   function radar() {
     var element = document.getElementById("radar");
     var data = readJson("radar-data");
     if (!element || !data || !data.dimensions.length) { return; }
-    draw(element, {
-      animation: false,
-      color: ["#1f5fbf", "#7b8794", "#e07b00"],
-      legend: { bottom: 0, data: data.series.map(function (s) { return s.name; }) },
-      tooltip: { trigger: "item", confine: true, formatter: radarTooltip(data) },
-      radar: {
-        radius: "60%",
-        splitNumber: data.levels.length,
-        indicator: data.dimensions.map(function (name) { return { name: name, max: 100 }; }),
-        axisName: { color: "#1b2430", fontSize: 11 },
-        splitArea: { areaStyle: { color: LEVEL_COLOURS.map(function (c) { return c + "14"; }) } }
-      },
-      series: [{
-        type: "radar",
-        data: data.series.map(function (series, index) {
-          return {
-            name: series.name,
-            value: series.values.map(function (v) { return v === null ? "-" : v; }),
-            areaStyle: index === 0 ? { opacity: 0.18 } : undefined,
-            lineStyle: index === 0 ? { width: 2 } : { type: "dashed" }
-          };
-        })
-      }]
-    });
+    draw(element, function (width) {
+      var layout = radarLayout(width);
+      element.classList.toggle("numbered", layout.numbered);
+      return {
+        animation: false,
+        color: ["#1f5fbf", "#7b8794", "#e07b00"],
+        legend: { bottom: 0, left: "center", width: "90%",
+                  data: data.series.map(function (s) { return s.name; }) },
+        tooltip: { trigger: "item", confine: true, formatter: radarTooltip(data) },
+        radar: {
+          radius: layout.radius,
+          center: ["50%", "46%"],
+          nameGap: layout.gap,
+          splitNumber: data.levels.length,
+          indicator: data.dimensions.map(function (name, index) {
+            return { name: name, max: 100, number: index + 1 };
+          }),
+          axisName: {
+            color: "#1b2430", fontSize: layout.fontSize, lineHeight: layout.fontSize + 3,
+            formatter: function (name, indicator) {
+              if (layout.numbered) { return String(indicator.number); }
+              return wrapText(name, layout.labelWidth, layout.fontSize + "px sans-serif");
+            }
+          },
+          splitArea: { areaStyle: { color: LEVEL_COLOURS.map(function (c) { return c + "14"; }) } }
+        },
+        series: [{
+          type: "radar",
+          data: data.series.map(function (series, index) {
+            return {
+              name: series.name,
+              value: series.values.map(function (v) { return v === null ? "-" : v; }),
+              areaStyle: index === 0 ? { opacity: 0.18 } : undefined,
+              lineStyle: index === 0 ? { width: 2 } : { type: "dashed" }
+            };
+          })
+        }]
+      };
+    }, function (width) { return JSON.stringify(radarLayout(width)); });
   }
 
   function heatmapTooltip(data) {
@@ -91,29 +154,37 @@
     var many = data.teams.length > HEATMAP_ROWS;
     var rows = many ? HEATMAP_ROWS : data.teams.length;
     element.style.height = Math.max(300, 230 + 34 * rows) + "px";
-    draw(element, {
-      animation: false,
-      tooltip: { confine: true, formatter: heatmapTooltip(data) },
-      grid: { left: 150, right: many ? 40 : 20, top: 10, bottom: 200 },
-      xAxis: { type: "category", data: data.dimensions, axisLabel: { rotate: 40, fontSize: 11 } },
-      yAxis: { type: "category", data: data.teams, inverse: true },
-      dataZoom: many ? [
-        { type: "slider", yAxisIndex: 0, right: 5, width: 18, startValue: 0, endValue: rows - 1,
-          zoomLock: true, showDetail: false, brushSelect: false },
-        { type: "inside", yAxisIndex: 0, zoomOnMouseWheel: false, moveOnMouseWheel: true }
-      ] : [],
-      visualMap: {
-        type: "piecewise", dimension: 3, orient: "horizontal", left: "center", bottom: 0,
-        pieces: data.levels.map(function (level) {
-          return { value: level.number, label: level.number + " " + level.name,
-                   color: LEVEL_COLOURS[level.number % LEVEL_COLOURS.length] };
-        })
-      },
-      series: [{
-        type: "heatmap", data: data.cells.filter(function (c) { return c[2] !== null; }),
-        label: { show: true, fontSize: 11, formatter: function (p) { return scoreText(p.value[2]); } }
-      }]
-    });
+    // A score is written in its cell only when the cell is wide enough to hold it.
+    function cellWidthOf(width) {
+      return (width - 170 - (many ? 20 : 0)) / Math.max(1, data.dimensions.length);
+    }
+    draw(element, function (width) {
+      var cellWidth = cellWidthOf(width);
+      return {
+        animation: false,
+        tooltip: { confine: true, formatter: heatmapTooltip(data) },
+        grid: { left: 150, right: many ? 40 : 20, top: 10, bottom: 200 },
+        xAxis: { type: "category", data: data.dimensions, axisLabel: { rotate: 40, fontSize: 11 } },
+        yAxis: { type: "category", data: data.teams, inverse: true },
+        dataZoom: many ? [
+          { type: "slider", yAxisIndex: 0, right: 5, width: 18, startValue: 0, endValue: rows - 1,
+            zoomLock: true, showDetail: false, brushSelect: false },
+          { type: "inside", yAxisIndex: 0, zoomOnMouseWheel: false, moveOnMouseWheel: true }
+        ] : [],
+        visualMap: {
+          type: "piecewise", dimension: 3, orient: "horizontal", left: "center", bottom: 0,
+          pieces: data.levels.map(function (level) {
+            return { value: level.number, label: level.number + " " + level.name,
+                     color: LEVEL_COLOURS[level.number % LEVEL_COLOURS.length] };
+          })
+        },
+        series: [{
+          type: "heatmap", data: data.cells.filter(function (c) { return c[2] !== null; }),
+          label: { show: cellWidth >= 30, fontSize: 11,
+                   formatter: function (p) { return scoreText(p.value[2]); } }
+        }]
+      };
+    }, function (width) { return String(cellWidthOf(width) >= 30); });
   }
 
   /* The organisation heatmap loads its data (every matching team) from the URL in

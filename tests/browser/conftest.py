@@ -11,6 +11,14 @@ from tests.conftest import require
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+# A phone (the size of an iPhone 12-15) as a phone's browser lays pages out: it honours the
+# viewport meta tag, so a page without one would be laid out 980 px wide.
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +46,12 @@ def new_page(browser, live_server):
     contexts = []
     violations: list[str] = []
 
-    def make(viewport: dict | None = None):
+    def make(viewport: dict | None = None, **options):
+        """``options``: more of Playwright's context options (e.g. is_mobile=True)."""
         context = browser.new_context(
-            base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900}
+            base_url=live_server.url,
+            viewport=viewport or {"width": 1280, "height": 900},
+            **options,
         )
         context.set_default_timeout(15000)
         contexts.append(context)

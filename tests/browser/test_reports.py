@@ -161,8 +161,12 @@ def test_reports_fit_a_phone_screen_without_sideways_scrolling(
 
 
 def test_admin_sorts_filters_and_pages_the_org_table(
-    new_page, rounds, team, other_team, admin_user
-):  # noqa: F811
+    new_page,
+    rounds,  # noqa: F811
+    team,
+    other_team,
+    admin_user,
+):
     """The table's header links sort it, the filter form narrows it, and the heatmap (drawn
     from /reports/heatmap.json) follows the same filter."""
     _, survey = rounds

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 
+import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.utils.escape import unescape
 
-from reports.exports import FORMULA_STARTS, csv_field, neutralise_formula, xlsx_text
+from reports import exports
+from reports.exports import (
+    FORMULA_STARTS,
+    csv_field,
+    neutralise_formula,
+    xlsx_text,
+    xlsx_write,
+)
 
 # What a stored text can hold: anything but NUL and lone surrogates, which the API refuses
 # and PostgreSQL cannot store. The pieces make the awkward cases (formula starts, CR, CRLF,
@@ -135,3 +144,81 @@ def test_xlsx_text_decodes_back_exactly_and_xml_can_hold_it(text):
     assert _xml_can_hold(cell)
     assert "\r" not in cell  # XML would read it as LF
     assert unescape(cell) == text
+
+
+# --- the XLSX writer: what openpyxl reads back (full and read-only, as pandas reads) --------
+
+_CELL = st.one_of(
+    st.none(),
+    stored_text,
+    st.booleans(),
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+
+
+def _read_xlsx(body: bytes, *, read_only: bool) -> list[list[tuple]]:
+    workbook = openpyxl.load_workbook(io.BytesIO(body), read_only=read_only)
+    return [list(sheet.iter_rows(values_only=True)) for sheet in workbook.worksheets]
+
+
+def _as_read(value):
+    """What openpyxl gives back for a written value (see the README on XLSX text)."""
+    if isinstance(value, str):
+        return xlsx_text(value) or None  # an empty text is an empty cell
+    return value
+
+
+@settings(max_examples=100, derandomize=True, database=None, deadline=None)
+# Export rows always start with an id (a row of empty cells reads back as no row at all).
+@given(rows=st.lists(st.tuples(st.integers(1, 2**53), _CELL, _CELL), max_size=12))
+def test_xlsx_rows_read_back_as_written_text_as_string_cells(rows):
+    columns = ["a", "b", "c"]
+    file = io.BytesIO()
+    chunks = [rows[start : start + 5] for start in range(0, len(rows), 5)]
+    assert xlsx_write(file, "answers", columns, chunks) == len(rows)
+    expected = [tuple(_as_read(value) for value in row) for row in rows]
+    for read_only in (False, True):
+        [sheet] = _read_xlsx(file.getvalue(), read_only=read_only)
+        header, *data = sheet
+        assert header == ("a", "b", "c")
+        if read_only:  # read-only sheets drop trailing empty cells: pad them back
+            data = [row + (None,) * (3 - len(row)) for row in data]
+        assert data == expected
+    cells = openpyxl.load_workbook(io.BytesIO(file.getvalue())).worksheets[0]
+    for row in cells.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, str):
+                assert cell.data_type == "s"  # never a formula, an error or a number
+
+
+@pytest.mark.parametrize("rows", [0, 5, 6, 12])
+def test_xlsx_splits_sheets_at_the_sheet_limit_each_with_the_header(monkeypatch, rows):
+    monkeypatch.setattr(exports, "XLSX_SHEET_ROWS", 5)
+    data = [(index, f"=text {index}") for index in range(rows)]
+    file = io.BytesIO()
+    xlsx_write(file, "scores", ["n", "text"], [data[:4], data[4:]])
+    workbook = openpyxl.load_workbook(io.BytesIO(file.getvalue()))
+    names = ["scores"] if rows == 0 else [f"scores-{n}" for n in range(1, (rows + 4) // 5 + 1)]
+    assert workbook.sheetnames == names
+    read = []
+    for sheet in workbook.worksheets:
+        header, *values = list(sheet.iter_rows(values_only=True))
+        assert header == ("n", "text")
+        assert len(values) <= 5
+        read += values
+    assert read == data
+    # XlsxWriter made the package: one worksheet part per sheet, all listed
+    with zipfile.ZipFile(io.BytesIO(file.getvalue())) as package:
+        sheets = [name for name in package.namelist() if name.startswith("xl/worksheets/")]
+        assert sorted(sheets) == sorted(
+            f"xl/worksheets/sheet{n}.xml" for n in range(1, len(names) + 1)
+        )
+        assert package.testzip() is None
+
+
+def test_xlsx_keeps_white_space_at_either_end_of_a_text():
+    file = io.BytesIO()
+    xlsx_write(file, "answers", ["text"], [[(" lead",), ("trail\n",), ("\tboth ",), ("a<b&c>",)]])
+    [sheet] = _read_xlsx(file.getvalue(), read_only=False)
+    assert [row[0] for row in sheet[1:]] == [" lead", "trail\n", "\tboth ", "a<b&c>"]

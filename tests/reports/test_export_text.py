@@ -250,6 +250,48 @@ def test_every_format_gives_back_the_stored_comments(survey, commented, admin_ap
             assert [unescape(value or "") for value in read] == stored
 
 
+def _as_in(fmt: str, value: str | None) -> str | None:
+    """What ``fmt`` holds for a text that JSON gives as ``value`` (None: SQL NULL)."""
+    if fmt == "csv":
+        return "" if value is None else neutralise_formula(value)
+    if fmt == "xlsx":
+        return xlsx_text(value) or None if value is not None else None
+    return value
+
+
+def test_every_format_agrees_with_json_on_every_text_column(survey, team, member, commented):
+    """Every text column that people type, in every format, against JSON's row: CSV
+    neutralised, XLSX escaped (never a formula), NDJSON and Parquet equal."""
+    admin_api = token_client(type(member).objects.create_superuser("root", "r@example.org", "x"))
+    text_columns = ["survey", "team", "respondent", "comment"]
+
+    @_EXAMPLES
+    @given(
+        comments=st.lists(stored_text, min_size=1, max_size=4),
+        title=stored_text.map(lambda text: text[:200]),
+        slug=stored_text.map(lambda text: text[:64]).filter(lambda text: text != "fraud"),
+        username=stored_text.map(lambda text: text[:150]).filter(lambda text: text != "root"),
+    )
+    def agree(comments, title, slug, username) -> None:
+        _store_comments(commented, comments)
+        Survey.objects.filter(pk=survey.pk).update(title=title)
+        Team.objects.filter(pk=team.pk).update(slug=slug)
+        type(member).objects.filter(pk=member.pk).update(username=username)
+        _, body = fetch(admin_api, "answers", survey=survey.pk, format="json")
+        reference = parse(body, "json")
+        assert reference[0]["team"] == slug and reference[0]["respondent"] == username
+        for fmt in ("csv", "ndjson", "xlsx", "parquet"):
+            response, body = fetch(admin_api, "answers", survey=survey.pk, format=fmt)
+            assert response.status_code == 200
+            rows = parse(body, fmt)
+            assert len(rows) == len(reference), fmt
+            for row, expected in zip(rows, reference, strict=True):
+                for column in text_columns:
+                    assert row[column] == _as_in(fmt, expected[column]), (fmt, column)
+
+    agree()
+
+
 @pytest.mark.parametrize("anonymous", [False, True])
 def test_copy_and_python_csv_writers_write_the_same_bytes(
     postgres_only, survey, team, member, commented, anonymous
@@ -304,5 +346,44 @@ def test_copy_and_python_csv_writers_write_the_same_bytes(
             else:
                 overall = next(row for row in rows if row["team"] == neutralise_formula(slug))
                 assert [int(overall[name]) for name in EVIDENCE_COUNTS] == counts
+
+    agree()
+
+
+@pytest.mark.parametrize("anonymous", [False, True])
+def test_parquet_from_postgresql_csv_equals_parquet_from_fetched_rows(
+    postgres_only, survey, team, member, commented, anonymous
+):
+    """Parquet on PostgreSQL is Arrow's reading of COPY's CSV; elsewhere Arrow arrays of the
+    fetched rows. Both give the same typed table, whatever the text."""
+    import pyarrow as pa
+
+    Survey.objects.filter(pk=survey.pk).update(
+        anonymous=anonymous, min_group_size=1, status="closed"
+    )
+    survey.refresh_from_db()
+    services.aggregate(survey=survey)
+
+    @_EXAMPLES
+    @given(
+        comments=st.lists(stored_text, min_size=1, max_size=4),
+        title=stored_text.map(lambda text: text[:200]),
+        slug=stored_text.map(lambda text: text[:64]).filter(lambda text: text != "fraud"),
+    )
+    def agree(comments, title, slug) -> None:
+        _store_comments(commented, comments)
+        Survey.objects.filter(pk=survey.pk).update(title=title)
+        Team.objects.filter(pk=team.pk).update(slug=slug)
+        for kind in ("answers", "scores"):
+            export = Export(ExportRequest(kind=kind, survey=survey, format="parquet"))
+            schema = pa.schema(
+                list(zip(export.query.columns, export.query.arrow_types, strict=True))
+            )
+            by_copy = pa.Table.from_batches(list(export._copy_arrow_batches(schema)), schema)
+            by_rows = pa.Table.from_batches(list(export._arrow_batches(schema)), schema)
+            assert by_copy.num_rows == by_rows.num_rows > 0
+            assert by_copy.to_pylist() == by_rows.to_pylist()
+            if kind == "answers":
+                assert by_copy.column("comment").to_pylist()[: len(comments)] == comments
 
     agree()

@@ -132,7 +132,8 @@ def test_a_bad_table_query_is_a_400_with_the_reason_and_the_whole_table(
 
 
 def test_withheld_teams_sort_last_and_match_no_level(client, framework, admin_user):
-    small, large = TeamFactory(slug="small", name="A small"), TeamFactory(slug="large", name="Z large")
+    small = TeamFactory(slug="small", name="A small")
+    large = TeamFactory(slug="large", name="Z large")
     survey = SurveyFactory(framework=framework, teams=[small, large], anonymous=True)
     survey.min_group_size = 3
     survey.save()
