@@ -17,6 +17,15 @@ superseded, with those scores; every stored response must be one of those submis
 and each respondent's counted response must be their latest. It names each missing,
 duplicated, altered or unaccounted-for response, and exits with status 1 if there is any.
 
+``--recycling SECONDS`` measures gunicorn's worker recycling instead (issue 17): after
+the same setup, each member submits once and the survey is scored; then for each
+recycling/preloading setting of config/gunicorn.py (GUNICORN_MAX_REQUESTS,
+GUNICORN_MAX_REQUESTS_JITTER, GUNICORN_PRELOAD_APP) a fresh gunicorn serves the admin's
+cached scores API page to wrk (8 keep-alive connections, ``/usr/bin/wrk``) for SECONDS,
+while the script samples the server's memory (RSS of the master and its workers) and
+counts worker restarts. It prints requests/s, p50/p99, wrk's socket errors, restarts and
+RSS per setting.
+
 Environment:
     BENCH_LOAD_DATABASE_URL  the benchmark's own PostgreSQL database (default
                              postgres://postgres@127.0.0.1:5432/mlops_bench_load). Created
@@ -136,10 +145,14 @@ def setup(users: int) -> dict:
 class Client:
     """A logged-in browser-like client over one keep-alive connection."""
 
-    def __init__(self, port: int, stats: dict, lock: threading.Lock) -> None:
+    def __init__(
+        self, port: int, stats: dict, lock: threading.Lock, autosave_port: int | None = None
+    ) -> None:
         self.port, self.stats, self.lock = port, stats, lock
+        # Autosaves go to their own pool when there is one (see --autosave-workers).
+        self.autosave_port = autosave_port or port
         self.cookies: dict[str, str] = {}
-        self.connection = http.client.HTTPConnection(HOST, port, timeout=60)
+        self.connections: dict[int, http.client.HTTPConnection] = {}
 
     def request(
         self,
@@ -161,16 +174,31 @@ class Client:
             sent["X-CSRFToken"] = self.cookies.get("csrftoken", "")
             sent["Referer"] = f"http://{HOST}:{self.port}{path}"
         sent.update(headers or {})
+        port = self.autosave_port if name == "autosave" else self.port
         started = time.perf_counter()
-        try:
-            self.connection.request(method, path, body=data, headers=sent)
-            response = self.connection.getresponse()
-            text = response.read().decode(errors="replace")
-            status = response.status
-        except (OSError, http.client.HTTPException) as error:
-            self.connection.close()
-            self.connection = http.client.HTTPConnection(HOST, self.port, timeout=60)
-            status, text, response = 0, str(error), None
+        # A keep-alive connection the server closed while idle (gunicorn's keepalive, 5 s:
+        # with two pools a client's page connection idles while it autosaves) fails before
+        # any answer; a browser then sends the request again on a new connection, once.
+        for attempt in range(2):
+            reused = port in self.connections
+            connection = self.connections.setdefault(
+                port, http.client.HTTPConnection(HOST, port, timeout=60)
+            )
+            try:
+                connection.request(method, path, body=data, headers=sent)
+                response = connection.getresponse()
+                text = response.read().decode(errors="replace")
+                status = response.status
+                break
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                del self.connections[port]
+                status, text, response = 0, str(error), None
+                stale = isinstance(
+                    error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+                )
+                if not (reused and stale and attempt == 0):
+                    break
         elapsed = time.perf_counter() - started
         for header in response.headers.get_all("Set-Cookie") or [] if response else []:
             key, _, rest = header.partition("=")
@@ -289,7 +317,9 @@ def reconcile(attempts: list[Attempt], stored: list[Stored]) -> Reconciliation:
         claimed.update(row.response_id for row in inside)
         _judge(result, attempt, inside)
     result.unaccounted = [row for row in stored if row.response_id not in claimed]
-    result.counted = [problem for group in rows.values() if (problem := _counted_problem(group))]
+    result.counted = [
+        problem for group in rows.values() if group and (problem := _counted_problem(group))
+    ]
     return result
 
 
@@ -342,9 +372,17 @@ def stored_submissions(survey_id: int) -> list[Stored]:
 
 
 def respondent(
-    client: Client, plan: dict, username: str, team: str, stop: float, attempts: list
+    client: Client,
+    plan: dict,
+    username: str,
+    team: str,
+    stop: float,
+    attempts: list,
+    start: float = 0.0,
 ) -> None:
-    """Answer every page, autosaving each answer, then submit; start over until ``stop``."""
+    """From ``start`` (monotonic seconds), sign in, answer every page, autosaving each
+    answer, then submit; start over until ``stop``."""
+    time.sleep(max(0.0, start - time.monotonic()))
     if not client.login(username):
         return
     rng = random.Random(username)  # noqa: S311
@@ -465,9 +503,44 @@ def main() -> None:
         "--port", type=port_number, default=bench_port(), help="default: BENCH_PORT or 8765"
     )
     parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--gunicorn-threads", type=int, default=4)
+    parser.add_argument(
+        "--autosave-workers",
+        type=int,
+        default=0,
+        help="serve autosaves from a pool of their own with this many workers (as a load "
+        "balancer routing .../autosave/ to its own gunicorn would; default 0: one pool)",
+    )
+    parser.add_argument(
+        "--autosave-port", type=port_number, default=None, help="default: --port + 1"
+    )
+    parser.add_argument(
+        "--pages-nice",
+        type=int,
+        default=0,
+        help="with --autosave-workers: run the other pool at this nice level, as CPU reserved "
+        "for the autosave pool (its own pod or CPU share in production) would",
+    )
+    parser.add_argument(
+        "--recycling",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="measure worker recycling settings with wrk for SECONDS each (see above)",
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="spread the respondents' arrival (sign-in) over this many seconds (default 0: "
+        "all at once)",
+    )
     args = parser.parse_args()
+    args.autosave_port = args.autosave_port or args.port + 1
     # Refuse a taken port or a foreign Redis database before anything is written.
     require_free_port(args.port, "--port (or BENCH_PORT)")
+    if args.autosave_workers:
+        require_free_port(args.autosave_port, "--autosave-port")
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     redis_client = claim_redis(redis_url)
     plan = setup(args.users)
@@ -481,7 +554,7 @@ def main() -> None:
         "AXES_FAILURE_LIMIT": "1000",
         "GUNICORN_BIND": f"{HOST}:{args.port}",
         "GUNICORN_WORKERS": str(args.gunicorn_workers),
-        "GUNICORN_THREADS": "4",
+        "GUNICORN_THREADS": str(args.gunicorn_threads),
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "API_THROTTLE_USER": "100000/min",
     }
@@ -491,9 +564,31 @@ def main() -> None:
         env=env,
         check=True,
     )
-    processes = _start(env)
+    if args.recycling:
+        try:
+            _recycling(args, plan, env)
+        finally:
+            empty_redis(redis_client)
+        return
+    processes = _start(env, args.pages_nice if args.autosave_workers else 0)
+    if args.autosave_workers:
+        pool = {
+            **env,
+            "GUNICORN_BIND": f"{HOST}:{args.autosave_port}",
+            "GUNICORN_WORKERS": str(args.autosave_workers),
+        }
+        processes.append(
+            subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
+                cwd=ROOT,
+                env=pool,
+                start_new_session=True,
+            )
+        )
     try:
         wait_until_serving(processes[0], args.port)
+        if args.autosave_workers:
+            wait_until_serving(processes[-1], args.autosave_port)
         stats, attempts, duration = _drive(args, plan)
         time.sleep(5)  # let the worker finish scoring
         _print_table(args, plan, stats, duration)
@@ -510,15 +605,179 @@ def main() -> None:
         raise SystemExit(1)
 
 
-def _start(env: dict) -> list[subprocess.Popen]:
-    """Start gunicorn (config/gunicorn.py) and a Celery worker, each in its own session."""
+# Recycling settings compared by --recycling: label, environment for config/gunicorn.py.
+RECYCLING = [
+    ("max_requests 2000±200 (before)", {"GUNICORN_MAX_REQUESTS": "2000", "PRELOAD": "false"}),
+    # A worker restart as often as 2000 requests give at 300 requests/s (every ~30 s), at
+    # the ~50-70 requests/s a shared 2-core VM serves: 300 requests per worker.
+    ("max_requests 300±30", {"GUNICORN_MAX_REQUESTS": "300", "PRELOAD": "false"}),
+    ("max_requests 300±30, preload_app", {"GUNICORN_MAX_REQUESTS": "300", "PRELOAD": "true"}),
+    ("no max_requests", {"GUNICORN_MAX_REQUESTS": "0", "PRELOAD": "false"}),
+    ("no max_requests, preload_app", {"GUNICORN_MAX_REQUESTS": "0", "PRELOAD": "true"}),
+]
+WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+WRK_SOCKET_ERRORS = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
+)
+
+
+def _score_survey(plan: dict) -> str:
+    """Have every member submit once and score the survey; return the admin's API key."""
+    from django.contrib.auth import get_user_model
+
+    from maturity.models import Question
+    from reports.authentication import api_token_create
+    from reports.services import aggregate
+    from surveys.models import Survey, Team
+    from surveys.services import AnswerInput, respondent_key_for, response_submit
+
+    survey = Survey.objects.select_related("framework").get(pk=plan["survey"])
+    questions = list(Question.objects.filter(framework=survey.framework).order_by("order"))
+    users = get_user_model().objects
+    for index, (username, slug) in enumerate(plan["respondents"]):
+        user = users.get(username=username)
+        response_submit(
+            survey=survey,
+            team=Team.objects.get(slug=slug),
+            respondent_key=respondent_key_for(user, survey),
+            respondent=user,
+            answers=[
+                AnswerInput(question=q, score=(index + n) % 5) for n, q in enumerate(questions)
+            ],
+        )
+    aggregate(survey=survey)
+    return api_token_create(user=users.get(username="admin"), name="bench")[1]
+
+
+def _tree_rss_mb(master: int) -> tuple[float, list[int]]:
+    """Return the RSS (MB) of gunicorn's master and workers together, and the worker pids."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return 0.0, []
+    total = 0.0
+    for pid in [master, *map(int, children)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+    return total, [int(pid) for pid in children]
+
+
+def _milliseconds(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _recycling(args: argparse.Namespace, plan: dict, env: dict) -> None:
+    """Serve the cached scores API page to wrk under each RECYCLING setting; print a table."""
+    import shutil
+
+    from harness import machine, table
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    key = _score_survey(plan)
+    url = f"http://{HOST}:{args.port}/api/v1/surveys/{plan['survey']}/scores/"
+    rows = []
+    for label, setting in RECYCLING:
+        limit = int(setting["GUNICORN_MAX_REQUESTS"])
+        server_env = {
+            **env,
+            "GUNICORN_MAX_REQUESTS": str(limit),
+            "GUNICORN_MAX_REQUESTS_JITTER": str(limit // 10),
+            "GUNICORN_PRELOAD_APP": setting["PRELOAD"],
+            "API_THROTTLE_TOKEN": "100000000/min",
+            "API_THROTTLE_USER": "100000000/min",
+        }
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
+            cwd=ROOT,
+            env=server_env,
+            start_new_session=True,
+        )
+        try:
+            wait_until_serving(server, args.port)
+            rss: list[float] = []
+            workers: set[int] = set()
+            command = ["wrk", "-t", "2", "-c", "8", "-d", f"{round(args.recycling)}s"]
+            command += ["--latency", "--timeout", "10s", "-H", f"Authorization: Token {key}", url]
+            client = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            while client.poll() is None:
+                total, pids = _tree_rss_mb(server.pid)
+                rss.append(total)
+                workers.update(pids)
+                time.sleep(1)
+            output = client.communicate()[0]
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+        rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+        latency = {p: _milliseconds(v, u) for p, v, u in WRK_LATENCY.findall(output)}
+        errors = WRK_SOCKET_ERRORS.search(output)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        rows.append(
+            [
+                label,
+                f"{float(rate.group(1)) if rate else 0:.0f}",
+                f"{latency.get('50', 0):.1f}",
+                f"{latency.get('99', 0):.1f}",
+                "none"
+                if errors is None
+                else "connect {}, read {}, write {}, timeout {}".format(*errors.groups()),
+                non_2xx.group(1) if non_2xx else "0",
+                str(max(0, len(workers) - _config_workers(server_env))),
+                _rss_summary(rss),
+            ]
+        )
+        print(f"{label}: done", flush=True)
+    print(f"Machine: {machine()}")
+    print(
+        f"wrk -t 2 -c 8 -d {round(args.recycling)}s (keep-alive) on the admin's cached scores "
+        f"page of a {len(plan['respondents'])}-response, 20-team survey; gunicorn with "
+        "config/gunicorn.py defaults otherwise"
+    )
+    print()
+    print(
+        table(
+            [
+                "setting",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "wrk socket errors",
+                "non-2xx",
+                "worker restarts",
+                "RSS, all processes: first / mid / last / max MB",
+            ],
+            rows,
+        )
+    )
+
+
+def _config_workers(env: dict) -> int:
+    """Return how many workers config/gunicorn.py starts with ``env``."""
+    import multiprocessing
+
+    return int(env.get("GUNICORN_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9)))
+
+
+def _rss_summary(samples: list[float]) -> str:
+    if not samples:
+        return "-"
+    middle = samples[len(samples) // 2]
+    return f"{samples[0]:.0f} / {middle:.0f} / {samples[-1]:.0f} / {max(samples):.0f}"
+
+
+def _start(env: dict, nice: int = 0) -> list[subprocess.Popen]:
+    """Start gunicorn (config/gunicorn.py; at ``nice`` if not 0) and a Celery worker, each
+    in its own session."""
     worker = [str(BIN / "celery"), "-A", "config", "worker", "-c", "2", "--loglevel", "WARNING"]
+    web = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"]
+    if nice:
+        web = ["nice", "-n", str(nice), *web]
     return [
         subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        for command in (
-            [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
-            worker,
-        )
+        for command in (web, worker)
     ]
 
 
@@ -532,11 +791,17 @@ def _drive(args: argparse.Namespace, plan: dict) -> tuple[dict, list[Attempt], f
     stop = started + args.seconds
 
     def client() -> Client:
-        return Client(args.port, stats, lock)
+        return Client(args.port, stats, lock, args.autosave_port if args.autosave_workers else None)
 
+    # Respondents arrive spread over --ramp seconds (people do not all sign in in the same
+    # second; 55 simultaneous password hashes saturate 2 cores for half a minute).
+    count = len(plan["respondents"])
     threads = [
-        threading.Thread(target=respondent, args=(client(), plan, u, t, stop, attempts))
-        for u, t in plan["respondents"]
+        threading.Thread(
+            target=respondent,
+            args=(client(), plan, u, t, stop, attempts, started + args.ramp * i / count),
+        )
+        for i, (u, t) in enumerate(plan["respondents"])
     ]
     threads += [
         threading.Thread(target=manager, args=(client(), plan, u, t, stop))
@@ -570,8 +835,15 @@ def _print_table(args: argparse.Namespace, plan: dict, stats: dict, duration: fl
     print(f"Machine: {machine()}")
     print(
         f"{args.users} respondents + {len(plan['managers'])} managers + 1 admin for "
-        f"{duration:.0f} s; gunicorn {args.gunicorn_workers} workers x 4 threads, "
-        "1 Celery worker (2 processes)"
+        f"{duration:.0f} s (arriving over {args.ramp:.0f} s); gunicorn "
+        f"{args.gunicorn_workers} workers x {args.gunicorn_threads} threads"
+        + (
+            f" (+ {args.autosave_workers} for autosaves alone; the others at nice "
+            f"{args.pages_nice})"
+            if args.autosave_workers
+            else ""
+        )
+        + ", 1 Celery worker (2 processes)"
     )
     print()
     print(table(["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows))

@@ -264,7 +264,7 @@ _POSTGRES_AGGREGATION_SETTINGS = {
 @dataclass(frozen=True)
 class Query:
     sql: str
-    params: list[int]  # the survey's id, then any team ids
+    params: list[Any]  # the survey's id, then any team ids (and asked pairs)
     columns: list[str]
     many_teams: bool = False
 
@@ -275,24 +275,35 @@ def _many(team_ids: list[int] | None) -> bool:
 
 def _run(query: Query) -> pd.DataFrame:
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and query.many_teams:
-            settings = _POSTGRES_AGGREGATION_SETTINGS
-            calls = ", ".join(["set_config(%s, %s, true)"] * len(settings))
-            cursor.execute(f"SELECT {calls}", [v for item in settings.items() for v in item])
+        _settle(cursor, query)
         cursor.execute(query.sql, query.params)
         return pd.DataFrame.from_records(cursor.fetchall(), columns=query.columns)
 
 
+def _write(query: Query) -> int:
+    """Execute a data-modifying ``query`` in a transaction; return the rows it wrote."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        _settle(cursor, query)
+        cursor.execute(query.sql, query.params)
+        written: int = cursor.rowcount
+        return written
+
+
+def _settle(cursor: Any, query: Query) -> None:
+    """Apply the PostgreSQL settings for reads over many teams to the current transaction."""
+    if connection.vendor == "postgresql" and query.many_teams:
+        settings = _POSTGRES_AGGREGATION_SETTINGS
+        calls = ", ".join(["set_config(%s, %s, true)"] * len(settings))
+        cursor.execute(f"SELECT {calls}", [v for item in settings.items() for v in item])
+
+
 # v = score / max_score as a float (a numeric 1.0 * ... would make PostgreSQL use NUMERIC).
 _V = "(CAST(a.score AS DOUBLE PRECISION) / q.max_score)"
-# The answers of the survey's counted responses; with their questions (q) where needed.
+# The answers of the survey's counted responses.
 _COUNTED = (
     f" FROM {Answer._meta.db_table} a"
     f" JOIN {Response._meta.db_table} r ON r.id = a.response_id"
     " WHERE r.survey_id = %s AND r.status = 'submitted'"
-)
-_COUNTED_WITH_QUESTIONS = _COUNTED.replace(
-    " WHERE", f" JOIN {Question._meta.db_table} q ON q.id = a.question_id WHERE"
 )
 
 
@@ -470,14 +481,14 @@ def _moments_query(survey: Survey, team_ids: list[int] | None) -> Query:
 def _asked_pairs_sql(plans: dict[int, TeamPlan], team_ids: Iterable[int]) -> tuple[str, list[Any]]:
     """Return SQL telling whether answer ``a`` of response ``r`` is to an asked question.
 
-    The asked (team, question) pairs travel as one parameter: a JSON array that SQLite
-    reads with json_each, a bigint array on PostgreSQL; ``IN (SELECT ...)`` makes both
-    databases hash or index the set once rather than scan it per answer.
+    The asked (team, question) pairs travel as one parameter: a bigint array that
+    PostgreSQL hashes once for ``= ANY`` (evaluated once per answer), a JSON array that
+    SQLite reads with json_each into an ``IN`` set.
     """
     pairs = asked_pairs({team: plans[team] for team in team_ids if team in plans}).tolist()
     pair = f"(r.team_id * {_PAIR_BASE} + a.question_id)"
     if connection.vendor == "postgresql":
-        return f"{pair} IN (SELECT unnest(CAST(%s AS BIGINT[])))", [pairs]
+        return f"{pair} = ANY(CAST(%s AS BIGINT[]))", [pairs]
     sqlite = f"{pair} IN (SELECT value FROM json_each(%s))"  # noqa: S608 - no input in it
     return sqlite, [orjson.dumps(pairs).decode()]
 
@@ -497,6 +508,12 @@ def record_response_dimension_scores(
     _rerecord_changed_plans deletes and records them again. Rows are inserted in key
     order, so that concurrent runs wait for each other instead of deadlocking. Returns the
     number of rows written.
+
+    One set-based statement for any number of responses, so that a cold survey-wide run
+    (after a bulk import or a lost queue: no rows at all) records them all in one pass
+    (issue 17, BENCHMARKS.md "Cold start"):
+    each answer's asked check is one hashed lookup (it was a subquery evaluated twice), and
+    reads over many teams get the aggregation's PostgreSQL settings (no spill to disk).
     """
     if plans is None:
         plans = round_plans(survey, team_ids)
@@ -509,36 +526,44 @@ def record_response_dimension_scores(
         f" AND NOT EXISTS (SELECT 1 FROM {_RESPONSE_DIMENSIONS} d"  # noqa: S608
         " WHERE d.response_id = r.id)"
     )
+    # The responses without rows, found once: OFFSET 0 keeps PostgreSQL from checking
+    # NOT EXISTS once per answer (planned against an empty table, that took a fifth of a
+    # cold run). SQLite needs no fence.
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
     per_dimension = (
-        "SELECT y.response_id, y.dimension_id,"  # noqa: S608
-        " 100 * SUM(CASE WHEN y.asked THEN y.weight * y.v END)"
-        " / SUM(CASE WHEN y.asked AND y.v IS NOT NULL THEN y.weight END) AS score"
-        f" FROM (SELECT a.response_id, q.dimension_id, q.weight, {_V} AS v,"
-        f" {is_asked} AS asked{_COUNTED_WITH_QUESTIONS}{team_sql}{unrecorded}) y"
-        " GROUP BY y.response_id, y.dimension_id"
+        "SELECT a.response_id, q.dimension_id,"  # noqa: S608
+        f" 100 * SUM(q.weight * {_V})"
+        " / SUM(CASE WHEN a.score IS NOT NULL THEN q.weight END) AS score"
+        f" FROM {Answer._meta.db_table} a"
+        f" JOIN (SELECT r.id, r.team_id FROM {Response._meta.db_table} r"
+        f" WHERE r.survey_id = %s AND r.status = 'submitted'{team_sql}{unrecorded}{fence}) r"
+        " ON r.id = a.response_id"
+        f" JOIN {Question._meta.db_table} q ON q.id = a.question_id"
+        f" WHERE {is_asked}"
+        " GROUP BY a.response_id, q.dimension_id"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_RESPONSE_DIMENSIONS} (response_id, dimension_id, score)"  # noqa: S608
-            " SELECT r.id, dim.id, x.score"
-            f" FROM {Response._meta.db_table} r"
-            f" CROSS JOIN {Dimension._meta.db_table} dim"
-            f" LEFT JOIN ({per_dimension}) x ON x.response_id = r.id AND x.dimension_id = dim.id"
-            " WHERE dim.framework_id = %s AND r.survey_id = %s AND r.status = 'submitted'"
-            f"{team_sql}{unrecorded}"
-            " ORDER BY r.id, dim.id"
-            " ON CONFLICT DO NOTHING",
-            [
-                *asked_params,
-                survey.pk,
-                *team_params,
-                survey.framework_id,
-                survey.pk,
-                *team_params,
-            ],
-        )
-        written: int = cursor.rowcount
-        return written
+    statement = Query(
+        f"INSERT INTO {_RESPONSE_DIMENSIONS} (response_id, dimension_id, score)"  # noqa: S608
+        " SELECT r.id, dim.id, x.score"
+        f" FROM {Response._meta.db_table} r"
+        f" CROSS JOIN {Dimension._meta.db_table} dim"
+        f" LEFT JOIN ({per_dimension}) x ON x.response_id = r.id AND x.dimension_id = dim.id"
+        " WHERE dim.framework_id = %s AND r.survey_id = %s AND r.status = 'submitted'"
+        f"{team_sql}{unrecorded}"
+        " ORDER BY r.id, dim.id"
+        " ON CONFLICT DO NOTHING",
+        [
+            survey.pk,
+            *team_params,
+            *asked_params,
+            survey.framework_id,
+            survey.pk,
+            *team_params,
+        ],
+        [],
+        many_teams=_many(teams),
+    )
+    return _write(statement)
 
 
 @dataclass(frozen=True)

@@ -324,12 +324,21 @@ class ResponseDimensionScore(models.Model):
     """
 
     pk = models.CompositePrimaryKey("response", "dimension")
-    # db_index=False: the primary key starts with the response.
+    # db_index=False: the primary key starts with the response. No database constraints
+    # (issue 17): rows are derived data written in bulk by one statement that reads the
+    # responses and dimensions it points at, which are never deleted while a round has
+    # answers (a deleted response still takes its rows along: Django cascades). Checking
+    # both keys of every row cost as much as computing the rows in a cold survey-wide run
+    # (BENCHMARKS.md, "Cold start").
     response = models.ForeignKey(
-        Response, on_delete=models.CASCADE, related_name="dimension_scores", db_index=False
+        Response,
+        on_delete=models.CASCADE,
+        related_name="dimension_scores",
+        db_index=False,
+        db_constraint=False,
     )
     dimension = models.ForeignKey(
-        Dimension, on_delete=models.CASCADE, related_name="+", db_index=False
+        Dimension, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     # Null when the response answered every question of the dimension N/A.
     score = models.FloatField(null=True)

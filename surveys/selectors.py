@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.schema import TeamProfile as ProfileSpec
 from maturity.scope import TeamPlan, plan_round, round_parents
-from maturity.selectors import QuestionRules, question_rules
+from maturity.selectors import QuestionRules, per_framework_version, question_rules
 from surveys.models import Answer, Membership, Response, Survey, Team, TeamProfile
 
 if TYPE_CHECKING:
@@ -57,8 +57,14 @@ class SurveyEntry:
         return "in progress" if self.draft else "not started"
 
 
+@per_framework_version
 def framework_outline(framework: Framework) -> list[Dimension]:
-    """Return the framework's dimensions with questions and choices prefetched, in order."""
+    """Return the framework's dimensions with questions and choices prefetched, in order.
+
+    Read once per framework version and process (a version that has answers never
+    changes): building its ~900 model instances was 60 % of an autosave's time (issue 17,
+    BENCHMARKS.md "Load and soak"). Callers share the instances and must not change them.
+    """
     questions = Question.objects.order_by("order").prefetch_related(
         Prefetch("choices", queryset=Choice.objects.order_by("score"))
     )
@@ -138,9 +144,14 @@ def survey_entries_for(user: User) -> list[SurveyEntry]:
     return entries
 
 
-def answers_by_question(response: Response) -> dict[int, Answer]:
-    """Return the response's answers keyed by question id."""
-    return {answer.question_id: answer for answer in response.answers.all()}
+def answers_by_question(
+    response: Response, question_ids: Iterable[int] | None = None
+) -> dict[int, Answer]:
+    """Return the response's answers keyed by question id (only ``question_ids``' if given)."""
+    answers = response.answers.all()
+    if question_ids is not None:
+        answers = answers.filter(question_id__in=list(question_ids))
+    return {answer.question_id: answer for answer in answers}
 
 
 def answered_question_ids(response: Response) -> set[int]:

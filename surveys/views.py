@@ -332,7 +332,7 @@ def _save_answers(
     All or nothing, so that a caller that answers "saved" after this returns is right about
     every answer. Raises SurveyError (survey closed meanwhile, not a draft).
     """
-    stored = selectors.answers_by_question(response)
+    stored = selectors.answers_by_question(response, (question.pk for question in questions))
     with transaction.atomic():
         for question in questions:
             # Pages post all their answers on every change; write only what changed.

@@ -79,6 +79,19 @@ def test_gunicorn_config_reads_the_environment(monkeypatch):
     assert '"request_id": "%({x-request-id}o)s"' in config["access_log_format"]
 
 
+def test_gunicorn_preloads_the_app_and_recycles_workers_only_when_asked(monkeypatch):
+    # Measured in benchmarks/load.py --recycling (BENCHMARKS.md, "Worker recycling").
+    for name in ("GUNICORN_MAX_REQUESTS", "GUNICORN_MAX_REQUESTS_JITTER", "GUNICORN_PRELOAD_APP"):
+        monkeypatch.delenv(name, raising=False)
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+    assert (config["max_requests"], config["preload_app"]) == (0, True)
+    monkeypatch.setenv("GUNICORN_MAX_REQUESTS", "20000")
+    monkeypatch.setenv("GUNICORN_PRELOAD_APP", "false")
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+    assert (config["max_requests"], config["max_requests_jitter"]) == (20000, 2000)
+    assert config["preload_app"] is False
+
+
 def test_grafana_dashboard_uses_metrics_the_service_exports():
     import json
 
