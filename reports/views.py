@@ -32,12 +32,12 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-def _surveys_of(team: Team, user: User) -> list[Survey]:
+def _surveys_of(team: Team, user: User, managed: set[int] | None) -> list[Survey]:
     """The rounds of ``team`` (not drafts) whose results ``user`` may read, newest first.
 
     The same rule as surveys.selectors.readable_team_ids, for one team: admins and the
     team's managers (or managers above it) read every round; a member reads the rounds
-    that let members see results.
+    that let members see results. ``managed``: surveys.selectors.managed_team_ids(user).
     """
     surveys = (
         Survey.objects.filter(teams=team)
@@ -45,7 +45,6 @@ def _surveys_of(team: Team, user: User) -> list[Survey]:
         .select_related("framework")
         .order_by("-opens_at")
     )
-    managed = survey_selectors.managed_team_ids(user)
     if managed is None or team.pk in managed:
         return list(surveys)
     if not Membership.objects.filter(user=user, team=team).exists():
@@ -53,9 +52,11 @@ def _surveys_of(team: Team, user: User) -> list[Survey]:
     return list(surveys.filter(members_see_results=True))
 
 
-def _resolve(request: AuthenticatedHttpRequest, slug: str) -> tuple[Team, Survey, list[Survey]]:
+def _resolve(
+    request: AuthenticatedHttpRequest, slug: str, managed: set[int] | None
+) -> tuple[Team, Survey, list[Survey]]:
     team = get_object_or_404(Team, slug=slug)
-    surveys = _surveys_of(team, request.user)
+    surveys = _surveys_of(team, request.user, managed)
     if not surveys:
         raise Http404("No report for you here.")
     wanted = request.GET.get("survey", "")
@@ -70,8 +71,8 @@ def _resolve(request: AuthenticatedHttpRequest, slug: str) -> tuple[Team, Survey
     return team, survey, surveys
 
 
-def _can_set_targets(user: User, team: Team) -> bool:
-    managed = survey_selectors.managed_team_ids(user)
+def _can_set_targets(managed: set[int] | None, team: Team) -> bool:
+    """Admins and the team's managers (or managers above it) set its targets."""
     return managed is None or team.pk in managed
 
 
@@ -125,9 +126,10 @@ def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
 
 @login_required
 def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    team, survey, surveys = _resolve(request, slug)
+    managed = survey_selectors.managed_team_ids(request.user)
+    team, survey, surveys = _resolve(request, slug, managed)
     body = team_report_body(survey, team)
-    can_set_targets = _can_set_targets(request.user, team) and not body["withheld"]
+    can_set_targets = _can_set_targets(managed, team) and not body["withheld"]
     return render(
         request,
         "reports/team.html",
@@ -146,8 +148,9 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_targets(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    team, survey, _ = _resolve(request, slug)
-    if not _can_set_targets(request.user, team):
+    managed = survey_selectors.managed_team_ids(request.user)
+    team, survey, _ = _resolve(request, slug, managed)
+    if not _can_set_targets(managed, team):
         raise Http404("No report for you here.")
     dimensions = list(survey.framework.dimensions.order_by("order"))
     form = TargetsForm(
@@ -172,7 +175,7 @@ def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
     """Render the team report as an A4 PDF (WeasyPrint), charts as server-side SVG."""
     from weasyprint import HTML
 
-    team, survey, _ = _resolve(request, slug)
+    team, survey, _ = _resolve(request, slug, survey_selectors.managed_team_ids(request.user))
     report = selectors.team_report(survey, team, services.current_figures(survey))
     html = render_to_string(
         "reports/team_pdf.html",
@@ -191,7 +194,8 @@ def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
 def team_ml_test_score(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """The team's round read as Google's ML Test Score: who may read the team report may
     read this, and a withheld team shows nothing here either."""
-    team, survey, surveys = _resolve(request, slug)
+    managed = survey_selectors.managed_team_ids(request.user)
+    team, survey, surveys = _resolve(request, slug, managed)
     return render(
         request,
         "reports/ml_test_score.html",
@@ -199,16 +203,18 @@ def team_ml_test_score(request: AuthenticatedHttpRequest, slug: str) -> HttpResp
     )
 
 
-def _org_surveys(user: User) -> list[Survey]:
+def _org_surveys(user: User, managed: set[int] | None) -> list[Survey]:
     """The rounds whose organisation report ``user`` may read, newest first."""
     surveys = survey_selectors.readable_surveys(user).exclude(status="draft").order_by("-opens_at")
     if user.is_staff:  # every team of every round
         return list(surveys.filter(teams__isnull=False).distinct())
-    return [s for s in surveys if survey_selectors.readable_team_ids(user, s)]
+    return [s for s in surveys if survey_selectors.readable_team_ids(user, s, managed)]
 
 
-def _org_survey(request: AuthenticatedHttpRequest) -> tuple[Survey | None, list[Survey]]:
-    surveys = _org_surveys(request.user)
+def _org_survey(
+    request: AuthenticatedHttpRequest, managed: set[int] | None
+) -> tuple[Survey | None, list[Survey]]:
+    surveys = _org_surveys(request.user, managed)
     if not surveys:
         return None, []
     wanted = request.GET.get("survey", "")
@@ -250,14 +256,16 @@ def _org_query(
 
 
 def _org_version(
-    request: AuthenticatedHttpRequest, survey: Survey, query: selectors.OrgQuery
+    request: AuthenticatedHttpRequest,
+    survey: Survey,
+    query: selectors.OrgQuery,
+    managed: set[int] | None,
 ) -> tuple[object, ...]:
     """The version of what the organisation page of ``survey`` shows ``request.user`` for
     ``query``: the survey's (selectors.org_report_version), the reader's teams, the query
     and the time zone."""
     user = request.user
-    managed = survey_selectors.managed_team_ids(user)
-    readable = None if user.is_staff else survey_selectors.readable_team_ids(user, survey)
+    readable = None if user.is_staff else survey_selectors.readable_team_ids(user, survey, managed)
     return (
         *selectors.org_report_version(survey),
         tuple(sorted(readable)) if readable is not None else None,
@@ -280,7 +288,8 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     The body is rendered once per version (_org_version) and cached; an invalid query
     string answers 400 with the errors above the unfiltered table.
     """
-    survey, surveys = _org_survey(request)
+    managed = survey_selectors.managed_team_ids(request.user)
+    survey, surveys = _org_survey(request, managed)
     if survey is None:
         return render(request, "reports/org.html", {"report": None, "surveys": []})
     query, form = _org_query(request, survey)
@@ -296,7 +305,7 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
             {"report": report, "params": params, "form": form, "user": request.user},
         )
 
-    digest = version_digest("org-report", *_org_version(request, survey, query))
+    digest = version_digest("org-report", *_org_version(request, survey, query, managed))
     body = cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
     return render(
         request,
@@ -316,13 +325,14 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
 def org_heatmap(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The organisation heatmap's data (selectors.org_heatmap) for the page's query string:
     every team it matches, not one page; cached under the page's version."""
-    survey, _ = _org_survey(request)
+    managed = survey_selectors.managed_team_ids(request.user)
+    survey, _ = _org_survey(request, managed)
     if survey is None:
         raise Http404("No results you can see yet.")
     query, form = _org_query(request, survey)
     if form.errors:
         return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
-    digest = version_digest("org-heatmap", *_org_version(request, survey, query))
+    digest = version_digest("org-heatmap", *_org_version(request, survey, query, managed))
     body = cached_build(
         f"{FRAGMENT_KEY_PREFIX}{digest}",
         lambda: orjson.dumps(selectors.org_heatmap(survey, request.user, query)),

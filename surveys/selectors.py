@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
@@ -309,16 +309,24 @@ def managed_team_ids(user: User) -> set[int] | None:
     return team_with_descendants(direct)
 
 
-def readable_team_ids(user: User | AnonymousUser, survey: Survey) -> set[int]:
+# ``managed`` not given: readable_team_ids looks it up.
+_LOOK_UP: Any = object()
+
+
+def readable_team_ids(
+    user: User | AnonymousUser, survey: Survey, managed: set[int] | None = _LOOK_UP
+) -> set[int]:
     """Return the survey's teams whose results ``user`` may read (none when signed out).
 
     Only an admin's answer grows with the survey: others' is looked up among the teams
-    they manage or belong to.
+    they manage or belong to. ``managed``: managed_team_ids(user), when the caller has it
+    (a page asks for several surveys).
     """
     if not user.is_authenticated:
         return set()
     survey_teams = survey.teams.all()
-    managed = managed_team_ids(user)
+    if managed is _LOOK_UP:
+        managed = managed_team_ids(user)
     if managed is None:
         return set(survey_teams.values_list("id", flat=True))
     wanted = set(managed)
