@@ -8,6 +8,7 @@ survey with fewer counted respondents than ``min_group_size`` is withheld).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -1132,6 +1133,7 @@ def org_report(
     matching = org_teams(survey, readable, query)
     paginator = Paginator(matching, ORG_PAGE_SIZE)
     page = paginator.get_page(query.page)
+    query = dataclasses.replace(query, page=page.number)  # past the last page: the last
     rollup_scores = TeamScore.objects.filter(survey=survey, is_rollup=True).select_related("team")
     if managed is not None:
         rollup_scores = rollup_scores.filter(team_id__in=managed)

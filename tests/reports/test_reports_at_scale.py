@@ -83,6 +83,8 @@ def test_org_table_pages_and_sorts_in_the_database(client, org, admin_user, monk
     url = f"/reports/?survey={survey.pk}"
     assert table_teams(client.get(url).content.decode()) == ["Alpha 0", "Alpha 1"]
     assert table_teams(client.get(url + "&page=3").content.decode()) == ["Beta 1"]
+    past_the_end = client.get(url + "&page=9").content.decode()
+    assert table_teams(past_the_end) == ["Beta 1"] and "Page 3 of 3" in past_the_end
     page = client.get(url + "&sort=score&dir=desc").content.decode()
     assert table_teams(page) == ["Alpha 0", "Alpha 2"]  # choices 4 and 3
     assert "Page 1 of 3" in page and 'rel="next"' in page
