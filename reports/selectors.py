@@ -544,17 +544,21 @@ def stored_figures(survey: Survey, version: tuple[object, ...]) -> Figures | Non
     return Figures.from_row(row, list(survey.framework.dimensions.order_by("order")))
 
 
-# Everything a team report reads besides the survey's fields: the survey's snapshots and
-# team names (as in snapshot_version), its framework's version, the team's snapshots in
-# every round (the previous round's comparison), its counted responses (pending scoring,
-# links, comments), members, targets, profile, evidence snapshots and exemptions. One
-# statement: the page looks it up on every view.
-_TEAM_REPORT_VERSION_SQL = (
+# What every cached report page depends on besides the survey's fields: the survey's
+# snapshots and team names (as in snapshot_version) and its framework's version; the
+# start of a page's version statement (page_version).
+_SURVEY_VERSION_SQL = (
     "SELECT"  # noqa: S608 - table names only
     f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
     f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
     f" (SELECT MAX(updated_at) FROM {Team._meta.db_table}),"
     f" (SELECT loaded_at FROM {Framework._meta.db_table} WHERE id = %(framework)s),"
+)
+# A team report besides: the team's snapshots in every round (the previous round's
+# comparison), its counted responses (pending scoring, links, comments), members, targets,
+# profile, evidence snapshots and exemptions.
+_TEAM_REPORT_VERSION_SQL = (
+    _SURVEY_VERSION_SQL + ""  # noqa: S608 - table names only
     f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE team_id = %(team)s),"
     f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE team_id = %(team)s),"
     f" (SELECT COUNT(*) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
@@ -580,33 +584,27 @@ _TEAM_REPORT_VERSION_SQL = (
 OPEN_ROUND_RENEWAL = 900
 
 
-def team_report_version(survey: Survey, team: Team) -> tuple[object, ...]:
-    """Return the version of everything the team report of ``team`` in ``survey`` shows.
-
-    The survey's fields, snapshots (the organisation medians) and framework version, the
-    team's own rows (_TEAM_REPORT_VERSION_SQL) and, while the round is open, the quarter
-    hour: a report cached under this version is never stale. One statement.
-    """
-    params = {"team": team.pk, "survey": survey.pk, "framework": survey.framework_id}
+def page_version(survey: Survey, sql: str, **params: int) -> tuple[object, ...]:
+    """Return the version of a cached report page of ``survey``: its fields, the row of
+    ``sql`` (a statement starting with _SURVEY_VERSION_SQL, run with ``params``, the
+    survey and its framework) and, while the round is open, the quarter hour (evidence is
+    judged now: ages, freshness, exemption expiry). One statement."""
+    params = {**params, "survey": survey.pk, "framework": survey.framework_id}
     with connection.cursor() as cursor:
-        cursor.execute(_TEAM_REPORT_VERSION_SQL, params)
-        team_rows = tuple(cursor.fetchone())
+        cursor.execute(sql, params)
+        rows = tuple(cursor.fetchone())
     at = reference_time(survey)
     renewal = int(at.timestamp()) // OPEN_ROUND_RENEWAL if survey.status != "closed" else 0
-    return (
-        survey.pk,
-        survey.title,
-        survey.status,
-        survey.anonymous,
-        survey.min_group_size,
-        survey.closed_at,
-        survey.framework_id,
-        team.pk,
-        team.name,
-        team.slug,
-        *team_rows,
-        renewal,
-    )
+    fields = (survey.title, survey.status, survey.anonymous, survey.min_group_size)
+    return (survey.pk, *fields, survey.closed_at, survey.framework_id, *rows, renewal)
+
+
+def team_report_version(survey: Survey, team: Team) -> tuple[object, ...]:
+    """Return the version of everything the team report of ``team`` in ``survey`` shows:
+    page_version with the team's own rows (_TEAM_REPORT_VERSION_SQL) and names. A report
+    cached under it is never stale."""
+    version = page_version(survey, _TEAM_REPORT_VERSION_SQL, team=team.pk)
+    return (*version, team.pk, team.name, team.slug)
 
 
 def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> TeamReport:
@@ -1019,15 +1017,10 @@ def _shown_subquery(survey: Survey, column: str, dimension: Dimension | None) ->
     return Subquery(rows.values(column)[:1])
 
 
-# Everything the organisation page reads besides the survey's fields and the reader: the
-# survey's snapshots and team names (as in snapshot_version), its framework's version,
-# participation (responses, submissions, invitation uses, memberships) and evidence.
+# The organisation page besides (and besides the reader): participation (responses,
+# submissions, invitation uses, memberships) and evidence.
 _ORG_REPORT_VERSION_SQL = (
-    "SELECT"  # noqa: S608 - table names only
-    f" (SELECT SUM(revision) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
-    f" (SELECT COUNT(*) FROM {TeamScore._meta.db_table} WHERE survey_id = %(survey)s),"
-    f" (SELECT MAX(updated_at) FROM {Team._meta.db_table}),"
-    f" (SELECT loaded_at FROM {Framework._meta.db_table} WHERE id = %(framework)s),"
+    _SURVEY_VERSION_SQL + ""  # noqa: S608 - table names only
     f" (SELECT COUNT(*) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s),"
     f" (SELECT COUNT(*) FROM {Response._meta.db_table} WHERE survey_id = %(survey)s"
     "   AND status = 'submitted'),"
@@ -1042,26 +1035,9 @@ _ORG_REPORT_VERSION_SQL = (
 
 
 def org_report_version(survey: Survey) -> tuple[object, ...]:
-    """Return the version of what the organisation page of ``survey`` shows any reader
-    (_ORG_REPORT_VERSION_SQL, the survey's fields and, while it is open, the quarter
-    hour: evidence is judged now). One statement."""
-    params = {"survey": survey.pk, "framework": survey.framework_id}
-    with connection.cursor() as cursor:
-        cursor.execute(_ORG_REPORT_VERSION_SQL, params)
-        rows = tuple(cursor.fetchone())
-    at = reference_time(survey)
-    renewal = int(at.timestamp()) // OPEN_ROUND_RENEWAL if survey.status != "closed" else 0
-    return (
-        survey.pk,
-        survey.title,
-        survey.status,
-        survey.anonymous,
-        survey.min_group_size,
-        survey.closed_at,
-        survey.framework_id,
-        *rows,
-        renewal,
-    )
+    """Return the version of what the organisation page of ``survey`` shows any reader:
+    page_version with _ORG_REPORT_VERSION_SQL."""
+    return page_version(survey, _ORG_REPORT_VERSION_SQL)
 
 
 def org_teams(survey: Survey, readable: set[int] | None, query: OrgQuery) -> QuerySet[Team]:

@@ -11,10 +11,9 @@ from django.utils import timezone
 
 from reports import selectors, services
 from reports.models import SurveyFigures, TeamScore
-from surveys import services as survey_services
 from surveys.models import Team
-from tests.conftest import complete_answers
 from tests.factories import MembershipFactory, SurveyFactory, TeamFactory
+from tests.reports.test_trends_across_versions import submit as submit_one
 
 pytestmark = pytest.mark.django_db
 
@@ -24,14 +23,7 @@ CHOICES = [4, 1, 3, 0, 2]
 
 def submit(survey, team, score: int, people: int = 1) -> None:
     for _ in range(people):
-        user = MembershipFactory(team=team).user
-        survey_services.response_submit(
-            survey=survey,
-            team=team,
-            respondent=user,
-            respondent_key=f"u:{user.pk}",
-            answers=complete_answers(survey.framework, score),
-        )
+        submit_one(survey, team, score)
 
 
 @pytest.fixture
