@@ -67,7 +67,11 @@ def test_submission_is_scored_by_the_worker(real_celery, survey, team, member):
     submit(survey, team, member, 3)
     team_score = wait_for(lambda: scored(team, 1), message="the team's scores")
     assert team_score.score == 75.0 and team_score.level == 3
-    run = AggregationRun.objects.get(team=team)
+    # The run records its timings and "done" just after the scores it wrote are visible.
+    run = wait_for(
+        lambda: AggregationRun.objects.filter(team=team).exclude(status="running").first(),
+        message="the run to finish",
+    )
     assert run.status == "done" and run.trigger == "submission"
 
 
