@@ -204,15 +204,19 @@ class Client:
             key, _, rest = header.partition("=")
             self.cookies[key] = rest.split(";", 1)[0]
         problem = None if status == expect else str(status) if status else "no answer"
-        self.record(name, elapsed, problem)
+        self.record(name, elapsed, problem, started)
         return status, text, dict(response.headers) if response else {}
 
-    def record(self, name: str, elapsed: float | None, problem: str | None) -> None:
-        """Count a request's time (if given) and, when ``problem`` is set, an error."""
+    def record(
+        self, name: str, elapsed: float | None, problem: str | None, started: float = 0.0
+    ) -> None:
+        """Count a request's time (if given; sent at ``started``, perf_counter seconds) and,
+        when ``problem`` is set, an error."""
         with self.lock:
             entry = self.stats[name]
             if elapsed is not None:
                 entry["times"].append(elapsed)
+                entry["sent"].append(started)
             if problem is not None:
                 entry["errors"] += 1
                 entry["unexpected"][problem] += 1
@@ -379,9 +383,10 @@ def respondent(
     stop: float,
     attempts: list,
     start: float = 0.0,
+    think: float = 0.0,
 ) -> None:
     """From ``start`` (monotonic seconds), sign in, answer every page, autosaving each
-    answer, then submit; start over until ``stop``."""
+    answer after ``think`` seconds on average, then submit; start over until ``stop``."""
     time.sleep(max(0.0, start - time.monotonic()))
     if not client.login(username):
         return
@@ -390,9 +395,16 @@ def respondent(
     while time.monotonic() < stop:
         for key, questions in plan["pages"]:
             path = f"/surveys/{plan['survey']}/{team}/d/{key}/"
-            if not _answer_page(client, path, questions, rng, confirmed, stop):
+            if not _answer_page(client, path, questions, rng, confirmed, stop, think):
                 return
         attempts.append(_submit(client, plan["survey"], username, team, confirmed))
+
+
+def _think(rng: random.Random, think: float, stop: float) -> None:
+    """Pause as a person choosing an answer does: uniformly 0.5-1.5 x ``think`` seconds,
+    never past ``stop``."""
+    if think > 0:
+        time.sleep(max(0.0, min(rng.uniform(0.5, 1.5) * think, stop - time.monotonic())))
 
 
 def _answer_page(
@@ -402,8 +414,10 @@ def _answer_page(
     rng: random.Random,
     confirmed: dict[str, int],
     stop: float,
+    think: float = 0.0,
 ) -> bool:
-    """Open a survey page and autosave its answers one by one, as autosave.js sends them.
+    """Open a survey page and autosave its answers one by one, as autosave.js sends them,
+    each after a think time (see _think).
 
     Keep ``confirmed`` to what the server confirmed; return False once ``stop`` passed.
     """
@@ -411,6 +425,9 @@ def _answer_page(
     tag = RESPONDENT_TAG.search(page)
     for question in questions:
         choice = rng.randint(0, 4)
+        _think(rng, think, stop)
+        if time.monotonic() >= stop:
+            return False
         fields = {f"q-{question}": str(choice), f"comment-{question}": ""}
         if tag is not None:
             fields["respondent"] = tag.group(1)
@@ -535,6 +552,15 @@ def main() -> None:
         help="spread the respondents' arrival (sign-in) over this many seconds (default 0: "
         "all at once)",
     )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a respondent's mean time per answer before it is autosaved (uniform over "
+        "0.5-1.5x; default 0: a closed loop that saturates the server, which measures "
+        "capacity, not a respondent's wait)",
+    )
     args = parser.parse_args()
     args.autosave_port = args.autosave_port or args.port + 1
     # Refuse a taken port or a foreign Redis database before anything is written.
@@ -590,8 +616,10 @@ def main() -> None:
         if args.autosave_workers:
             wait_until_serving(processes[-1], args.autosave_port)
         stats, attempts, duration = _drive(args, plan)
+        start = stats.pop("_start")
         time.sleep(5)  # let the worker finish scoring
         _print_table(args, plan, stats, duration)
+        _print_timeline(stats, start, duration)
         check = reconcile(attempts, stored_submissions(plan["survey"]))
     finally:
         for process in processes:
@@ -784,10 +812,13 @@ def _start(env: dict, nice: int = 0) -> list[subprocess.Popen]:
 def _drive(args: argparse.Namespace, plan: dict) -> tuple[dict, list[Attempt], float]:
     """Run the respondents, managers and admin until ``args.seconds`` passed; return the
     per-endpoint stats, the submit attempts and the seconds it took."""
-    stats: dict = defaultdict(lambda: {"times": [], "errors": 0, "unexpected": Counter()})
+    stats: dict = defaultdict(
+        lambda: {"times": [], "sent": [], "errors": 0, "unexpected": Counter()}
+    )
     lock = threading.Lock()
     attempts: list[Attempt] = []
     started = time.monotonic()
+    stats["_start"] = time.perf_counter()  # the clock of each request's "sent"
     stop = started + args.seconds
 
     def client() -> Client:
@@ -799,7 +830,16 @@ def _drive(args: argparse.Namespace, plan: dict) -> tuple[dict, list[Attempt], f
     threads = [
         threading.Thread(
             target=respondent,
-            args=(client(), plan, u, t, stop, attempts, started + args.ramp * i / count),
+            args=(
+                client(),
+                plan,
+                u,
+                t,
+                stop,
+                attempts,
+                started + args.ramp * i / count,
+                args.think,
+            ),
         )
         for i, (u, t) in enumerate(plan["respondents"])
     ]
@@ -835,7 +875,8 @@ def _print_table(args: argparse.Namespace, plan: dict, stats: dict, duration: fl
     print(f"Machine: {machine()}")
     print(
         f"{args.users} respondents + {len(plan['managers'])} managers + 1 admin for "
-        f"{duration:.0f} s (arriving over {args.ramp:.0f} s); gunicorn "
+        f"{duration:.0f} s (arriving over {args.ramp:.0f} s, {args.think:g} s per answer); "
+        f"gunicorn "
         f"{args.gunicorn_workers} workers x {args.gunicorn_threads} threads"
         + (
             f" (+ {args.autosave_workers} for autosaves alone; the others at nice "
@@ -855,6 +896,37 @@ def _print_table(args: argparse.Namespace, plan: dict, stats: dict, duration: fl
     if unexpected:
         print()
         print("errors by answer: " + "; ".join(unexpected))
+
+
+TIMELINE = ("login", "autosave", "survey page", "team report")  # endpoints per window
+
+
+def _print_timeline(stats: dict, start: float, duration: float, windows: int = 6) -> None:
+    """Print requests and p50/p95 (ms) of the main endpoints per slice of the run, by the
+    time each request was sent: the arrivals (sign-ins) and the steady state apart."""
+    from harness import table
+
+    width = duration / windows
+    rows = []
+    for index in range(windows):
+        row = [f"{index * width:.0f}-{(index + 1) * width:.0f} s"]
+        for name in TIMELINE:
+            entry = stats.get(name, {"times": [], "sent": []})
+            times = [
+                elapsed
+                for elapsed, sent in zip(entry["times"], entry["sent"], strict=True)
+                if index * width <= sent - start < (index + 1) * width
+            ]
+            row.append(
+                f"{len(times)}: {statistics.median(times) * 1000:.0f} / "
+                f"{percentile(times, 0.95):.0f}"
+                if times
+                else "-"
+            )
+        rows.append(row)
+    print()
+    print("By the time a request was sent (requests: p50 / p95 ms):")
+    print(table(["sent at", *TIMELINE], rows))
 
 
 def _print_reconciliation(attempts: list[Attempt], check: Reconciliation) -> None:

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ParamSpec, Protocol, TypedDict
+from typing import TYPE_CHECKING, ParamSpec, Protocol
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -41,6 +41,7 @@ from surveys.forms import (
     TeamProfileForm,
 )
 from surveys.models import Answer, Invitation, Membership, Response, Survey, Team, TeamProfile
+from surveys.services import AnswerValues
 from surveys.validation import answer_problems, scope_problem, unknown_question_problem
 
 if TYPE_CHECKING:
@@ -195,15 +196,6 @@ def _profile_to_declare(
     )
 
 
-class AnswerValues(TypedDict):
-    """One question's answer as a page posts it, and as services.answer_save takes it."""
-
-    score: int | None
-    na: bool
-    dont_know: bool
-    comment: str
-
-
 DONT_KNOW = "dont_know"  # the value of the "Don't know" radio button (``q-<key>``)
 
 
@@ -265,22 +257,21 @@ def survey_dimension(
         raise Http404("No such dimension for your team.")
     dimension = outline[position].dimension
     questions = outline[position].questions
-    response = services.response_start(
-        survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
-    )
-
     errors: dict[str, str] = {}
     shown: Mapping[str, str] | None = None  # values to show instead of the stored ones
     if request.method == "POST":
         values, errors = _parse_page(request, questions)
         try:
-            _save_answers(response, dimension, questions, values)
+            _save_answers(survey, team, respondent, dimension, questions, values)
         except services.SurveyError as error:
             errors["form"] = error.message
         if not errors:
             return _after_page_save(request, survey, team, outline, position)
         shown = request.POST  # show what was posted, so nothing typed is lost
-    else:
+    response = services.response_start(
+        survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
+    )
+    if shown is None:
         if response.last_dimension != dimension.key:
             services.response_resume_at(response=response, dimension_key=dimension.key)
         shown = _pop_kept_answers(request)
@@ -322,29 +313,27 @@ def survey_dimension(
 
 
 def _save_answers(
-    response: Response,
+    survey: Survey,
+    team: Team,
+    respondent: Respondent,
     dimension: Dimension,
     questions: list[Question],
     values: dict[int, AnswerValues],
-) -> None:
-    """Write the answers in ``values`` that differ from the stored ones, in one transaction.
-
-    All or nothing, so that a caller that answers "saved" after this returns is right about
-    every answer. Raises SurveyError (survey closed meanwhile, not a draft).
-    """
-    stored = selectors.answers_by_question(response, (question.pk for question in questions))
-    with transaction.atomic():
-        for question in questions:
-            # Pages post all their answers on every change; write only what changed.
-            if question.pk in values and values[question.pk] != _stored_answer(
-                stored.get(question.pk)
-            ):
-                services.answer_save(
-                    response=response,
-                    question=question,
-                    dimension_key=dimension.key,
-                    **values[question.pk],
-                )
+) -> services.SavedAnswers:
+    """Save the page's valid answers (``values``, by question id) into the respondent's
+    draft, all or nothing (services.answers_save), so that a caller that answers "saved"
+    after this returns is right about every answer. Raises SurveyError (survey closed
+    meanwhile, team no longer in it)."""
+    return services.answers_save(
+        survey=survey,
+        team=team,
+        respondent_key=respondent.key,
+        respondent=respondent.user,
+        answers=[
+            (question, values[question.pk]) for question in questions if question.pk in values
+        ],
+        dimension_key=dimension.key,
+    )
 
 
 def _after_page_save(
@@ -397,17 +386,6 @@ def _page_items(
             }
         )
     return items
-
-
-def _stored_answer(answer: Answer | None) -> AnswerValues:
-    if answer is None:
-        return {"score": None, "na": False, "dont_know": False, "comment": ""}
-    return {
-        "score": answer.score,
-        "na": answer.na,
-        "dont_know": answer.dont_know,
-        "comment": answer.comment,
-    }
 
 
 def _stored_value(answer: Answer | None) -> dict[str, str]:
@@ -560,10 +538,7 @@ def _autosave(
     values, errors = _parse_page(request, questions)
     errors.update(_not_on_page(survey, plan, page, sent))
     try:
-        response = services.response_start(
-            survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
-        )
-        _save_answers(response, page.dimension, questions, values)
+        stored = _save_answers(survey, team, respondent, page.dimension, questions, values)
     except services.SurveyError as error:
         survey.refresh_from_db()
         if error.code in {"closed", "survey_not_open"}:
@@ -574,7 +549,7 @@ def _autosave(
         return _problem(400, "nothing_sent", "No answer was sent, so nothing was saved.")
     # Committed: _save_answers' transaction is the outermost one (non_atomic_requests).
     saved = [question.key for question in questions if question.pk in values]
-    progress = _progress(plan, selectors.answered_question_ids(response))
+    progress = _progress(plan, stored.answered)
     if errors:
         return _problem(
             422,
