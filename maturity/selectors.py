@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import TypeVar
 
-from maturity.models import Choice, Framework, Question
+from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.scope import QuestionRule
 from maturity.trends import matched_keys
 
@@ -127,4 +127,22 @@ def question_rules(framework: Framework) -> QuestionRules:
             .order_by("order")
             .values_list("pk", "scope", "applies_when")
         )
+    )
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A framework's dimensions (by ``order``) and maturity levels (by ``number``)."""
+
+    dimensions: tuple[Dimension, ...]
+    levels: tuple[Level, ...]
+
+
+@per_framework_version
+def framework_scale(framework: Framework) -> Scale:
+    """Return the framework's dimensions and levels, read once per version and process
+    (pages offer them in their sort and filter fields on every view)."""
+    return Scale(
+        tuple(framework.dimensions.order_by("order")),
+        tuple(framework.levels.order_by("number")),
     )

@@ -6,7 +6,7 @@ Teams a user may not read are 404, like everywhere else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 import orjson
 from django.contrib import messages
@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
+from maturity.selectors import framework_scale
 from reports import selectors, services
 from reports.charts import radar_svg
 from reports.forms import OrgTableForm, TargetsForm
@@ -203,26 +204,42 @@ def team_ml_test_score(request: AuthenticatedHttpRequest, slug: str) -> HttpResp
     )
 
 
-def _org_surveys(user: User, managed: set[int] | None) -> list[Survey]:
-    """The rounds whose organisation report ``user`` may read, newest first."""
-    surveys = survey_selectors.readable_surveys(user).exclude(status="draft").order_by("-opens_at")
+def _org_surveys(user: User, managed: set[int] | None) -> dict[Survey, set[int] | None]:
+    """The rounds whose organisation report ``user`` may read, newest first, each with
+    the teams of it ``user`` may read (None: all, for admins)."""
+    surveys = (
+        survey_selectors.readable_surveys(user, managed)
+        .exclude(status="draft")
+        .select_related("framework")
+        .order_by("-opens_at")
+    )
     if user.is_staff:  # every team of every round
-        return list(surveys.filter(teams__isnull=False).distinct())
-    return [s for s in surveys if survey_selectors.readable_team_ids(user, s, managed)]
+        return dict.fromkeys(surveys.filter(teams__isnull=False).distinct())
+    readable = {s: survey_selectors.readable_team_ids(user, s, managed) for s in surveys}
+    return {survey: teams for survey, teams in readable.items() if teams}
 
 
-def _org_survey(
-    request: AuthenticatedHttpRequest, managed: set[int] | None
-) -> tuple[Survey | None, list[Survey]]:
-    surveys = _org_surveys(request.user, managed)
+class OrgSurvey(NamedTuple):
+    """The round an organisation page shows, the reader's teams in it (None: all), and
+    every round the reader may choose from, newest first."""
+
+    survey: Survey | None
+    readable: set[int] | None
+    surveys: list[Survey]
+
+
+def _org_survey(request: AuthenticatedHttpRequest, managed: set[int] | None) -> OrgSurvey:
+    readable = _org_surveys(request.user, managed)
+    surveys = list(readable)
     if not surveys:
-        return None, []
+        return OrgSurvey(None, None, [])
     wanted = request.GET.get("survey", "")
     chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
     survey = next((s for s in surveys if s.pk == chosen), None)
     if wanted and survey is None:
         raise Http404("No such survey.")
-    return survey or surveys[0], surveys
+    survey = survey or surveys[0]
+    return OrgSurvey(survey, readable[survey], surveys)
 
 
 def _org_query(
@@ -230,14 +247,10 @@ def _org_query(
 ) -> tuple[selectors.OrgQuery, OrgTableForm]:
     """Read the organisation table's query string; an invalid one shows the default table
     (the form carries the errors)."""
-    dimensions = list(survey.framework.dimensions.order_by("order"))
+    scale = framework_scale(survey.framework)
+    dimensions = list(scale.dimensions)
     sorts = [(key, key) for key in selectors.ORG_SORTS] + [(d.key, d.name) for d in dimensions]
-    form = OrgTableForm(
-        request.GET,
-        sorts=sorts,
-        dimensions=dimensions,
-        levels=list(survey.framework.levels.order_by("number")),
-    )
+    form = OrgTableForm(request.GET, sorts=sorts, dimensions=dimensions, levels=list(scale.levels))
     if not form.is_valid():
         return selectors.OrgQuery(), form
     data = form.cleaned_data
@@ -256,16 +269,14 @@ def _org_query(
 
 
 def _org_version(
-    request: AuthenticatedHttpRequest,
     survey: Survey,
+    readable: set[int] | None,
     query: selectors.OrgQuery,
     managed: set[int] | None,
 ) -> tuple[object, ...]:
-    """The version of what the organisation page of ``survey`` shows ``request.user`` for
-    ``query``: the survey's (selectors.org_report_version), the reader's teams, the query
-    and the time zone."""
-    user = request.user
-    readable = None if user.is_staff else survey_selectors.readable_team_ids(user, survey, managed)
+    """The version of what the organisation page of ``survey`` shows a reader of the teams
+    ``readable`` (None: all) for ``query``: the survey's (selectors.org_report_version), the
+    reader's teams, the query and the time zone."""
     return (
         *selectors.org_report_version(survey),
         tuple(sorted(readable)) if readable is not None else None,
@@ -289,7 +300,7 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     string answers 400 with the errors above the unfiltered table.
     """
     managed = survey_selectors.managed_team_ids(request.user)
-    survey, surveys = _org_survey(request, managed)
+    survey, readable, surveys = _org_survey(request, managed)
     if survey is None:
         return render(request, "reports/org.html", {"report": None, "surveys": []})
     query, form = _org_query(request, survey)
@@ -305,7 +316,7 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
             {"report": report, "params": params, "form": form, "user": request.user},
         )
 
-    digest = version_digest("org-report", *_org_version(request, survey, query, managed))
+    digest = version_digest("org-report", *_org_version(survey, readable, query, managed))
     body = cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
     return render(
         request,
@@ -326,13 +337,13 @@ def org_heatmap(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The organisation heatmap's data (selectors.org_heatmap) for the page's query string:
     every team it matches, not one page; cached under the page's version."""
     managed = survey_selectors.managed_team_ids(request.user)
-    survey, _ = _org_survey(request, managed)
+    survey, readable, _ = _org_survey(request, managed)
     if survey is None:
         raise Http404("No results you can see yet.")
     query, form = _org_query(request, survey)
     if form.errors:
         return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
-    digest = version_digest("org-heatmap", *_org_version(request, survey, query, managed))
+    digest = version_digest("org-heatmap", *_org_version(survey, readable, query, managed))
     body = cached_build(
         f"{FRAGMENT_KEY_PREFIX}{digest}",
         lambda: orjson.dumps(selectors.org_heatmap(survey, request.user, query)),

@@ -337,13 +337,17 @@ def readable_team_ids(
     return set(survey_teams.filter(pk__in=wanted).values_list("id", flat=True))
 
 
-def readable_surveys(user: User) -> QuerySet[Survey]:
-    """Surveys a user may see: all for admins, else those with one of their teams."""
+def readable_surveys(user: User, managed: set[int] | None = _LOOK_UP) -> QuerySet[Survey]:
+    """Surveys a user may see: all for admins, else those with one of their teams.
+
+    ``managed``: managed_team_ids(user), when the caller has it."""
     if user.is_staff:
         return Survey.objects.all()
     memberships = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
-    managed = {team for team, role in memberships if role == Membership.Role.MANAGER}
-    teams = {team for team, _ in memberships} | team_with_descendants(managed)
+    if managed is _LOOK_UP:
+        direct = {team for team, role in memberships if role == Membership.Role.MANAGER}
+        managed = team_with_descendants(direct)
+    teams = {team for team, _ in memberships} | (managed or set())
     return Survey.objects.filter(teams__in=teams).distinct()
 
 
