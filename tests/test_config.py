@@ -141,3 +141,86 @@ def test_export_files_go_to_an_s3_bucket_when_one_is_configured():
         "private",
         "True",
     ]
+
+
+def _production_shell(code: str, **env: str) -> str:
+    """Run ``code`` in `manage.py shell` under production settings; return its last line."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="maturity.example.com",
+        **env,
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[-1]
+
+
+def test_postgresql_connections_persist_and_are_checked_before_reuse():
+    """A connection per request forked a PostgreSQL backend per request (issue 17: the
+    autosave's p50 under load fell from 62-119 ms to 44-57 ms without it); CONN_MAX_AGE
+    still overrides it, and SQLite keeps Django's default."""
+    show = (
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    postgres = "postgres://postgres@127.0.0.1:5432/unused"
+    assert _production_shell(show, DATABASE_URL=postgres) == "60 True"
+    assert _production_shell(show, DATABASE_URL=postgres, CONN_MAX_AGE="0") == "0 True"
+    assert _production_shell(show, DATABASE_URL="sqlite:///unused.sqlite3") == "0 True"
+
+
+def test_passwords_are_hashed_with_argon2id_and_older_hashes_still_verify():
+    show = "from django.conf import settings; print(' '.join(settings.PASSWORD_HASHERS))"
+    hashers = _production_shell(show).split()
+    assert hashers[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert "django.contrib.auth.hashers.PBKDF2PasswordHasher" in hashers
+
+
+def test_importing_the_wsgi_application_opens_no_database_connection():
+    """config.wsgi builds the URL resolver (every view imported) in gunicorn's master,
+    before the workers fork: a connection opened there would be shared by the forks."""
+    code = (
+        "import sys; before = 'reports.views' in sys.modules; import config.wsgi;"
+        "from django.db import connections;"
+        "print(before, 'reports.views' in sys.modules,"
+        " [c.alias for c in connections.all(initialized_only=True) if c.connection])"
+    )
+    assert _production_shell(code) == "False True []"
+
+
+@pytest.mark.django_db
+def test_signing_in_rehashes_an_older_password_hash_with_argon2(client):
+    from django.contrib.auth.models import User
+
+    with override_settings(
+        PASSWORD_HASHERS=[
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        ]
+    ):
+        user = User.objects.create_user("legacy", password="an-old-passphrase-2019")
+    assert user.password.startswith("pbkdf2_sha256$")
+    with override_settings(
+        PASSWORD_HASHERS=[
+            "django.contrib.auth.hashers.Argon2PasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        ]
+    ):
+        response = client.post(
+            "/accounts/login/", {"username": "legacy", "password": "an-old-passphrase-2019"}
+        )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.password.startswith("argon2$argon2id$")

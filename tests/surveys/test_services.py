@@ -11,6 +11,7 @@ from django.utils import timezone
 from surveys import services
 from surveys.models import Answer, Invitation, Membership, Response, Survey
 from tests.conftest import complete_answers
+from tests.factories import MembershipFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -116,8 +117,6 @@ def test_a_closed_survey_refuses_autosave_too(survey, team, member, framework):
 
 
 def test_team_must_be_part_of_the_survey(survey, member, framework):
-    from tests.factories import TeamFactory
-
     stranger = TeamFactory(slug="elsewhere")
     with pytest.raises(services.SurveyError) as caught:
         submit(survey, stranger, member, answers=complete_answers(framework))
@@ -301,3 +300,111 @@ def test_invitation_limits_expiry_and_revocation(survey, team, manager):
     assert caught.value.code == "invalid_invitation"
     with pytest.raises(services.SurveyError):
         services.invitation_accept(token="not-a-token")
+
+
+def _values(score=None, *, na=False, dont_know=False, comment=""):
+    return {"score": score, "na": na, "dont_know": dont_know, "comment": comment}
+
+
+def test_answers_save_writes_a_page_in_one_go_and_leaves_unchanged_answers_alone(
+    survey, team, member, framework
+):
+    """A page's answers (or one autosaved answer) are saved into the respondent's draft,
+    created on the way; unchanged answers keep their time; answered ids are returned."""
+    key = services.respondent_key_for(member, survey)
+    first, second, third = framework.questions.order_by("order")[:3]
+    saved = services.answers_save(
+        survey=survey,
+        team=team,
+        respondent_key=key,
+        respondent=member,
+        answers=[(first, _values(2)), (second, _values(comment="why not")), (third, _values(3))],
+        dimension_key=first.dimension.key,
+    )
+    draft = saved.response
+    assert draft.status == "draft" and draft.last_dimension == first.dimension.key
+    assert saved.answered == {first.pk, third.pk}  # a comment alone answers nothing
+    stored = {a.question_id: a for a in draft.answers.all()}
+    assert (stored[first.pk].score, stored[second.pk].comment) == (2, "why not")
+
+    again = services.answers_save(
+        survey=survey,
+        team=team,
+        respondent_key=key,
+        respondent=member,
+        answers=[(first, _values(2)), (third, _values()), (second, _values(dont_know=True))],
+    )
+    assert again.response.pk == draft.pk
+    assert again.answered == {first.pk, second.pk}
+    after = {a.question_id: a for a in draft.answers.all()}
+    assert after[first.pk].updated_at == stored[first.pk].updated_at  # unchanged: not written
+    assert third.pk not in after  # sent empty: cleared
+    assert again.answered == {
+        pk for pk, a in after.items() if a.score is not None or a.na or a.dont_know
+    }
+
+
+def test_answers_save_refuses_na_where_not_allowed_and_saves_nothing(
+    survey, team, member, framework
+):
+    key = services.respondent_key_for(member, survey)
+    allowed = framework.questions.filter(allow_na=True).first()
+    refused = framework.questions.filter(allow_na=False).first()
+    with pytest.raises(services.SurveyError) as caught:
+        services.answers_save(
+            survey=survey,
+            team=team,
+            respondent_key=key,
+            respondent=member,
+            answers=[(allowed, _values(1)), (refused, _values(na=True))],
+        )
+    assert caught.value.code == "na_not_allowed"
+    assert not Answer.objects.exists()
+
+
+def test_answers_save_refuses_a_team_outside_the_survey_and_a_closed_survey(
+    survey, team, member, framework
+):
+    question = framework.questions.first()
+    stranger = TeamFactory(slug="not-in-it")
+    MembershipFactory(user=member, team=stranger)
+    with pytest.raises(services.SurveyError) as caught:
+        services.answers_save(
+            survey=survey,
+            team=stranger,
+            respondent_key="u:x",
+            respondent=member,
+            answers=[(question, _values(1))],
+        )
+    assert caught.value.code == "team_not_in_survey"
+    services.survey_close(survey=survey)
+    with pytest.raises(services.SurveyError) as caught:
+        services.answers_save(
+            survey=survey,
+            team=team,
+            respondent_key="u:x",
+            respondent=member,
+            answers=[(question, _values(1))],
+        )
+    assert caught.value.code == "closed"
+    assert not Response.objects.exists()
+
+
+def test_saving_into_a_draft_submitted_meanwhile_is_refused_and_writes_nothing(
+    survey, team, member, framework
+):
+    key = services.respondent_key_for(member, survey)
+    draft = services.response_start(survey=survey, team=team, respondent_key=key, respondent=member)
+    services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=key,
+        answers=complete_answers(framework, 1),
+    )
+    stale = Response.objects.get(pk=draft.pk)
+    stale.status = "draft"  # what the caller still holds
+    with pytest.raises(services.SurveyError) as caught:
+        services.answer_save(response=stale, question=framework.questions.first(), score=4)
+    assert caught.value.code == "not_draft"
+    assert not Response.objects.filter(status="draft").exists()

@@ -633,3 +633,20 @@ def test_respondents_see_level_labels_without_score_numbers(
     for choice in dimension.questions.first().choices.all():
         assert f"<strong>{choice.label}</strong>" in page
         assert f"{choice.score} · {choice.label}" not in page
+
+
+def test_an_autosave_is_a_few_statements(
+    client, survey, team, member, framework, django_assert_max_num_queries
+):
+    """Under load every statement waits its turn at the database (issue 17: 24 statements
+    per autosave, p95 4.6 s under benchmarks/load.py): session (when not in the cache),
+    user, survey, team, membership, then one transaction locking the survey and the draft,
+    reading its answers, upserting the sent one and touching the draft."""
+    client.force_login(member)
+    dimension = framework.dimensions.order_by("order").first()
+    first, second = dimension.questions.order_by("order")[:2]
+    autosave(client, survey, team, dimension, {f"q-{first.key}": "1"})  # creates the draft
+    with django_assert_max_num_queries(12):
+        response = autosave(client, survey, team, dimension, {f"q-{second.key}": "3"})
+    assert response.status_code == 200
+    assert response.json()["progress"]["answered"] == 2
