@@ -575,6 +575,7 @@ def main() -> None:
         "DATABASE_URL": os.environ["BENCH_LOAD_DATABASE_URL"],
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),  # as in production
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "AXES_FAILURE_LIMIT": "1000",

@@ -166,6 +166,7 @@ def serve() -> subprocess.Popen:
         **os.environ,
         "DATABASE_URL": os.environ["BENCH_DATABASE_URL"],
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),  # as in production
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "GUNICORN_ACCESS_LOG": "/dev/null",

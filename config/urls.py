@@ -20,3 +20,5 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("", include("surveys.urls")),
 ]
+
+handler400 = "config.errors.bad_request"

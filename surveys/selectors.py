@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, When
 
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.schema import TeamProfile as ProfileSpec
@@ -157,6 +157,22 @@ def answers_by_question(
 def answered_question_ids(response: Response) -> set[int]:
     """Return the ids of the questions the response answered (a choice, N/A or don't know)."""
     return set(response.answers.filter(answered()).values_list("question_id", flat=True))
+
+
+def respondent_answered_ids(survey: Survey, team: Team, respondent_key: str) -> set[int]:
+    """Return the ids of the questions the respondent's answers cover now: their draft's,
+    else their counted submission's, else none. Reads only (starts no draft)."""
+    response = (
+        Response.objects.filter(
+            survey=survey,
+            team=team,
+            respondent_key=respondent_key,
+            status__in=["draft", "submitted"],
+        )
+        .order_by(Case(When(status="draft", then=0), default=1))
+        .first()
+    )
+    return set() if response is None else answered_question_ids(response)
 
 
 def new_in_scope(survey: Survey, team: Team, respondent_key: str, plan: TeamPlan) -> int:

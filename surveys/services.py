@@ -184,14 +184,14 @@ def survey_close(*, survey: Survey) -> Survey:
     return survey
 
 
-def _require_open(survey: Survey) -> None:
+def require_open(survey: Survey) -> None:
+    """Raise SurveyError unless ``survey`` (as read) takes answers now."""
     if survey.status == Survey.Status.DRAFT or survey.opens_at > timezone.now():
         raise SurveyError("This survey is not open yet.", code="survey_not_open")
     if not survey.accepts_answers():
         raise SurveyError("This survey is closed; answers can no longer change.", code="closed")
 
 
-# A share lock that conflicts with survey_close's FOR UPDATE but not with ordinary updates.
 # The survey's state and whether a team takes part; on PostgreSQL under a share lock that
 # conflicts with survey_close's FOR UPDATE but not with ordinary updates.
 _LOCK_SURVEY_SQL = (
@@ -224,7 +224,7 @@ def _lock_open(survey: Survey, team: Team | None = None) -> None:
             for value in row[1:3]
         ),
     )
-    _require_open(survey)
+    require_open(survey)
     if team is not None and not row[3]:
         raise SurveyError(
             f"Team '{team.slug}' is not part of this survey.", code="team_not_in_survey"
@@ -332,7 +332,6 @@ def _retry_on_conflict(action: Callable[[], T], attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
-@transaction.atomic
 class AnswerValues(TypedDict):
     """One question's answer as a page posts it: a choice's ``score``, or ``na``, or
     ``dont_know``, and a ``comment``; all empty clears the answer."""
@@ -785,7 +784,7 @@ def _submit_whole(
     Inside a caller's transaction it runs in a savepoint, as _submit_once does.
     ``idempotency`` is (key or None, fingerprint).
     """
-    _require_open(survey)
+    require_open(survey)
     if _unanswered(survey, team, answers, plan):
         return None
     now = timezone.now()
@@ -1038,7 +1037,7 @@ def invitation_accept(*, token: str, user: User | None = None) -> Invitation:
     the person is stored.
     """
     invitation = invitation_lookup(token)
-    _require_open(invitation.survey)
+    require_open(invitation.survey)
     if not invitation.survey.anonymous:
         if user is None:
             raise SurveyError("Log in to accept this invitation.", code="login_required")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ParamSpec, Protocol
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.middleware.csrf import get_token
@@ -197,6 +197,7 @@ def _profile_to_declare(
 
 
 DONT_KNOW = "dont_know"  # the value of the "Don't know" radio button (``q-<key>``)
+_LINE_BREAK = re.compile(r"\r\n?")
 
 
 def _parse_page(
@@ -210,7 +211,9 @@ def _parse_page(
     errors: dict[str, str] = {}
     for question in questions:
         raw = request.POST.get(f"q-{question.key}", "").strip()
-        comment = request.POST.get(f"comment-{question.key}", "").strip()
+        # A form posts a textarea's line breaks as CRLF, which its maxlength and the page's
+        # script count as one character: store LF, as an autosave does.
+        comment = _LINE_BREAK.sub("\n", request.POST.get(f"comment-{question.key}", "")).strip()
         na, dont_know = raw == "na", raw == DONT_KNOW
         choice = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 5 else None
         if raw and not na and not dont_know and choice is None:
@@ -257,8 +260,23 @@ def survey_dimension(
         raise Http404("No such dimension for your team.")
     dimension = outline[position].dimension
     questions = outline[position].questions
+    # The draft first: a round that closes between this and the save below is then told on
+    # the page (422, what was typed kept), not an error.
+    response = services.response_start(
+        survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
+    )
     errors: dict[str, str] = {}
     shown: Mapping[str, str] | None = None  # values to show instead of the stored ones
+    sent_tag = request.POST.get("respondent") if request.method == "POST" else None
+    if sent_tag is not None and sent_tag != _respondent_tag(respondent):
+        # Opened by someone else on this browser (who signed out since): saving it here
+        # would put their answers in this person's draft, showing it would show them.
+        messages.error(
+            request,
+            "This page was opened by someone else signed in on this browser, so its "
+            "answers were not saved. Here are your own answers.",
+        )
+        return redirect(request.path)
     if request.method == "POST":
         values, errors = _parse_page(request, questions)
         try:
@@ -268,13 +286,10 @@ def survey_dimension(
         if not errors:
             return _after_page_save(request, survey, team, outline, position)
         shown = request.POST  # show what was posted, so nothing typed is lost
-    response = services.response_start(
-        survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
-    )
-    if shown is None:
+    else:
         if response.last_dimension != dimension.key:
             services.response_resume_at(response=response, dimension_key=dimension.key)
-        shown = _pop_kept_answers(request)
+        shown = _pop_kept_answers(request, respondent)
 
     answered = selectors.answered_question_ids(response)
     steps = [
@@ -319,12 +334,12 @@ def _save_answers(
     dimension: Dimension,
     questions: list[Question],
     values: dict[int, AnswerValues],
-) -> services.SavedAnswers:
+) -> set[int]:
     """Save the page's valid answers (``values``, by question id) into the respondent's
     draft, all or nothing (services.answers_save), so that a caller that answers "saved"
-    after this returns is right about every answer. Raises SurveyError (survey closed
-    meanwhile, team no longer in it)."""
-    return services.answers_save(
+    after this returns is right about every answer; return the ids of the questions the
+    draft answers. Raises SurveyError (survey closed meanwhile, team no longer in it)."""
+    saved = services.answers_save(
         survey=survey,
         team=team,
         respondent_key=respondent.key,
@@ -334,6 +349,7 @@ def _save_answers(
         ],
         dimension_key=dimension.key,
     )
+    return saved.answered
 
 
 def _after_page_save(
@@ -484,15 +500,12 @@ def _not_on_page(
 def survey_autosave(
     request: HttpRequest, survey_id: int, team_slug: str, dimension_key: str
 ) -> JsonResponse:
-    """Answer JSON for the autosave endpoint, whatever goes wrong (see _autosave)."""
+    """Answer JSON for the autosave endpoint, whatever goes wrong (see _autosave; an
+    oversized form is refused before any view runs, by config.errors.bad_request)."""
     if request.method != "POST":
         response = _problem(405, "method_not_allowed", "Send the answers with POST.")
         response["Allow"] = "POST"
         return response
-    try:
-        request.POST  # noqa: B018 - parse now: an oversized form raises here
-    except (RequestDataTooBig, TooManyFieldsSent):
-        return _problem(400, "too_large", "The page sent more than an autosave can take.")
     return _autosave(request, survey_id, team_slug, dimension_key)
 
 
@@ -538,18 +551,22 @@ def _autosave(
     values, errors = _parse_page(request, questions)
     errors.update(_not_on_page(survey, plan, page, sent))
     try:
-        stored = _save_answers(survey, team, respondent, page.dimension, questions, values)
+        if values:
+            answered = _save_answers(survey, team, respondent, page.dimension, questions, values)
+        else:  # nothing to save: write nothing (no draft started), say where things stand
+            services.require_open(survey)
+            if not sent:
+                return _problem(400, "nothing_sent", "No answer was sent, so nothing was saved.")
+            answered = selectors.respondent_answered_ids(survey, team, respondent.key)
     except services.SurveyError as error:
         survey.refresh_from_db()
         if error.code in {"closed", "survey_not_open"}:
             code = "not_open" if error.code == "survey_not_open" else "closed"
             return _problem(409, code, _closed_detail(survey))
         return _problem(409, error.code, error.message)
-    if not sent:
-        return _problem(400, "nothing_sent", "No answer was sent, so nothing was saved.")
     # Committed: _save_answers' transaction is the outermost one (non_atomic_requests).
     saved = [question.key for question in questions if question.pk in values]
-    progress = _progress(plan, stored.answered)
+    progress = _progress(plan, answered)
     if errors:
         return _problem(
             422,
@@ -624,18 +641,24 @@ def _keep_posted_answers(request: HttpRequest) -> None:
         return
     kept = dict(request.session.get(KEPT_ANSWERS_SESSION_KEY, {}))
     kept.pop(request.path, None)
-    kept[request.path] = {"fields": fields, "at": int(time.time())}
+    # Whose they are: the page's respondent tag, so that only that person gets them back.
+    respondent = request.POST.get("respondent", "")[:64]
+    kept[request.path] = {"fields": fields, "at": int(time.time()), "respondent": respondent}
     request.session[KEPT_ANSWERS_SESSION_KEY] = dict(list(kept.items())[-KEPT_ANSWERS_MAX_PAGES:])
 
 
-def _pop_kept_answers(request: HttpRequest) -> dict[str, str] | None:
-    """Return (once) the answers kept for this page at a sign-in, unless they are too old."""
+def _pop_kept_answers(request: HttpRequest, respondent: Respondent) -> dict[str, str] | None:
+    """Return (once) the answers kept for this page at a sign-in, unless they are too old
+    or were typed by someone else than ``respondent`` (another person signing in on the
+    same browser gets nothing of them)."""
     kept = request.session.get(KEPT_ANSWERS_SESSION_KEY)
     if not kept or request.path not in kept:
         return None
     entry = kept.pop(request.path)
     request.session[KEPT_ANSWERS_SESSION_KEY] = kept
     if time.time() - entry["at"] > KEPT_ANSWERS_MAX_AGE:
+        return None
+    if entry.get("respondent") != _respondent_tag(respondent):
         return None
     fields: dict[str, str] = entry["fields"]  # as _keep_posted_answers stored them
     return fields

@@ -407,10 +407,8 @@
     applyValue(fieldset, value);
     markPending(key);
   });
-  // Answers the server kept over a sign-in (no-JavaScript path) are shown, not saved.
-  form.querySelectorAll("fieldset[data-unsaved]").forEach(function (fieldset) {
-    if (!pending.has(fieldset.dataset.question)) markPending(fieldset.dataset.question);
-  });
+  // Answers the server kept over a sign-in (no-JavaScript path) are shown, not saved: the
+  // notice asks the person to check them and press Save (data-unsaved marks them).
   if (pending.size) {
     showStatus("Saving " + pending.size + " answer(s) not saved before…", "saving");
     save();

@@ -427,7 +427,7 @@ def test_page_post_after_the_session_expired_keeps_the_answers_over_the_login(
     first, second = list(dimension.questions.all())[:2]
     url = dimension_url(survey, team, dimension.key)
     client.force_login(member)
-    client.get(url)
+    tag = client.get(url).context["respondent_tag"]
     expire_all_sessions()  # the session expires while the page is open
     response = client.post(
         url,
@@ -437,6 +437,7 @@ def test_page_post_after_the_session_expired_keeps_the_answers_over_the_login(
             f"comment-{second.key}": "",
             "action": "next",
             "unrelated": "not kept",
+            "respondent": tag,
         },
     )
     assert response["Location"] == f"{reverse('login')}?next={url}"
@@ -450,7 +451,7 @@ def test_page_post_after_the_session_expired_keeps_the_answers_over_the_login(
     assert "Typed before the session expired" in html
     assert f'id="q-{first.key}-3" name="q-{first.key}" value="3" checked' in html
     items = {item["question"].key: item for item in page.context["items"]}
-    assert items[first.key]["unsaved"] is True  # the script sends it; without one, Save does
+    assert items[first.key]["unsaved"] is True  # marked; the person checks it and saves
     assert items[second.key]["unsaved"] is False
     assert not Answer.objects.exists()  # shown, not saved behind the person's back
     again = client.get(url).content.decode()
@@ -461,8 +462,11 @@ def test_kept_answers_older_than_a_day_are_not_shown(client, survey, team, membe
     dimension = first_dimension(framework)
     question = dimension.questions.first()
     url = dimension_url(survey, team, dimension.key)
-    client.post(url, {f"comment-{question.key}": "Old words"})
+    key = services.respondent_key_for(member, survey)
+    tag = views._respondent_tag(views.Respondent(member, key))  # the member's own page
+    client.post(url, {f"comment-{question.key}": "Old words", "respondent": tag})
     session = client.session
+    assert session[views.KEPT_ANSWERS_SESSION_KEY][url]["respondent"] == tag
     kept = session[views.KEPT_ANSWERS_SESSION_KEY]
     kept[url]["at"] -= views.KEPT_ANSWERS_MAX_AGE + 1
     session[views.KEPT_ANSWERS_SESSION_KEY] = kept
@@ -650,3 +654,117 @@ def test_an_autosave_is_a_few_statements(
         response = autosave(client, survey, team, dimension, {f"q-{second.key}": "3"})
     assert response.status_code == 200
     assert response.json()["progress"]["answered"] == 2
+
+
+def test_a_page_post_in_a_round_that_closes_meanwhile_shows_the_reason_and_keeps_the_text(
+    client, survey, team, member, framework, monkeypatch
+):
+    """Break-it finding: when the round closed between opening the draft and saving (the
+    closing task ran at closes_at), the page POST answered 500. The close is injected
+    just before the real save."""
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    real_save = services.answers_save
+
+    def close_then_save(**kwargs):
+        services.survey_close(survey=Survey.objects.get(pk=survey.pk))
+        return real_save(**kwargs)
+
+    monkeypatch.setattr(services, "answers_save", close_then_save)
+    response = client.post(
+        dimension_url(survey, team, dimension.key),
+        {f"q-{question.key}": "2", f"comment-{question.key}": "Typed as it closed"},
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "closed" in html and "Typed as it closed" in html
+    assert not Answer.objects.exists()
+
+
+def test_a_multi_line_comment_is_stored_with_lf_and_counted_as_the_browser_counts_it(
+    client, survey, team, member, framework
+):
+    """Break-it finding: a form posts a textarea's line breaks as CRLF; counted as two
+    characters, a comment the browser's maxlength accepted was refused, and every page
+    POST rewrote an unchanged multi-line comment (its autosave had stored LF)."""
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    lines = "x" * 2499 + "\r\n" + "y" * 2499  # 5,000 characters in the textarea
+    url = dimension_url(survey, team, dimension.key)
+    response = client.post(url, {f"q-{question.key}": "2", f"comment-{question.key}": lines})
+    assert response.status_code == 302
+    stored = Answer.objects.get(question=question)
+    assert stored.comment == lines.replace("\r\n", "\n") and len(stored.comment) == 4999
+    client.post(url, {f"q-{question.key}": "2", f"comment-{question.key}": lines})
+    assert Answer.objects.get(pk=stored.pk).updated_at == stored.updated_at  # not rewritten
+    autosave(client, survey, team, dimension, {f"comment-{question.key}": "a\rb"})
+    assert Answer.objects.get(pk=stored.pk).comment == "a\nb"
+
+
+def test_an_autosave_that_saves_nothing_writes_nothing(client, survey, team, member, framework):
+    """Break-it finding: an empty autosave (400) or one whose every answer is refused
+    (422) still started or touched the respondent's draft."""
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    assert autosave(client, survey, team, dimension, {}).status_code == 400
+    refused = autosave(client, survey, team, dimension, {f"q-{question.key}": "99"})
+    assert refused.status_code == 422
+    assert refused.json()["saved"] == [] and refused.json()["progress"]["answered"] == 0
+    assert not Response.objects.exists()
+    # With a draft: the progress of what it holds, and the draft left as it was.
+    autosave(client, survey, team, dimension, {f"q-{question.key}": "3"})
+    draft = Response.objects.get()
+    refused = autosave(client, survey, team, dimension, {f"q-{question.key}": "abc"})
+    assert refused.json()["progress"]["answered"] == 1
+    assert Response.objects.get().updated_at == draft.updated_at
+    services.survey_close(survey=survey)
+    closed = autosave(client, survey, team, dimension, {f"q-{question.key}": "abc"})
+    assert (closed.status_code, closed.json()["code"]) == (409, "closed")
+
+
+def test_an_oversized_autosave_answers_json_even_when_the_csrf_check_reads_it_first(
+    survey, team, member, framework, settings
+):
+    """Break-it finding: Django's CSRF check parses the form before any view runs, so an
+    oversized autosave got Django's HTML 400 instead of the README's ``too_large``."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    page_url = dimension_url(survey, team, dimension.key)
+    client.get(page_url)
+    token = client.cookies["csrftoken"].value
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    fields = {f"comment-x{i}": "x" for i in range(10)}
+    for headers in ({"HTTP_ACCEPT": "application/json"}, {}):
+        response = client.post(
+            autosave_url(survey, team, dimension.key), fields, HTTP_X_CSRFTOKEN=token, **headers
+        )
+        assert (response.status_code, response.json()["code"]) == (400, "too_large")
+    page = client.post(page_url, {"csrfmiddlewaretoken": token, **fields})
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+
+
+def test_answers_kept_over_a_sign_in_go_back_only_to_who_typed_them(
+    client, survey, team, member, other_member, framework
+):
+    """Break-it finding: answers typed by a person whose session expired were shown (and
+    autosaved) to whoever signed in next on that browser."""
+    Membership.objects.create(user=other_member, team=team)
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    url = dimension_url(survey, team, dimension.key)
+    client.force_login(member)
+    tag = client.get(url).context["respondent_tag"]
+    expire_all_sessions()
+    client.post(url, {f"comment-{question.key}": "Typed by the first person", "respondent": tag})
+    client.force_login(other_member)
+    page = client.get(url).content.decode()
+    assert "Typed by the first person" not in page and "not saved yet" not in page
+    # A page opened by the first person, posted with the second signed in, saves nothing.
+    response = client.post(url, {f"q-{question.key}": "4", "respondent": tag})
+    assert response.status_code == 302 and response["Location"] == url
+    assert not Answer.objects.exists()
+    assert "opened by someone else" in client.get(url).content.decode()
