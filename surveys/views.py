@@ -539,11 +539,17 @@ def _autosave(
         return _problem(404, "not_found", "There is no such survey page for you.")
     sent_tag = request.POST.get("respondent")
     if sent_tag is not None and sent_tag != _respondent_tag(respondent):
+        detail = (
+            "You are now signed in as someone else than the person who opened this page. "
+            "Log in again as yourself, then retry."
+            if request.user.is_authenticated
+            else "Another invitation was opened in this browser since this page was. Open "
+            "your own invitation link again, then retry."  # an invitee has no login
+        )
         return _problem(
             401,
             "other_respondent",
-            "You are now signed in as someone else than the person who opened this page. "
-            "Log in again as yourself, then retry.",
+            detail,
             login_url=f"{reverse('login')}?next={reverse('signed-in')}",
         )
     sent = _sent_keys(request)

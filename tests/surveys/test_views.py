@@ -768,3 +768,29 @@ def test_answers_kept_over_a_sign_in_go_back_only_to_who_typed_them(
     assert response.status_code == 302 and response["Location"] == url
     assert not Answer.objects.exists()
     assert "opened by someone else" in client.get(url).content.decode()
+
+
+def test_an_invitee_whose_tab_another_invitation_replaced_is_told_so_not_to_log_in(
+    client, survey, team, admin_user, framework
+):
+    """Break-it finding: invitees have no account, yet were told to "log in again"."""
+    survey.anonymous = True
+    survey.save()
+    dimension = first_dimension(framework)
+    question = dimension.questions.first()
+    tokens = [
+        services.invitation_create(
+            survey=survey, team=team, created_by=admin_user, invitee_email=f"g{i}@x.test"
+        )[1]
+        for i in range(2)
+    ]
+    client.post(reverse("invitation-open", args=[tokens[0]]))
+    first_tag = client.get(dimension_url(survey, team, dimension.key)).context["respondent_tag"]
+    client.post(reverse("invitation-open", args=[tokens[1]]))
+    response = autosave(
+        client, survey, team, dimension, {f"q-{question.key}": "2", "respondent": first_tag}
+    )
+    assert (response.status_code, response.json()["code"]) == (401, "other_respondent")
+    assert "invitation link" in response.json()["detail"]
+    assert "Log in" not in response.json()["detail"]
+    assert not Answer.objects.exists()
