@@ -198,3 +198,28 @@ def test_an_answer_the_server_refuses_never_shows_saved(new_page, survey, team, 
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
     assert not any("Saved" in text for text in page.evaluate("window.statuses"))
     assert not Answer.objects.exists()
+
+
+def test_answers_kept_over_a_sign_in_are_shown_not_saved_until_the_person_saves(
+    new_page, survey, team, member, framework
+):
+    """The no-JavaScript path keeps a signed-out page's answers over the login; the page's
+    script then shows them marked, and saves them only when the person presses Save (the
+    notice says so). Break-it finding: the script sent them at once."""
+    plain = new_page(java_script_enabled=False)
+    log_in(plain, member.username)
+    key = open_first_page(plain, survey, team, framework)
+    expire_all_sessions()  # the session expires while the page is open
+    plain.locator(f"#comment-{key}").fill("Typed before the session expired")
+    plain.get_by_role("button", name=re.compile("^Save")).first.click()
+    plain.wait_for_url("**/accounts/login/**")
+    scripted = new_page(storage_state=plain.context.storage_state())
+    log_in(scripted, member.username)
+    open_first_page(scripted, survey, team, framework)
+    expect(scripted.locator("#kept-notice")).to_contain_text("not saved yet")
+    expect(scripted.locator(f"#comment-{key}")).to_have_value("Typed before the session expired")
+    scripted.wait_for_timeout(1500)  # time the script would take to send it
+    assert not Answer.objects.filter(comment__startswith="Typed before").exists()
+    scripted.get_by_role("button", name=re.compile("^Save")).first.click()
+    expect(scripted.locator("#kept-notice")).to_have_count(0)
+    assert Answer.objects.get(question__key=key).comment == "Typed before the session expired"
