@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 import numpy as np
+import orjson
 import pandas as pd
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -577,7 +578,19 @@ _TEAM_REPORT_VERSION_SQL = (
     "   AND status = 'collected'),"
     f" (SELECT COUNT(*) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s),"
     f" (SELECT MAX(created_at) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s),"
-    f" (SELECT MAX(revoked_at) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s)"
+    f" (SELECT MAX(revoked_at) FROM {Exemption._meta.db_table} WHERE team_id = %(team)s),"
+    # Its ancestors' snapshots in this round (the practices they answer for it), and the
+    # stored survey-wide figures (the organisation medians it shows): the version of the
+    # figures, then the medians (team_report_version).
+    f" (SELECT COALESCE(SUM(ts.revision), 0) || ':' || COUNT(*) FROM {TeamScore._meta.db_table} ts"
+    "   WHERE ts.survey_id = %(survey)s AND ts.team_id IN ("
+    f"   WITH RECURSIVE up(id) AS (SELECT parent_id FROM {Team._meta.db_table}"
+    "     WHERE id = %(team)s"
+    f"     UNION SELECT t.parent_id FROM {Team._meta.db_table} t JOIN up ON t.id = up.id)"
+    "   SELECT id FROM up)),"
+    f" (SELECT version FROM {SurveyFigures._meta.db_table} WHERE survey_id = %(survey)s),"
+    f" (SELECT dimension_medians FROM {SurveyFigures._meta.db_table}"
+    "   WHERE survey_id = %(survey)s)"
 )
 # While a round is open its evidence is judged now (ages, freshness, exemption expiry):
 # a report of an open round is renewed at least this often (seconds).
@@ -589,10 +602,17 @@ def page_version(survey: Survey, sql: str, **params: int) -> tuple[object, ...]:
     ``sql`` (a statement starting with _SURVEY_VERSION_SQL, run with ``params``, the
     survey and its framework) and, while the round is open, the quarter hour (evidence is
     judged now: ages, freshness, exemption expiry). One statement."""
+    return _page_version(survey, _version_row(survey, sql, **params))
+
+
+def _version_row(survey: Survey, sql: str, **params: int) -> tuple[object, ...]:
     params = {**params, "survey": survey.pk, "framework": survey.framework_id}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = tuple(cursor.fetchone())
+        return tuple(cursor.fetchone())
+
+
+def _page_version(survey: Survey, rows: tuple[object, ...]) -> tuple[object, ...]:
     at = reference_time(survey)
     renewal = int(at.timestamp()) // OPEN_ROUND_RENEWAL if survey.status != "closed" else 0
     fields = (survey.title, survey.status, survey.anonymous, survey.min_group_size)
@@ -602,9 +622,26 @@ def page_version(survey: Survey, sql: str, **params: int) -> tuple[object, ...]:
 def team_report_version(survey: Survey, team: Team) -> tuple[object, ...]:
     """Return the version of everything the team report of ``team`` in ``survey`` shows:
     page_version with the team's own rows (_TEAM_REPORT_VERSION_SQL) and names. A report
-    cached under it is never stale."""
-    version = page_version(survey, _TEAM_REPORT_VERSION_SQL, team=team.pk)
-    return (*version, team.pk, team.name, team.slug)
+    cached under it is never stale.
+
+    Other teams show on it only through the organisation medians, as shown (rounded): while
+    the stored figures are those of the round's current snapshots, the version holds those
+    medians instead of every team's snapshots, so another team's new score renews the
+    report only when it moves a median it shows (in a busy round, each scoring run renewed
+    every team's report: BENCHMARKS.md, "Respondents under load"). Out-of-date figures
+    (the worker has not stored them yet) make the version hold every team's snapshots, as
+    the page then computes the figures itself.
+    """
+    row = _version_row(survey, _TEAM_REPORT_VERSION_SQL, team=team.pk)
+    snapshots, rest, stored_version, medians = row[:3], row[3:-2], row[-2], row[-1]
+    others: tuple[object, ...] = snapshots
+    if stored_version is not None and stored_version == figures_version(survey, snapshots):
+        if isinstance(medians, str | bytes):  # SQLite answers JSON as text
+            medians = orjson.loads(medians)
+        by_key = cast(dict[str, float | None], medians)  # SurveyFigures.dimension_medians
+        renamed = snapshots[2]  # any team's name (its ancestors' show on it)
+        others = ("medians", renamed, *sorted((k, shown(v)) for k, v in by_key.items()))
+    return (*_page_version(survey, (*others, *rest)), team.pk, team.name, team.slug)
 
 
 def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> TeamReport:

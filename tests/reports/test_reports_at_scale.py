@@ -4,6 +4,7 @@ sorted and filtered in the database without telling anything of withheld teams."
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -205,3 +206,45 @@ def test_cached_pages_renew_with_what_they_show(client, org, admin_user):
     assert "Renamed" in client.get(org_url).content.decode()
     teams[1].refresh_from_db()
     assert "Renamed" in client.get(team_url).content.decode()
+
+
+def test_another_teams_score_renews_a_team_report_only_when_it_moves_a_median_shown(
+    client, org, admin_user
+):
+    """The team report shows other teams only through the organisation medians (as shown):
+    a new score elsewhere that leaves them as they were keeps the cached report; one that
+    moves a median, out-of-date figures or a rename renew it."""
+    survey, teams = org  # dimension scores: a0 100, a1 25, a2 75, b0 0, b1 50 (median 50)
+    a0, b0, b1 = teams[0], teams[3], teams[4]
+
+    def version_of_b0():  # without the open round's quarter hour, which may tick meanwhile
+        version = selectors.team_report_version(survey, b0)
+        return version[:-4] + version[-3:]
+
+    before = version_of_b0()
+    assert "medians" in before  # the figures are current: keyed on the medians shown
+
+    submit(survey, a0, 4)  # a0 stays at 100: no median moves
+    services.aggregate(survey=survey, team_ids=[a0.pk])
+    assert TeamScore.objects.get(survey=survey, team=a0).n_respondents == 2
+    assert version_of_b0() == before
+    client.force_login(admin_user)
+    assert client.get(f"/reports/teams/{b0.slug}/?survey={survey.pk}").status_code == 200
+
+    submit(survey, b1, 4)  # b1 50 -> 75: the median moves to 75
+    services.aggregate(survey=survey, team_ids=[b1.pk])
+    moved = version_of_b0()
+    assert moved != before
+    page = client.get(f"/reports/teams/{b0.slug}/?survey={survey.pk}").content.decode()
+    radar = json.loads(re.search(r'id="radar-data"[^>]*>(.*?)</script>', page, re.S)[1])
+    median = next(s for s in radar["series"] if s["name"] == "Organisation median")
+    assert set(median["values"]) == {75.0}
+
+    SurveyFigures.objects.filter(survey=survey).delete()  # not stored yet: every snapshot
+    stale = version_of_b0()
+    assert "medians" not in stale and stale != moved
+    services.current_figures(survey)
+    assert version_of_b0() == moved
+
+    Team.objects.filter(pk=teams[1].pk).update(name="Renamed", updated_at=timezone.now())
+    assert version_of_b0() != moved
