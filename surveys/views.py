@@ -146,15 +146,30 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _closed_page(request: HttpRequest, survey: Survey, team: Team) -> HttpResponse | None:
+    """Answer a survey page of a round that takes no answers (yet): say when. A page
+    posted meanwhile (no JavaScript) gets 409 and its comments back, to copy: nothing
+    typed is lost to the close."""
     if survey.accepts_answers():
         return None
     not_yet = survey.opens_at > timezone.now()
+    unsaved = _posted_comments(request, survey) if request.method == "POST" else []
     return render(
         request,
         "surveys/closed.html",
-        {"survey": survey, "team": team, "not_yet": not_yet},
-        status=200,
+        {"survey": survey, "team": team, "not_yet": not_yet, "unsaved": unsaved},
+        status=409 if request.method == "POST" else 200,
     )
+
+
+def _posted_comments(request: HttpRequest, survey: Survey) -> list[dict[str, str]]:
+    """Return the non-empty comments of a posted page with their questions' text, in the
+    framework's order (unknown keys left out; bounded as kept answers are)."""
+    questions = answer_rules(survey.framework).questions
+    return [
+        {"question": question.text, "comment": comment[:KEPT_ANSWER_MAX_CHARS]}
+        for key, question in questions.items()
+        if (comment := request.POST.get(f"comment-{key}", "").strip())
+    ][:KEPT_ANSWER_MAX_FIELDS]
 
 
 @_login_or_invitee

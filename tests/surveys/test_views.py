@@ -794,3 +794,30 @@ def test_an_invitee_whose_tab_another_invitation_replaced_is_told_so_not_to_log_
     assert "invitation link" in response.json()["detail"]
     assert "Log in" not in response.json()["detail"]
     assert not Answer.objects.exists()
+
+
+def test_a_page_posted_after_the_close_gives_its_comments_back_to_copy(
+    client, survey, team, member, framework
+):
+    """Break-it finding: a page posted (no JavaScript) after the round closed showed the
+    closed page, and what was typed was gone."""
+    client.force_login(member)
+    dimension = first_dimension(framework)
+    first, second = dimension.questions.order_by("order")[:2]
+    services.survey_close(survey=survey)
+    response = client.post(
+        dimension_url(survey, team, dimension.key),
+        {
+            f"q-{first.key}": "2",
+            f"comment-{first.key}": "Our <b>deploys</b> are\nmanual",
+            f"comment-{second.key}": "  ",
+            "comment-no-such-question": "dropped",
+        },
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "This survey is closed" in html and "was not saved" in html
+    assert first.text in html and "Our &lt;b&gt;deploys&lt;/b&gt; are\nmanual" in html
+    assert second.text not in html and "dropped" not in html
+    assert not Answer.objects.exists()
+    assert client.get(dimension_url(survey, team, dimension.key)).status_code == 200
