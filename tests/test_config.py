@@ -104,45 +104,6 @@ def test_readyz_is_ok_with_a_reachable_broker(client, settings):
     assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
-def test_export_files_go_to_an_s3_bucket_when_one_is_configured():
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    }
-    environment.update(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        SECRET_KEY=GOOD_KEY,
-        ALLOWED_HOSTS="maturity.example.com",
-        EXPORT_S3_BUCKET="maturity-exports",
-        EXPORT_S3_ENDPOINT_URL="http://127.0.0.1:9000",
-        EXPORT_S3_PREFIX="prod",
-    )
-    show = (
-        "from django.core.files.storage import storages; s = storages['exports'];"
-        "print(type(s).__module__, type(s).__name__, s.bucket_name, s.endpoint_url,"
-        " s.location, s.default_acl, s.querystring_auth)"
-    )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", show],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].split() == [
-        "storages.backends.s3",
-        "S3Storage",
-        "maturity-exports",
-        "http://127.0.0.1:9000",
-        "prod",
-        "private",
-        "True",
-    ]
-
-
 def _production_shell(code: str, **env: str) -> str:
     """Run ``code`` in `manage.py shell` under production settings; return its last line."""
     environment = {
@@ -166,6 +127,29 @@ def _production_shell(code: str, **env: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()[-1]
+
+
+def test_export_files_go_to_an_s3_bucket_when_one_is_configured():
+    show = (
+        "from django.core.files.storage import storages; s = storages['exports'];"
+        "print(type(s).__module__, type(s).__name__, s.bucket_name, s.endpoint_url,"
+        " s.location, s.default_acl, s.querystring_auth)"
+    )
+    shown = _production_shell(
+        show,
+        EXPORT_S3_BUCKET="maturity-exports",
+        EXPORT_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        EXPORT_S3_PREFIX="prod",
+    )
+    assert shown.split() == [
+        "storages.backends.s3",
+        "S3Storage",
+        "maturity-exports",
+        "http://127.0.0.1:9000",
+        "prod",
+        "private",
+        "True",
+    ]
 
 
 def test_postgresql_connections_persist_and_are_checked_before_reuse():
