@@ -282,8 +282,7 @@ def survey_dimension(
     )
     errors: dict[str, str] = {}
     shown: Mapping[str, str] | None = None  # values to show instead of the stored ones
-    sent_tag = request.POST.get("respondent") if request.method == "POST" else None
-    if sent_tag is not None and sent_tag != _respondent_tag(respondent):
+    if request.method == "POST" and _opened_by_someone_else(request, respondent):
         # Opened by someone else on this browser (who signed out since): saving it here
         # would put their answers in this person's draft, showing it would show them.
         messages.error(
@@ -469,6 +468,13 @@ def _respondent_tag(respondent: Respondent) -> str:
     return salted_hmac("surveys.autosave-respondent", respondent.key).hexdigest()[:16]
 
 
+def _opened_by_someone_else(request: HttpRequest, respondent: Respondent) -> bool:
+    """Tell whether a posted page carries another respondent's tag than ``respondent``'s:
+    it was opened by someone else signed in (or invited) on this browser before."""
+    sent_tag = request.POST.get("respondent")
+    return sent_tag is not None and sent_tag != _respondent_tag(respondent)
+
+
 def _problem(status: int, code: str, detail: str, **extra: object) -> JsonResponse:
     """Answer an autosave that saved nothing as ``{"code", "detail", ...}`` (README contract)."""
     response = JsonResponse({"code": code, "detail": detail, **extra}, status=status)
@@ -552,8 +558,7 @@ def _autosave(
         page = next(p for p in selectors.asked_outline(survey, plan) if p.key == dimension_key)
     except (Http404, StopIteration):
         return _problem(404, "not_found", "There is no such survey page for you.")
-    sent_tag = request.POST.get("respondent")
-    if sent_tag is not None and sent_tag != _respondent_tag(respondent):
+    if _opened_by_someone_else(request, respondent):
         detail = (
             "You are now signed in as someone else than the person who opened this page. "
             "Log in again as yourself, then retry."

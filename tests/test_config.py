@@ -154,7 +154,7 @@ def test_export_files_go_to_an_s3_bucket_when_one_is_configured():
 
 def test_postgresql_connections_persist_and_are_checked_before_reuse():
     """A connection per request forked a PostgreSQL backend per request (issue 17: the
-    autosave's p50 under load fell from 62-119 ms to 44-57 ms without it); CONN_MAX_AGE
+    autosave's p50 under load fell from 62-245 ms to 44-58 ms without it); CONN_MAX_AGE
     still overrides it, and SQLite keeps Django's default."""
     show = (
         "from django.conf import settings; d = settings.DATABASES['default'];"

@@ -131,8 +131,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 # Persistent connections on PostgreSQL (issue 17): a new connection per request forks a
 # backend and costs more CPU than an autosave; with them, `benchmarks/load.py` measured the
-# autosave's p50 at 44-57 ms instead of 62-119 ms in the same mix. Each gunicorn thread and
-# Celery process keeps one: size max_connections for workers x threads + Celery + beat.
+# autosave's p50 after the arrivals at 44-58 ms instead of 62-245 ms in the same mix.
+# Each gunicorn thread and Celery process keeps one: size max_connections for workers x
+# threads + Celery + beat.
 # Checked before reuse, so a restarted server costs one failed check, not an error.
 _persistent = 0 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 60
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=_persistent))

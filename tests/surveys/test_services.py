@@ -368,25 +368,21 @@ def test_answers_save_refuses_a_team_outside_the_survey_and_a_closed_survey(
     question = framework.questions.first()
     stranger = TeamFactory(slug="not-in-it")
     MembershipFactory(user=member, team=stranger)
-    with pytest.raises(services.SurveyError) as caught:
-        services.answers_save(
-            survey=survey,
-            team=stranger,
-            respondent_key="u:x",
-            respondent=member,
-            answers=[(question, _values(1))],
-        )
-    assert caught.value.code == "team_not_in_survey"
+
+    def refusal(team_):
+        with pytest.raises(services.SurveyError) as caught:
+            services.answers_save(
+                survey=survey,
+                team=team_,
+                respondent_key="u:x",
+                respondent=member,
+                answers=[(question, _values(1))],
+            )
+        return caught.value.code
+
+    assert refusal(stranger) == "team_not_in_survey"
     services.survey_close(survey=survey)
-    with pytest.raises(services.SurveyError) as caught:
-        services.answers_save(
-            survey=survey,
-            team=team,
-            respondent_key="u:x",
-            respondent=member,
-            answers=[(question, _values(1))],
-        )
-    assert caught.value.code == "closed"
+    assert refusal(team) == "closed"
     assert not Response.objects.exists()
 
 
