@@ -105,6 +105,21 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
 
 
+class CsvParser(parsers.BaseParser):
+    """A ``text/csv`` body, as bytes (the view decodes it), bounded like JSONParser."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        from django.conf import settings
+
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(body) > limit:
+            raise RequestTooLarge(f"The request body is larger than {limit} bytes.")
+        return body
+
+
 class Cursor(CursorPagination):
     """Cursor pagination; views set ``ordering`` to a unique field."""
 

@@ -6,6 +6,7 @@ and the submission endpoint POST /api/v1/surveys/{id}/responses/.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
@@ -15,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -29,11 +31,14 @@ from rest_framework.exceptions import (
     PermissionDenied,
     UnsupportedMediaType,
 )
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from common.api import (
+    CsvParser,
     Cursor,
     ErrorSerializer,
     IsAdminOrReadOnly,
@@ -46,6 +51,12 @@ from maturity.models import Choice, Dimension, Framework, Level, Question
 from maturity.scope import TeamPlan
 from maturity.selectors import answer_rules
 from surveys import services
+from surveys.membership_import import (
+    MAX_IMPORT_BYTES,
+    MAX_IMPORT_ROWS,
+    MembershipImport,
+    memberships_import,
+)
 from surveys.models import Membership, Response, Survey, Team
 from surveys.selectors import (
     api_surveys,
@@ -295,6 +306,68 @@ class MembershipFilter(django_filters.FilterSet):
         fields = ["team", "user", "role"]
 
 
+def _flag(raw: str, name: str) -> bool:
+    """Read a boolean query parameter: true/1/yes or false/0/no/empty; else a 400."""
+    value = raw.strip().lower()
+    if value in {"true", "1", "yes"}:
+        return True
+    if value in {"", "false", "0", "no"}:
+        return False
+    raise serializers.ValidationError({name: ["Must be true or false."]})
+
+
+class MembershipImportUpload(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="The CSV file.")
+
+
+class ImportRowErrorOut(serializers.Serializer[Any]):
+    line = serializers.IntegerField(help_text="Line of the file (1: the header; 0: the file).")
+    column = serializers.CharField(help_text='"email", "team", "role" or "" (the row).')
+    message = serializers.CharField()
+
+
+class ImportRowOut(serializers.Serializer[Any]):
+    line = serializers.IntegerField()
+    email = serializers.CharField()
+    team = serializers.CharField()
+    role = serializers.CharField()
+    action = serializers.ChoiceField(choices=["add", "change role", "unchanged"])
+    new_account = serializers.BooleanField()
+    previous_role = serializers.CharField()
+
+
+class ImportCountsOut(serializers.Serializer[Any]):
+    rows = serializers.IntegerField()
+    added = serializers.IntegerField()
+    roles_changed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    accounts_created = serializers.IntegerField()
+
+
+class MembershipImportOut(serializers.Serializer[Any]):
+    applied = serializers.BooleanField(help_text="True when the import was written.")
+    dry_run = serializers.BooleanField()
+    counts = ImportCountsOut()
+    ignored_columns = serializers.ListField(child=serializers.CharField())
+    rows = ImportRowOut(many=True)
+
+
+# "errors" would shadow Serializer.errors as a class attribute; the schema still needs it.
+MembershipImportOut._declared_fields["errors"] = ImportRowErrorOut(many=True)
+
+
+def import_payload(outcome: MembershipImport) -> dict[str, Any]:
+    """The API's (and the console's) JSON of an import outcome (MembershipImportOut)."""
+    return {
+        "applied": outcome.applied,
+        "dry_run": outcome.dry_run,
+        "counts": outcome.counts,
+        "ignored_columns": outcome.ignored_columns,
+        "errors": [dataclasses.asdict(error) for error in outcome.errors],
+        "rows": [dataclasses.asdict(row) for row in outcome.rows],
+    }
+
+
 @extend_schema_view(
     list=extend_schema(
         description="Memberships you may see: admins all, managers those of the teams they "
@@ -320,6 +393,44 @@ class MembershipViewSet(viewsets.ModelViewSet[Membership]):
             return memberships
         managed = managed_team_ids(user) or set()
         return memberships.filter(Q(team_id__in=managed) | Q(user=user))
+
+    @extend_schema(
+        summary="Import memberships from CSV",
+        description=(
+            "Admins only. A CSV of `email,team,role` (header first; role `member` or "
+            "`manager`, empty: member), as a `text/csv` body or a multipart field `file`. "
+            "Every row is checked before anything is written: any wrong row answers 400 with "
+            "every problem and its line, and nothing is written. Adds memberships and changes "
+            "roles, never removes; an address without an account gets one (no usable "
+            "password). `?dry_run=true` checks and answers what would happen without writing. "
+            f"At most {MAX_IMPORT_ROWS:,} rows and {MAX_IMPORT_BYTES:,} bytes a file."
+        ),
+        request={"text/csv": OpenApiTypes.STR, "multipart/form-data": MembershipImportUpload},
+        parameters=[OpenApiParameter("dry_run", bool, description="Check only; write nothing.")],
+        responses={200: MembershipImportOut, 400: MembershipImportOut},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[CsvParser, MultiPartParser],
+        permission_classes=[IsAdminUser],
+    )
+    def import_csv(self, request: Request) -> ApiResponse:
+        dry_run = _flag(request.query_params.get("dry_run", ""), "dry_run")
+        data = request.data
+        if not isinstance(data, bytes):
+            upload = data.get("file") if hasattr(data, "get") else None
+            if upload is None or isinstance(upload, str):
+                raise ParseError(
+                    'Send the CSV as a text/csv body or as the multipart field "file".'
+                )
+            data = upload.read(MAX_IMPORT_BYTES + 1)
+        outcome = memberships_import(data, dry_run=dry_run)
+        return ApiResponse(
+            import_payload(outcome),
+            status=status.HTTP_400_BAD_REQUEST if outcome.errors else status.HTTP_200_OK,
+        )
 
 
 # --- surveys ---------------------------------------------------------------------------------
