@@ -155,7 +155,9 @@ def test_dry_run_plans_without_writing(team, member):
     assert memberships() == {("alice", "recsys", "member")}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_any_bytes_get_an_outcome_never_an_exception(team, data):
     outcome = memberships_import(b"email,team,role\n" + data, dry_run=True)
