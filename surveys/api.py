@@ -32,7 +32,7 @@ from rest_framework.exceptions import (
     UnsupportedMediaType,
 )
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
@@ -63,6 +63,7 @@ from surveys.selectors import (
     api_teams,
     framework_outline,
     managed_team_ids,
+    runs_programme,
     team_plan,
     team_profile,
 )
@@ -306,6 +307,13 @@ class MembershipFilter(django_filters.FilterSet):
         fields = ["team", "user", "role"]
 
 
+class RunsProgramme(BasePermission):
+    """Admins and programme leads (surveys.selectors.runs_programme)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return runs_programme(request.user)
+
+
 def _flag(raw: str, name: str) -> bool:
     """Read a boolean query parameter: true/1/yes or false/0/no/empty; else a 400."""
     value = raw.strip().lower()
@@ -397,8 +405,9 @@ class MembershipViewSet(viewsets.ModelViewSet[Membership]):
     @extend_schema(
         summary="Import memberships from CSV",
         description=(
-            "Admins only. A CSV of `email,team,role` (header first; role `member` or "
-            "`manager`, empty: member), as a `text/csv` body or a multipart field `file`. "
+            "Admins and programme leads. A CSV of `email,team,role` (header first; role "
+            "`member` or `manager`, empty: member), as a `text/csv` body or a multipart field "
+            "`file`. "
             "Every row is checked before anything is written: any wrong row answers 400 with "
             "every problem and its line, and nothing is written. Adds memberships and changes "
             "roles, never removes; an address without an account gets one (no usable "
@@ -414,7 +423,7 @@ class MembershipViewSet(viewsets.ModelViewSet[Membership]):
         methods=["post"],
         url_path="import",
         parser_classes=[CsvParser, MultiPartParser],
-        permission_classes=[IsAdminUser],
+        permission_classes=[RunsProgramme],
     )
     def import_csv(self, request: Request) -> ApiResponse:
         dry_run = _flag(request.query_params.get("dry_run", ""), "dry_run")

@@ -52,6 +52,11 @@ class Team(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The programme lead's role (surveys.selectors.runs_programme): the console without
+        # being Django staff. Granted to a user or a group in the admin.
+        permissions = [
+            ("run_programme", "Can run the programme from the console (teams, memberships)")
+        ]
 
     def __str__(self) -> str:
         return self.name

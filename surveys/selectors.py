@@ -313,6 +313,13 @@ def team_with_descendants(team_ids: set[int]) -> set[int]:
     return found
 
 
+def runs_programme(user: User | AnonymousUser) -> bool:
+    """Tell whether ``user`` runs the programme: admins (Django staff) and programme leads
+    (the ``surveys.run_programme`` permission, directly or through a group). They use the
+    lead's console (/manage/) and the membership import."""
+    return bool(user.is_active and (user.is_staff or user.has_perm("surveys.run_programme")))
+
+
 def managed_team_ids(user: User) -> set[int] | None:
     """Return the ids of teams a user manages (with sub-teams); None means all (admins)."""
     if user.is_staff:

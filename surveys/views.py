@@ -141,7 +141,13 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "surveys/home.html",
-        {"entries": entries, "manages_teams": managed.exists() or request.user.is_staff},
+        {
+            "entries": entries,
+            "manages_teams": managed.exists() or request.user.is_staff,
+            # Programme leads who are not staff find the console here (the menu shows it
+            # to staff only: checking a permission costs every page two statements).
+            "runs_programme": selectors.runs_programme(request.user),
+        },
     )
 
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "surveys",
     "evidence",
     "reports",
+    "console",
 ]
 
 MIDDLEWARE = [

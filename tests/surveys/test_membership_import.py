@@ -250,3 +250,14 @@ def test_command_imports_a_file_and_refuses_a_wrong_one(tmp_path, team, capsys):
     assert 'line 2, team: No team has the slug "nope".' in err.getvalue()
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("import_memberships", str(tmp_path / "missing.csv"))
+
+
+def test_api_import_is_open_to_programme_leads(api, team):
+    from django.contrib.auth.models import Permission
+
+    lead = UserFactory(username="lena")
+    lead.user_permissions.add(Permission.objects.get(codename="run_programme"))
+    api.force_authenticate(lead)
+    response = api.post(URL, b"email,team\nx@example.com,recsys\n", content_type="text/csv")
+    assert response.status_code == 200, response.json()
+    assert memberships() == {("x@example.com", "recsys", "member")}
