@@ -6,7 +6,8 @@ spreadsheets save it) starts with a header naming its columns, in any order:
 - ``email`` (required): the person's address. It matches the account with that e-mail
   (case-insensitively) or, failing that, the account named by it; an address with no
   account gets a new account (username = the address, no usable password: the person signs
-  in through single sign-on or sets a password with "Forgot your password?").
+  in through single sign-on or sets a password with "Forgot your password?"). A value
+  without "@" is the username of an existing account.
 - ``team`` (required): the team's slug. Archived teams take no new members.
 - ``role`` (optional): ``member`` (the default when empty) or ``manager``.
 
@@ -117,12 +118,24 @@ def memberships_import(
     parsed = _parse(data, outcome, limit_bytes)
     if outcome.errors:
         return outcome
-    if dry_run:
-        outcome.rows, _ = _plan(parsed, outcome)
+    return _import(parsed, outcome)
+
+
+def memberships_import_rows(
+    rows: list[MembershipRow], *, dry_run: bool = False
+) -> MembershipImport:
+    """Import memberships given as rows (the console's "add a person" is one row), with
+    the same checks and outcome as memberships_import."""
+    return _import(rows, MembershipImport(dry_run=dry_run))
+
+
+def _import(rows: list[MembershipRow], outcome: MembershipImport) -> MembershipImport:
+    if outcome.dry_run:
+        outcome.rows, _ = _plan(rows, outcome)
         return outcome
     try:
         with transaction.atomic():
-            outcome.rows, users = _plan(parsed, outcome, lock=True)
+            outcome.rows, users = _plan(rows, outcome, lock=True)
             if outcome.errors:
                 return outcome
             _apply(outcome.rows, users)
@@ -140,7 +153,11 @@ _CONCURRENT = (
 
 
 @dataclass(frozen=True)
-class _Row:
+class MembershipRow:
+    """One membership to import: the person (an e-mail address, or the username of an
+    existing account), the team's slug and the role ("" for member); ``line`` names it in
+    errors (the file's line, or 1 for a single row from a form)."""
+
     line: int
     email: str
     team: str
@@ -207,7 +224,7 @@ def _records(text: str) -> Iterator[tuple[int, list[str]]]:
         line = reader.line_num + 1
 
 
-def _parse(data: bytes | str, outcome: MembershipImport, limit_bytes: int) -> list[_Row]:
+def _parse(data: bytes | str, outcome: MembershipImport, limit_bytes: int) -> list[MembershipRow]:
     text = _decode(data, outcome, limit_bytes)
     if text is None:
         return []
@@ -221,7 +238,7 @@ def _parse(data: bytes | str, outcome: MembershipImport, limit_bytes: int) -> li
             outcome.errors.append(RowError(line, "", _header_problem(names, missing)))
             return []
         outcome.ignored_columns = [name for name in named if name not in COLUMNS]
-        rows: list[_Row] = []
+        rows: list[MembershipRow] = []
         for line, fields in records:
             if len(rows) == MAX_IMPORT_ROWS:
                 message = f"More than {MAX_IMPORT_ROWS:,} rows: split the file."
@@ -229,7 +246,9 @@ def _parse(data: bytes | str, outcome: MembershipImport, limit_bytes: int) -> li
                 return []
             values = dict(zip(names, (value.strip() for value in fields), strict=False))
             rows.append(
-                _Row(line, values.get("email", ""), values.get("team", ""), values.get("role", ""))
+                MembershipRow(
+                    line, values.get("email", ""), values.get("team", ""), values.get("role", "")
+                )
             )
     except _NotCsv as error:
         outcome.errors.append(RowError(error.line, "", f"The file is not valid CSV: {error}."))
@@ -253,7 +272,7 @@ def _header_problem(names: list[str], missing: list[str]) -> str:
 
 
 def _plan(
-    rows: list[_Row], outcome: MembershipImport, *, lock: bool = False
+    rows: list[MembershipRow], outcome: MembershipImport, *, lock: bool = False
 ) -> tuple[list[PlannedRow], dict[str, User | None]]:
     """Check every row against the database and say what it would do; also return the
     accounts of the addresses (see _accounts)."""
@@ -282,7 +301,7 @@ def _plan(
 
 
 def _row_problems(
-    row: _Row,
+    row: MembershipRow,
     users: dict[str, User | None],
     teams: dict[str, Team],
     seen: dict[tuple[str, str], int],
@@ -308,10 +327,14 @@ def _email_problem(value: str, users: dict[str, User | None]) -> str:
     email = value.lower()
     if not email:
         return "The e-mail address is missing."
+    if "@" not in email:  # the username of an existing account
+        if users.get(email) is None:
+            return f'No account is named "{value}"; a new account needs an e-mail address.'
+        return ""
     if not _valid_email(email):
         return f'"{value}" is not an e-mail address.'
     if email not in users:
-        return "Several accounts have this address: add this person in the console by username."
+        return "Several accounts have this address: add this person by username."
     if users[email] is None and len(email) > _USERNAME_MAX:
         return (
             "No account has this address, and it is too long to name a new account "

@@ -85,15 +85,15 @@ def test_check_previews_without_writing_then_import_writes(client, lead, team, m
 
 def test_problems_are_listed_with_lines_and_the_text_stays_to_fix(client, lead, team):
     client.force_login(lead)
-    text = "email,team\nok@example.com,recsys\n<b>bad</b>,recsys\n"
+    text = "email,team\nok@example.com,recsys\n<b>bad</b>@x,recsys\n"
     response = client.post(IMPORT, {"action": "apply", "text": text})
     assert response.status_code == 400
     page = response.content.decode()
     assert "Nothing was imported: 1 problem" in page
-    assert "&quot;&lt;b&gt;bad&lt;/b&gt;&quot; is not an e-mail address." in page
+    assert "&quot;&lt;b&gt;bad&lt;/b&gt;@x&quot; is not an e-mail address." in page
     assert "<b>bad</b>" not in page
     # The text is back in the form, escaped, to fix in place.
-    assert "&lt;b&gt;bad&lt;/b&gt;,recsys" in page
+    assert "&lt;b&gt;bad&lt;/b&gt;@x,recsys" in page
     assert memberships() == set()
 
 

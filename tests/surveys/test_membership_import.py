@@ -192,14 +192,14 @@ def test_api_answers_400_with_row_errors_and_writes_nothing(api, admin_user, tea
     api.force_authenticate(admin_user)
     response = api.post(
         URL,
-        b"email,team\nok@example.com,recsys\nbad,recsys\n",
+        b"email,team\nok@example.com,recsys\nbad@,recsys\n",
         content_type="text/csv",
     )
     assert response.status_code == 400
     body = response.json()
     assert body["applied"] is False
     assert body["errors"] == [
-        {"line": 3, "column": "email", "message": '"bad" is not an e-mail address.'}
+        {"line": 3, "column": "email", "message": '"bad@" is not an e-mail address.'}
     ]
     assert memberships() == set()
 
@@ -261,3 +261,11 @@ def test_api_import_is_open_to_programme_leads(api, team):
     response = api.post(URL, b"email,team\nx@example.com,recsys\n", content_type="text/csv")
     assert response.status_code == 200, response.json()
     assert memberships() == {("x@example.com", "recsys", "member")}
+
+
+def test_a_username_names_an_existing_account_only(team, member):
+    outcome = memberships_import(b"email,team,role\nALICE,recsys,manager\nghost,recsys,\n")
+    assert [(e.line, e.column) for e in outcome.errors] == [(3, "email")]
+    assert 'No account is named "ghost"' in outcome.errors[0].message
+    outcome = memberships_import(b"email,team,role\nALICE,recsys,manager\n")
+    assert outcome.applied and memberships() == {("alice", "recsys", "manager")}
