@@ -13,16 +13,25 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from common.http import AuthenticatedHttpRequest
-from console.forms import MembershipImportForm
-from surveys.membership_import import COLUMNS, MembershipImport
+from console.forms import MemberAddForm, MembershipImportForm, TeamForm
+from surveys import services
+from surveys.membership_import import (
+    COLUMNS,
+    MembershipImport,
+    MembershipRow,
+    memberships_import_rows,
+)
 from surveys.membership_import import memberships_import as run_import
 from surveys.models import Membership, Team
 from surveys.selectors import runs_programme
+from surveys.services import SurveyError
 
 View = Callable[..., HttpResponse]
 
@@ -80,7 +89,126 @@ def team_tree() -> list[TeamNode]:
 
 @lead_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/home.html", {"tree": team_tree()})
+    return render(request, "console/home.html", {"tree": team_tree(), "form": TeamForm()})
+
+
+@lead_required
+@require_POST
+def team_new(request: HttpRequest) -> HttpResponse:
+    """Create a team (name, slug, parent); the errors come back on the console's home."""
+    form = TeamForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            team = services.team_save(
+                team=Team(slug=data["slug"]), name=data["name"], parent=data["parent"]
+            )
+        except SurveyError as error:
+            form.add_error(error.field, error.message)
+        except IntegrityError:  # the slug was taken meanwhile
+            form.add_error("slug", f'A team already has the slug "{data["slug"]}".')
+        else:
+            messages.success(request, f'Team "{team.name}" created.')
+            return redirect("console-team", slug=team.slug)
+    context = {"tree": team_tree(), "form": form}
+    return render(request, "console/home.html", context, status=400)
+
+
+def _team_page(
+    request: HttpRequest,
+    team: Team,
+    *,
+    form: TeamForm | None = None,
+    add_form: MemberAddForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    members = team.memberships.select_related("user").order_by("role", "user__username")
+    context = {
+        "team": team,
+        "form": form or TeamForm(team=team, initial={"name": team.name, "parent": team.parent}),
+        "add_form": add_form or MemberAddForm(),
+        "memberships": members,
+        "roles": Membership.Role.choices,
+        "children": team.children.order_by("name"),
+    }
+    return render(request, "console/team.html", context, status=status)
+
+
+@lead_required
+def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A team: rename or move it (POST), its members, archive."""
+    team = get_object_or_404(Team.objects.select_related("parent"), slug=slug)
+    if request.method != "POST":
+        return _team_page(request, team)
+    form = TeamForm(request.POST, team=team)
+    if form.is_valid():
+        try:
+            services.team_save(
+                team=team, name=form.cleaned_data["name"], parent=form.cleaned_data["parent"]
+            )
+        except SurveyError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(request, f'Team "{team.name}" saved.')
+            return redirect("console-team", slug=team.slug)
+    return _team_page(request, team, form=form, status=400)
+
+
+@lead_required
+@require_POST
+def team_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    """Archive a team (``action=archive``) or bring it back (``action=unarchive``)."""
+    team = get_object_or_404(Team, slug=slug)
+    if request.POST.get("action") == "unarchive":
+        services.team_unarchive(team=team)
+        messages.success(request, f'Team "{team.name}" is active again.')
+    else:
+        services.team_archive(team=team)
+        messages.success(
+            request, f'Team "{team.name}" archived: it keeps its history and joins no new round.'
+        )
+    return redirect("console-team", slug=team.slug)
+
+
+@lead_required
+@require_POST
+def team_member_add(request: HttpRequest, slug: str) -> HttpResponse:
+    """Add a person to the team, or set their role: the membership import's checks."""
+    team = get_object_or_404(Team.objects.select_related("parent"), slug=slug)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        row = MembershipRow(1, form.cleaned_data["person"], team.slug, form.cleaned_data["role"])
+        outcome = memberships_import_rows([row])
+        for error in outcome.errors:
+            form.add_error("person" if error.column in ("", "email") else None, error.message)
+        if outcome.applied:
+            done = outcome.rows[0]
+            what = {"add": "added", "change role": "now", "unchanged": "already"}[done.action]
+            messages.success(request, f"{done.email} {what} {done.role} of {team.name}.")
+            return redirect("console-team", slug=team.slug)
+    return _team_page(request, team, add_form=form, status=400)
+
+
+@lead_required
+@require_POST
+def team_member(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    """Change a member's role (``role``) or remove them (``action=remove``)."""
+    membership = get_object_or_404(
+        Membership.objects.select_related("user", "team"), pk=membership_id, team__slug=slug
+    )
+    name = membership.user.get_username()
+    if request.POST.get("action") == "remove":
+        services.membership_remove(membership=membership)
+        messages.success(request, f"{name} removed from {membership.team.name}.")
+    else:
+        row = MembershipRow(1, name, slug, request.POST.get("role", ""))
+        outcome = memberships_import_rows([row]) if row.role else None
+        if outcome is None or not outcome.applied:
+            problems = [e.message for e in outcome.errors] if outcome else ["Choose a role."]
+            messages.error(request, " ".join(problems))
+        elif outcome.rows[0].action == "change role":
+            messages.success(request, f"{name} is now {row.role} of {membership.team.name}.")
+    return redirect("console-team", slug=slug)
 
 
 @lead_required

@@ -245,12 +245,9 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
         fields = ["slug", "name", "parent"]
 
     def validate_parent(self, parent: Team | None) -> Team | None:
-        team = self.instance
-        ancestor = parent
-        while team is not None and ancestor is not None:
-            if ancestor.pk == team.pk:
-                raise serializers.ValidationError("A team cannot be its own ancestor.")
-            ancestor = ancestor.parent
+        problem = services.parent_problem(self.instance, parent)
+        if problem:
+            raise serializers.ValidationError(problem)
         return parent
 
 

@@ -1364,6 +1364,66 @@ def response_withdraw(*, response: Response, withdrawn_by: User | None, reason: 
     return locked
 
 
+def parent_problem(team: Team | None, parent: Team | None) -> str | None:
+    """Say why ``parent`` cannot be the parent of ``team`` (None: it can): a team cannot
+    be its own ancestor, and an archived team takes no new children."""
+    if parent is None:
+        return None
+    ancestor: Team | None = parent
+    seen: set[int] = set()
+    while team is not None and ancestor is not None and ancestor.pk not in seen:
+        if ancestor.pk == team.pk:
+            return "A team cannot be its own ancestor."
+        seen.add(ancestor.pk)
+        ancestor = ancestor.parent
+    if parent.archived_at is not None and (team is None or team.parent_id != parent.pk):
+        return f'The team "{parent.name}" is archived: it takes no new teams.'
+    return None
+
+
+@transaction.atomic
+def team_save(*, team: Team, name: str, parent: Team | None) -> Team:
+    """Rename ``team`` and/or move it under ``parent`` (None: a top-level team); a new
+    team (no pk) is created. Raises SurveyError (field "parent") for a move that
+    parent_problem refuses. The parent chain is locked, so two concurrent moves cannot
+    make a loop."""
+    if parent is not None:
+        list(Team.objects.select_for_update().filter(pk__in=_chain(parent)))
+    problem = parent_problem(team if team.pk else None, parent)
+    if problem:
+        raise SurveyError(problem, code="invalid_parent", field="parent")
+    team.name = name
+    team.parent = parent
+    team.save()
+    return team
+
+
+def _chain(team: Team) -> list[int]:
+    """The pks of ``team`` and its ancestors."""
+    chain: list[int] = []
+    current: Team | None = team
+    while current is not None and current.pk not in chain:
+        chain.append(current.pk)
+        current = current.parent
+    return chain
+
+
+@transaction.atomic
+def team_unarchive(*, team: Team) -> Team:
+    """Undo team_archive: the team may join new surveys again."""
+    if team.archived_at is not None:
+        team.archived_at = None
+        team.save(update_fields=["archived_at", "updated_at"])
+    return team
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    """Remove a person from a team. Their responses stay (they are the round's history);
+    they no longer answer for the team nor read its reports."""
+    membership.delete()
+
+
 @transaction.atomic
 def team_archive(*, team: Team) -> Team:
     """Archive a team: it keeps its history (responses, scores, reports) and joins no new

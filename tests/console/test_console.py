@@ -112,3 +112,74 @@ def test_an_uploaded_file_is_checked_and_a_wrong_one_refused(client, admin_user,
     assert response.status_code == 400
     assert "Choose a CSV file or paste its text." in response.content.decode()
     assert memberships() == set()
+
+
+def test_create_rename_move_and_archive_teams(client, lead, team):
+    client.force_login(lead)
+    response = client.post("/manage/teams/new/", {"name": "ML Platform", "slug": "", "parent": ""})
+    assert response.status_code == 302 and response["Location"] == "/manage/teams/ml-platform/"
+    response = client.post("/manage/teams/new/", {"name": "ML Platform", "slug": ""})
+    assert response.status_code == 400
+    assert "A team already has the slug &quot;ml-platform&quot;." in response.content.decode()
+    # Move recsys under the platform team and rename it.
+    response = client.post(
+        "/manage/teams/recsys/", {"name": "Recommender systems", "parent": "ml-platform"}
+    )
+    assert response.status_code == 302
+    team.refresh_from_db()
+    assert (team.name, team.parent.slug) == ("Recommender systems", "ml-platform")
+    # The platform team cannot move under its own child: the choice is not even offered.
+    response = client.post(
+        "/manage/teams/ml-platform/", {"name": "ML Platform", "parent": "recsys"}
+    )
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    # Archived: kept, no new members, no new children.
+    assert client.post("/manage/teams/recsys/archive/").status_code == 302
+    team.refresh_from_db()
+    assert team.archived_at is not None
+    response = client.post("/manage/teams/recsys/members/", {"person": "a@example.com"})
+    assert response.status_code == 400 and "archived" in response.content.decode()
+    client.post("/manage/teams/recsys/archive/", {"action": "unarchive"})
+    team.refresh_from_db()
+    assert team.archived_at is None
+
+
+def test_add_change_role_and_remove_members(client, lead, team, member):
+    client.force_login(lead)
+    response = client.post(
+        "/manage/teams/recsys/members/", {"person": "new@example.com", "role": "manager"}
+    )
+    assert response.status_code == 302
+    assert memberships() == {
+        ("alice", "recsys", "member"),
+        ("new@example.com", "recsys", "manager"),
+    }
+    response = client.post("/manage/teams/recsys/members/", {"person": "nobody", "role": "member"})
+    assert response.status_code == 400
+    assert "No account is named &quot;nobody&quot;" in response.content.decode()
+    alice = Membership.objects.get(user=member)
+    url = f"/manage/teams/recsys/members/{alice.pk}/"
+    assert client.post(url, {"role": "manager"}).status_code == 302
+    assert ("alice", "recsys", "manager") in memberships()
+    client.post(url, {"role": "owner"})
+    assert "is not a role" in client.get("/manage/teams/recsys/").content.decode()
+    assert client.post(url, {"action": "remove"}).status_code == 302
+    assert memberships() == {("new@example.com", "recsys", "manager")}
+    # A membership of another team is not reachable through this team's URL.
+    other = MembershipFactory(team=TeamFactory(slug="other"))
+    assert (
+        client.post(f"/manage/teams/recsys/members/{other.pk}/", {"action": "remove"}).status_code
+        == 404
+    )
+
+
+def test_the_api_refuses_a_loop_with_the_same_rule(admin_user, team):
+    from rest_framework.test import APIClient
+
+    child = TeamFactory(slug="child", parent=team)
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    response = api.patch("/api/v1/teams/recsys/", {"parent": child.slug}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"parent": ["A team cannot be its own ancestor."]}
