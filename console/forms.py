@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.text import slugify
 
+from maturity.models import Framework
 from surveys.membership_import import MAX_IMPORT_BYTES
-from surveys.models import Membership, Team
+from surveys.models import Membership, Survey, Team
 from surveys.selectors import team_with_descendants
 
 
@@ -92,3 +93,103 @@ class MemberAddForm(forms.Form):
         help_text="An e-mail address (a new account is made if there is none) or a username.",
     )
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+_LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+
+
+def _when_input() -> forms.DateTimeInput:
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format=_LOCAL_INPUT)
+
+
+class SurveyForm(forms.Form):
+    """A survey round's content and settings, as the lead sets them. Times are read and
+    shown in the lead's time zone (Django's current one)."""
+
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
+    framework = forms.ModelChoiceField(
+        queryset=Framework.objects.filter(published=True).order_by("slug", "-version"),
+        label="Framework version",
+        empty_label=None,
+    )
+    teams = forms.ModelMultipleChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        to_field_name="slug",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The teams that answer.",
+    )
+    subtree = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        to_field_name="slug",
+        label="And a parent team with every team below it",
+        empty_label="none",
+    )
+    opens_at = forms.DateTimeField(label="Opens", widget=_when_input())
+    closes_at = forms.DateTimeField(
+        required=False, label="Closes", widget=_when_input(), help_text="Optional."
+    )
+    anonymous = forms.BooleanField(
+        required=False,
+        label="Anonymous (confidential)",
+        help_text="Respondents are not identified; teams with fewer respondents than the "
+        "minimum group size are withheld.",
+    )
+    min_group_size = forms.IntegerField(
+        min_value=1, max_value=1000, initial=3, label="Minimum group size (k)"
+    )
+    members_see_results = forms.BooleanField(
+        required=False, initial=True, label="Members (not only managers) read their team's report"
+    )
+
+    def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        joined = list(survey.teams.values_list("pk", flat=True)) if survey and survey.pk else []
+        teams = cast("forms.ModelMultipleChoiceField[Team]", self.fields["teams"])
+        teams.queryset = Team.objects.filter(
+            Q(archived_at__isnull=True) | Q(pk__in=joined)
+        ).order_by("name")
+        subtree = cast("forms.ModelChoiceField[Team]", self.fields["subtree"])
+        subtree.queryset = (
+            Team.objects.filter(archived_at__isnull=True, children__isnull=False)
+            .distinct()
+            .order_by("name")
+        )
+
+    def changes(self) -> dict[str, Any]:
+        """The survey's fields as services.survey_save takes them; ``teams`` are the ones
+        ticked and, with ``subtree``, that team and every active team below it."""
+        data = dict(self.cleaned_data)
+        teams = {team.pk: team for team in data.pop("teams")}
+        parent = data.pop("subtree")
+        if parent is not None:
+            below = team_with_descendants({parent.pk})
+            teams.update(
+                (team.pk, team) for team in Team.objects.filter(pk__in=below, archived_at=None)
+            )
+        data["teams"] = sorted(teams.values(), key=lambda team: team.name)
+        return data
+
+    @classmethod
+    def initial_of(cls, survey: Survey) -> dict[str, Any]:
+        names = [
+            "title",
+            "description",
+            "framework",
+            "opens_at",
+            "closes_at",
+            "anonymous",
+            "min_group_size",
+            "members_see_results",
+        ]
+        initial = {name: getattr(survey, name) for name in names}
+        initial["teams"] = list(survey.teams.all()) if survey.pk else []
+        return initial
+
+
+class ExtendForm(forms.Form):
+    closes_at = forms.DateTimeField(label="New closing time", widget=_when_input())

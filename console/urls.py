@@ -7,6 +7,11 @@ from console import views
 urlpatterns = [
     path("", views.home, name="console"),
     path("memberships/import/", views.memberships_import, name="console-memberships-import"),
+    path("surveys/", views.survey_list, name="console-surveys"),
+    path("surveys/new/", views.survey_new, name="console-survey-new"),
+    path("surveys/<int:survey_id>/", views.survey_detail, name="console-survey"),
+    path("surveys/<int:survey_id>/status/", views.survey_status, name="console-survey-status"),
+    path("surveys/<int:survey_id>/clone/", views.survey_clone, name="console-survey-clone"),
     path("teams/new/", views.team_new, name="console-team-new"),
     path("teams/<slug:slug>/", views.team_detail, name="console-team"),
     path("teams/<slug:slug>/archive/", views.team_archive, name="console-team-archive"),

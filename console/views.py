@@ -17,10 +17,12 @@ from django.db import IntegrityError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from common.http import AuthenticatedHttpRequest
-from console.forms import MemberAddForm, MembershipImportForm, TeamForm
+from common.times import when
+from console.forms import ExtendForm, MemberAddForm, MembershipImportForm, SurveyForm, TeamForm
 from surveys import services
 from surveys.membership_import import (
     COLUMNS,
@@ -29,8 +31,8 @@ from surveys.membership_import import (
     memberships_import_rows,
 )
 from surveys.membership_import import memberships_import as run_import
-from surveys.models import Membership, Team
-from surveys.selectors import runs_programme
+from surveys.models import Membership, Response, Survey, Team
+from surveys.selectors import participation, runs_programme
 from surveys.services import SurveyError
 
 View = Callable[..., HttpResponse]
@@ -264,3 +266,125 @@ def _page(
     form: MembershipImportForm, *, outcome: MembershipImport | None = None, text: str = ""
 ) -> dict[str, object]:
     return {"form": form, "outcome": outcome, "text": text, "columns": COLUMNS}
+
+
+# --- survey rounds ---------------------------------------------------------------------------
+
+
+@lead_required
+def survey_list(request: HttpRequest) -> HttpResponse:
+    """Every round, newest first, with its teams and counted responses."""
+    surveys = (
+        Survey.objects.select_related("framework")
+        .annotate(
+            team_count=Count("teams", distinct=True),
+            submitted=Count(
+                "responses",
+                filter=Q(responses__status=Response.Status.SUBMITTED),
+                distinct=True,
+            ),
+        )
+        .order_by("-opens_at", "-id")
+    )
+    return render(request, "console/surveys.html", {"surveys": surveys})
+
+
+@lead_required
+def survey_new(request: HttpRequest) -> HttpResponse:
+    """Create a round (a draft: it opens with "Open" on its page)."""
+    if request.method != "POST":
+        initial = {"opens_at": timezone.localtime().replace(second=0, microsecond=0)}
+        return render(request, "console/survey_form.html", {"form": SurveyForm(initial=initial)})
+    form = SurveyForm(request.POST)
+    if form.is_valid():
+        survey = _save(form, Survey())
+        if survey is not None:
+            messages.success(request, f'"{survey.title}" created as a draft. Open it when ready.')
+            return redirect("console-survey", survey_id=survey.pk)
+    return render(request, "console/survey_form.html", {"form": form}, status=400)
+
+
+def _save(form: SurveyForm, survey: Survey) -> Survey | None:
+    """Save the form through services.survey_save; its refusals become the form's errors."""
+    try:
+        return services.survey_save(survey=survey, changes=form.changes())
+    except SurveyError as error:
+        problems = error.details if isinstance(error.details, dict) else {None: [error.message]}
+        for name, messages_of in problems.items():
+            for message in messages_of:
+                form.add_error(name if name in form.fields else None, message)
+        return None
+
+
+def _survey_page(
+    request: HttpRequest,
+    survey: Survey,
+    *,
+    form: SurveyForm | None = None,
+    extend: ExtendForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "survey": survey,
+        "form": form or SurveyForm(survey=survey, initial=SurveyForm.initial_of(survey)),
+        "extend": extend or ExtendForm(),
+        "participation": participation(survey),
+    }
+    return render(request, "console/survey.html", context, status=status)
+
+
+@lead_required
+def survey_detail(request: HttpRequest, survey_id: int) -> HttpResponse:
+    """A round: participation per team, open/close/extend, clone, and its settings (POST)."""
+    survey = get_object_or_404(Survey.objects.select_related("framework"), pk=survey_id)
+    if request.method != "POST":
+        return _survey_page(request, survey)
+    form = SurveyForm(request.POST, survey=survey)
+    if form.is_valid() and _save(form, survey) is not None:
+        messages.success(request, f'"{survey.title}" saved.')
+        return redirect("console-survey", survey_id=survey.pk)
+    survey.refresh_from_db()
+    return _survey_page(request, survey, form=form, status=400)
+
+
+@lead_required
+@require_POST
+def survey_status(request: HttpRequest, survey_id: int) -> HttpResponse:
+    """``action``: ``open`` (a draft, or reopen a closed round), ``close`` (scores every
+    team one final time), or ``extend`` (a new ``closes_at``, in the future)."""
+    survey = get_object_or_404(Survey.objects.select_related("framework"), pk=survey_id)
+    action = request.POST.get("action")
+    try:
+        if action == "open":
+            services.survey_open(survey=survey)
+            messages.success(request, f'"{survey.title}" is open for answers.')
+        elif action == "close":
+            services.survey_close(survey=survey)
+            messages.success(request, f'"{survey.title}" is closed; final scores are on their way.')
+        elif action == "extend":
+            extend = ExtendForm(request.POST)
+            if not extend.is_valid():
+                return _survey_page(request, survey, extend=extend, status=400)
+            try:
+                services.survey_extend(survey=survey, closes_at=extend.cleaned_data["closes_at"])
+            except SurveyError as error:
+                extend.add_error("closes_at", error.message)
+                return _survey_page(request, survey, extend=extend, status=400)
+            messages.success(request, f'"{survey.title}" now closes {when(survey.closes_at)}.')
+        else:
+            messages.error(request, "Choose open, close or extend.")
+    except SurveyError as error:
+        messages.error(request, error.message)
+    return redirect("console-survey", survey_id=survey.pk)
+
+
+@lead_required
+@require_POST
+def survey_clone(request: HttpRequest, survey_id: int) -> HttpResponse:
+    """Start the next round from this one: its teams and settings, as a draft."""
+    survey = get_object_or_404(Survey.objects.select_related("framework"), pk=survey_id)
+    clone = services.survey_clone(survey=survey)
+    messages.success(
+        request, f'"{clone.title}" created from "{survey.title}": check it, then open it.'
+    )
+    return redirect("console-survey", survey_id=clone.pk)

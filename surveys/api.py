@@ -488,29 +488,8 @@ class SurveySerializer(serializers.ModelSerializer[Survey]):
                 errors["framework"] = ["No such published framework (or version)."]
             else:
                 attrs["framework"] = framework
-        opens_at = attrs.get("opens_at", survey.opens_at if survey else None)
-        closes_at = attrs.get("closes_at", survey.closes_at if survey else None)
-        if opens_at and closes_at and closes_at <= opens_at:
-            errors["closes_at"] = ["Must be after opens_at."]
-        already = set(survey.teams.values_list("pk", flat=True)) if survey else set()
-        archived = sorted(
-            team.slug
-            for team in attrs.get("teams", [])
-            if team.archived_at is not None and team.pk not in already
-        )
-        if archived:
-            errors["teams"] = [f"Archived teams cannot join a survey: {archived}."]
-        if survey is not None and survey.responses.exists():
-            if "framework" in attrs and attrs["framework"].pk != survey.framework_id:
-                errors["framework"] = ["The survey has responses: its framework is fixed."]
-            if "anonymous" in attrs and attrs["anonymous"] != survey.anonymous:
-                errors["anonymous"] = ["The survey has responses: anonymity is fixed."]
-            if "teams" in attrs:
-                kept = {team.pk for team in attrs["teams"]}
-                answered = set(survey.responses.values_list("team__slug", "team_id"))
-                dropped = sorted(slug for slug, pk in answered if pk not in kept)
-                if dropped:
-                    errors["teams"] = [f"Teams with responses cannot be removed: {dropped}."]
+        for name, messages in services.survey_problems(survey, attrs).items():
+            errors.setdefault(name, messages)
         if survey is None and "framework" not in attrs and "framework" not in errors:
             errors["framework"] = ["This field is required."]
         if errors:

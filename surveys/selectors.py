@@ -4,17 +4,25 @@ read which team (reports use these too; see also reports.selectors)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, When
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, When
 
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.schema import TeamProfile as ProfileSpec
 from maturity.scope import TeamPlan, plan_round, round_parents
 from maturity.selectors import QuestionRules, per_framework_version, question_rules
-from surveys.models import Answer, Membership, Response, Survey, Team, TeamProfile
+from surveys.models import (
+    Answer,
+    Invitation,
+    Membership,
+    Response,
+    Survey,
+    Team,
+    TeamProfile,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -388,3 +396,56 @@ def api_teams(user: User) -> QuerySet[Team]:
         return Team.objects.all()
     mine = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
     return Team.objects.filter(pk__in=mine | (managed_team_ids(user) or set()))
+
+
+@dataclass
+class TeamParticipation:
+    """How far a team of a round is: members, personal invitations (anonymous rounds),
+    respondents with a draft only (``started``) and counted responses (``submitted``).
+    ``waiting_for``: in named rounds, the members who have not submitted (always empty in
+    anonymous ones, whose respondents nobody may identify)."""
+
+    team: Team
+    members: int = 0
+    invitations: int = 0
+    started: int = 0
+    submitted: int = 0
+    waiting_for: list[User] = field(default_factory=list)
+
+    @property
+    def percent(self) -> int:
+        """Submitted as a share of the members (invitations included), rounded down."""
+        return progress_percent(self.submitted, max(self.members + self.invitations, 1))
+
+
+def participation(survey: Survey) -> list[TeamParticipation]:
+    """Return the participation of each team of ``survey`` (by name), in five statements.
+
+    Counts: memberships, personal invitations (anonymous rounds; not revoked), respondents
+    with a draft and no counted response, counted (submitted) responses. Who has not
+    submitted is worked out only in named rounds, from the respondent keys ``u:<user id>``.
+    """
+    teams = list(survey.teams.order_by("name"))
+    rows = {team.pk: TeamParticipation(team) for team in teams}
+    counts = Membership.objects.filter(team__in=teams).values("team").annotate(n=Count("id"))
+    for count in counts:
+        rows[count["team"]].members = count["n"]
+    invited = Invitation.objects.filter(survey=survey, revoked=False).exclude(invitee_key="")
+    for count in invited.values("team").annotate(n=Count("invitee_key", distinct=True)):
+        rows[count["team"]].invitations = count["n"]
+    keys: dict[tuple[int, str], set[str]] = {}
+    for team_id, status, key in Response.objects.filter(
+        survey=survey, status__in=[Response.Status.DRAFT, Response.Status.SUBMITTED]
+    ).values_list("team_id", "status", "respondent_key"):
+        keys.setdefault((team_id, status), set()).add(key)
+    for team_id, entry in rows.items():
+        submitted = keys.get((team_id, Response.Status.SUBMITTED), set())
+        entry.submitted = len(submitted)
+        entry.started = len(keys.get((team_id, Response.Status.DRAFT), set()) - submitted)
+    if not survey.anonymous:
+        members = Membership.objects.filter(team__in=teams).select_related("user")
+        for membership in members.order_by("user__username"):
+            submitted = keys.get((membership.team_id, Response.Status.SUBMITTED), set())
+            if f"u:{membership.user_id}" not in submitted:
+                rows[membership.team_id].waiting_for.append(membership.user)
+    return list(rows.values())

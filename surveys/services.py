@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 import orjson
 from auditlog.context import disable_auditlog
@@ -153,6 +153,81 @@ def score_after_commit(survey_id: int, team_id: int | None, trigger: str) -> Non
 
 
 @transaction.atomic
+def survey_problems(survey: Survey | None, changes: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return what is wrong with creating a survey (``survey`` None) or changing ``survey``
+    by ``changes`` (field name -> new value; ``teams`` a list of Team, ``framework`` a
+    Framework), as ``{field: [messages]}``; empty when nothing is.
+
+    The rules: a survey closes after it opens; archived teams join no survey (those already
+    in it stay); once a survey has responses its framework and anonymity are fixed and the
+    teams that answered stay in it. The API and the console both check these here.
+    """
+    errors: dict[str, list[str]] = {}
+    opens_at = changes.get("opens_at", survey.opens_at if survey else None)
+    closes_at = changes.get("closes_at", survey.closes_at if survey else None)
+    if opens_at and closes_at and closes_at <= opens_at:
+        errors["closes_at"] = ["Must be after opens_at."]
+    already = set(survey.teams.values_list("pk", flat=True)) if survey else set()
+    archived = sorted(
+        team.slug
+        for team in changes.get("teams", [])
+        if team.archived_at is not None and team.pk not in already
+    )
+    if archived:
+        errors["teams"] = [f"Archived teams cannot join a survey: {archived}."]
+    if survey is not None and survey.responses.exists():
+        if "framework" in changes and changes["framework"].pk != survey.framework_id:
+            errors["framework"] = ["The survey has responses: its framework is fixed."]
+        if "anonymous" in changes and changes["anonymous"] != survey.anonymous:
+            errors["anonymous"] = ["The survey has responses: anonymity is fixed."]
+        if "teams" in changes:
+            kept = {team.pk for team in changes["teams"]}
+            answered = set(survey.responses.values_list("team__slug", "team_id"))
+            dropped = sorted(slug for slug, pk in answered if pk not in kept)
+            if dropped:
+                errors["teams"] = [f"Teams with responses cannot be removed: {dropped}."]
+    return errors
+
+
+@transaction.atomic
+def survey_save(*, survey: Survey, changes: Mapping[str, Any]) -> Survey:
+    """Create ``survey`` (no pk yet) or change it by ``changes`` (see survey_problems, which
+    must find nothing: else SurveyError ``invalid``, the first problem, with ``extra``
+    holding them all). Returns the survey, saved, with its teams set."""
+    existing = Survey.objects.select_for_update().get(pk=survey.pk) if survey.pk else None
+    problems = survey_problems(existing, changes)
+    if problems:
+        field, messages = next(iter(problems.items()))
+        raise SurveyError(messages[0], code="invalid", field=field, details=problems)
+    teams = changes.get("teams")
+    for name, value in changes.items():
+        if name != "teams":
+            setattr(survey, name, value)
+    survey.save()
+    if teams is not None:
+        survey.teams.set(teams)
+    return survey
+
+
+def survey_clone(*, survey: Survey) -> Survey:
+    """Start the next round like ``survey``: a draft with its framework, teams (archived
+    ones left out) and settings, opening now and lasting as long (when it had an end)."""
+    now = timezone.now()
+    duration = survey.closes_at - survey.opens_at if survey.closes_at else None
+    clone = Survey(
+        title=f"{survey.title} (next round)"[:200],
+        description=survey.description,
+        framework=survey.framework,
+        opens_at=now,
+        closes_at=now + duration if duration else None,
+        anonymous=survey.anonymous,
+        min_group_size=survey.min_group_size,
+        members_see_results=survey.members_see_results,
+    )
+    teams = list(survey.teams.filter(archived_at__isnull=True))
+    return survey_save(survey=clone, changes={"teams": teams})
+
+
 def survey_open(*, survey: Survey) -> Survey:
     """Open a draft (or reopen a closed) survey for answers."""
     if not survey.teams.exists():
@@ -162,6 +237,29 @@ def survey_open(*, survey: Survey) -> Survey:
     if survey.closes_at is not None and survey.closes_at <= timezone.now():
         survey.closes_at = None
     survey.save(update_fields=["status", "closes_at", "closed_at"])
+    return survey
+
+
+@transaction.atomic
+def survey_extend(*, survey: Survey, closes_at: datetime) -> Survey:
+    """Move the closing time of a draft or open round to ``closes_at`` (in the future);
+    a closed round is reopened first (survey_open). Raises SurveyError ``invalid``."""
+    locked = Survey.objects.select_for_update().get(pk=survey.pk)
+    if closes_at <= timezone.now() or closes_at <= locked.opens_at:
+        raise SurveyError(
+            "The new closing time must be in the future and after the opening.",
+            code="invalid",
+            field="closes_at",
+        )
+    if locked.status == Survey.Status.CLOSED:
+        survey_open(survey=locked)
+    locked.closes_at = closes_at
+    locked.save(update_fields=["closes_at"])
+    survey.status, survey.closes_at, survey.closed_at = (
+        locked.status,
+        locked.closes_at,
+        locked.closed_at,
+    )
     return survey
 
 

@@ -183,3 +183,127 @@ def test_the_api_refuses_a_loop_with_the_same_rule(admin_user, team):
     response = api.patch("/api/v1/teams/recsys/", {"parent": child.slug}, format="json")
     assert response.status_code == 400
     assert response.json() == {"parent": ["A team cannot be its own ancestor."]}
+
+
+# --- survey rounds ---------------------------------------------------------------------------
+
+
+def round_form(framework, **overrides):
+    data = {
+        "title": "Q1 2027 review",
+        "description": "",
+        "framework": framework.pk,
+        "teams": ["recsys"],
+        "subtree": "",
+        "opens_at": "2027-01-10T09:00",
+        "closes_at": "2027-01-31T18:00",
+        "min_group_size": "3",
+        "members_see_results": "on",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def test_create_open_extend_close_and_clone_a_round(
+    client, lead, framework, team, other_team, settings
+):
+    from surveys.models import Survey
+
+    settings.TIME_ZONE = "Europe/Paris"
+    platform = TeamFactory(slug="platform", name="Platform")
+    TeamFactory(slug="infra", name="Infra", parent=platform)
+    client.force_login(lead)
+    assert client.get("/manage/surveys/new/").status_code == 200
+    response = client.post("/manage/surveys/new/", round_form(framework, subtree="platform"))
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    survey = Survey.objects.get(title="Q1 2027 review")
+    assert survey.status == "draft"
+    assert sorted(survey.teams.values_list("slug", flat=True)) == ["infra", "platform", "recsys"]
+    # The lead's zone: 09:00 in Paris is 08:00 UTC in January.
+    assert survey.opens_at.isoformat() == "2027-01-10T08:00:00+00:00"
+    url = f"/manage/surveys/{survey.pk}/"
+    page = client.get(url).content.decode()
+    assert "Times are in Europe/Paris" in page and "Participation" in page
+    client.post(f"{url}status/", {"action": "open"})
+    survey.refresh_from_db()
+    assert survey.status == "open"
+    response = client.post(f"{url}status/", {"action": "extend", "closes_at": "2020-01-01T00:00"})
+    assert response.status_code == 400 and "in the future" in response.content.decode()
+    client.post(f"{url}status/", {"action": "extend", "closes_at": "2027-02-28T18:00"})
+    survey.refresh_from_db()
+    assert survey.closes_at.isoformat() == "2027-02-28T17:00:00+00:00"
+    client.post(f"{url}status/", {"action": "close"})
+    survey.refresh_from_db()
+    assert survey.status == "closed" and survey.closed_at is not None
+    response = client.post(f"{url}clone/")
+    clone = Survey.objects.exclude(pk=survey.pk).get()
+    assert response["Location"] == f"/manage/surveys/{clone.pk}/"
+    assert clone.status == "draft" and clone.title == "Q1 2027 review (next round)"
+    assert set(clone.teams.all()) == set(survey.teams.all())
+    assert clone.closes_at - clone.opens_at == survey.closes_at - survey.opens_at
+    listing = client.get("/manage/surveys/").content.decode()
+    assert "Q1 2027 review (next round)" in listing
+
+
+def test_round_rules_are_the_apis(client, lead, framework, team, member):
+    from surveys.models import Survey
+    from tests.factories import SurveyFactory
+
+    archived = TeamFactory(slug="gone", name="Gone", archived_at="2026-01-01T00:00:00Z")
+    client.force_login(lead)
+    response = client.post(
+        "/manage/surveys/new/", round_form(framework, closes_at="2027-01-01T00:00")
+    )
+    assert response.status_code == 400
+    assert "Must be after opens_at." in response.content.decode()
+    # An archived team is not offered, so it cannot be ticked.
+    response = client.post("/manage/surveys/new/", round_form(framework, teams=["gone"]))
+    assert response.status_code == 400 and not Survey.objects.exists()
+    # Once a team answered, it stays in the round.
+    survey = SurveyFactory(framework=framework, teams=[team], status="open")
+    from surveys import services
+    from tests.conftest import complete_answers
+
+    services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=services.respondent_key_for(member, survey),
+        answers=complete_answers(framework),
+    )
+    response = client.post(f"/manage/surveys/{survey.pk}/", round_form(framework, teams=[]))
+    assert response.status_code == 400
+    assert "Teams with responses cannot be removed" in response.content.decode()
+    assert list(survey.teams.all()) == [team]
+    assert archived.surveys.count() == 0
+
+
+def test_participation_names_who_has_not_submitted_in_named_rounds_only(
+    client, lead, framework, team, member, manager
+):
+    from surveys import services
+    from tests.conftest import complete_answers
+    from tests.factories import SurveyFactory
+
+    named = SurveyFactory(framework=framework, teams=[team], status="open")
+    services.response_submit(
+        survey=named,
+        team=team,
+        respondent=member,
+        respondent_key=services.respondent_key_for(member, named),
+        answers=complete_answers(framework),
+    )
+    client.force_login(lead)
+    page = client.get(f"/manage/surveys/{named.pk}/").content.decode()
+    assert "Not submitted yet:</span> maria" in page
+    anonymous = SurveyFactory(framework=framework, teams=[team], status="open", anonymous=True)
+    services.response_submit(
+        survey=anonymous,
+        team=team,
+        respondent=member,
+        respondent_key=services.respondent_key_for(member, anonymous),
+        answers=complete_answers(framework),
+    )
+    page = client.get(f"/manage/surveys/{anonymous.pk}/").content.decode()
+    assert "Not submitted yet" not in page and "maria" not in page and "alice" not in page
+    assert "counts only" in page
