@@ -12,6 +12,7 @@ urlpatterns = [
     path("surveys/<int:survey_id>/", views.survey_detail, name="console-survey"),
     path("surveys/<int:survey_id>/status/", views.survey_status, name="console-survey-status"),
     path("surveys/<int:survey_id>/clone/", views.survey_clone, name="console-survey-clone"),
+    path("surveys/<int:survey_id>/remind/", views.survey_remind, name="console-survey-remind"),
     path("teams/new/", views.team_new, name="console-team-new"),
     path("teams/<slug:slug>/", views.team_detail, name="console-team"),
     path("teams/<slug:slug>/archive/", views.team_archive, name="console-team-archive"),

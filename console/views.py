@@ -31,7 +31,7 @@ from surveys.membership_import import (
     memberships_import_rows,
 )
 from surveys.membership_import import memberships_import as run_import
-from surveys.models import Membership, Response, Survey, Team
+from surveys.models import Membership, Reminder, Response, Survey, Team
 from surveys.selectors import participation, runs_programme
 from surveys.services import SurveyError
 
@@ -324,8 +324,16 @@ def _survey_page(
     extend: ExtendForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    last = (
+        survey.reminders.filter(kind=Reminder.Kind.MANUAL)
+        .values("sent_at", "sent_by__username")
+        .annotate(people=Count("id"))
+        .order_by("-sent_at")
+        .first()
+    )
     context = {
         "survey": survey,
+        "last_reminder": last,
         "form": form or SurveyForm(survey=survey, initial=SurveyForm.initial_of(survey)),
         "extend": extend or ExtendForm(),
         "participation": participation(survey),
@@ -388,3 +396,19 @@ def survey_clone(request: HttpRequest, survey_id: int) -> HttpResponse:
         request, f'"{clone.title}" created from "{survey.title}": check it, then open it.'
     )
     return redirect("console-survey", survey_id=clone.pk)
+
+
+@lead_required
+@require_POST
+def survey_remind(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResponse:
+    """Send a reminder now to everyone of the round's teams who has not submitted
+    (services.reminders_send_now: at most once per survey per interval, each one logged)."""
+    survey = get_object_or_404(Survey, pk=survey_id)
+    try:
+        sent = services.reminders_send_now(survey=survey, sent_by=request.user)
+    except SurveyError as error:
+        messages.error(request, error.message)
+    else:
+        people = "1 person" if sent == 1 else f"{sent} people"
+        messages.success(request, f"Reminder sent to {people} who had not submitted.")
+    return redirect("console-survey", survey_id=survey.pk)

@@ -420,16 +420,36 @@ class DimensionTarget(models.Model):
 
 
 class Reminder(models.Model):
-    """A reminder e-mail sent to a member who had not submitted; at most one per survey."""
+    """A reminder e-mail sent to a member who had not submitted.
+
+    ``automatic``: beat's, N days before the close, at most one per person and survey;
+    ``manual``: a lead's "send a reminder now" (``sent_by``), at most one round of them per
+    survey in REMINDER_MANUAL_INTERVAL_HOURS (surveys.services.reminders_send_now).
+    """
+
+    class Kind(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic"
+        MANUAL = "manual", "Sent by a lead"
 
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="reminders")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     sent_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.AUTOMATIC)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-sent_at"]
         constraints = [
-            models.UniqueConstraint(fields=["survey", "user"], name="reminder_once_per_survey"),
+            models.UniqueConstraint(
+                fields=["survey", "user"],
+                condition=Q(kind="automatic"),
+                name="reminder_automatic_once_per_survey",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["automatic", "manual"]), name="reminder_kind_valid"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -58,6 +58,7 @@ class SurveyError(ApplicationError):
         "idempotency_key_in_use": 409,
         "idempotency_key_reused": 422,
         "permission_denied": 403,
+        "too_soon": 429,
         "profile_confirmed": 409,
         "profile_differs": 409,
         "profile_exists": 409,
@@ -1371,53 +1372,102 @@ def invitation_email(
 def reminders_send(*, now: datetime | None = None) -> int:
     """Remind members who have not submitted, N days before their survey closes.
 
-    N is REMINDER_DAYS_BEFORE_CLOSE. Each person gets at most one reminder per survey,
-    recorded in Reminder; people without an e-mail address are skipped.
+    N is REMINDER_DAYS_BEFORE_CLOSE. Each person gets at most one automatic reminder per
+    survey, recorded in Reminder; people without an e-mail address are skipped.
     """
     now = now or timezone.now()
     window_end = now + timedelta(days=settings.REMINDER_DAYS_BEFORE_CLOSE)
     surveys = Survey.objects.filter(
         status=Survey.Status.OPEN, opens_at__lte=now, closes_at__gt=now, closes_at__lte=window_end
     )
+    return sum(_remind(survey, now=now) for survey in surveys)
+
+
+def reminders_send_now(*, survey: Survey, sent_by: User, now: datetime | None = None) -> int:
+    """A lead's "send a reminder now": e-mail every member of the round's teams who has not
+    submitted (and has an address). Returns how many were sent.
+
+    Raises SurveyError ``closed`` unless the round takes answers, and ``too_soon`` when a
+    lead sent one for this survey less than REMINDER_MANUAL_INTERVAL_HOURS ago (people are
+    not to be flooded). Each e-mail is recorded (Reminder, kind manual, ``sent_by``).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Survey.objects.select_for_update().get(pk=survey.pk)
+        if not locked.accepts_answers(now):
+            raise SurveyError("The round takes no answers now.", code="closed")
+        interval = timedelta(hours=settings.REMINDER_MANUAL_INTERVAL_HOURS)
+        last = (
+            locked.reminders.filter(kind=Reminder.Kind.MANUAL)
+            .order_by("-sent_at")
+            .values_list("sent_at", flat=True)
+            .first()
+        )
+        if last is not None and now - last < interval:
+            raise SurveyError(
+                f"A reminder was sent {when(last)}; the next may go {when(last + interval)}.",
+                code="too_soon",
+            )
+        return _remind(locked, now=now, sent_by=sent_by)
+
+
+def _remind(survey: Survey, *, now: datetime, sent_by: User | None = None) -> int:
+    """E-mail the members of ``survey`` who have not submitted: automatic reminders
+    (``sent_by`` None) once per person, a lead's to everyone not yet submitted."""
+    kind = Reminder.Kind.AUTOMATIC if sent_by is None else Reminder.Kind.MANUAL
+    already = (
+        set(survey.reminders.filter(kind=kind).values_list("user_id", flat=True))
+        if kind == Reminder.Kind.AUTOMATIC
+        else set()
+    )
+    submitted = set(
+        survey.responses.filter(status="submitted").values_list("respondent_key", flat=True)
+    )
+    memberships = (
+        Membership.objects.filter(team__in=survey.teams.all())
+        .exclude(user__email="")
+        .select_related("user", "team")
+    )
     sent = 0
-    for survey in surveys:
-        already = set(survey.reminders.values_list("user_id", flat=True))
-        submitted = set(
-            survey.responses.filter(status="submitted").values_list("respondent_key", flat=True)
-        )
-        memberships = (
-            Membership.objects.filter(team__in=survey.teams.all())
-            .exclude(user__email="")
-            .select_related("user", "team")
-        )
-        for membership in memberships:
-            user = membership.user
-            if user.pk in already or respondent_key_for(user, survey) in submitted:
-                continue
-            with transaction.atomic():
+    for membership in memberships:
+        user = membership.user
+        if user.pk in already or respondent_key_for(user, survey) in submitted:
+            continue
+        with transaction.atomic():
+            if kind == Reminder.Kind.AUTOMATIC:
                 _, created = Reminder.objects.get_or_create(
-                    survey=survey, user=user, defaults={"sent_at": now}
+                    survey=survey, user=user, kind=kind, defaults={"sent_at": now}
                 )
                 if not created:
                     continue
-                send_mail(
-                    subject=f"Reminder: “{survey.title}” closes {when(survey.closes_at)}",
-                    message=render_to_string(
-                        "surveys/email/reminder.txt",
-                        {
-                            "survey": survey,
-                            "team": membership.team,
-                            "user": user,
-                            "site_url": settings.SITE_URL,
-                            "path": f"/surveys/{survey.pk}/{membership.team.slug}/",
-                        },
-                    ),
-                    from_email=None,
-                    recipient_list=[user.email],
+            else:
+                Reminder.objects.create(
+                    survey=survey, user=user, kind=kind, sent_at=now, sent_by=sent_by
                 )
-            already.add(user.pk)
-            sent += 1
+            _send_reminder(survey, membership)
+        already.add(user.pk)
+        sent += 1
     return sent
+
+
+def _send_reminder(survey: Survey, membership: Membership) -> None:
+    user = membership.user
+    closes = f"closes {when(survey.closes_at)}" if survey.closes_at else "is open"
+    send_mail(
+        subject=f"Reminder: “{survey.title}” {closes}",
+        message=render_to_string(
+            "surveys/email/reminder.txt",
+            {
+                "survey": survey,
+                "team": membership.team,
+                "user": user,
+                "site_url": settings.SITE_URL,
+                "path": f"/surveys/{survey.pk}/{membership.team.slug}/",
+            },
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+    )
 
 
 def surveys_close_due(*, now: datetime | None = None) -> list[int]:

@@ -331,6 +331,8 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MLOps maturity <maturity@localhost>")
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 REMINDER_DAYS_BEFORE_CLOSE = env.int("REMINDER_DAYS_BEFORE_CLOSE", default=3)
+# A lead's "send a reminder now" goes at most once per survey in this many hours.
+REMINDER_MANUAL_INTERVAL_HOURS = env.int("REMINDER_MANUAL_INTERVAL_HOURS", default=24)
 
 # Directory of framework files loaded by `make run` and the demo.
 FRAMEWORKS_DIR = BASE_DIR / "maturity" / "frameworks"

@@ -307,3 +307,45 @@ def test_participation_names_who_has_not_submitted_in_named_rounds_only(
     page = client.get(f"/manage/surveys/{anonymous.pk}/").content.decode()
     assert "Not submitted yet" not in page and "maria" not in page and "alice" not in page
     assert "counts only" in page
+
+
+def test_send_a_reminder_now_is_rate_limited_and_logged(
+    client, lead, framework, team, member, manager, settings
+):
+    from django.core import mail
+
+    from surveys import services
+    from surveys.models import Reminder
+    from tests.conftest import complete_answers
+    from tests.factories import SurveyFactory
+
+    survey = SurveyFactory(framework=framework, teams=[team], status="open")
+    services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=services.respondent_key_for(member, survey),
+        answers=complete_answers(framework),
+    )
+    client.force_login(lead)
+    url = f"/manage/surveys/{survey.pk}/remind/"
+    client.post(url)
+    assert [m.to for m in mail.outbox] == [[manager.email]]  # alice has submitted
+    assert "Reminder: “" in mail.outbox[0].subject
+    page = client.get(f"/manage/surveys/{survey.pk}/").content.decode()
+    assert "Reminder sent to 1 person who had not submitted." in page
+    assert "Last reminder:" in page and "by lena, to 1 person" in page
+    client.post(url)  # too soon: nothing sent, a clear message
+    assert len(mail.outbox) == 1
+    assert "the next may go" in client.get(f"/manage/surveys/{survey.pk}/").content.decode()
+    assert list(Reminder.objects.values_list("kind", "sent_by__username")) == [("manual", "lena")]
+    # The automatic reminder is still due once: a manual one does not use it up.
+    settings.REMINDER_DAYS_BEFORE_CLOSE = 3
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    survey.closes_at = timezone.now() + timedelta(days=1)
+    survey.save()
+    assert services.reminders_send() == 1
+    assert services.reminders_send() == 0
