@@ -6,33 +6,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('surveys', '0015_run_programme_permission'),
+        ("surveys", "0015_run_programme_permission"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='reminder',
-            name='reminder_once_per_survey',
+            model_name="reminder",
+            name="reminder_once_per_survey",
         ),
         migrations.AddField(
-            model_name='reminder',
-            name='kind',
-            field=models.CharField(choices=[('automatic', 'Automatic'), ('manual', 'Sent by a lead')], default='automatic', max_length=16),
+            model_name="reminder",
+            name="kind",
+            field=models.CharField(
+                choices=[("automatic", "Automatic"), ("manual", "Sent by a lead")],
+                default="automatic",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='reminder',
-            name='sent_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="reminder",
+            name="sent_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reminder',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'automatic')), fields=('survey', 'user'), name='reminder_automatic_once_per_survey'),
+            model_name="reminder",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "automatic")),
+                fields=("survey", "user"),
+                name="reminder_automatic_once_per_survey",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reminder',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['automatic', 'manual'])), name='reminder_kind_valid'),
+            model_name="reminder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind__in", ["automatic", "manual"])),
+                name="reminder_kind_valid",
+            ),
         ),
     ]
