@@ -11,5 +11,10 @@ urlpatterns = [
     path("teams/<slug:slug>/", views.team_report, name="team-report"),
     path("teams/<slug:slug>/targets/", views.team_targets, name="team-targets"),
     path("teams/<slug:slug>/report.pdf", views.team_report_pdf, name="team-report-pdf"),
+    path(
+        "teams/<slug:slug>/<str:kind>.<str:fmt>",
+        views.team_export,
+        name="team-export",
+    ),
     path("teams/<slug:slug>/ml-test-score/", views.team_ml_test_score, name="team-ml-test-score"),
 ]

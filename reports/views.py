@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 import orjson
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -23,7 +25,7 @@ from django.views.decorators.http import require_POST
 from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
 from maturity.selectors import framework_scale
-from reports import selectors, services
+from reports import exports, selectors, services
 from reports.charts import radar_svg
 from reports.forms import OrgTableForm, TargetsForm
 from surveys import selectors as survey_selectors
@@ -139,6 +141,7 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "team": team,
             "survey": survey,
             "surveys": surveys,
+            "downloads": can_set_targets,
             "body": mark_safe(body["html"]),  # noqa: S308 - a rendered template
             "targets_fields": (
                 mark_safe(body["targets_html"]) if can_set_targets else None  # noqa: S308
@@ -189,6 +192,35 @@ def team_report_pdf(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
     response["Content-Disposition"] = (
         f'attachment; filename="maturity-{team.slug}-survey-{survey.pk}.pdf"'
     )
+    return response
+
+
+# What a team's managers download from its report: scores in every round, answers only in
+# named rounds (an anonymous round's answers stay with the admins' audited exports).
+MANAGER_EXPORT_FORMATS = ("csv", "xlsx")
+
+
+@login_required
+def team_export(
+    request: AuthenticatedHttpRequest, slug: str, kind: str, fmt: str
+) -> HttpResponseBase:
+    """A team's scores (or, in named rounds, answers) of one round as CSV or XLSX, for its
+    managers (and managers above it, and admins): the admins' export (reports.exports) for
+    one team, under the same rules (withheld teams have no rows), recorded in the export
+    audit log (via "web"). Others get 404, like the report itself."""
+    managed = survey_selectors.managed_team_ids(request.user)
+    team, survey, _ = _resolve(request, slug, managed)
+    if not _can_set_targets(managed, team) or fmt not in MANAGER_EXPORT_FORMATS:
+        raise Http404("No such download.")
+    if kind not in ("scores", "answers") or (kind == "answers" and survey.anonymous):
+        raise Http404("No such download.")
+    export_request = exports.ExportRequest(kind=kind, survey=survey, team=team, format=fmt)
+    if exports.export_rows_upper_bound(export_request) > settings.EXPORT_SYNC_MAX_ROWS:
+        messages.error(request, "This download is too large for the page: ask an admin.")
+        return redirect(f"/reports/teams/{team.slug}/?survey={survey.pk}")
+    export = exports.export_start(export_request, user=request.user, via="web")
+    response = StreamingHttpResponse(export.stream(), content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export_request.filename()}"'
     return response
 
 

@@ -349,3 +349,54 @@ def test_send_a_reminder_now_is_rate_limited_and_logged(
     survey.save()
     assert services.reminders_send() == 1
     assert services.reminders_send() == 0
+
+
+def test_a_manager_downloads_their_teams_scores_and_named_answers(
+    client, framework, team, member, manager, other_team
+):
+    from reports.models import ExportAudit
+    from reports.services import aggregate
+    from surveys import services
+    from tests.conftest import complete_answers
+    from tests.factories import SurveyFactory
+
+    survey = SurveyFactory(framework=framework, teams=[team, other_team], status="open")
+    services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=services.respondent_key_for(member, survey),
+        answers=complete_answers(framework, 3),
+    )
+    aggregate(survey=survey)
+    client.force_login(manager)
+    page = client.get(f"/reports/teams/recsys/?survey={survey.pk}").content.decode()
+    assert f"/reports/teams/recsys/scores.xlsx?survey={survey.pk}" in page
+    response = client.get(f"/reports/teams/recsys/scores.csv?survey={survey.pk}")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    assert "recsys" in body and "fraud" not in body
+    response = client.get(f"/reports/teams/recsys/answers.xlsx?survey={survey.pk}")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:2] == b"PK"  # a zip: an XLSX workbook
+    assert set(ExportAudit.objects.values_list("via", "kind", "actor")) == {
+        ("web", "scores", "maria"),
+        ("web", "answers", "maria"),
+    }
+    # Not another team's, not a member's, not another format.
+    assert client.get(f"/reports/teams/fraud/scores.csv?survey={survey.pk}").status_code == 404
+    assert client.get(f"/reports/teams/recsys/scores.json?survey={survey.pk}").status_code == 404
+    client.force_login(member)
+    assert client.get(f"/reports/teams/recsys/scores.csv?survey={survey.pk}").status_code == 404
+    assert (
+        "scores.xlsx"
+        not in client.get(f"/reports/teams/recsys/?survey={survey.pk}").content.decode()
+    )
+
+
+def test_no_answers_download_in_an_anonymous_round(client, framework, team, manager):
+    from tests.factories import SurveyFactory
+
+    survey = SurveyFactory(framework=framework, teams=[team], status="closed", anonymous=True)
+    client.force_login(manager)
+    assert client.get(f"/reports/teams/recsys/answers.csv?survey={survey.pk}").status_code == 404
