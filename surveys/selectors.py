@@ -167,6 +167,13 @@ def answered_question_ids(response: Response) -> set[int]:
     return set(response.answers.filter(answered()).values_list("question_id", flat=True))
 
 
+def same_answers(one: Response, other: Response) -> bool:
+    """Tell whether two responses hold exactly the same answers (choice, N/A, don't know
+    and comment of every question)."""
+    fields = ("question_id", "score", "na", "dont_know", "comment")
+    return set(one.answers.values_list(*fields)) == set(other.answers.values_list(*fields))
+
+
 def respondent_answered_ids(survey: Survey, team: Team, respondent_key: str) -> set[int]:
     """Return the ids of the questions the respondent's answers cover now: their draft's,
     else their counted submission's, else none. Reads only (starts no draft)."""

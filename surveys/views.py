@@ -704,6 +704,10 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
     closed = _closed_page(request, survey, team)
     if closed:
         return closed
+    if request.method == "POST":
+        already = _submitted_before(request, survey, team, respondent.key)
+        if already is not None:
+            return already
     response = services.response_start(
         survey=survey, team=team, respondent_key=respondent.key, respondent=respondent.user
     )
@@ -746,9 +750,44 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
             "new_in_scope": selectors.new_in_scope(survey, team, respondent.key, plan),
             "scope": _scope_note(survey, team, plan),
             "error": error,
+            "draft": response,
         },
         status=422 if error else 200,
     )
+
+
+def _submitted_before(
+    request: HttpRequest, survey: Survey, team: Team, respondent_key: str
+) -> HttpResponse | None:
+    """Refuse a second submission of the same answers: the review page posted is of a draft
+    already submitted (the browser's Back button showed it again), or the draft holds
+    exactly the answers of the counted submission. Either way nothing new is submitted:
+    the respondent is sent to the done page, told why. None when the submission may go."""
+    posted = request.POST.get("draft", "")
+    counted = Response.objects.filter(
+        survey=survey, team=team, respondent_key=respondent_key, status="submitted"
+    ).first()
+    if counted is None:
+        return None
+    stale = (
+        posted.isascii()
+        and posted.isdigit()
+        and not Response.objects.filter(
+            pk=int(posted), respondent_key=respondent_key, status="draft"
+        ).exists()
+    )
+    draft = Response.objects.filter(
+        survey=survey, team=team, respondent_key=respondent_key, status="draft"
+    ).first()
+    if stale:
+        message = "These answers were already submitted: nothing was submitted twice."
+    elif draft is not None and selectors.same_answers(draft, counted):
+        draft.delete()
+        message = "Nothing changed since your submission: it stands as it was."
+    else:
+        return None
+    messages.info(request, message)
+    return redirect("survey-done", survey.pk, team.slug)
 
 
 @_login_or_invitee
@@ -930,7 +969,14 @@ def survey_done(request: HttpRequest, survey_id: int, team_slug: str) -> HttpRes
     return render(
         request,
         "surveys/done.html",
-        {"survey": survey, "team": team, "submitted": submitted},
+        {
+            "survey": survey,
+            "team": team,
+            "submitted": submitted,
+            # Where the respondent may read the team's results (the report itself says
+            # when they are withheld or not scored yet).
+            "results": team.pk in selectors.readable_team_ids(request.user, survey),
+        },
     )
 
 

@@ -821,3 +821,61 @@ def test_a_page_posted_after_the_close_gives_its_comments_back_to_copy(
     assert second.text not in html and "dropped" not in html
     assert not Answer.objects.exists()
     assert client.get(dimension_url(survey, team, dimension.key)).status_code == 200
+
+
+def test_respondent_loop_done_page_back_button_and_unchanged_resubmission(
+    client, survey, team, member, framework
+):
+    """Issue 18: the done page links to the results and to the review page; a review page
+    posted again (Back) or an unchanged draft submits nothing twice."""
+    client.force_login(member)
+    review_url = reverse("survey-review", args=[survey.pk, team.slug])
+    for dimension in framework.dimensions.all():
+        client.post(dimension_url(survey, team, dimension.key), page_post(dimension, "1"))
+    first_page = client.get(review_url)
+    draft_id = first_page.context["draft"].pk
+    assert f'name="draft" value="{draft_id}"' in first_page.content.decode()
+    assert client.post(review_url, {"draft": draft_id}).status_code == 302
+    done = client.get(reverse("survey-done", args=[survey.pk, team.slug])).content.decode()
+    assert f"/reports/teams/{team.slug}/?survey={survey.pk}" in done
+    assert f'href="{review_url}">Change your answers' in done
+
+    # Back: the same review page is posted again.
+    response = client.post(review_url, {"draft": draft_id}, follow=True)
+    assert "already submitted: nothing was submitted twice" in response.content.decode()
+    assert Response.objects.filter(status__in=["submitted", "superseded"]).count() == 1
+
+    # "Change your answers", then submit without changing anything.
+    again = client.get(review_url).context["draft"].pk
+    response = client.post(review_url, {"draft": again}, follow=True)
+    assert "Nothing changed since your submission" in response.content.decode()
+    assert Response.objects.filter(status__in=["submitted", "superseded"]).count() == 1
+    assert not Response.objects.filter(status="draft").exists()
+
+    # A real change is submitted and replaces the first submission.
+    dimension = first_dimension(framework)
+    client.post(dimension_url(survey, team, dimension.key), page_post(dimension, "3"))
+    draft = Response.objects.get(status="draft")
+    assert client.post(review_url, {"draft": draft.pk}).status_code == 302
+    assert Response.objects.filter(status="superseded").count() == 1
+    assert Response.objects.filter(status="submitted").count() == 1
+
+
+def test_done_page_offers_results_only_to_those_who_may_read_them(
+    client, survey, team, member, framework
+):
+    from surveys.services import respondent_key_for, response_submit
+    from tests.conftest import complete_answers
+
+    survey.members_see_results = False
+    survey.save()
+    response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=respondent_key_for(member, survey),
+        answers=complete_answers(framework),
+    )
+    client.force_login(member)
+    done = client.get(reverse("survey-done", args=[survey.pk, team.slug])).content.decode()
+    assert "your answers are submitted" in done and "/reports/teams/" not in done
