@@ -85,8 +85,10 @@ def test_member_fills_half_leaves_resumes_reviews_submits_and_resubmits(
     submitted = Response.objects.get(status="submitted")
     assert submitted.answers.count() == framework.questions.count()
 
-    # Resubmit with one answer changed.
+    # Resubmit with one answer changed: "Change your answers" opens the review page.
     page.get_by_role("link", name="Change your answers").click()
+    expect(page.get_by_role("heading", name="Review your answers")).to_be_visible()
+    page.locator(".review-dimension h2 a").first.click()
     changed = page.locator("fieldset.question").first
     changed_key = changed.get_attribute("id").removeprefix("q-")
     changed.locator("input[value='4']").check()
@@ -99,6 +101,15 @@ def test_member_fills_half_leaves_resumes_reviews_submits_and_resubmits(
     assert Response.objects.get(pk=submitted.pk).status == "superseded"
     assert Answer.objects.get(response=counted, question__key=changed_key).score == 4
     assert Answer.objects.filter(response=counted).count() == framework.questions.count()
+
+    # Back to the review page already submitted: its Submit submits nothing twice (the
+    # page as it was, or reloaded with the submitted answers unchanged).
+    page.go_back()
+    page.get_by_role("button", name="Submit answers").click()
+    expect(
+        page.get_by_text(re.compile("nothing was submitted twice|Nothing changed since"))
+    ).to_be_visible()
+    assert Response.objects.filter(status="submitted").get().pk == counted.pk
 
 
 def test_anonymous_invitee_answers_without_an_account_on_a_phone(
