@@ -39,7 +39,7 @@ def assert_fits(page, url: str, status: int = 200) -> None:
     if page.locator(".chart").count():  # charts are drawn after the scripts ran
         expect(page.locator(".chart.rendered svg").first).to_be_attached()
     width, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert inner == WIDTH, (url, inner)
+    assert inner == WIDTH, (url, inner, page.evaluate(STICKING_OUT))
     assert width <= inner, (url, width, page.evaluate(STICKING_OUT))
 
 
