@@ -400,3 +400,19 @@ def test_no_answers_download_in_an_anonymous_round(client, framework, team, mana
     survey = SurveyFactory(framework=framework, teams=[team], status="closed", anonymous=True)
     client.force_login(manager)
     assert client.get(f"/reports/teams/recsys/answers.csv?survey={survey.pk}").status_code == 404
+
+
+def test_programme_lead_command_grants_and_revokes(client, member):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    call_command("programme_lead", "alice", stdout=io.StringIO())
+    client.force_login(member)
+    assert client.get("/manage/").status_code == 200
+    call_command("programme_lead", "alice", "--revoke", stdout=io.StringIO())
+    member = type(member).objects.get(pk=member.pk)  # a fresh permission cache
+    client.force_login(member)
+    assert client.get("/manage/").status_code == 403
+    with pytest.raises(CommandError, match="No user named 'ghost'"):
+        call_command("programme_lead", "ghost")
