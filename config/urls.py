@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import accounts, health, observability
+from config import health, observability
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -17,7 +17,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/", include(accounts.urlpatterns)),
+    path("accounts/", include("accounts.urls")),
     path("reports/", include("reports.urls")),
     path("manage/", include("console.urls")),
     path("", include("surveys.urls")),

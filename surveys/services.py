@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts.zones import zone_of
 from common.db import insert_rows
 from common.errors import ApplicationError
 from common.times import when
@@ -1452,7 +1453,8 @@ def _remind(survey: Survey, *, now: datetime, sent_by: User | None = None) -> in
 
 def _send_reminder(survey: Survey, membership: Membership) -> None:
     user = membership.user
-    closes = f"closes {when(survey.closes_at)}" if survey.closes_at else "is open"
+    zone = zone_of(user)  # the recipient's, not the sender's
+    closes = f"closes {when(survey.closes_at, zone)}" if survey.closes_at else "is open"
     send_mail(
         subject=f"Reminder: “{survey.title}” {closes}",
         message=render_to_string(
@@ -1463,6 +1465,7 @@ def _send_reminder(survey: Survey, membership: Membership) -> None:
                 "user": user,
                 "site_url": settings.SITE_URL,
                 "path": f"/surveys/{survey.pk}/{membership.team.slug}/",
+                "zone": zone,
             },
         ),
         from_email=None,

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "auditlog",
     "drf_spectacular_sidecar",
     "maturity",
+    "accounts",
     "surveys",
     "evidence",
     "reports",
@@ -59,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in person's time zone, from their session (accounts.zones).
+    "accounts.zones.TimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

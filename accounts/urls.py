@@ -1,4 +1,5 @@
-"""Accounts: password reset and change (Django's views, our templates and one rule).
+"""Accounts: password reset and change (Django's views, our templates and one rule), and
+the profile (name and time zone).
 
 People added by e-mail (the console's membership import) get an account without a usable
 password. Django's reset form e-mails only accounts that have one; ours e-mails every active
@@ -8,37 +9,14 @@ password (owning the mailbox is the proof, as for any reset).
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
-from django.contrib.auth import forms as auth_forms
-from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
-
-
-class PasswordResetForm(auth_forms.PasswordResetForm):
-    def get_users(self, email: str) -> Iterator[User]:
-        """Every active account with this e-mail (any case), with a password or not."""
-        model = get_user_model()
-        for user in model.objects.filter(email__iexact=email, is_active=True):
-            if _same_address(email, user.email):
-                yield user
-
-
-def _same_address(one: str, other: str) -> bool:
-    """Compare addresses as Django's reset form does: NFKC-normalised, case-folded."""
-    return (
-        unicodedata.normalize("NFKC", one).casefold()
-        == unicodedata.normalize("NFKC", other).casefold()
-    )
-
+from accounts import views
+from accounts.forms import PasswordResetForm
 
 urlpatterns = [
+    path("profile/", views.profile, name="profile"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(form_class=PasswordResetForm),

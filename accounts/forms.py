@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+from django import forms
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
+
+from accounts.zones import zone_names
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    def get_users(self, email: str) -> Iterator[User]:
+        """Every active account with this e-mail (any case), with a password or not."""
+        model = get_user_model()
+        for user in model.objects.filter(email__iexact=email, is_active=True):
+            if _same_address(email, user.email):
+                yield user
+
+
+def _same_address(one: str, other: str) -> bool:
+    """Compare addresses as Django's reset form does: NFKC-normalised, case-folded."""
+    return (
+        unicodedata.normalize("NFKC", one).casefold()
+        == unicodedata.normalize("NFKC", other).casefold()
+    )
+
+
+class ProfileForm(forms.Form):
+    first_name = forms.CharField(max_length=150, required=False, label="First name")
+    last_name = forms.CharField(max_length=150, required=False, label="Last name")
+    time_zone = forms.ChoiceField(
+        required=False,
+        label="Time zone",
+        help_text="Every time is shown in this zone, with its name.",
+    )
+
+    def __init__(self, *args: Any, default_zone: str = "UTC", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("", f"The organisation's ({default_zone})")]
+        choices += [(name, name.replace("_", " ")) for name in zone_names()]
+        cast("forms.ChoiceField", self.fields["time_zone"]).choices = choices
