@@ -322,6 +322,9 @@ class TeamReport:
     evidence_snapshots: list[Snapshot] = field(default_factory=list)
     # Per snapshot content: files the collectors could not read (their facts are unknown).
     evidence_problems: dict[int, list[str]] = field(default_factory=dict)
+    # A parent team that does not take the round itself: its roll-up of the teams below it,
+    # shown side by side (rollup_children).
+    children: list[ChildRow] = field(default_factory=list)
 
     @property
     def unread_files(self) -> list[tuple[str, str]]:
@@ -404,6 +407,49 @@ class TeamReport:
             "series": series,
             "levels": [{"name": lvl.name, "threshold": lvl.threshold} for lvl in self.levels],
         }
+
+
+@dataclass
+class ChildRow:
+    """A team below a roll-up, as its parent's report shows it: overall and per dimension
+    (``dimensions``: dimension key -> (score, level)); nothing of a withheld team."""
+
+    team: Team
+    withheld: bool
+    n_respondents: int
+    score: float | None = None
+    level: int | None = None
+    level_name: str = ""
+    dimensions: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # The dimension scores in the order of the report's dimensions (None: no score).
+    cells: list[tuple[float, int] | None] = field(default_factory=list)
+
+
+def rollup_children(survey: Survey, team: Team, level_names: dict[int, str]) -> list[ChildRow]:
+    """Return the round's teams below ``team`` (its whole subtree), by name, with their
+    scores: what a roll-up pools, side by side. Withheld teams (anonymous rounds) show only
+    that they are withheld. Three statements."""
+    below = team_with_descendants({team.pk}) - {team.pk}
+    scores = (
+        TeamScore.objects.filter(survey=survey, team_id__in=below, is_rollup=False)
+        .select_related("team")
+        .order_by("team__name")
+    )
+    rows = []
+    for score in scores:
+        withheld = is_withheld(survey, score.n_respondents)
+        row = ChildRow(score.team, withheld, score.n_respondents)
+        if not withheld:
+            row.score, row.level = score.score, score.level
+            row.level_name = level_names.get(score.level, "") if score.level is not None else ""
+        rows.append(row)
+    shown_ids = [score.pk for score, row in zip(scores, rows, strict=True) if not row.withheld]
+    by_score = {row.team.pk: row for row in rows}
+    for team_id, key, value, level in DimensionScore.objects.filter(
+        team_score_id__in=shown_ids
+    ).values_list("team_score__team_id", "dimension__key", "score", "level"):
+        by_score[team_id].dimensions[key] = (value, level)
+    return rows
 
 
 def previous_survey(survey: Survey, team: Team) -> Survey | None:
@@ -619,7 +665,7 @@ def _page_version(survey: Survey, rows: tuple[object, ...]) -> tuple[object, ...
     return (survey.pk, *fields, survey.closed_at, survey.framework_id, *rows, renewal)
 
 
-def team_report_version(survey: Survey, team: Team) -> tuple[object, ...]:
+def team_report_version(survey: Survey, team: Team, *, rollup: bool = False) -> tuple[object, ...]:
     """Return the version of everything the team report of ``team`` in ``survey`` shows:
     page_version with the team's own rows (_TEAM_REPORT_VERSION_SQL) and names. A report
     cached under it is never stale.
@@ -630,12 +676,14 @@ def team_report_version(survey: Survey, team: Team) -> tuple[object, ...]:
     report only when it moves a median it shows (in a busy round, each scoring run renewed
     every team's report: BENCHMARKS.md, "Respondents under load"). Out-of-date figures
     (the worker has not stored them yet) make the version hold every team's snapshots, as
-    the page then computes the figures itself.
+    the page then computes the figures itself. So does a roll-up's (``rollup``: a parent
+    that does not take the round), which shows the teams below it side by side.
     """
     row = _version_row(survey, _TEAM_REPORT_VERSION_SQL, team=team.pk)
     snapshots, rest, stored_version, medians = row[:3], row[3:-2], row[-2], row[-1]
     others: tuple[object, ...] = snapshots
-    if stored_version is not None and stored_version == figures_version(survey, snapshots):
+    current = stored_version is not None and stored_version == figures_version(survey, snapshots)
+    if current and not rollup:
         if isinstance(medians, str | bytes):  # SQLite answers JSON as text
             medians = orjson.loads(medians)
         by_key = cast(dict[str, float | None], medians)  # SurveyFigures.dimension_medians
@@ -729,6 +777,10 @@ def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> T
     report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
     report.profile = team_profile(survey, team)
     report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])
+    if team_score.is_rollup:
+        report.children = rollup_children(survey, team, level_names)
+        for child in report.children:
+            child.cells = [child.dimensions.get(row.dimension.key) for row in report.dimensions]
 
     report.previous_survey = previous_survey(survey, team)
     if report.previous_survey is not None:

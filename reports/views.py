@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,6 +28,7 @@ from maturity.selectors import framework_scale
 from reports import exports, selectors, services
 from reports.charts import radar_svg
 from reports.forms import OrgTableForm, TargetsForm
+from reports.models import TeamScore
 from surveys import selectors as survey_selectors
 from surveys import services as survey_services
 from surveys.models import Membership, Survey, Team
@@ -37,14 +38,19 @@ if TYPE_CHECKING:
 
 
 def _surveys_of(team: Team, user: User, managed: set[int] | None) -> list[Survey]:
-    """The rounds of ``team`` (not drafts) whose results ``user`` may read, newest first.
+    """The rounds of ``team`` (not drafts) whose results ``user`` may read, newest first:
+    those it takes, and those with a roll-up of it (a parent team that does not take the
+    round; ``takes_part`` False).
 
     The same rule as surveys.selectors.readable_team_ids, for one team: admins and the
     team's managers (or managers above it) read every round; a member reads the rounds
     that let members see results. ``managed``: surveys.selectors.managed_team_ids(user).
     """
+    takes_part = Survey.teams.through.objects.filter(survey=OuterRef("pk"), team=team)
+    rolled_up = TeamScore.objects.filter(survey=OuterRef("pk"), team=team, is_rollup=True)
     surveys = (
-        Survey.objects.filter(teams=team)
+        Survey.objects.annotate(takes_part=Exists(takes_part))
+        .filter(Q(takes_part=True) | Exists(rolled_up))
         .exclude(status=Survey.Status.DRAFT)
         .select_related("framework")
         .order_by("-opens_at")
@@ -89,7 +95,7 @@ class TeamReportBody(TypedDict):
     targets_html: str
 
 
-def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
+def team_report_body(survey: Survey, team: Team, *, rollup: bool = False) -> TeamReportBody:
     """Return the team report's body for ``team`` in ``survey``, rendered once per version.
 
     The body (everything but the page around it and the targets form, which carry the
@@ -97,7 +103,7 @@ def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
     report. It is cached under selectors.team_report_version and the time zone it is
     shown in, so a page view costs that version's one statement and a cache read.
     """
-    version = selectors.team_report_version(survey, team)
+    version = selectors.team_report_version(survey, team, rollup=rollup)
 
     def build() -> TeamReportBody:
         report = selectors.team_report(survey, team, services.current_figures(survey))
@@ -132,7 +138,8 @@ def team_report_body(survey: Survey, team: Team) -> TeamReportBody:
 def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     managed = survey_selectors.managed_team_ids(request.user)
     team, survey, surveys = _resolve(request, slug, managed)
-    body = team_report_body(survey, team)
+    takes_part = getattr(survey, "takes_part", True)
+    body = team_report_body(survey, team, rollup=not takes_part)
     can_set_targets = _can_set_targets(managed, team) and not body["withheld"]
     return render(
         request,
@@ -141,7 +148,7 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "team": team,
             "survey": survey,
             "surveys": surveys,
-            "downloads": can_set_targets,
+            "downloads": can_set_targets and takes_part,
             "body": mark_safe(body["html"]),  # noqa: S308 - a rendered template
             "targets_fields": (
                 mark_safe(body["targets_html"]) if can_set_targets else None  # noqa: S308
@@ -210,6 +217,8 @@ def team_export(
     audit log (via "web"). Others get 404, like the report itself."""
     managed = survey_selectors.managed_team_ids(request.user)
     team, survey, _ = _resolve(request, slug, managed)
+    if not getattr(survey, "takes_part", True):  # a roll-up: its teams' own downloads
+        raise Http404("No such download.")
     if not _can_set_targets(managed, team) or fmt not in MANAGER_EXPORT_FORMATS:
         raise Http404("No such download.")
     if kind not in ("scores", "answers") or (kind == "answers" and survey.anonymous):
