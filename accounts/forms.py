@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib.auth import forms as auth_forms
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 
 from accounts.zones import zone_names
 
@@ -45,3 +45,23 @@ class ProfileForm(forms.Form):
         choices = [("", f"The organisation's ({default_zone})")]
         choices += [(name, name.replace("_", " ")) for name in zone_names()]
         cast("forms.ChoiceField", self.fields["time_zone"]).choices = choices
+
+
+class SignUpForm(forms.Form):
+    """An account named by an e-mail address, with a password the validators accept."""
+
+    email = forms.EmailField(label="E-mail address", max_length=150)
+    password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
+    password2 = forms.CharField(label="Password again", strip=False, widget=forms.PasswordInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, second = data.get("password1"), data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords differ.")
+        elif first:
+            try:
+                password_validation.validate_password(first)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return data

@@ -17,6 +17,7 @@ from accounts.forms import PasswordResetForm
 
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
+    path("signup/", views.sign_up, name="signup"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(form_class=PasswordResetForm),

@@ -1,16 +1,21 @@
-"""The profile page: a person's name and time zone."""
+"""Account pages: the profile (name and time zone), the login page, open sign-up."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from accounts import zones
-from accounts.forms import ProfileForm
+from accounts.forms import ProfileForm, SignUpForm
 from accounts.models import Profile
+from accounts.services import AccountError, account_create
 from common.http import AuthenticatedHttpRequest
 
 
@@ -39,3 +44,37 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     zones.remember(request, zone)
     messages.success(request, "Profile saved.")
     return redirect("profile")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, telling the page whether open sign-up is on (ALLOW_SIGNUP)."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["allow_signup"] = settings.ALLOW_SIGNUP
+        return context
+
+
+def sign_up(request: HttpRequest) -> HttpResponse:
+    """Open sign-up, only when ALLOW_SIGNUP is set (404 otherwise): an account that belongs
+    to no team until someone adds it (invitations sign people up without this)."""
+    if not settings.ALLOW_SIGNUP:
+        raise Http404("Accounts are made by invitation here.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = account_create(
+                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
+            )
+        except AccountError as error:
+            form.add_error("email", error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request, "Your account is ready. Ask your lead to add you to your team."
+            )
+            return redirect("home")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/signup.html", {"form": form}, status=status)

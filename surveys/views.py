@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ParamSpec, Protocol
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -27,6 +28,8 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.forms import SignUpForm
+from accounts.services import AccountError, account_create
 from common.http import AuthenticatedHttpRequest
 from common.times import when
 from maturity.models import Dimension, Question
@@ -1030,7 +1033,7 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
         )
         return redirect_response
     if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
+        return _invitation_sign_up(request, token, invitation)
     if services.user_can_answer(request.user, team):
         return redirect("survey-start", survey.pk, team.slug)
     if request.method != "POST":
@@ -1041,6 +1044,36 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "surveys/invitation_invalid.html", {"error": error}, status=410)
     messages.success(request, f"You joined {team.name}.")
     return redirect("survey-start", survey.pk, team.slug)
+
+
+def _invitation_sign_up(request: HttpRequest, token: str, invitation: Invitation) -> HttpResponse:
+    """A named round's invitation opened by someone signed out: log in, or create an account
+    with the e-mail address and a password, which joins the team (the invitation is the
+    proof; it is used once)."""
+    survey, team = invitation.survey, invitation.team
+    login_url = f"{reverse('login')}?next={request.path}"
+    if request.method != "POST":
+        context = {"invitation": invitation, "form": SignUpForm(), "login_url": login_url}
+        return render(request, "surveys/invitation.html", context)
+    form = SignUpForm(request.POST)
+    if form.is_valid():
+        try:
+            user = account_create(
+                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
+            )
+        except AccountError as error:
+            form.add_error("email", error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            try:
+                services.invitation_accept(token=token, user=user)
+            except services.SurveyError as error:
+                context = {"error": error}
+                return render(request, "surveys/invitation_invalid.html", context, status=410)
+            messages.success(request, f"Your account is ready and you joined {team.name}.")
+            return redirect("survey-start", survey.pk, team.slug)
+    context = {"invitation": invitation, "form": form, "login_url": login_url}
+    return render(request, "surveys/invitation.html", context, status=400)
 
 
 @login_required

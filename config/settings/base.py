@@ -334,6 +334,8 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="MLOps maturity <maturity@localhost>")
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 REMINDER_DAYS_BEFORE_CLOSE = env.int("REMINDER_DAYS_BEFORE_CLOSE", default=3)
+# Open sign-up at /accounts/signup/ (off: accounts come from invitations, imports, SSO).
+ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=False)
 # A lead's "send a reminder now" goes at most once per survey in this many hours.
 REMINDER_MANUAL_INTERVAL_HOURS = env.int("REMINDER_MANUAL_INTERVAL_HOURS", default=24)
 
