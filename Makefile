@@ -25,7 +25,7 @@ demo: migrate
 	$(PY) manage.py seed_demo
 
 run: demo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Production-style server: gunicorn with config/gunicorn.py (DEBUG off, JSON access log).
 serve: $(VENV)/.runtime

@@ -71,7 +71,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         except AccountError as error:
             form.add_error("email", error.message)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.backends.AddressBackend")
             messages.success(
                 request, "Your account is ready. Ask your lead to add you to your team."
             )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from django import forms
@@ -45,8 +46,11 @@ class MembershipImportForm(forms.Form):
         return text
 
 
-def _parents(exclude: set[int]) -> QuerySet[Team]:
-    return Team.objects.filter(archived_at__isnull=True).exclude(pk__in=exclude).order_by("name")
+def _parents(exclude: set[int], keep: int | None = None) -> QuerySet[Team]:
+    """Active teams not in ``exclude``, and ``keep`` (a team's current parent, even when
+    archived: saving a rename must not move the team)."""
+    offered = Q(archived_at__isnull=True) | Q(pk=keep) if keep else Q(archived_at__isnull=True)
+    return Team.objects.filter(offered).exclude(pk__in=exclude).order_by("name")
 
 
 class TeamForm(forms.Form):
@@ -73,7 +77,7 @@ class TeamForm(forms.Form):
         self.team = team
         below = team_with_descendants({team.pk}) if team is not None else set()
         parent_field = cast("forms.ModelChoiceField[Team]", self.fields["parent"])
-        parent_field.queryset = _parents(below)
+        parent_field.queryset = _parents(below, keep=team.parent_id if team else None)
         if team is not None:
             del self.fields["slug"]
 
@@ -90,12 +94,15 @@ class MemberAddForm(forms.Form):
     person = forms.CharField(
         max_length=254,
         label="Person",
-        help_text="An e-mail address (a new account is made if there is none) or a username.",
+        help_text="An e-mail address (a new account is made if there is none) or a username. "
+        "To change someone's role, use the table above.",
     )
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
 
-_LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+_LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+# A round's dates: anything else is a typo (and 0001 or 9999 overflow date arithmetic).
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100  # what <input type="datetime-local"> sends and shows
 
 
 def _when_input() -> forms.DateTimeInput:
@@ -160,6 +167,14 @@ class SurveyForm(forms.Form):
             .order_by("name")
         )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("opens_at", "closes_at"):
+            moment = data.get(name)
+            if moment is not None and not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+                self.add_error(name, f"Choose a date from {EARLIEST_YEAR} to {LATEST_YEAR}.")
+        return data
+
     def changes(self) -> dict[str, Any]:
         """The survey's fields as services.survey_save takes them; ``teams`` are the ones
         ticked and, with ``subtree``, that team and every active team below it."""
@@ -193,3 +208,9 @@ class SurveyForm(forms.Form):
 
 class ExtendForm(forms.Form):
     closes_at = forms.DateTimeField(label="New closing time", widget=_when_input())
+
+    def clean_closes_at(self) -> datetime:
+        closes_at: datetime = self.cleaned_data["closes_at"]
+        if closes_at.year > LATEST_YEAR:
+            raise forms.ValidationError(f"Choose a date up to {LATEST_YEAR}.")
+        return closes_at

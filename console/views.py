@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
+from typing import TYPE_CHECKING, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -32,8 +33,11 @@ from surveys.membership_import import (
 )
 from surveys.membership_import import memberships_import as run_import
 from surveys.models import Membership, Reminder, Response, Survey, Team
-from surveys.selectors import participation, runs_programme
+from surveys.selectors import participation, readable_team_ids, runs_programme
 from surveys.services import SurveyError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 View = Callable[..., HttpResponse]
 
@@ -177,16 +181,30 @@ def team_archive(request: HttpRequest, slug: str) -> HttpResponse:
 def team_member_add(request: HttpRequest, slug: str) -> HttpResponse:
     """Add a person to the team, or set their role: the membership import's checks."""
     team = get_object_or_404(Team.objects.select_related("parent"), slug=slug)
+    if team.archived_at is not None:  # the form is not shown on an archived team
+        messages.error(
+            request, f'The team "{team.name}" is archived: make it active to add people.'
+        )
+        return redirect("console-team", slug=team.slug)
     form = MemberAddForm(request.POST)
     if form.is_valid():
         row = MembershipRow(1, form.cleaned_data["person"], team.slug, form.cleaned_data["role"])
+        check = memberships_import_rows([row], dry_run=True)
+        planned = check.rows[0] if check.rows else None
+        if planned is not None and planned.action != "add":
+            # Adding someone already in the team never changes their role by surprise.
+            form.add_error(
+                "person",
+                f"{planned.email} is already {planned.previous_role} of {team.name}: "
+                "change the role in the table above.",
+            )
+            return _team_page(request, team, add_form=form, status=400)
         outcome = memberships_import_rows([row])
         for error in outcome.errors:
             form.add_error("person" if error.column in ("", "email") else None, error.message)
         if outcome.applied:
             done = outcome.rows[0]
-            what = {"add": "added", "change role": "now", "unchanged": "already"}[done.action]
-            messages.success(request, f"{done.email} {what} {done.role} of {team.name}.")
+            messages.success(request, f"{done.email} added to {team.name} as {done.role}.")
             return redirect("console-team", slug=team.slug)
     return _team_page(request, team, add_form=form, status=400)
 
@@ -210,6 +228,8 @@ def team_member(request: HttpRequest, slug: str, membership_id: int) -> HttpResp
             messages.error(request, " ".join(problems))
         elif outcome.rows[0].action == "change role":
             messages.success(request, f"{name} is now {row.role} of {membership.team.name}.")
+        else:
+            messages.info(request, f"{name} was already {row.role} of {membership.team.name}.")
     return redirect("console-team", slug=slug)
 
 
@@ -239,7 +259,7 @@ def memberships_import(request: HttpRequest) -> HttpResponse:
             f"{_count(counts['accounts_created'], 'account')} created.",
         )
         return redirect("console")
-    text = data if isinstance(data, str) else _text_of(data)
+    text = data if isinstance(data, str) else _text_of(data) or form.cleaned_data.get("text", "")
     shown = MembershipImportForm(initial={"text": text})
     context = _page(shown, outcome=outcome, text=text)
     return render(
@@ -333,6 +353,9 @@ def _survey_page(
     )
     context = {
         "survey": survey,
+        # Programme leads read the reports of the teams they manage (admins: all).
+        "reports": survey.status != "draft"
+        and bool(readable_team_ids(cast("User", request.user), survey)),
         "last_reminder": last,
         "form": form or SurveyForm(survey=survey, initial=SurveyForm.initial_of(survey)),
         "extend": extend or ExtendForm(),
@@ -364,8 +387,14 @@ def survey_status(request: HttpRequest, survey_id: int) -> HttpResponse:
     action = request.POST.get("action")
     try:
         if action == "open":
+            had_end = survey.closes_at is not None
             services.survey_open(survey=survey)
-            messages.success(request, f'"{survey.title}" is open for answers.')
+            note = (
+                " Its closing time had passed, so it has none now: extend it to set one."
+                if had_end and survey.closes_at is None
+                else ""
+            )
+            messages.success(request, f'"{survey.title}" is open for answers.{note}')
         elif action == "close":
             services.survey_close(survey=survey)
             messages.success(request, f'"{survey.title}" is closed; final scores are on their way.')

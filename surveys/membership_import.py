@@ -276,7 +276,7 @@ def _plan(
 ) -> tuple[list[PlannedRow], dict[str, User | None]]:
     """Check every row against the database and say what it would do; also return the
     accounts of the addresses (see _accounts)."""
-    users = _accounts({row.email.lower() for row in rows if row.email}, lock=lock)
+    users = _accounts({person_key(row.email) for row in rows if row.email}, lock=lock)
     teams_query = Team.objects.filter(slug__in={row.team for row in rows})
     teams = {team.slug: team for team in (teams_query.select_for_update() if lock else teams_query)}
     current = {
@@ -285,14 +285,14 @@ def _plan(
             team__in=teams.values(), user__in=[u for u in users.values() if u is not None]
         ).values_list("user_id", "team_id", "role")
     }
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[object, str], int] = {}
     planned = []
     for row in rows:
         problems = _row_problems(row, users, teams, seen)
         outcome.errors.extend(problems)
         if problems:
             continue
-        email, role = row.email.lower(), row.role.lower() or Membership.Role.MEMBER
+        email, role = person_key(row.email), row.role.lower() or Membership.Role.MEMBER
         user, team = users.get(email), teams[row.team]
         before = current.get((user.pk, team.pk), "") if user is not None else ""
         action: Action = "add" if not before else "unchanged" if before == role else "change role"
@@ -304,7 +304,7 @@ def _row_problems(
     row: MembershipRow,
     users: dict[str, User | None],
     teams: dict[str, Team],
-    seen: dict[tuple[str, str], int],
+    seen: dict[tuple[object, str], int],
 ) -> list[RowError]:
     problems = [
         RowError(row.line, column, message)
@@ -315,27 +315,37 @@ def _row_problems(
         )
         if message
     ]
-    key = (row.email.lower(), row.team)
-    if all(key) and key in seen:
-        message = f"Repeats line {seen[key]} (the same person in the same team)."
+    # The same person twice in a team, however written (address, username, case).
+    key = person_key(row.email)
+    user = users.get(key)
+    identity: tuple[object, str] = (user.pk if user is not None else key, row.team)
+    if key and row.team and identity in seen:
+        message = f"Repeats line {seen[identity]} (the same person in the same team)."
         problems.append(RowError(row.line, "", message))
-    seen.setdefault(key, row.line)
+    seen.setdefault(identity, row.line)
     return problems
 
 
+def person_key(value: str) -> str:
+    """How a row names a person: an address lower-cased, a username as written (Django's
+    usernames are case-sensitive: "ben" and "Ben" may be two people)."""
+    value = value.strip()
+    return value.lower() if "@" in value else value
+
+
 def _email_problem(value: str, users: dict[str, User | None]) -> str:
-    email = value.lower()
-    if not email:
+    key = person_key(value)
+    if not key:
         return "The e-mail address is missing."
-    if "@" not in email:  # the username of an existing account
-        if users.get(email) is None:
+    if "@" not in key:  # the username of an existing account
+        if users.get(key) is None:
             return f'No account is named "{value}"; a new account needs an e-mail address.'
         return ""
-    if not _valid_email(email):
+    if not _valid_email(key):
         return f'"{value}" is not an e-mail address.'
-    if email not in users:
-        return "Several accounts have this address: add this person by username."
-    if users[email] is None and len(email) > _USERNAME_MAX:
+    if key not in users:
+        return "Several accounts have this address (or name): add this person by username."
+    if users[key] is None and len(key) > _USERNAME_MAX:
         return (
             "No account has this address, and it is too long to name a new account "
             f"({_USERNAME_MAX} characters at most)."
@@ -368,29 +378,32 @@ def _valid_email(email: str) -> bool:
     return True
 
 
-def _accounts(emails: set[str], *, lock: bool) -> dict[str, User | None]:
-    """Map each lower-cased address to its one account: the account with that e-mail (any
-    case), else the account named by it; None when it has none. Addresses that several
-    accounts share are left out (their rows are refused)."""
-    if not emails:
+def _accounts(keys: set[str], *, lock: bool) -> dict[str, User | None]:
+    """Map each person_key to its one account, None when it has none.
+
+    An address matches the account with that e-mail (any case), else the account named by
+    it (any case); a username matches exactly. Keys that several accounts match are left
+    out (their rows are refused as ambiguous)."""
+    if not keys:
         return {}
+    emails = {key for key in keys if "@" in key}
+    names = keys - emails
     model = get_user_model()
     query = model.objects.annotate(
         email_lower=Lower("email"), username_lower=Lower("username")
-    ).filter(Q(email_lower__in=emails) | Q(username_lower__in=emails))
+    ).filter(Q(email_lower__in=emails) | Q(username_lower__in=emails) | Q(username__in=names))
     by_email: dict[str, list[User]] = {}
-    by_username: dict[str, User] = {}
+    by_username: dict[str, list[User]] = {}
     for user in query.select_for_update() if lock else query:
-        if user.email.lower() in emails:
-            by_email.setdefault(user.email.lower(), []).append(user)
-        by_username[user.username.lower()] = user
+        by_email.setdefault(user.email.lower(), []).append(user)
+        by_username.setdefault(user.username.lower(), []).append(user)
     found: dict[str, User | None] = {}
-    for email in emails:
-        matches = by_email.get(email, [])
-        if len(matches) == 1:
-            found[email] = matches[0]
-        elif not matches:
-            found[email] = by_username.get(email)
+    for key in names:
+        found[key] = next((u for u in by_username.get(key.lower(), []) if u.username == key), None)
+    for key in emails:
+        matches = by_email.get(key, []) or by_username.get(key, [])
+        if len(matches) <= 1:
+            found[key] = matches[0] if matches else None
     return found
 
 

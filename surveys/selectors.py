@@ -421,21 +421,24 @@ class TeamParticipation:
 
     @property
     def percent(self) -> int:
-        """Submitted as a share of the members (invitations included), rounded down."""
-        return progress_percent(self.submitted, max(self.members + self.invitations, 1))
+        """Submitted as a share of the members (invitations included), rounded down; never
+        over 100 (people who submitted may have left the team since)."""
+        invited = max(self.members + self.invitations, self.submitted, 1)
+        return progress_percent(self.submitted, invited)
 
 
 def participation(survey: Survey) -> list[TeamParticipation]:
     """Return the participation of each team of ``survey`` (by name), in five statements.
 
-    Counts: memberships, personal invitations (anonymous rounds; not revoked), respondents
-    with a draft and no counted response, counted (submitted) responses. Who has not
+    Counts: memberships of active accounts, personal invitations (anonymous rounds; not
+    revoked), respondents with a draft and no counted response, counted (submitted)
+    responses. Who has not
     submitted is worked out only in named rounds, from the respondent keys ``u:<user id>``.
     """
     teams = list(survey.teams.order_by("name"))
     rows = {team.pk: TeamParticipation(team) for team in teams}
-    counts = Membership.objects.filter(team__in=teams).values("team").annotate(n=Count("id"))
-    for count in counts:
+    active = Membership.objects.filter(team__in=teams, user__is_active=True)
+    for count in active.values("team").annotate(n=Count("id")):
         rows[count["team"]].members = count["n"]
     invited = Invitation.objects.filter(survey=survey, revoked=False).exclude(invitee_key="")
     for count in invited.values("team").annotate(n=Count("invitee_key", distinct=True)):
@@ -450,7 +453,7 @@ def participation(survey: Survey) -> list[TeamParticipation]:
         entry.submitted = len(submitted)
         entry.started = len(keys.get((team_id, Response.Status.DRAFT), set()) - submitted)
     if not survey.anonymous:
-        members = Membership.objects.filter(team__in=teams).select_related("user")
+        members = active.select_related("user")
         for membership in members.order_by("user__username"):
             submitted = keys.get((membership.team_id, Response.Status.SUBMITTED), set())
             if f"u:{membership.user_id}" not in submitted:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 import orjson
 from auditlog.context import disable_auditlog
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection, send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -168,7 +168,7 @@ def survey_problems(survey: Survey | None, changes: Mapping[str, Any]) -> dict[s
     opens_at = changes.get("opens_at", survey.opens_at if survey else None)
     closes_at = changes.get("closes_at", survey.closes_at if survey else None)
     if opens_at and closes_at and closes_at <= opens_at:
-        errors["closes_at"] = ["Must be after opens_at."]
+        errors["closes_at"] = ["Must be after opens_at (the closing time after the opening)."]
     already = set(survey.teams.values_list("pk", flat=True)) if survey else set()
     archived = sorted(
         team.slug
@@ -216,12 +216,16 @@ def survey_clone(*, survey: Survey) -> Survey:
     ones left out) and settings, opening now and lasting as long (when it had an end)."""
     now = timezone.now()
     duration = survey.closes_at - survey.opens_at if survey.closes_at else None
+    try:
+        closes_at = now + duration if duration else None
+    except OverflowError:  # a round "lasting" millennia: the clone gets no end
+        closes_at = None
     clone = Survey(
         title=f"{survey.title} (next round)"[:200],
         description=survey.description,
         framework=survey.framework,
         opens_at=now,
-        closes_at=now + duration if duration else None,
+        closes_at=closes_at,
         anonymous=survey.anonymous,
         min_group_size=survey.min_group_size,
         members_see_results=survey.members_see_results,
@@ -1386,11 +1390,14 @@ def reminders_send(*, now: datetime | None = None) -> int:
 
 def reminders_send_now(*, survey: Survey, sent_by: User, now: datetime | None = None) -> int:
     """A lead's "send a reminder now": e-mail every member of the round's teams who has not
-    submitted (and has an address). Returns how many were sent.
+    submitted (active accounts with an address). Returns how many e-mails are on their way.
 
     Raises SurveyError ``closed`` unless the round takes answers, and ``too_soon`` when a
     lead sent one for this survey less than REMINDER_MANUAL_INTERVAL_HOURS ago (people are
-    not to be flooded). Each e-mail is recorded (Reminder, kind manual, ``sent_by``).
+    not to be flooded). The reminders are recorded (Reminder, kind manual, ``sent_by``) in
+    one transaction with that check, and the e-mails go after it commits, from a worker
+    (surveys.tasks.send_manual_reminders): a slow mail server never holds the page, and a
+    failure after the commit can leave a recorded reminder unsent but never sends one twice.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -1409,68 +1416,101 @@ def reminders_send_now(*, survey: Survey, sent_by: User, now: datetime | None = 
                 f"A reminder was sent {when(last)}; the next may go {when(last + interval)}.",
                 code="too_soon",
             )
-        return _remind(locked, now=now, sent_by=sent_by)
+        due = _not_submitted(locked)
+        Reminder.objects.bulk_create(
+            Reminder(
+                survey=locked, user=m.user, kind=Reminder.Kind.MANUAL, sent_at=now, sent_by=sent_by
+            )
+            for m in due
+        )
+        pairs = [(m.user_id, m.team_id) for m in due]
+        transaction.on_commit(lambda: _send_later(locked.pk, pairs))
+    return len(pairs)
 
 
-def _remind(survey: Survey, *, now: datetime, sent_by: User | None = None) -> int:
-    """E-mail the members of ``survey`` who have not submitted: automatic reminders
-    (``sent_by`` None) once per person, a lead's to everyone not yet submitted."""
-    kind = Reminder.Kind.AUTOMATIC if sent_by is None else Reminder.Kind.MANUAL
-    already = (
-        set(survey.reminders.filter(kind=kind).values_list("user_id", flat=True))
-        if kind == Reminder.Kind.AUTOMATIC
-        else set()
+def _send_later(survey_id: int, pairs: list[tuple[int, int]]) -> None:
+    from surveys.tasks import send_manual_reminders  # the tasks module imports this one
+
+    send_manual_reminders.delay(survey_id, [list(pair) for pair in pairs])  # JSON: lists
+
+
+def reminders_deliver(*, survey: Survey, pairs: Sequence[tuple[int, int]]) -> int:
+    """Send the reminder e-mails of (user id, team id) ``pairs`` over one connection to the
+    mail server; people deactivated meanwhile are skipped. Returns how many were sent."""
+    wanted = set(pairs)
+    memberships = (
+        Membership.objects.filter(
+            user_id__in={user_id for user_id, _ in wanted},
+            team_id__in={team_id for _, team_id in wanted},
+            user__is_active=True,
+        )
+        .exclude(user__email="")
+        .select_related("user", "team")
     )
+    messages = [
+        _reminder_message(survey, membership)
+        for membership in memberships
+        if (membership.user_id, membership.team_id) in wanted
+    ]
+    if not messages:
+        return 0
+    with get_connection() as connection:
+        return connection.send_messages(messages) or 0
+
+
+def _not_submitted(survey: Survey) -> list[Membership]:
+    """The memberships of the round's teams whose person (active, with an address) has not
+    submitted."""
     submitted = set(
         survey.responses.filter(status="submitted").values_list("respondent_key", flat=True)
     )
     memberships = (
-        Membership.objects.filter(team__in=survey.teams.all())
+        Membership.objects.filter(team__in=survey.teams.all(), user__is_active=True)
         .exclude(user__email="")
         .select_related("user", "team")
     )
+    return [m for m in memberships if respondent_key_for(m.user, survey) not in submitted]
+
+
+def _remind(survey: Survey, *, now: datetime) -> int:
+    """Beat's automatic reminders: e-mail each member of ``survey`` who has not submitted,
+    once per person and survey."""
+    already = set(
+        survey.reminders.filter(kind=Reminder.Kind.AUTOMATIC).values_list("user_id", flat=True)
+    )
     sent = 0
-    for membership in memberships:
+    for membership in _not_submitted(survey):
         user = membership.user
-        if user.pk in already or respondent_key_for(user, survey) in submitted:
+        if user.pk in already:
             continue
         with transaction.atomic():
-            if kind == Reminder.Kind.AUTOMATIC:
-                _, created = Reminder.objects.get_or_create(
-                    survey=survey, user=user, kind=kind, defaults={"sent_at": now}
-                )
-                if not created:
-                    continue
-            else:
-                Reminder.objects.create(
-                    survey=survey, user=user, kind=kind, sent_at=now, sent_by=sent_by
-                )
-            _send_reminder(survey, membership)
+            _, created = Reminder.objects.get_or_create(
+                survey=survey, user=user, kind=Reminder.Kind.AUTOMATIC, defaults={"sent_at": now}
+            )
+            if not created:
+                continue
+            _reminder_message(survey, membership).send()
         already.add(user.pk)
         sent += 1
     return sent
 
 
-def _send_reminder(survey: Survey, membership: Membership) -> None:
+def _reminder_message(survey: Survey, membership: Membership) -> EmailMessage:
     user = membership.user
     zone = zone_of(user)  # the recipient's, not the sender's
     closes = f"closes {when(survey.closes_at, zone)}" if survey.closes_at else "is open"
-    send_mail(
-        subject=f"Reminder: “{survey.title}” {closes}",
-        message=render_to_string(
-            "surveys/email/reminder.txt",
-            {
-                "survey": survey,
-                "team": membership.team,
-                "user": user,
-                "site_url": settings.SITE_URL,
-                "path": f"/surveys/{survey.pk}/{membership.team.slug}/",
-                "zone": zone,
-            },
-        ),
-        from_email=None,
-        recipient_list=[user.email],
+    body = render_to_string(
+        "surveys/email/reminder.txt",
+        {
+            "survey": survey,
+            "team": membership.team,
+            "user": user,
+            "site_url": settings.SITE_URL,
+            "path": f"/surveys/{survey.pk}/{membership.team.slug}/",
+            "zone": zone,
+        },
     )
+    return EmailMessage(subject=f"Reminder: “{survey.title}” {closes}", body=body, to=[user.email])
 
 
 def surveys_close_due(*, now: datetime | None = None) -> list[int]:

@@ -1064,7 +1064,7 @@ def _invitation_sign_up(request: HttpRequest, token: str, invitation: Invitation
         except AccountError as error:
             form.add_error("email", error.message)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="accounts.backends.AddressBackend")
             try:
                 services.invitation_accept(token=token, user=user)
             except services.SurveyError as error:

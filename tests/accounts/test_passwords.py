@@ -79,3 +79,16 @@ def test_change_password_needs_the_old_one(client, member):
 def test_login_page_offers_the_reset(client, db):
     page = client.get("/accounts/login/").content.decode()
     assert 'href="/accounts/password-reset/"' in page
+
+
+def test_an_address_logs_in_in_any_case(client, team):
+    from django.contrib.auth import get_user_model
+
+    memberships_import(b"email,team\nmia@example.com,recsys\n")
+    mia = get_user_model().objects.get(username="mia@example.com")
+    mia.set_password("mia's long passphrase")
+    mia.save()
+    response = client.post(
+        "/accounts/login/", {"username": " Mia@Example.COM", "password": "mia's long passphrase"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/"

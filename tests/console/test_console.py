@@ -116,9 +116,9 @@ def test_an_uploaded_file_is_checked_and_a_wrong_one_refused(client, admin_user,
 
 def test_create_rename_move_and_archive_teams(client, lead, team):
     client.force_login(lead)
-    response = client.post("/manage/teams/new/", {"name": "ML Platform", "slug": "", "parent": ""})
+    response = client.post("/manage/teams/", {"name": "ML Platform", "slug": "", "parent": ""})
     assert response.status_code == 302 and response["Location"] == "/manage/teams/ml-platform/"
-    response = client.post("/manage/teams/new/", {"name": "ML Platform", "slug": ""})
+    response = client.post("/manage/teams/", {"name": "ML Platform", "slug": ""})
     assert response.status_code == 400
     assert "A team already has the slug &quot;ml-platform&quot;." in response.content.decode()
     # Move recsys under the platform team and rename it.
@@ -138,8 +138,10 @@ def test_create_rename_move_and_archive_teams(client, lead, team):
     assert client.post("/manage/teams/recsys/archive/").status_code == 302
     team.refresh_from_db()
     assert team.archived_at is not None
-    response = client.post("/manage/teams/recsys/members/", {"person": "a@example.com"})
-    assert response.status_code == 400 and "archived" in response.content.decode()
+    response = client.post(
+        "/manage/teams/recsys/members/", {"person": "a@example.com"}, follow=True
+    )
+    assert "archived" in response.content.decode()
     client.post("/manage/teams/recsys/archive/", {"action": "unarchive"})
     team.refresh_from_db()
     assert team.archived_at is None
@@ -255,7 +257,7 @@ def test_round_rules_are_the_apis(client, lead, framework, team, member):
         "/manage/surveys/new/", round_form(framework, closes_at="2027-01-01T00:00")
     )
     assert response.status_code == 400
-    assert "Must be after opens_at." in response.content.decode()
+    assert "the closing time after the opening" in response.content.decode()
     # An archived team is not offered, so it cannot be ticked.
     response = client.post("/manage/surveys/new/", round_form(framework, teams=["gone"]))
     assert response.status_code == 400 and not Survey.objects.exists()
@@ -310,7 +312,7 @@ def test_participation_names_who_has_not_submitted_in_named_rounds_only(
 
 
 def test_send_a_reminder_now_is_rate_limited_and_logged(
-    client, lead, framework, team, member, manager, settings
+    client, lead, framework, team, member, manager, settings, django_capture_on_commit_callbacks
 ):
     from django.core import mail
 
@@ -328,8 +330,12 @@ def test_send_a_reminder_now_is_rate_limited_and_logged(
         answers=complete_answers(framework),
     )
     client.force_login(lead)
+    gone = MembershipFactory(team=team, user__username="gone")
+    gone.user.is_active = False  # a deactivated account is not reminded
+    gone.user.save()
     url = f"/manage/surveys/{survey.pk}/remind/"
-    client.post(url)
+    with django_capture_on_commit_callbacks(execute=True):  # the e-mails go after commit
+        client.post(url)
     assert [m.to for m in mail.outbox] == [[manager.email]]  # alice has submitted
     assert "Reminder: “" in mail.outbox[0].subject
     page = client.get(f"/manage/surveys/{survey.pk}/").content.decode()
@@ -416,3 +422,61 @@ def test_programme_lead_command_grants_and_revokes(client, member):
     assert client.get("/manage/").status_code == 403
     with pytest.raises(CommandError, match="No user named 'ghost'"):
         call_command("programme_lead", "ghost")
+
+
+def test_break_it_findings_on_teams(client, lead, team, member):
+    """Regressions of the break-it pass: a rename under an archived parent keeps the parent;
+    a team may be named "New"; adding someone already in the team never changes their role;
+    an archived team says why nobody can be added."""
+    parent = TeamFactory(slug="parent-x", name="Parent X")
+    team.parent = parent
+    team.save()
+    client.force_login(lead)
+    client.post("/manage/teams/parent-x/archive/")
+    response = client.post("/manage/teams/recsys/", {"name": "Recsys 2", "parent": "parent-x"})
+    assert response.status_code == 302
+    team.refresh_from_db()
+    assert (team.name, team.parent_id) == ("Recsys 2", parent.pk)
+    response = client.post("/manage/teams/", {"name": "New", "slug": ""})
+    assert response["Location"] == "/manage/teams/new/"
+    assert client.get("/manage/teams/new/").status_code == 200
+    Membership.objects.filter(user=member).update(role="manager")
+    response = client.post("/manage/teams/recsys/members/", {"person": "alice", "role": "member"})
+    assert response.status_code == 400
+    assert "alice is already manager of Recsys 2" in response.content.decode()
+    assert Membership.objects.get(user=member).role == "manager"
+    client.post("/manage/teams/recsys/archive/")
+    response = client.post(
+        "/manage/teams/recsys/members/", {"person": "x@example.com"}, follow=True
+    )
+    assert "is archived: make it active to add people." in response.content.decode()
+
+
+def test_break_it_findings_on_rounds_and_import(client, lead, framework, team, member):
+    from surveys.models import Survey
+    from tests.factories import SurveyFactory
+
+    client.force_login(lead)
+    response = client.post(
+        "/manage/surveys/new/",
+        round_form(framework, opens_at="0001-01-01T00:00", closes_at="9999-12-31T23:59"),
+    )
+    assert response.status_code == 400
+    assert "Choose a date from 2000 to 2100." in response.content.decode()
+    assert not Survey.objects.exists()
+    # A round made elsewhere with such dates still clones (without an end).
+    from datetime import UTC, datetime
+
+    odd = SurveyFactory(
+        framework=framework,
+        teams=[team],
+        opens_at=datetime(1, 1, 2, tzinfo=UTC),
+        closes_at=datetime(9999, 12, 30, tzinfo=UTC),
+    )
+    assert client.post(f"/manage/surveys/{odd.pk}/clone/").status_code == 302
+    assert Survey.objects.exclude(pk=odd.pk).get().closes_at is None
+    # An upload that is not UTF-8 keeps the text typed beside it.
+    latin1 = SimpleUploadedFile("m.csv", "email,team\nzoë@example.com,recsys\n".encode("latin-1"))
+    typed = "email,team\nkeep@example.com,recsys\n"
+    response = client.post(IMPORT, {"action": "check", "file": latin1, "text": typed})
+    assert response.status_code == 400 and response.context["text"] == typed

@@ -425,7 +425,7 @@ def test_admin_creates_opens_and_closes_a_survey(
                 "opens_at": "2030-01-02T00:00:00Z",
                 "closes_at": "2030-01-01T00:00:00Z",
             },
-            {"closes_at": ["Must be after opens_at."]},
+            {"closes_at": ["Must be after opens_at (the closing time after the opening)."]},
         ),
         (
             {"title": "x", "framework": "mlops", "min_group_size": 0},

@@ -264,8 +264,27 @@ def test_api_import_is_open_to_programme_leads(api, team):
 
 
 def test_a_username_names_an_existing_account_only(team, member):
-    outcome = memberships_import(b"email,team,role\nALICE,recsys,manager\nghost,recsys,\n")
+    outcome = memberships_import(b"email,team,role\nalice,recsys,manager\nghost,recsys,\n")
     assert [(e.line, e.column) for e in outcome.errors] == [(3, "email")]
     assert 'No account is named "ghost"' in outcome.errors[0].message
-    outcome = memberships_import(b"email,team,role\nALICE,recsys,manager\n")
+    outcome = memberships_import(b"email,team,role\nalice,recsys,manager\n")
     assert outcome.applied and memberships() == {("alice", "recsys", "manager")}
+
+
+def test_usernames_are_matched_exactly_and_one_person_twice_is_a_repeat(team, member):
+    """Break-it findings: "ben" matched the account "Ben"; the same person by username and
+    by address was imported twice (and silently made manager)."""
+    ben = UserFactory(username="ben", email="ben@example.com")
+    UserFactory(username="Ben", email="big.ben@example.com")
+    outcome = memberships_import(b"email,team\nben,recsys\n")
+    assert outcome.applied
+    assert Membership.objects.get(team=team, user__username__iexact="ben").user == ben
+    outcome = memberships_import(b"email,team\nBEN,recsys\n")
+    assert 'No account is named "BEN"' in outcome.errors[0].message
+    outcome = memberships_import(
+        b"email,team,role\nalice,recsys,member\nALICE@example.com,recsys,manager\n"
+    )
+    assert [(e.line, e.message) for e in outcome.errors] == [
+        (3, "Repeats line 2 (the same person in the same team).")
+    ]
+    assert Membership.objects.get(user=member).role == "member"

@@ -579,7 +579,8 @@ def test_named_invitation_asks_to_log_in_then_joins_the_team(client, survey, tea
 
     _, token = services.invitation_create(survey=survey, team=team, created_by=manager)
     invite_url = reverse("invitation-open", args=[token])
-    assert client.get(invite_url)["Location"].startswith(reverse("login"))
+    page = client.get(invite_url).content.decode()  # log in, or create an account
+    assert f'href="{reverse("login")}?next={invite_url}"' in page
     newcomer = UserFactory(username="newcomer")
     client.force_login(newcomer)
     response = client.post(invite_url)
