@@ -12,11 +12,13 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts import views
+from accounts import oidc, views
 from accounts.forms import PasswordResetForm
 
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
+    path("oidc/authenticate/", oidc.SignInView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("signup/", views.sign_up, name="signup"),
     path(
         "password-reset/",

@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts import zones
+from accounts import oidc, zones
 from accounts.forms import ProfileForm, SignUpForm
 from accounts.models import Profile
 from accounts.services import AccountError, account_create
@@ -47,12 +47,29 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, telling the page whether open sign-up is on (ALLOW_SIGNUP)."""
+    """Django's login, telling the page whether open sign-up (ALLOW_SIGNUP), single sign-on
+    (OIDC_*) and the password form (PASSWORD_LOGIN) are on. With PASSWORD_LOGIN off a
+    posted password is refused (403) whatever it is."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.PASSWORD_LOGIN:
+            context = {**self._flags(), "next": request.POST.get("next", "")}
+            return render(request, "registration/login.html", context, status=403)
+        response: HttpResponse = super().post(request, *args, **kwargs)
+        return response
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["allow_signup"] = settings.ALLOW_SIGNUP
+        context.update(self._flags())
         return context
+
+    def _flags(self) -> dict[str, Any]:
+        return {
+            "allow_signup": settings.ALLOW_SIGNUP and settings.PASSWORD_LOGIN,
+            "sso": oidc.enabled(),
+            "sso_name": settings.OIDC_PROVIDER_NAME,
+            "password_login": settings.PASSWORD_LOGIN,
+        }
 
 
 def sign_up(request: HttpRequest) -> HttpResponse:

@@ -24,3 +24,10 @@ class SurveysConfig(AppConfig):
         for model in (Survey, Team, Membership, Invitation, DimensionTarget, TeamProfile):
             if not auditlog.contains(model):
                 auditlog.register(model, exclude_fields=["token_hash", "invitee_key"])
+
+        # The settings checks, and single sign-on's groups -> team memberships at every
+        # sign-in (accounts.oidc).
+        from accounts.oidc import signed_in_with_sso
+        from surveys import checks, services  # noqa: F401 - checks registers itself
+
+        signed_in_with_sso.connect(services.sso_signed_in, dispatch_uid="surveys.sso")

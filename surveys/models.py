@@ -71,8 +71,16 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Added by a lead, an import or an invitation"
+        SSO = "sso", "From a single sign-on group"
+
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
+    # sso: made by the group -> team mapping at sign-in (accounts.oidc), which also removes
+    # it when the group is gone; it never touches the others.
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
 
     class Meta:
         ordering = ["team", "user"]

@@ -7,6 +7,7 @@ SurveyError for rule violations: survey closed, not a member, incomplete submiss
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class SurveyError(ApplicationError):
@@ -1606,6 +1608,68 @@ def team_unarchive(*, team: Team) -> Team:
         team.archived_at = None
         team.save(update_fields=["archived_at", "updated_at"])
     return team
+
+
+def group_teams(mapping: str) -> dict[str, tuple[str, str]]:
+    """Parse OIDC_GROUP_TEAMS: ``"group=team-slug:role, ..."`` -> {group: (slug, role)}.
+
+    The role is member or manager (member when left out). Raises ValueError naming the
+    first pair it cannot read.
+    """
+    parsed: dict[str, tuple[str, str]] = {}
+    for pair in (part.strip() for part in mapping.split(",")):
+        if not pair:
+            continue
+        group, _, target = pair.partition("=")
+        slug, _, role = target.partition(":")
+        role = role.strip() or Membership.Role.MEMBER
+        if not group.strip() or not slug.strip() or role not in Membership.Role.values:
+            raise ValueError(f'OIDC_GROUP_TEAMS: cannot read "{pair}" (group=team-slug:role).')
+        parsed[group.strip()] = (slug.strip(), role)
+    return parsed
+
+
+@transaction.atomic
+def sso_memberships_sync(*, user: User, groups: Sequence[str]) -> None:
+    """Make ``user``'s single sign-on memberships those their ``groups`` map to
+    (OIDC_GROUP_TEAMS): missing ones are created (source sso), roles follow the mapping,
+    and sso memberships whose group is gone are removed. Memberships added any other way
+    are never changed. A group mapped to a team that does not exist (or is archived) is
+    logged and skipped."""
+    mapping = group_teams(settings.OIDC_GROUP_TEAMS)
+    wanted: dict[str, str] = {}  # team slug -> role (manager wins over member)
+    for group in groups:
+        if group in mapping:
+            slug, role = mapping[group]
+            if wanted.get(slug) != Membership.Role.MANAGER:
+                wanted[slug] = role
+    teams = {t.slug: t for t in Team.objects.filter(slug__in=wanted, archived_at__isnull=True)}
+    for slug in sorted(set(wanted) - set(teams)):
+        logger.warning("OIDC_GROUP_TEAMS maps to %r, which is no active team", slug)
+    current = {m.team_id: m for m in Membership.objects.select_for_update().filter(user=user)}
+    for slug, team in teams.items():
+        membership = current.get(team.pk)
+        if membership is None:
+            Membership.objects.create(
+                user=user, team=team, role=wanted[slug], source=Membership.Source.SSO
+            )
+        elif membership.source == Membership.Source.SSO and membership.role != wanted[slug]:
+            membership.role = wanted[slug]
+            membership.save(update_fields=["role"])
+    keep = {team.pk for team in teams.values()}
+    for team_id, membership in current.items():
+        if membership.source == Membership.Source.SSO and team_id not in keep:
+            membership.delete()
+
+
+def sso_signed_in(sender: object, *, user: User, claims: Mapping[str, Any], **kwargs: Any) -> None:
+    """Receiver of accounts.oidc.signed_in_with_sso: sync the groups claim's memberships.
+    A claim that is not a list of names counts as no groups (logged)."""
+    groups = claims.get(settings.OIDC_GROUPS_CLAIM, [])
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        logger.warning("the %s claim is not a list of names", settings.OIDC_GROUPS_CLAIM)
+        groups = []
+    sso_memberships_sync(user=user, groups=groups)
 
 
 @transaction.atomic

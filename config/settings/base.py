@@ -75,7 +75,29 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     # Django's ModelBackend, also for an address typed in another case.
     "accounts.backends.AddressBackend",
+    # Single sign-on (OpenID Connect); inert unless OIDC_ISSUER and OIDC_CLIENT_ID are set.
+    "accounts.oidc.OIDCBackend",
 ]
+
+# Single sign-on with an OpenID Connect provider (README, "Single sign-on"): the endpoints
+# come from the issuer's discovery document (accounts.oidc).
+OIDC_ISSUER = env("OIDC_ISSUER", default="")
+OIDC_RP_CLIENT_ID = env("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env("OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env("OIDC_SCOPES", default="openid email profile")
+OIDC_ALLOWED_DOMAINS = env.list("OIDC_ALLOWED_DOMAINS", default=[])
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", default="single sign-on")
+# The claim holding the person's groups, and which group makes them what in which team:
+# "group=team-slug:role" pairs separated by commas (surveys.services.sso_memberships_sync).
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_GROUP_TEAMS = env("OIDC_GROUP_TEAMS", default="")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
+# Off: only single sign-on signs people in (the password form and reset are gone).
+PASSWORD_LOGIN = env.bool("PASSWORD_LOGIN", default=True)
 # Five failed logins for one username from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
