@@ -152,6 +152,13 @@ class SurveyForm(forms.Form):
     members_see_results = forms.BooleanField(
         required=False, initial=True, label="Members (not only managers) read their team's report"
     )
+    carry_forward = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Start from each respondent's previous answers",
+        help_text="Named rounds: drafts are prefilled from their last submitted round; they "
+        "confirm each page.",
+    )
 
     def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -200,6 +207,7 @@ class SurveyForm(forms.Form):
             "anonymous",
             "min_group_size",
             "members_see_results",
+            "carry_forward",
         ]
         initial = {name: getattr(survey, name) for name in names}
         initial["teams"] = list(survey.teams.all()) if survey.pk else []

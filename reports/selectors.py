@@ -325,6 +325,10 @@ class TeamReport:
     # A parent team that does not take the round itself: its roll-up of the teams below it,
     # shown side by side (rollup_children).
     children: list[ChildRow] = field(default_factory=list)
+    # Carry-forward: of the counted responses' answers, how many the respondents confirmed
+    # unchanged from their previous round.
+    answers_counted: int = 0
+    carried_unchanged: int = 0
 
     @property
     def unread_files(self) -> list[tuple[str, str]]:
@@ -777,6 +781,10 @@ def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> T
     report.knowledge_gaps = knowledge_gaps(question_rows, team_score.n_respondents)
     report.profile = team_profile(survey, team)
     report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])
+    carried = Answer.objects.filter(
+        response__survey=survey, response__team=team, response__status=Response.Status.SUBMITTED
+    ).aggregate(counted=Count("id"), unchanged=Count("id", filter=Q(carried=True)))
+    report.answers_counted, report.carried_unchanged = carried["counted"], carried["unchanged"]
     if team_score.is_rollup:
         report.children = rollup_children(survey, team, level_names)
         for child in report.children:

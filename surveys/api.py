@@ -468,6 +468,7 @@ class SurveySerializer(serializers.ModelSerializer[Survey]):
             "anonymous",
             "min_group_size",
             "members_see_results",
+            "carry_forward",
             "created_at",
         ]
         read_only_fields = ["status", "created_at"]

@@ -117,6 +117,13 @@ class Survey(models.Model):
     members_see_results = models.BooleanField(
         default=True, help_text="Team members (not only managers) may read their team's report."
     )
+    # Named rounds: a respondent's new draft starts from their previous round's submitted
+    # answers (surveys.services.carry_forward), each page to confirm.
+    carry_forward = models.BooleanField(
+        default=True,
+        help_text="Prefill each respondent's answers from their previous submitted response "
+        "(named rounds); they confirm each page.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # When the survey was actually closed (by hand, or by beat at closes_at); cleared when
     # it reopens. A survey closed early shows this, not a closes_at still in the future.
@@ -303,6 +310,11 @@ class Answer(models.Model):
     dont_know = models.BooleanField(default=False, db_default=False)
     comment = models.TextField(blank=True, max_length=5000)
     updated_at = models.DateTimeField(auto_now=True)
+    # Carry-forward: ``carried`` while the answer is the one copied from the respondent's
+    # previous round (cleared when they change it); ``prefilled`` until they confirm its
+    # page. A draft with prefilled answers cannot be submitted.
+    carried = models.BooleanField(default=False, db_default=False)
+    prefilled = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["response", "question__order"]

@@ -29,9 +29,9 @@ from accounts.zones import zone_of
 from common.db import insert_rows
 from common.errors import ApplicationError
 from common.times import when
-from maturity.models import Question
+from maturity.models import Choice, Question
 from maturity.scope import TeamPlan
-from maturity.selectors import answer_rules
+from maturity.selectors import answer_rules, question_matches
 from surveys import selectors
 from surveys.models import (
     Answer,
@@ -231,6 +231,7 @@ def survey_clone(*, survey: Survey) -> Survey:
         anonymous=survey.anonymous,
         min_group_size=survey.min_group_size,
         members_see_results=survey.members_see_results,
+        carry_forward=survey.carry_forward,
     )
     teams = list(survey.teams.filter(archived_at__isnull=True))
     return survey_save(survey=clone, changes={"teams": teams})
@@ -420,10 +421,94 @@ def _create_draft(
                     na=answer.na,
                     dont_know=answer.dont_know,
                     comment=answer.comment,
+                    carried=answer.carried,
                 )
                 for answer in submitted.answers.all()
             )
+        elif survey.carry_forward:
+            carry_forward(draft)
         return draft
+
+
+def carry_forward(draft: Response) -> int:
+    """Prefill a new draft of a named round from the respondent's last submitted response
+    for the same team in an earlier round; return how many answers were carried.
+
+    Questions are matched across framework versions by maturity.selectors.question_matches
+    (renames through ``replaces``); a question that split or merged (several earlier
+    questions) starts blank, and so does one whose earlier answer is not one of its choices
+    now (a changed scale, N/A no longer allowed). Only questions the team is asked are
+    prefilled. Each carried answer is ``carried`` and ``prefilled`` until the respondent
+    confirms its page. Anonymous rounds carry nothing: their respondents are not linked
+    across rounds.
+    """
+    survey, team = draft.survey, draft.team
+    if survey.anonymous or not draft.respondent_key.startswith("u:"):
+        return 0
+    previous = (
+        Response.objects.filter(
+            team=team,
+            respondent_key=draft.respondent_key,
+            status=Response.Status.SUBMITTED,
+            survey__opens_at__lt=survey.opens_at,
+        )
+        .exclude(survey=survey)
+        .select_related("survey__framework")
+        .order_by("-survey__opens_at")
+        .first()
+    )
+    if previous is None:
+        return 0
+    matches = question_matches(survey.framework, previous.survey.framework)
+    earlier = {
+        answer.question.key: answer for answer in previous.answers.select_related("question")
+    }
+    asked = selectors.team_plan(survey, team).asked
+    choices: dict[int, set[int]] = {}
+    for question_id, score in Choice.objects.filter(
+        question__framework=survey.framework
+    ).values_list("question_id", "score"):
+        choices.setdefault(question_id, set()).add(score)
+    rows = []
+    for question in survey.framework.questions.filter(pk__in=asked):
+        keys = matches.get(question.key, ())
+        answer = earlier.get(keys[0]) if len(keys) == 1 else None
+        if answer is None or not _still_valid(answer, question, choices.get(question.pk, set())):
+            continue
+        rows.append(
+            Answer(
+                response=draft,
+                question=question,
+                score=answer.score,
+                na=answer.na,
+                dont_know=answer.dont_know,
+                comment=answer.comment,
+                carried=True,
+                prefilled=True,
+            )
+        )
+    Answer.objects.bulk_create(rows)
+    return len(rows)
+
+
+def _still_valid(answer: Answer, question: Question, scores: set[int]) -> bool:
+    if answer.na:
+        return question.allow_na
+    if answer.dont_know:
+        return True
+    return answer.score is not None and answer.score in scores
+
+
+def unconfirmed_questions(response: Response, plan: TeamPlan | None = None) -> list[Question]:
+    """The asked questions whose answer was carried forward and whose page the respondent
+    has not confirmed yet (submission waits for them)."""
+    if plan is None:
+        plan = selectors.team_plan(response.survey, response.team)
+    return list(
+        Question.objects.filter(
+            answers__response=response, answers__prefilled=True, pk__in=plan.asked
+        ).order_by("order")
+    )
 
 
 def _retry_on_conflict(action: Callable[[], T], attempts: int = 5) -> T:
@@ -477,6 +562,7 @@ def answers_save(
     respondent: User | None,
     answers: Sequence[tuple[Question, AnswerValues]],
     dimension_key: str = "",
+    confirm: bool = False,
 ) -> SavedAnswers:
     """Save a page's (or an autosave's) answers into the respondent's draft, all or none.
 
@@ -488,8 +574,11 @@ def answers_save(
     its turn at the database).
 
     At most one of ``score``, ``na`` and ``dont_know`` per answer (the edge checks it; the
-    database refuses the rest). Raises SurveyError: survey not open or closed meanwhile,
-    team not in the survey, a question of another framework, N/A where not allowed.
+    database refuses the rest). An answer written is no longer carried forward nor
+    prefilled; ``confirm`` (a page saved with its button, not an autosave) also confirms
+    the page's carried answers left as they were. Raises SurveyError: survey not open or
+    closed meanwhile, team not in the survey, a question of another framework, N/A where
+    not allowed.
     """
     for question, values in answers:
         if question.framework_id != survey.framework_id:
@@ -508,6 +597,9 @@ def answers_save(
             if values != stored_values(stored.get(question.pk))
         ]
         _write_answers(draft, changed)
+        if confirm:
+            page = [question.pk for question, _ in answers]
+            draft.answers.filter(question_id__in=page, prefilled=True).update(prefilled=False)
         draft.last_dimension = dimension_key or draft.last_dimension
         draft.save(update_fields=["updated_at", "last_dimension"])
     answered = {pk for pk, answer in stored.items() if _holds_answer(stored_values(answer))}
@@ -551,7 +643,16 @@ def _write_answers(draft: Response, changed: list[tuple[Question, AnswerValues]]
             rows,
             update_conflicts=True,
             unique_fields=["response", "question"],
-            update_fields=["score", "na", "dont_know", "comment", "updated_at"],
+            # Written by the respondent: no longer the carried answer, nor to confirm.
+            update_fields=[
+                "score",
+                "na",
+                "dont_know",
+                "comment",
+                "updated_at",
+                "carried",
+                "prefilled",
+            ],
         )
 
 
@@ -970,6 +1071,16 @@ def _submit_once(
             f"{len(missing)} question(s) still need an answer, N/A or don't know.",
             code="incomplete",
             extra={"missing": keys},
+            details=keys,
+        )
+    unconfirmed = unconfirmed_questions(draft, plan) if answers is None and draft else []
+    if unconfirmed:
+        keys = [question.key for question in unconfirmed]
+        raise SurveyError(
+            f"{len(unconfirmed)} answer(s) carried from your last round are not confirmed "
+            "yet: open their pages, check them and save.",
+            code="unconfirmed",
+            extra={"questions": keys},
             details=keys,
         )
     unexplained = na_without_reason(draft, plan) if answers is None and draft is not None else []

@@ -303,7 +303,7 @@ def survey_dimension(
     if request.method == "POST":
         values, errors = _parse_page(request, questions)
         try:
-            _save_answers(survey, team, respondent, dimension, questions, values)
+            _save_answers(survey, team, respondent, dimension, questions, values, confirm=True)
         except services.SurveyError as error:
             errors["form"] = error.message
         if not errors:
@@ -342,6 +342,7 @@ def survey_dimension(
             "scope": _scope_note(survey, team, plan),
             "errors": errors,
             "kept": shown is not None and not errors,
+            "prefilled": sum(1 for q in questions if getattr(stored.get(q.pk), "prefilled", False)),
             "response": response,
             "storage_key": _storage_key(survey, team, dimension, respondent),
             "respondent_tag": _respondent_tag(respondent),
@@ -357,6 +358,8 @@ def _save_answers(
     dimension: Dimension,
     questions: list[Question],
     values: dict[int, AnswerValues],
+    *,
+    confirm: bool = False,
 ) -> set[int]:
     """Save the page's valid answers (``values``, by question id) into the respondent's
     draft, all or nothing (services.answers_save), so that a caller that answers "saved"
@@ -371,6 +374,7 @@ def _save_answers(
             (question, values[question.pk]) for question in questions if question.pk in values
         ],
         dimension_key=dimension.key,
+        confirm=confirm,
     )
     return saved.answered
 
@@ -421,6 +425,7 @@ def _page_items(
                 "number": numbers.get(question.pk),
                 "error": errors.get(question.key),
                 "unsaved": value != stored,
+                "prefilled": bool(getattr(answers.get(question.pk), "prefilled", False)),
                 **value,
             }
         )
@@ -748,6 +753,7 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
             "team": team,
             "missing": services.missing_questions(response, plan),
             "unexplained": services.na_without_reason(response, plan),
+            "unconfirmed": services.unconfirmed_questions(response, plan),
             "summary": summary,
             "progress": _progress(plan, selectors.answered_question_ids(response)),
             "new_in_scope": selectors.new_in_scope(survey, team, respondent.key, plan),
