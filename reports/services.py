@@ -761,6 +761,16 @@ def aggregate(
     return run
 
 
+def results_ready_notify(survey: Survey) -> int:
+    """Tell the people of a closed round that their team's results are ready (once each:
+    surveys.services.results_notify), for the teams whose scores readers see (not
+    withheld, not roll-ups). Run after the round's final scoring; returns how many."""
+    shown = TeamScore.objects.filter(
+        selectors.shown_scores(survey), survey=survey, is_rollup=False
+    ).values_list("team_id", flat=True)
+    return survey_services.results_notify(survey=survey, team_ids=list(shown))
+
+
 def survey_figures_refresh(survey: Survey) -> Figures:
     """Compute the survey's survey-wide figures from its snapshots and store them.
 

@@ -152,6 +152,8 @@ def aggregate_survey(
         # After the scores are stored: a failure here (retried like the scoring) never
         # costs the round its scores.
         summary["question_health"] = _health_summary(health.question_health_refresh(survey=survey))
+        if survey.status == Survey.Status.CLOSED:
+            summary["results_notified"] = services.results_ready_notify(survey)
     return summary
 
 

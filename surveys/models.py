@@ -476,6 +476,23 @@ class Reminder(models.Model):
         return f"Reminder to {self.user} for {self.survey}"
 
 
+class ResultsNotice(models.Model):
+    """The e-mail telling a person their team's results of a round are ready: once per
+    person and round (surveys.services.results_notify)."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="results_notices")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "user"], name="results_notice_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Results of {self.survey} to {self.user}"
+
+
 class Erasure(models.Model):
     """A personal-data erasure (GDPR art. 17) carried out by ``surveys.services.person_erase``.
 

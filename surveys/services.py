@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +41,7 @@ from surveys.models import (
     Membership,
     Reminder,
     Response,
+    ResultsNotice,
     Survey,
     Team,
     TeamProfile,
@@ -1624,6 +1625,58 @@ def _reminder_message(survey: Survey, membership: Membership) -> EmailMessage:
         },
     )
     return EmailMessage(subject=f"Reminder: “{survey.title}” {closes}", body=body, to=[user.email])
+
+
+def results_notify(*, survey: Survey, team_ids: Iterable[int]) -> int:
+    """E-mail each person who may read the results of ``team_ids`` (the round's teams whose
+    scores are shown: the caller knows what is withheld) that they are ready: once per
+    person and round (ResultsNotice), one e-mail naming their teams. Returns how many.
+
+    Named rounds: the team's respondents who submitted and its managers (members only when
+    the round lets members read results). Anonymous rounds: every member who may read them
+    (who answered is not known, nor to be guessed from who is told).
+    """
+    shown = set(team_ids)
+    memberships = (
+        Membership.objects.filter(team_id__in=shown, user__is_active=True)
+        .exclude(user__email="")
+        .select_related("user", "team")
+        .order_by("user_id", "team__name")
+    )
+    submitted = set(
+        survey.responses.filter(status="submitted").values_list("respondent_key", flat=True)
+    )
+    already = set(survey.results_notices.values_list("user_id", flat=True))
+    teams_of: dict[int, list[Membership]] = {}
+    for membership in memberships:
+        manager = membership.role == Membership.Role.MANAGER
+        if not (manager or survey.members_see_results) or membership.user_id in already:
+            continue
+        if not (
+            manager or survey.anonymous or respondent_key_for(membership.user, survey) in submitted
+        ):
+            continue
+        teams_of.setdefault(membership.user_id, []).append(membership)
+    sent = 0
+    for rows in teams_of.values():
+        user = rows[0].user
+        _, created = ResultsNotice.objects.get_or_create(survey=survey, user=user)
+        if not created:
+            continue
+        body = render_to_string(
+            "surveys/email/results_ready.txt",
+            {
+                "survey": survey,
+                "user": user,
+                "teams": [m.team for m in rows],
+                "site_url": settings.SITE_URL,
+            },
+        )
+        EmailMessage(
+            subject=f"Results of “{survey.title}” are ready", body=body, to=[user.email]
+        ).send()
+        sent += 1
+    return sent
 
 
 def surveys_close_due(*, now: datetime | None = None) -> list[int]:
