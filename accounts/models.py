@@ -13,6 +13,9 @@ class Profile(models.Model):
     )
     # An IANA zone name (Europe/Paris); "" means the deployment's TIME_ZONE.
     time_zone = models.CharField(max_length=64, blank=True)
+    # A signed-up account whose address is not confirmed yet: inactive, never matched by
+    # single sign-on, replaced by a new sign-up or sign-in of that address (accounts.services).
+    unverified = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

@@ -27,12 +27,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import SuspiciousOperation
+from django.db.models import Q
 from django.dispatch import Signal
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from mozilla_django_oidc import auth as oidc_auth
 from mozilla_django_oidc import views as oidc_views
 from mozilla_django_oidc.utils import import_from_settings
+
+from accounts.services import unconfirmed_replace
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -141,14 +144,29 @@ class OIDCBackend(oidc_auth.OIDCAuthenticationBackend):
         if "@" not in email or claims.get("email_verified") is False:
             return False
         domains = [d.lower() for d in settings.OIDC_ALLOWED_DOMAINS]
-        return not domains or email.rsplit("@", 1)[1].lower() in domains
+        if domains and email.rsplit("@", 1)[1].lower() not in domains:
+            return False
+        # A deactivated account keeps its person out, whichever way they sign in.
+        deactivated = self.UserModel.objects.filter(
+            Q(email__iexact=email) | Q(username__iexact=email), is_active=False
+        ).exclude(profile__unverified=True)
+        if deactivated.exists():
+            logger.warning("single sign-on refused: the account of %s is deactivated", email)
+            return False
+        return True
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
+        """Active accounts with the address (unconfirmed sign-ups are inactive)."""
         email = str(claims.get("email") or "").strip()
         return self.UserModel.objects.filter(email__iexact=email, is_active=True)
 
     def create_user(self, claims: dict[str, Any]) -> User:
         email = str(claims["email"]).strip().lower()
+        # The provider proved the address: an unconfirmed sign-up of it gives way.
+        taken = self.UserModel.objects.filter(Q(email__iexact=email) | Q(username__iexact=email))
+        unconfirmed_replace(taken)
+        if taken.exists():  # an account named by the address, with another e-mail
+            raise SuspiciousOperation(f"an account is named {email} but has another address")
         user = self.UserModel(username=email, email=email)
         user.set_unusable_password()
         user.first_name = str(claims.get("given_name") or "")[:150]
@@ -194,7 +212,10 @@ class CallbackView(oidc_views.OIDCAuthenticationCallbackView):
             raise Http404("Single sign-on is not set up here.")
         try:
             response: HttpResponse = super().get(request)
-        except (ProviderUnavailable, SuspiciousOperation, requests.RequestException) as error:
+        except (ProviderUnavailable, requests.RequestException) as error:
+            logger.warning("single sign-on failed, provider unreachable: %s", error)
+            return render(self.request, "accounts/sso_unavailable.html", status=503)
+        except SuspiciousOperation as error:
             logger.warning("single sign-on failed: %s", error)
             response = self.login_failure()
         return response

@@ -20,9 +20,10 @@ urlpatterns = [
     path("oidc/authenticate/", oidc.SignInView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("signup/", views.sign_up, name="signup"),
+    path("verify/<uidb64>/<token>/", views.verify, name="account-verify"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(form_class=PasswordResetForm),
+        views.PasswordResetView.as_view(form_class=PasswordResetForm),
         name="password_reset",
     ),
     path(

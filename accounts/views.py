@@ -10,12 +10,14 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import oidc, zones
 from accounts.forms import ProfileForm, SignUpForm
 from accounts.models import Profile
-from accounts.services import AccountError, account_create
+from accounts.services import AccountError, account_create, account_verify, verification_email
 from common.http import AuthenticatedHttpRequest
 
 
@@ -32,10 +34,12 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             "time_zone": stored.time_zone if stored else "",
         }
         form = ProfileForm(initial=initial, default_zone=settings.TIME_ZONE)
-        return render(request, "accounts/profile.html", {"form": form})
+        context = {"form": form, "password_login": settings.PASSWORD_LOGIN}
+        return render(request, "accounts/profile.html", context)
     form = ProfileForm(request.POST, default_zone=settings.TIME_ZONE)
     if not form.is_valid():
-        return render(request, "accounts/profile.html", {"form": form}, status=400)
+        context = {"form": form, "password_login": settings.PASSWORD_LOGIN}
+        return render(request, "accounts/profile.html", context, status=400)
     user.first_name = form.cleaned_data["first_name"]
     user.last_name = form.cleaned_data["last_name"]
     user.save(update_fields=["first_name", "last_name"])
@@ -75,7 +79,7 @@ class LoginView(auth_views.LoginView):
 def sign_up(request: HttpRequest) -> HttpResponse:
     """Open sign-up, only when ALLOW_SIGNUP is set (404 otherwise): an account that belongs
     to no team until someone adds it (invitations sign people up without this)."""
-    if not settings.ALLOW_SIGNUP:
+    if not settings.ALLOW_SIGNUP or not settings.PASSWORD_LOGIN:
         raise Http404("Accounts are made by invitation here.")
     if request.user.is_authenticated:
         return redirect("home")
@@ -88,10 +92,32 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         except AccountError as error:
             form.add_error("email", error.message)
         else:
-            login(request, user, backend="accounts.backends.AddressBackend")
-            messages.success(
-                request, "Your account is ready. Ask your lead to add you to your team."
-            )
-            return redirect("home")
+            verification_email(request, user)
+            return render(request, "accounts/verify_sent.html", {"email": user.email})
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset, off (404) when only single sign-on signs people in."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not settings.PASSWORD_LOGIN:
+            raise Http404("Passwords are not used here: sign in with single sign-on.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+def verify(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link of a sign-up's e-mail: confirm the address, activate and sign in the
+    account, then go to ``next`` (the invitation it came from) when it is ours."""
+    user = account_verify(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "accounts/verify_invalid.html", status=404)
+    login(request, user, backend="accounts.backends.AddressBackend")
+    messages.success(request, "Your address is confirmed and your account is ready.")
+    next_url = request.GET.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(next_url)
+    return redirect("home")

@@ -24,8 +24,9 @@ SESSION_KEY = "accounts.time_zone"
 
 @cache
 def zone_names() -> list[str]:
-    """Every IANA zone name this machine knows, sorted (the profile's choices)."""
-    return sorted(zoneinfo.available_timezones())
+    """The IANA zone names this machine knows of places (Area/Location) and UTC, sorted:
+    the profile's choices (not "localtime", "Factory" or the POSIX-style "EST5EDT")."""
+    return sorted(name for name in zoneinfo.available_timezones() if "/" in name) + ["UTC"]
 
 
 def valid_zone(name: str) -> zoneinfo.ZoneInfo | None:

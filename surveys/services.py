@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 import orjson
 from auditlog.context import disable_auditlog
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection, send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
@@ -1476,11 +1478,20 @@ def invitation_email(
             expires_at=survey.closes_at,
             invitee_email=email if survey.anonymous else "",
         )
+        # The reader's zone when the address is a known account's, else the deployment's.
+        reader = get_user_model().objects.filter(email__iexact=email, is_active=True).first()
+        zone = zone_of(reader) if reader is not None else None
         sent += send_mail(
             subject=f"Please take part in “{survey.title}” for {team.name}",
             message=render_to_string(
                 "surveys/email/invitation.txt",
-                {"survey": survey, "team": team, "link": link_for(token), "inviter": invited_by},
+                {
+                    "survey": survey,
+                    "team": team,
+                    "link": link_for(token),
+                    "inviter": invited_by,
+                    "zone": zone,
+                },
             ),
             from_email=None,
             recipient_list=[email],
@@ -1774,22 +1785,26 @@ def team_unarchive(*, team: Team) -> Team:
     return team
 
 
-def group_teams(mapping: str) -> dict[str, tuple[str, str]]:
-    """Parse OIDC_GROUP_TEAMS: ``"group=team-slug:role, ..."`` -> {group: (slug, role)}.
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 
-    The role is member or manager (member when left out). Raises ValueError naming the
-    first pair it cannot read.
+
+def group_teams(mapping: str) -> dict[str, list[tuple[str, str]]]:
+    """Parse OIDC_GROUP_TEAMS: ``"group=team-slug:role, ..."`` -> {group: [(slug, role)]}.
+
+    A group may appear several times (one group, several teams); a group name may itself
+    hold "=" (the last one separates it from the team). The role is member or manager
+    (member when left out). Raises ValueError naming the first pair it cannot read.
     """
-    parsed: dict[str, tuple[str, str]] = {}
+    parsed: dict[str, list[tuple[str, str]]] = {}
     for pair in (part.strip() for part in mapping.split(",")):
         if not pair:
             continue
-        group, _, target = pair.partition("=")
+        group, _, target = pair.rpartition("=")
         slug, _, role = target.partition(":")
-        role = role.strip() or Membership.Role.MEMBER
-        if not group.strip() or not slug.strip() or role not in Membership.Role.values:
+        slug, role = slug.strip(), role.strip() or Membership.Role.MEMBER
+        if not group.strip() or not _SLUG.match(slug) or role not in Membership.Role.values:
             raise ValueError(f'OIDC_GROUP_TEAMS: cannot read "{pair}" (group=team-slug:role).')
-        parsed[group.strip()] = (slug.strip(), role)
+        parsed.setdefault(group.strip(), []).append((slug, role))
     return parsed
 
 
@@ -1798,26 +1813,29 @@ def sso_memberships_sync(*, user: User, groups: Sequence[str]) -> None:
     """Make ``user``'s single sign-on memberships those their ``groups`` map to
     (OIDC_GROUP_TEAMS): missing ones are created (source sso), roles follow the mapping,
     and sso memberships whose group is gone are removed. Memberships added any other way
-    are never changed. A group mapped to a team that does not exist (or is archived) is
-    logged and skipped."""
+    are never changed. An archived team takes no new member but keeps the ones it has; a
+    group mapped to a team that does not exist is logged and skipped."""
     mapping = group_teams(settings.OIDC_GROUP_TEAMS)
     wanted: dict[str, str] = {}  # team slug -> role (manager wins over member)
     for group in groups:
-        if group in mapping:
-            slug, role = mapping[group]
+        for slug, role in mapping.get(group, []):
             if wanted.get(slug) != Membership.Role.MANAGER:
                 wanted[slug] = role
-    teams = {t.slug: t for t in Team.objects.filter(slug__in=wanted, archived_at__isnull=True)}
+    teams = {t.slug: t for t in Team.objects.filter(slug__in=wanted)}
     for slug in sorted(set(wanted) - set(teams)):
-        logger.warning("OIDC_GROUP_TEAMS maps to %r, which is no active team", slug)
+        logger.warning("OIDC_GROUP_TEAMS maps to %r, which is no team", slug)
     current = {m.team_id: m for m in Membership.objects.select_for_update().filter(user=user)}
     for slug, team in teams.items():
         membership = current.get(team.pk)
-        if membership is None:
+        if membership is None and team.archived_at is None:
             Membership.objects.create(
                 user=user, team=team, role=wanted[slug], source=Membership.Source.SSO
             )
-        elif membership.source == Membership.Source.SSO and membership.role != wanted[slug]:
+        elif (
+            membership is not None
+            and membership.source == Membership.Source.SSO
+            and membership.role != wanted[slug]
+        ):
             membership.role = wanted[slug]
             membership.save(update_fields=["role"])
     keep = {team.pk for team in teams.values()}
@@ -1833,7 +1851,10 @@ def sso_signed_in(sender: object, *, user: User, claims: Mapping[str, Any], **kw
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         logger.warning("the %s claim is not a list of names", settings.OIDC_GROUPS_CLAIM)
         groups = []
-    sso_memberships_sync(user=user, groups=groups)
+    try:
+        sso_memberships_sync(user=user, groups=groups)
+    except ValueError as error:  # a mapping manage.py check would have refused
+        logger.error("single sign-on groups not applied: %s", error)
 
 
 @transaction.atomic

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ParamSpec, Protocol
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -29,7 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
-from accounts.services import AccountError, account_create
+from accounts.services import AccountError, account_create, verification_email
 from common.http import AuthenticatedHttpRequest
 from common.times import when
 from maturity.models import Dimension, Question
@@ -1054,10 +1054,11 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
 
 def _invitation_sign_up(request: HttpRequest, token: str, invitation: Invitation) -> HttpResponse:
     """A named round's invitation opened by someone signed out: log in, or create an account
-    with the e-mail address and a password, which joins the team (the invitation is the
-    proof; it is used once)."""
-    survey, team = invitation.survey, invitation.team
+    with the e-mail address and a password. The account is usable once the e-mailed link
+    confirms the address; the link brings the person back here, signed in, to accept."""
     login_url = f"{reverse('login')}?next={request.path}"
+    if not settings.PASSWORD_LOGIN:  # single sign-on only: no password accounts
+        return redirect(login_url)
     if request.method != "POST":
         context = {"invitation": invitation, "form": SignUpForm(), "login_url": login_url}
         return render(request, "surveys/invitation.html", context)
@@ -1070,14 +1071,11 @@ def _invitation_sign_up(request: HttpRequest, token: str, invitation: Invitation
         except AccountError as error:
             form.add_error("email", error.message)
         else:
-            login(request, user, backend="accounts.backends.AddressBackend")
-            try:
-                services.invitation_accept(token=token, user=user)
-            except services.SurveyError as error:
-                context = {"error": error}
-                return render(request, "surveys/invitation_invalid.html", context, status=410)
-            messages.success(request, f"Your account is ready and you joined {team.name}.")
-            return redirect("survey-start", survey.pk, team.slug)
+            # The address is confirmed by the e-mailed link, which brings the person back
+            # here signed in, to accept the invitation.
+            verification_email(request, user, next_url=request.path)
+            context = {"email": user.email, "invitation": invitation}
+            return render(request, "accounts/verify_sent.html", context)
     context = {"invitation": invitation, "form": form, "login_url": login_url}
     return render(request, "surveys/invitation.html", context, status=400)
 

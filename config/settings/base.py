@@ -102,6 +102,9 @@ PASSWORD_LOGIN = env.bool("PASSWORD_LOGIN", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Count an address typed in any case as one username; single sign-on is not counted.
+AXES_USERNAME_CALLABLE = "accounts.backends.lockout_username"
+AXES_WHITELIST_CALLABLE = "accounts.backends.not_a_password_login"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)

@@ -92,3 +92,24 @@ def test_an_address_logs_in_in_any_case(client, team):
         "/accounts/login/", {"username": " Mia@Example.COM", "password": "mia's long passphrase"}
     )
     assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_the_lockout_counts_an_address_in_any_case_as_one(client, team, settings):
+    from django.contrib.auth import get_user_model
+
+    memberships_import(b"email,team\nnew.person@example.com,recsys\n")
+    person = get_user_model().objects.get(username="new.person@example.com")
+    person.set_password("the right one 123")
+    person.save()
+    for typed in (
+        "new.person@example.com",
+        "New.person@example.com",
+        "NEW.person@example.com",
+        "nEw.person@example.com",
+        "new.PERSON@example.com",
+    ):
+        client.post("/accounts/login/", {"username": typed, "password": "wrong"})
+    response = client.post(
+        "/accounts/login/", {"username": "NeW.PERSON@example.com", "password": "the right one 123"}
+    )
+    assert response.status_code != 302  # locked out, whatever the case
