@@ -459,3 +459,56 @@ def participation(survey: Survey) -> list[TeamParticipation]:
             if f"u:{membership.user_id}" not in submitted:
                 rows[membership.team_id].waiting_for.append(membership.user)
     return list(rows.values())
+
+
+@dataclass
+class AnsweredAbove:
+    """A platform or organisation question an ancestor team answers for a team (read-only
+    on the team's pages): the ancestor's most chosen answer so far in a named round (its
+    ``label`` and how many of its ``respondents`` chose it); nothing in anonymous rounds."""
+
+    question: Question
+    answered_by: Team
+    label: str = ""
+    chosen_by: int = 0
+    respondents: int = 0
+
+
+def answered_above(survey: Survey, plan: TeamPlan) -> list[AnsweredAbove]:
+    """Return the questions ``plan`` inherits from ancestors, in framework order, with the
+    ancestors' answers so far (counted responses; named rounds only: an anonymous round
+    shows no team's answers before it closes, and then only in reports). Three statements."""
+    if not plan.inherited:
+        return []
+    questions = (
+        Question.objects.filter(pk__in=plan.inherited)
+        .select_related("dimension")
+        .prefetch_related("choices")
+        .order_by("dimension__order", "order")
+    )
+    teams = Team.objects.in_bulk(set(plan.inherited.values()))
+    rows = [AnsweredAbove(q, teams[plan.inherited[q.pk]]) for q in questions]
+    if survey.anonymous:
+        return rows
+    counted = Answer.objects.filter(
+        response__survey=survey,
+        response__status=Response.Status.SUBMITTED,
+        question_id__in=plan.inherited,
+    ).values_list("question_id", "response__team_id", "score", "na", "dont_know")
+    tally: dict[tuple[int, int], dict[str, int]] = {}
+    for question_id, team_id, score, na, dont_know in counted:
+        key = "N/A" if na else "Don't know" if dont_know else str(score)
+        per = tally.setdefault((question_id, team_id), {})
+        per[key] = per.get(key, 0) + 1
+    for row in rows:
+        per = tally.get((row.question.pk, row.answered_by.pk), {})
+        if not per:
+            continue
+        top = max(sorted(per), key=lambda key: per[key])
+        labels = {str(choice.score): choice.label for choice in row.question.choices.all()}
+        row.label, row.chosen_by, row.respondents = (
+            labels.get(top, top),
+            per[top],
+            sum(per.values()),
+        )
+    return rows

@@ -754,6 +754,7 @@ def survey_review(request: HttpRequest, survey_id: int, team_slug: str) -> HttpR
             "missing": services.missing_questions(response, plan),
             "unexplained": services.na_without_reason(response, plan),
             "unconfirmed": services.unconfirmed_questions(response, plan),
+            "answered_above": selectors.answered_above(survey, plan),
             "summary": summary,
             "progress": _progress(plan, selectors.answered_question_ids(response)),
             "new_in_scope": selectors.new_in_scope(survey, team, respondent.key, plan),

@@ -270,3 +270,36 @@ def test_questions_that_came_into_scope_after_a_submission_are_explained(
     dashboard = client.get("/").content.decode()
     assert f"{new} questions came into scope after you submitted" in dashboard
     assert "you can add answers and resubmit" in dashboard
+
+
+def test_the_review_shows_what_the_parent_answers_for_the_team_read_only(
+    client, profiled, team, member, platform_team
+):
+    """Issue 18: platform and organisation questions are answered once, by the parent, and
+    shown read-only to its children's respondents, with the parent's answer so far."""
+    from tests.conftest import complete_answers
+    from tests.factories import MembershipFactory
+
+    owner = MembershipFactory(team=platform_team).user
+    inherited = profiled.framework.questions.get(key="vulnerability-management")
+    services.response_submit(
+        survey=profiled,
+        team=platform_team,
+        respondent=owner,
+        respondent_key=services.respondent_key_for(owner, profiled),
+        answers=complete_answers(profiled.framework, 3),
+    )
+    client.force_login(member)
+    page = client.get(reverse("survey-review", args=[profiled.pk, team.slug])).content.decode()
+    section = page[page.index('id="answered-above"') :]
+    assert "Answered for Recommendations by the teams above it" in section
+    assert inherited.text in section and "ML Platform" in section
+    label = inherited.choices.get(score=3).label
+    assert f'{label} <small class="muted">(1 of 1)</small>' in section
+    # Nothing on the page lets the child answer it.
+    assert f'name="q-{inherited.key}"' not in page
+    # Anonymous rounds show who answers, not how.
+    profiled.anonymous = True
+    profiled.save()
+    page = client.get(reverse("survey-review", args=[profiled.pk, team.slug])).content.decode()
+    assert "(1 of 1)" not in page and "their answers are not shown here" in page
