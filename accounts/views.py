@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +19,9 @@ from accounts.forms import ProfileForm, SignUpForm
 from accounts.models import Profile
 from accounts.services import AccountError, account_create, account_verify, verification_email
 from common.http import AuthenticatedHttpRequest
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 @login_required
@@ -76,6 +79,21 @@ class LoginView(auth_views.LoginView):
         }
 
 
+def signed_up(request: HttpRequest, form: SignUpForm, next_url: str = "") -> User | None:
+    """Create the (inactive) account of a valid sign-up form and e-mail the link that
+    confirms its address and then leads to ``next_url``; None, with the form's error, when
+    the address has a confirmed account. The one way both sign-ups (open, invitation) go."""
+    try:
+        user = account_create(
+            email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
+        )
+    except AccountError as error:
+        form.add_error("email", error.message)
+        return None
+    verification_email(request, user, next_url=next_url)
+    return user
+
+
 def sign_up(request: HttpRequest) -> HttpResponse:
     """Open sign-up, only when ALLOW_SIGNUP is set (404 otherwise): an account that belongs
     to no team until someone adds it (invitations sign people up without this)."""
@@ -85,14 +103,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            user = account_create(
-                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
-            )
-        except AccountError as error:
-            form.add_error("email", error.message)
-        else:
-            verification_email(request, user)
+        user = signed_up(request, form)
+        if user is not None:
             return render(request, "accounts/verify_sent.html", {"email": user.email})
     status = 400 if request.method == "POST" else 200
     return render(request, "accounts/signup.html", {"form": form}, status=status)

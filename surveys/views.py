@@ -29,7 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
-from accounts.services import AccountError, account_create, verification_email
+from accounts.views import signed_up
 from common.http import AuthenticatedHttpRequest
 from common.times import when
 from maturity.models import Dimension, Question
@@ -1065,16 +1065,10 @@ def _invitation_sign_up(request: HttpRequest, token: str, invitation: Invitation
         return render(request, "surveys/invitation.html", context)
     form = SignUpForm(request.POST)
     if form.is_valid():
-        try:
-            user = account_create(
-                email=form.cleaned_data["email"], password=form.cleaned_data["password1"]
-            )
-        except AccountError as error:
-            form.add_error("email", error.message)
-        else:
-            # The address is confirmed by the e-mailed link, which brings the person back
-            # here signed in, to accept the invitation.
-            verification_email(request, user, next_url=request.path)
+        # The address is confirmed by the e-mailed link, which brings the person back here
+        # signed in, to accept the invitation.
+        user = signed_up(request, form, next_url=request.path)
+        if user is not None:
             context = {"email": user.email, "invitation": invitation}
             return render(request, "accounts/verify_sent.html", context)
     context = {"invitation": invitation, "form": form, "login_url": login_url}
