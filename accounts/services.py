@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -22,6 +22,16 @@ from common.errors import ApplicationError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+
+class _VerificationTokens(PasswordResetTokenGenerator):
+    """Tokens of the address-confirmation links: their own salt, so that a password-reset
+    link never confirms (and reactivates) an account."""
+
+    key_salt = "accounts.services.verification"
+
+
+verification_tokens = _VerificationTokens()
 
 
 class AccountError(ApplicationError):
@@ -76,7 +86,7 @@ def verification_email(request: HttpRequest, user: User, next_url: str = "") -> 
         "account-verify",
         args=[
             urlsafe_base64_encode(force_bytes(user.pk)),
-            default_token_generator.make_token(user),
+            verification_tokens.make_token(user),
         ],
     )
     query = f"?{urlencode({'next': next_url})}" if next_url else ""
@@ -95,8 +105,10 @@ def account_verify(*, uidb64: str, token: str) -> User | None:
         user = model.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
     except (ValueError, TypeError, OverflowError, model.DoesNotExist):
         return None
-    if not default_token_generator.check_token(user, token):
+    if not verification_tokens.check_token(user, token):
         return None
+    if user.is_active or not Profile.objects.filter(user=user, unverified=True).exists():
+        return None  # only an unconfirmed sign-up is confirmed (never a deactivated account)
     with transaction.atomic():
         user.is_active = True
         user.save(update_fields=["is_active"])

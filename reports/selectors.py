@@ -96,6 +96,28 @@ def withheld_reason(survey: Survey, n_respondents: int) -> str | None:
     return None
 
 
+def rollups_over_withheld(survey: Survey) -> set[int]:
+    """Return the teams above (at any depth) a team whose results of ``survey`` are
+    withheld: a roll-up of any of them, beside what is shown, could be differenced to
+    reveal the withheld team's answers, so it is withheld too (TEAM_BELOW_WITHHELD). Empty
+    for named rounds. Two statements."""
+    if not survey.anonymous:
+        return set()
+    withheld = (
+        TeamScore.objects.filter(survey=survey, is_rollup=False)
+        .exclude(shown_scores(survey))
+        .values_list("team_id", flat=True)
+    )
+    parents = dict(Team.objects.filter(parent__isnull=False).values_list("id", "parent_id"))
+    above: set[int] = set()
+    for team_id in withheld:
+        parent = parents.get(team_id)
+        while parent is not None and parent not in above:
+            above.add(parent)
+            parent = parents.get(parent)
+    return above
+
+
 def is_withheld(survey: Survey, n_respondents: int) -> bool:
     """Tell whether a team's results must be hidden (see withheld_reason)."""
     return withheld_reason(survey, n_respondents) is not None
@@ -719,6 +741,10 @@ def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> T
         levels=levels,
         members=Membership.objects.filter(team=team).count(),
     )
+    if team_score is not None and team_score.is_rollup:
+        report.members = 0  # its respondents are the teams' below, not its own members
+        if not report.withheld and team.pk in rollups_over_withheld(survey):
+            report.withheld, report.withheld_reason = True, TEAM_BELOW_WITHHELD
     if team_score is None or report.withheld:
         return report
     if survey.anonymous:
@@ -782,7 +808,10 @@ def team_report(survey: Survey, team: Team, figures: Figures | None = None) -> T
     report.profile = team_profile(survey, team)
     report.inherited = inherited_practices(survey, [team.pk]).get(team.pk, [])
     carried = Answer.objects.filter(
-        response__survey=survey, response__team=team, response__status=Response.Status.SUBMITTED
+        response__survey=survey,
+        response__team=team,
+        response__status=Response.Status.SUBMITTED,
+        question_id__in=team_plan(survey, team).asked,
     ).aggregate(counted=Count("id"), unchanged=Count("id", filter=Q(carried=True)))
     report.answers_counted, report.carried_unchanged = carried["counted"], carried["unchanged"]
     if team_score.is_rollup:
@@ -1251,13 +1280,9 @@ def _org_rows(
     cells: dict[int, dict[int, DimensionScore]] = {}
     for dim in DimensionScore.objects.filter(team_score__in=[ts.pk for ts in scores.values()]):
         cells.setdefault(dim.team_score_id, {})[dim.dimension_id] = dim
-    withheld_children: set[int | None] = set()
+    withheld_children: set[int] = set()
     if survey.anonymous and any(ts.is_rollup for ts in scores.values()):
-        withheld_children = set(
-            TeamScore.objects.filter(survey=survey, is_rollup=False)
-            .exclude(shown_scores(survey))
-            .values_list("team__parent_id", flat=True)
-        )
+        withheld_children = rollups_over_withheld(survey)
     participation = _participation(survey, set(team_ids))
     rows = []
     for team in teams:

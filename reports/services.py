@@ -763,10 +763,15 @@ def aggregate(
 
 def results_ready_notify(survey: Survey) -> int:
     """Tell the people of a closed round that their team's results are ready (once each:
-    surveys.services.results_notify), for the teams whose scores readers see (not
-    withheld, not roll-ups). Run after the round's final scoring; returns how many."""
+    surveys.services.results_notify), for the teams with results readers see (scored
+    respondents, not withheld, not roll-ups). Run after the round's final scoring; returns
+    how many."""
     shown = TeamScore.objects.filter(
-        selectors.shown_scores(survey), survey=survey, is_rollup=False
+        selectors.shown_scores(survey),
+        survey=survey,
+        is_rollup=False,
+        n_respondents__gt=0,
+        score__isnull=False,
     ).values_list("team_id", flat=True)
     return survey_services.results_notify(survey=survey, team_ids=list(shown))
 

@@ -20,6 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -413,7 +414,15 @@ class MembershipViewSet(viewsets.ModelViewSet[Membership]):
         ),
         request={"text/csv": OpenApiTypes.STR, "multipart/form-data": MembershipImportUpload},
         parameters=[OpenApiParameter("dry_run", bool, description="Check only; write nothing.")],
-        responses={200: MembershipImportOut, 400: MembershipImportOut},
+        responses={
+            200: MembershipImportOut,
+            # Row errors (nothing written), or a request with no CSV or a bad dry_run.
+            400: PolymorphicProxySerializer(
+                component_name="MembershipImportRefused",
+                serializers=[MembershipImportOut, ErrorSerializer],
+                resource_type_field_name=None,
+            ),
+        },
     )
     @action(
         detail=False,

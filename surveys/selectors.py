@@ -19,6 +19,7 @@ from surveys.models import (
     Invitation,
     Membership,
     Response,
+    ResultsNotice,
     Survey,
     Team,
     TeamProfile,
@@ -51,6 +52,9 @@ class SurveyEntry:
     # Questions the team is asked that the counted submission does not answer: they came
     # into scope after it (a profile change); the submission counts as it is.
     new_in_scope: int = 0
+    # The person was told this round's results of one of their teams are ready
+    # (surveys.services.results_notify).
+    results_ready: bool = False
 
     @property
     def percent(self) -> int:
@@ -104,6 +108,7 @@ def survey_entries_for(user: User) -> list[SurveyEntry]:
         .select_related("framework")
         .prefetch_related("teams")
     )
+    told = set(ResultsNotice.objects.filter(user=user).values_list("survey_id", flat=True))
     entries = []
     for survey in surveys:
         key = respondent_key_for(user, survey)
@@ -146,6 +151,7 @@ def survey_entries_for(user: User) -> list[SurveyEntry]:
                     submitted_at=submitted.submitted_at if submitted else None,
                     profile_status=profiles.get(team.pk, "none") if uses_profiles else None,
                     new_in_scope=len(asked - given.get(submitted.pk, set())) if submitted else 0,
+                    results_ready=survey.pk in told,
                 )
             )
     entries.sort(key=lambda e: (not e.survey.accepts_answers(), -e.survey.opens_at.timestamp()))

@@ -463,6 +463,11 @@ def carry_forward(draft: Response) -> int:
     if previous is None:
         return 0
     matches = question_matches(survey.framework, previous.survey.framework)
+    # An earlier question that several questions now take from was split: none inherits it.
+    heirs: dict[str, int] = {}
+    for keys in matches.values():
+        for key in keys:
+            heirs[key] = heirs.get(key, 0) + 1
     earlier = {
         answer.question.key: answer for answer in previous.answers.select_related("question")
     }
@@ -475,7 +480,7 @@ def carry_forward(draft: Response) -> int:
     rows = []
     for question in survey.framework.questions.filter(pk__in=asked):
         keys = matches.get(question.key, ())
-        answer = earlier.get(keys[0]) if len(keys) == 1 else None
+        answer = earlier.get(keys[0]) if len(keys) == 1 and heirs[keys[0]] == 1 else None
         if answer is None or not _still_valid(answer, question, choices.get(question.pk, set())):
             continue
         rows.append(
@@ -1080,8 +1085,8 @@ def _submit_once(
     if unconfirmed:
         keys = [question.key for question in unconfirmed]
         raise SurveyError(
-            f"{len(unconfirmed)} answer(s) carried from your last round are not confirmed "
-            "yet: open their pages, check them and save.",
+            f"{len(unconfirmed)} {'answer' if len(unconfirmed) == 1 else 'answers'} carried "
+            "from your last round not confirmed yet: open their pages, check them and save.",
             code="unconfirmed",
             extra={"questions": keys},
             details=keys,
@@ -1542,15 +1547,16 @@ def reminders_send_now(*, survey: Survey, sent_by: User, now: datetime | None = 
                 code="too_soon",
             )
         due = _not_submitted(locked)
+        people = {m.user_id: m.user for m in due}
         Reminder.objects.bulk_create(
             Reminder(
-                survey=locked, user=m.user, kind=Reminder.Kind.MANUAL, sent_at=now, sent_by=sent_by
+                survey=locked, user=user, kind=Reminder.Kind.MANUAL, sent_at=now, sent_by=sent_by
             )
-            for m in due
+            for user in people.values()
         )
         pairs = [(m.user_id, m.team_id) for m in due]
         transaction.on_commit(lambda: _send_later(locked.pk, pairs))
-    return len(pairs)
+    return len(people)
 
 
 def _send_later(survey_id: int, pairs: list[tuple[int, int]]) -> None:
@@ -1572,11 +1578,11 @@ def reminders_deliver(*, survey: Survey, pairs: Sequence[tuple[int, int]]) -> in
         .exclude(user__email="")
         .select_related("user", "team")
     )
-    messages = [
-        _reminder_message(survey, membership)
-        for membership in memberships
-        if (membership.user_id, membership.team_id) in wanted
-    ]
+    teams_of: dict[int, list[Membership]] = {}  # one e-mail per person, naming their teams
+    for membership in memberships:
+        if (membership.user_id, membership.team_id) in wanted:
+            teams_of.setdefault(membership.user_id, []).append(membership)
+    messages = [_reminder_message(survey, rows[0], rows) for rows in teams_of.values()]
     if not messages:
         return 0
     with get_connection() as connection:
@@ -1620,8 +1626,12 @@ def _remind(survey: Survey, *, now: datetime) -> int:
     return sent
 
 
-def _reminder_message(survey: Survey, membership: Membership) -> EmailMessage:
+def _reminder_message(
+    survey: Survey, membership: Membership, memberships: Sequence[Membership] = ()
+) -> EmailMessage:
+    """The reminder to ``membership``'s person; ``memberships``: all their teams to name."""
     user = membership.user
+    teams = [m.team for m in memberships] or [membership.team]
     zone = zone_of(user)  # the recipient's, not the sender's
     closes = f"closes {when(survey.closes_at, zone)}" if survey.closes_at else "is open"
     body = render_to_string(
@@ -1632,6 +1642,7 @@ def _reminder_message(survey: Survey, membership: Membership) -> EmailMessage:
             "user": user,
             "site_url": settings.SITE_URL,
             "path": f"/surveys/{survey.pk}/{membership.team.slug}/",
+            "teams": teams,
             "zone": zone,
         },
     )

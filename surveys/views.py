@@ -216,7 +216,7 @@ def _profile_to_declare(
         question_rules(survey.framework).uses_profiles
         and not request.session.get(_profile_skip_key(survey, team))
         and selectors.team_profile(survey, team) is None
-        and not response.answers.exists()
+        and not response.answers.filter(prefilled=False).exists()  # carried: not theirs yet
     )
 
 
@@ -779,19 +779,14 @@ def _submitted_before(
     ).first()
     if counted is None:
         return None
-    stale = (
-        posted.isascii()
-        and posted.isdigit()
-        and not Response.objects.filter(
-            pk=int(posted), respondent_key=respondent_key, status="draft"
-        ).exists()
-    )
     draft = Response.objects.filter(
         survey=survey, team=team, respondent_key=respondent_key, status="draft"
     ).first()
-    if stale:
+    readable = posted.isascii() and posted.isdigit() and len(posted) <= 18
+    # No draft now (a new one would copy the submission), or not the page's one (Back).
+    if draft is None or (readable and int(posted) != draft.pk):
         message = "These answers were already submitted: nothing was submitted twice."
-    elif draft is not None and selectors.same_answers(draft, counted):
+    elif selectors.same_answers(draft, counted):
         draft.delete()
         message = "Nothing changed since your submission: it stands as it was."
     else:

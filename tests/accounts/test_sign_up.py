@@ -108,3 +108,24 @@ def test_password_login_off_closes_every_password_door(
     response = client.post(f"/i/{token}/", {"email": "x@example.com", **PASSWORD})
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert not get_user_model().objects.filter(username="x@example.com").exists()
+
+
+def test_a_reset_link_never_confirms_or_reactivates_an_account(client, member):
+    """Break-it: a password-reset token opened at /accounts/verify/ reactivated a
+    deactivated account."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from accounts.services import verification_tokens
+
+    uid = urlsafe_base64_encode(force_bytes(member.pk))
+    reset_token = default_token_generator.make_token(member)
+    member.is_active = False
+    member.save()
+    assert client.get(f"/accounts/verify/{uid}/{reset_token}/").status_code == 404
+    # Even a confirmation token of its own does not bring back a deactivated account.
+    own = verification_tokens.make_token(member)
+    assert client.get(f"/accounts/verify/{uid}/{own}/").status_code == 404
+    member.refresh_from_db()
+    assert not member.is_active

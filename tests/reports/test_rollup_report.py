@@ -70,3 +70,39 @@ def test_a_new_child_score_renews_the_cached_roll_up(
     row = after[after.index('id="children"') :]
     recsys = row[row.index("Recommendations") :]
     assert "<td>2</td>" in recsys[:400]  # two respondents now
+
+
+def test_an_anonymous_roll_up_over_a_withheld_team_is_withheld(
+    client, framework, team, other_team, member, other_member, admin_user
+):
+    """Break-it: the roll-up pooled a withheld team with one shown beside it, so its
+    answers could be worked out by difference."""
+    org = TeamFactory(slug="org", name="Org")
+    for child in (team, other_team):
+        child.parent = org
+        child.save()
+    survey = SurveyFactory(
+        framework=framework,
+        teams=[team, other_team],
+        status="open",
+        anonymous=True,
+        min_group_size=2,
+    )
+    for child, users in (
+        (team, [member, MembershipFactory(team=team).user]),
+        (other_team, [other_member]),
+    ):
+        for user in users:
+            services.response_submit(
+                survey=survey,
+                team=child,
+                respondent=user,
+                respondent_key=services.respondent_key_for(user, survey),
+                answers=complete_answers(framework, 2),
+            )
+    services.survey_close(survey=survey)
+    aggregate(survey=survey)
+    client.force_login(admin_user)
+    page = client.get(f"/reports/teams/org/?survey={survey.pk}").content.decode()
+    assert "a team below it has too few responses" in page
+    assert 'id="children"' not in page and 'data-testid="overall-score"' not in page

@@ -129,3 +129,42 @@ def test_a_resubmission_keeps_what_was_carried(client, this_round, team, member,
         draft.answers.filter(carried=True).count()
         == framework.questions.count() - first.questions.count()
     )
+
+
+def test_a_split_question_starts_blank_and_the_profile_comes_first(
+    client, framework, v2_framework, team, member, last_round
+):
+    """Break-it: v1's progressive-delivery was split in v2 (rollback, progressive-delivery):
+    neither inherits it; carried answers are not the respondent's own yet, so the team
+    profile is still asked first."""
+    from tests.factories import SurveyFactory as Rounds
+
+    v2 = Rounds(framework=v2_framework, teams=[team], status="open")
+    draft = services.response_start(
+        survey=v2, team=team, respondent_key=f"u:{member.pk}", respondent=member
+    )
+    carried = set(draft.answers.values_list("question__key", flat=True))
+    assert carried, "some v2 questions take one v1 question each"
+    assert not {"rollback", "progressive-delivery"} & carried
+    client.force_login(member)
+    response = client.get(reverse("survey-start", args=[v2.pk, team.slug]))
+    assert "/profile/?start=1" in response["Location"]
+
+
+def test_a_review_posted_without_its_draft_after_submitting_submits_nothing(
+    client, framework, team, member
+):
+    survey = SurveyFactory(framework=framework, teams=[team], status="open", carry_forward=False)
+    services.response_submit(
+        survey=survey,
+        team=team,
+        respondent=member,
+        respondent_key=services.respondent_key_for(member, survey),
+        answers=complete_answers(framework, 2),
+    )
+    client.force_login(member)
+    review = reverse("survey-review", args=[survey.pk, team.slug])
+    for posted in ({}, {"draft": "abc"}, {"draft": "0" * 5000}):
+        response = client.post(review, posted)
+        assert response.status_code == 302, posted
+    assert Response.objects.filter(survey=survey).count() == 1

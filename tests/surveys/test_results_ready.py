@@ -60,3 +60,22 @@ def test_withheld_anonymous_teams_tell_nobody(framework, team, member, manager):
     services.survey_close(survey=survey)
     tasks.aggregate_survey.run(survey.pk)
     assert mail.outbox == []
+
+
+def test_teams_without_respondents_tell_nobody_and_a_person_gets_one_reminder(
+    framework, team, other_team, member, manager, django_capture_on_commit_callbacks
+):
+    boss = MembershipFactory(team=other_team, role="manager").user
+    MembershipFactory(team=other_team, user=manager, role="manager")  # maria manages both
+    survey = SurveyFactory(framework=framework, teams=[team, other_team], status="open")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert (
+            services.reminders_send_now(survey=survey, sent_by=boss) == 3
+        )  # alice, maria, boss: one each
+    to_maria = [m for m in mail.outbox if m.to == [manager.email]]
+    assert len(to_maria) == 1 and "Fraud Detection" in to_maria[0].body
+    mail.outbox.clear()
+    submit(survey, team, member, framework)
+    services.survey_close(survey=survey)
+    tasks.aggregate_survey.run(survey.pk)
+    assert boss.email not in [m.to[0] for m in mail.outbox]  # fraud had no respondent
