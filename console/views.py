@@ -89,8 +89,10 @@ def team_tree() -> list[TeamNode]:
         node = stack.pop()
         placed.add(node.team.pk)
         stack.extend(node.children)
-    roots += [node for pk, node in nodes.items() if pk not in placed]
-    return roots
+    stranded = [node for pk, node in nodes.items() if pk not in placed]
+    for node in stranded:  # flat: their children would lead round the loop for ever
+        node.children = []
+    return roots + stranded
 
 
 @lead_required
@@ -179,7 +181,8 @@ def team_archive(request: HttpRequest, slug: str) -> HttpResponse:
 @lead_required
 @require_POST
 def team_member_add(request: HttpRequest, slug: str) -> HttpResponse:
-    """Add a person to the team, or set their role: the membership import's checks."""
+    """Add a person to the team, with the membership import's checks (someone already in
+    it is told to change the role in the table: adding never changes a role)."""
     team = get_object_or_404(Team.objects.select_related("parent"), slug=slug)
     if team.archived_at is not None:  # the form is not shown on an archived team
         messages.error(
@@ -221,15 +224,14 @@ def team_member(request: HttpRequest, slug: str, membership_id: int) -> HttpResp
         services.membership_remove(membership=membership)
         messages.success(request, f"{name} removed from {membership.team.name}.")
     else:
-        row = MembershipRow(1, name, slug, request.POST.get("role", ""))
-        outcome = memberships_import_rows([row]) if row.role else None
-        if outcome is None or not outcome.applied:
-            problems = [e.message for e in outcome.errors] if outcome else ["Choose a role."]
-            messages.error(request, " ".join(problems))
-        elif outcome.rows[0].action == "change role":
-            messages.success(request, f"{name} is now {row.role} of {membership.team.name}.")
+        # This membership, by its id: a name could lead to another account with the address.
+        role = request.POST.get("role", "")
+        if role not in Membership.Role.values:
+            messages.error(request, f'"{role}" is not a role: choose member or manager.')
+        elif services.membership_role_set(membership=membership, role=role):
+            messages.success(request, f"{name} is now {role} of {membership.team.name}.")
         else:
-            messages.info(request, f"{name} was already {row.role} of {membership.team.name}.")
+            messages.info(request, f"{name} was already {role} of {membership.team.name}.")
     return redirect("console-team", slug=slug)
 
 

@@ -1869,6 +1869,17 @@ def sso_signed_in(sender: object, *, user: User, claims: Mapping[str, Any], **kw
 
 
 @transaction.atomic
+def membership_role_set(*, membership: Membership, role: str) -> bool:
+    """Give ``membership`` the ``role`` (member or manager; the caller checked it); return
+    whether it changed. Saved on its own, so the audit log records it."""
+    if membership.role == role:
+        return False
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return True
+
+
+@transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
     """Remove a person from a team. Their responses stay (they are the round's history);
     they no longer answer for the team nor read its reports."""

@@ -480,3 +480,15 @@ def test_break_it_findings_on_rounds_and_import(client, lead, framework, team, m
     typed = "email,team\nkeep@example.com,recsys\n"
     response = client.post(IMPORT, {"action": "check", "file": latin1, "text": typed})
     assert response.status_code == 400 and response.context["text"] == typed
+
+
+def test_a_parent_loop_made_elsewhere_still_shows_every_team_once(client, lead, team, other_team):
+    from surveys.models import Team
+
+    Team.objects.filter(pk=team.pk).update(parent=other_team)
+    Team.objects.filter(pk=other_team.pk).update(parent=team)  # a loop, as a raw write could
+    client.force_login(lead)
+    page = client.get("/manage/").content.decode()
+    assert (
+        page.count("Recommendations</strong>") == 1 and page.count("Fraud Detection</strong>") == 1
+    )
