@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 View = Callable[..., HttpResponse]
+MEMBERS_PER_PAGE = 100  # a team page stays small whatever the team's size
 
 
 def lead_required(view: View) -> View:
@@ -130,12 +132,13 @@ def _team_page(
     add_form: MemberAddForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    members = team.memberships.select_related("user").order_by("role", "user__username")
+    members = team.memberships.select_related("user").order_by("role", "user__username", "pk")
+    page = Paginator(members, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "team": team,
         "form": form or TeamForm(team=team, initial={"name": team.name, "parent": team.parent}),
         "add_form": add_form or MemberAddForm(),
-        "memberships": members,
+        "memberships": page,
         "roles": Membership.Role.choices,
         "children": team.children.order_by("name"),
     }

@@ -492,3 +492,18 @@ def test_a_parent_loop_made_elsewhere_still_shows_every_team_once(client, lead, 
     assert (
         page.count("Recommendations</strong>") == 1 and page.count("Fraud Detection</strong>") == 1
     )
+
+
+def test_a_big_team_page_lists_its_members_a_page_at_a_time(client, lead, team):
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.bulk_create(
+        get_user_model()(username=f"p{i:03}", email=f"p{i:03}@example.com") for i in range(205)
+    )
+    Membership.objects.bulk_create(Membership(user=user, team=team) for user in users)
+    client.force_login(lead)
+    page = client.get("/manage/teams/recsys/").content.decode()
+    assert "Page 1 of 3 (205 people)" in page and "p000" in page and "p150" not in page
+    page = client.get("/manage/teams/recsys/?page=2").content.decode()
+    assert "p150" in page and "p000" not in page
+    assert client.get("/manage/teams/recsys/?page=999").status_code == 200  # the last page
