@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from mozilla_django_oidc import auth as oidc_auth
 from mozilla_django_oidc import views as oidc_views
 from mozilla_django_oidc.utils import import_from_settings
@@ -135,6 +136,8 @@ class OIDCBackend(oidc_auth.OIDCAuthenticationBackend):
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> User | None:
         if not enabled() or request is None or "code" not in request.GET:
             return None  # a password login, or single sign-on is off
+        if request.path != reverse("oidc_authentication_callback"):
+            return None  # only the provider's callback signs in this way (not ?code= elsewhere)
         user: User | None = super().authenticate(request, **kwargs)
         return user
 

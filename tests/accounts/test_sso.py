@@ -122,3 +122,13 @@ def test_refused_single_sign_ons_are_not_counted_as_password_failures(rf):
     assert not not_a_password_login(rf.post("/accounts/login/"), {"username": "a"})
     assert lockout_username(None, {"username": " Mia@Example.COM"}) == "mia@example.com"
     assert lockout_username(None, {"username": "Ben"}) == "Ben"
+
+
+def test_a_code_on_the_login_page_is_not_a_sign_in(client, settings, member):
+    settings.OIDC_ISSUER = "http://127.0.0.1:9/o"  # nothing listens: a try would fail loudly
+    settings.OIDC_RP_CLIENT_ID = "client"
+    response = client.post(
+        "/accounts/login/?code=x&state=y", {"username": "alice", "password": "wrong"}
+    )
+    # A wrong password, and no token exchange tried with the (unreachable) provider.
+    assert response.status_code == 200 and "didn" in response.content.decode()
