@@ -483,7 +483,7 @@ class AnsweredAbove:
 def answered_above(survey: Survey, plan: TeamPlan) -> list[AnsweredAbove]:
     """Return the questions ``plan`` inherits from ancestors, in framework order, with the
     ancestors' answers so far (counted responses; named rounds only: an anonymous round
-    shows no team's answers before it closes, and then only in reports). Three statements."""
+    shows no team's answers before it closes, and then only in reports). Four statements."""
     if not plan.inherited:
         return []
     questions = (
@@ -496,16 +496,20 @@ def answered_above(survey: Survey, plan: TeamPlan) -> list[AnsweredAbove]:
     rows = [AnsweredAbove(q, teams[plan.inherited[q.pk]]) for q in questions]
     if survey.anonymous:
         return rows
-    counted = Answer.objects.filter(
-        response__survey=survey,
-        response__status=Response.Status.SUBMITTED,
-        question_id__in=plan.inherited,
-    ).values_list("question_id", "response__team_id", "score", "na", "dont_know")
+    counted = (
+        Answer.objects.filter(
+            response__survey=survey,
+            response__status=Response.Status.SUBMITTED,
+            question_id__in=plan.inherited,
+        )
+        .values_list("question_id", "response__team_id", "score", "na", "dont_know")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     tally: dict[tuple[int, int], dict[str, int]] = {}
-    for question_id, team_id, score, na, dont_know in counted:
+    for question_id, team_id, score, na, dont_know, n in counted:  # counted by the database
         key = "N/A" if na else "Don't know" if dont_know else str(score)
-        per = tally.setdefault((question_id, team_id), {})
-        per[key] = per.get(key, 0) + 1
+        tally.setdefault((question_id, team_id), {})[key] = n
     for row in rows:
         per = tally.get((row.question.pk, row.answered_by.pk), {})
         if not per:

@@ -1679,26 +1679,25 @@ def results_notify(*, survey: Survey, team_ids: Iterable[int]) -> int:
         ):
             continue
         teams_of.setdefault(membership.user_id, []).append(membership)
-    sent = 0
+    messages = []
     for rows in teams_of.values():
         user = rows[0].user
+        # Recorded first: the unique row makes "once" hold against a concurrent run.
         _, created = ResultsNotice.objects.get_or_create(survey=survey, user=user)
-        if not created:
-            continue
-        body = render_to_string(
-            "surveys/email/results_ready.txt",
-            {
+        if created:
+            context = {
                 "survey": survey,
                 "user": user,
                 "teams": [m.team for m in rows],
                 "site_url": settings.SITE_URL,
-            },
-        )
-        EmailMessage(
-            subject=f"Results of “{survey.title}” are ready", body=body, to=[user.email]
-        ).send()
-        sent += 1
-    return sent
+            }
+            body = render_to_string("surveys/email/results_ready.txt", context)
+            subject = f"Results of “{survey.title}” are ready"
+            messages.append(EmailMessage(subject=subject, body=body, to=[user.email]))
+    if not messages:
+        return 0
+    with get_connection() as connection:  # one connection to the mail server for them all
+        return connection.send_messages(messages) or 0
 
 
 def surveys_close_due(*, now: datetime | None = None) -> list[int]:
@@ -1842,13 +1841,8 @@ def sso_memberships_sync(*, user: User, groups: Sequence[str]) -> None:
             Membership.objects.create(
                 user=user, team=team, role=wanted[slug], source=Membership.Source.SSO
             )
-        elif (
-            membership is not None
-            and membership.source == Membership.Source.SSO
-            and membership.role != wanted[slug]
-        ):
-            membership.role = wanted[slug]
-            membership.save(update_fields=["role"])
+        elif membership is not None and membership.source == Membership.Source.SSO:
+            membership_role_set(membership=membership, role=wanted[slug])
     keep = {team.pk for team in teams.values()}
     for team_id, membership in current.items():
         if membership.source == Membership.Source.SSO and team_id not in keep:
