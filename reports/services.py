@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Model, Sum
 from django.utils import timezone
 
+from common import events
 from maturity import scoring
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.selectors import per_framework_version
@@ -743,6 +744,7 @@ def aggregate(
     )
     scored = time.perf_counter()
 
+    before = _snapshot_states(survey, scope)
     written = _persist(survey, scope, result, inputs, tables, rollups=children, evidence=verdicts)
     finished = time.perf_counter()
 
@@ -758,7 +760,57 @@ def aggregate(
     run.save()
     if written:
         survey_figures_refresh(survey)
+        after_scoring(survey, scope, before)
     return run
+
+
+# A team's stored snapshot before a run: (computed_at, level), to tell which teams the run
+# wrote and whose level it changed.
+SnapshotStates = dict[int, tuple[datetime, int | None]]
+
+
+def _snapshot_states(survey: Survey, team_ids: Iterable[int]) -> SnapshotStates:
+    rows = TeamScore.objects.filter(survey=survey, team_id__in=list(team_ids))
+    return {
+        team_id: (computed_at, level)
+        for team_id, computed_at, level in rows.values_list("team_id", "computed_at", "level")
+    }
+
+
+def after_scoring(survey: Survey, scope: list[int], before: SnapshotStates) -> None:
+    """What follows a run that wrote snapshots of (some of) ``scope``: the
+    ``scores.updated`` event for the teams written, and ``team.level_changed`` for those
+    whose level moved (common.events).
+
+    Teams whose results are withheld (an anonymous round while open, or too few
+    respondents, or a roll-up over such a team) appear in ``scores.updated`` by name with
+    ``"withheld": true`` and no figures, and never in ``team.level_changed``: an event
+    must not let anyone difference a team's results one respondent at a time.
+    """
+    rows = TeamScore.objects.filter(survey=survey, team_id__in=scope).select_related("team")
+    written = {
+        row.team_id: row
+        for row in rows
+        if row.team_id not in before or before[row.team_id][0] != row.computed_at
+    }
+    if not written:
+        return
+    over_withheld = selectors.rollups_over_withheld(survey)
+    survey_ref = {"id": survey.pk, "title": survey.title, "anonymous": survey.anonymous}
+    teams: list[dict[str, Any]] = []
+    for team_id, row in sorted(written.items(), key=lambda item: item[1].team.name):
+        ref = {"slug": row.team.slug, "name": row.team.name, "rollup": row.is_rollup}
+        if selectors.is_withheld(survey, row.n_respondents) or team_id in over_withheld:
+            teams.append({**ref, "withheld": True})
+            continue
+        teams.append({**ref, "withheld": False, "score": row.score, "level": row.level})
+        previous = before.get(team_id)
+        if previous is not None and previous[1] != row.level:
+            events.publish(
+                "team.level_changed",
+                {"survey": survey_ref, "team": ref, "from": previous[1], "to": row.level},
+            )
+    events.publish("scores.updated", {"survey": survey_ref, "teams": teams})
 
 
 def results_ready_notify(survey: Survey) -> int:

@@ -46,6 +46,11 @@ class Team(models.Model):
     # Changes with a rename or a move. The newest of all teams' is part of the version of
     # cached score pages (indexed: read on every page view, see reports.selectors).
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    members_track_actions = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Members (not only managers) may create and change the team's actions.",
+    )
     # A team that took part in a round is archived, never deleted (its responses and scores
     # are history); archived teams cannot join new surveys.
     archived_at = models.DateTimeField(null=True, blank=True)

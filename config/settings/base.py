@@ -47,7 +47,11 @@ INSTALLED_APPS = [
     "accounts",
     "surveys",
     "evidence",
+    "actions",
+    "campaigns",
     "reports",
+    "notifications",
+    "trackers",
     "console",
 ]
 
