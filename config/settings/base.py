@@ -49,9 +49,9 @@ INSTALLED_APPS = [
     "evidence",
     "actions",
     "campaigns",
+    "trackers",
     "reports",
     "notifications",
-    "trackers",
     "console",
 ]
 
