@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from actions import selectors
 from actions.models import Action
+from actions.signals import action_done
 from common import events
 from common.errors import ApplicationError
 from maturity.models import Question
@@ -149,6 +150,9 @@ def _apply_status(action: Action, status: str, reason: str) -> None:
         )
     if status != action.status:
         action.done_at = timezone.now() if status == Action.Status.DONE else None
+        if status == Action.Status.DONE:
+            action_id = action.pk
+            transaction.on_commit(lambda: action_done.send(sender=Action, action_id=action_id))
         if status != Action.Status.DONE:
             # A reopened action is checked again by the next round that scores it.
             action.verification = Action.Verification.PENDING

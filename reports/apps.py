@@ -10,6 +10,11 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         from prometheus_client import REGISTRY
 
+        from actions.signals import action_done
+        from reports.tasks import on_action_done
+
+        action_done.connect(on_action_done, dispatch_uid="reports.verify_action")
+
         from reports.metrics import MaturityCollector
 
         if not getattr(REGISTRY, "_maturity_registered", False):

@@ -35,6 +35,7 @@ from maturity import scoring
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.selectors import per_framework_version
 from reports import selectors
+from reports.action_verification import actions_verify
 from reports.evidence import RoundEvidence, cap_counts, round_evidence
 from reports.models import (
     AggregationRun,
@@ -811,6 +812,7 @@ def after_scoring(survey: Survey, scope: list[int], before: SnapshotStates) -> N
                 {"survey": survey_ref, "team": ref, "from": previous[1], "to": row.level},
             )
     events.publish("scores.updated", {"survey": survey_ref, "teams": teams})
+    actions_verify(survey, written)
 
 
 def results_ready_notify(survey: Survey) -> int:

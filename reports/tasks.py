@@ -24,7 +24,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from common.redis import redis_client
-from reports import exports, health, services
+from reports import action_verification, exports, health, services
 from reports.models import AggregationRun, ExportJob
 from surveys.models import Survey
 
@@ -373,3 +373,22 @@ def delete_expired_exports() -> int:
     if deleted:
         logger.info("delete_expired_exports deleted %d file(s)", deleted)
     return deleted
+
+
+# --- improvement actions (issue 19) ----------------------------------------------------------
+
+
+@shared_task(acks_late=True, ignore_result=True, autoretry_for=RETRYABLE, retry_backoff=2)
+def verify_action(action_id: int) -> bool:
+    """Check an action just marked done against the rounds scored since its own
+    (reports.action_verification.action_verify)."""
+    return action_verification.action_verify(action_id)
+
+
+def on_action_done(sender: object, action_id: int, **kwargs: object) -> None:
+    """actions.signals.action_done: queue verify_action; a broker outage only delays the
+    verdict to the next scoring run of a later round (logged, never raised)."""
+    try:
+        verify_action.delay(action_id)
+    except RETRYABLE as error:
+        logger.warning("broker unavailable, action %s not verified now: %s", action_id, error)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from reports import views
+from reports import action_views, views
 
 urlpatterns = [
     path("", views.org_report, name="org-report"),
@@ -10,6 +10,11 @@ urlpatterns = [
     path("question-health/", views.question_health, name="question-health"),
     path("teams/<slug:slug>/", views.team_report, name="team-report"),
     path("teams/<slug:slug>/targets/", views.team_targets, name="team-targets"),
+    path("teams/<slug:slug>/actions/", views.team_action_create, name="team-action-create"),
+    path(
+        "teams/<slug:slug>/actions/<int:pk>/", views.team_action_change, name="team-action-change"
+    ),
+    path("actions/", action_views.org_actions, name="org-actions"),
     path("teams/<slug:slug>/report.pdf", views.team_report_pdf, name="team-report-pdf"),
     path(
         "teams/<slug:slug>/<str:kind>.<str:fmt>",

@@ -6,12 +6,13 @@ Teams a user may not read are 404, like everywhere else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 import orjson
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -22,10 +23,14 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from actions import selectors as action_selectors
+from actions import services as action_services
+from actions.forms import ActionChangeForm, ActionForm
+from actions.models import Action
 from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
 from maturity.selectors import framework_scale
-from reports import exports, selectors, services
+from reports import action_views, exports, selectors, services
 from reports.charts import radar_svg
 from reports.forms import OrgTableForm, TargetsForm
 from reports.models import TeamScore
@@ -134,10 +139,30 @@ def team_report_body(survey: Survey, team: Team, *, rollup: bool = False) -> Tea
     return cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
 
 
-@login_required
-def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+def resolve_team_round(
+    request: AuthenticatedHttpRequest, slug: str
+) -> tuple[set[int] | None, Team, Survey, list[Survey]]:
+    """The reader's managed teams, the team of ``slug``, the round asked for (``?survey=``,
+    else the newest) and every round of the team the reader may read; 404 otherwise."""
     managed = survey_selectors.managed_team_ids(request.user)
     team, survey, surveys = _resolve(request, slug, managed)
+    return managed, team, survey, surveys
+
+
+def team_report_page(
+    request: AuthenticatedHttpRequest,
+    managed: set[int] | None,
+    team: Team,
+    survey: Survey,
+    surveys: list[Survey],
+    *,
+    action_form: ActionForm | None = None,
+    action_change: tuple[int, ActionChangeForm] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Render the team report page: the cached body (team_report_body), and around it the
+    reader's parts: downloads, targets, the Actions section (with ``action_form`` or
+    ``action_change`` shown again with their errors, answered with ``status``)."""
     takes_part = getattr(survey, "takes_part", True)
     body = team_report_body(survey, team, rollup=not takes_part)
     can_set_targets = _can_set_targets(managed, team) and not body["withheld"]
@@ -153,7 +178,102 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "targets_fields": (
                 mark_safe(body["targets_html"]) if can_set_targets else None  # noqa: S308
             ),
+            "actions": action_views.actions_section(
+                request, team, survey, form=action_form, change=action_change
+            ),
         },
+        status=status,
+    )
+
+
+@login_required
+def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    managed, team, survey, surveys = resolve_team_round(request, slug)
+    return team_report_page(request, managed, team, survey, surveys)
+
+
+def _owner(team: Team, raw: str) -> User | None:
+    if not raw:
+        return None
+    return get_user_model().objects.filter(pk=int(raw), memberships__team=team).first()
+
+
+def _back(team: Team, survey: Survey, anchor: str) -> HttpResponse:
+    return redirect(f"/reports/teams/{team.slug}/?survey={survey.pk}#{anchor}")
+
+
+@login_required
+@require_POST
+def team_action_create(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """Create an action of the team from the report's form (then back to the report)."""
+    managed, team, survey, surveys = resolve_team_round(request, slug)
+    if not action_selectors.can_track_actions(request.user, team):
+        raise Http404("No such page.")
+    form = ActionForm(
+        request.POST,
+        questions=action_views.questions_of(survey, team),
+        members=action_views.members_of(team),
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            action = action_services.action_create(
+                action_services.ActionInput(
+                    team=team,
+                    survey=survey,
+                    question_key=data["question"],
+                    owner=_owner(team, data["owner"]),
+                    due=data["due"],
+                    title=data["title"],
+                    notes=data["notes"],
+                    external_url=data["external_url"],
+                ),
+                by=request.user,
+            )
+        except action_services.ActionError as error:
+            form.add_error(_form_field(error.field, form), error.message)
+        else:
+            messages.success(request, f"Action “{action.title}” created.")
+            return _back(team, survey, f"action-{action.pk}")
+    return team_report_page(request, managed, team, survey, surveys, action_form=form, status=400)
+
+
+def _form_field(name: str | None, form: ActionForm | ActionChangeForm) -> str | None:
+    """The form field an ActionError names, when the form has it (else a form error)."""
+    return name if name in form.fields else None
+
+
+@login_required
+@require_POST
+def team_action_change(request: AuthenticatedHttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Change an action from the report's form (then back to the report)."""
+    managed, team, survey, surveys = resolve_team_round(request, slug)
+    action = get_object_or_404(Action, pk=pk, team=team)
+    if not action_selectors.can_change_action(request.user, action):
+        raise Http404("No such action.")
+    form = ActionChangeForm(
+        request.POST, members=action_views.members_of(team), prefix=f"a{action.pk}"
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        changes: dict[str, Any] = {
+            "status": data["status"],
+            "wont_do_reason": data["wont_do_reason"],
+            "due": data["due"],
+            "notes": data["notes"],
+            "external_url": data["external_url"],
+        }
+        if action_selectors.can_track_actions(request.user, team):
+            changes["owner"] = _owner(team, data["owner"])
+        try:
+            action_services.action_update(action, changes, by=request.user)
+        except action_services.ActionError as error:
+            form.add_error(_form_field(error.field, form), error.message)
+        else:
+            messages.success(request, f"Action “{action.title}” saved.")
+            return _back(team, survey, f"action-{action.pk}")
+    return team_report_page(
+        request, managed, team, survey, surveys, action_change=(action.pk, form), status=400
     )
 
 
@@ -371,6 +491,9 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
             "surveys": surveys,
             "form": form,
             "body": mark_safe(body),  # noqa: S308 - a rendered template
+            "action_counts": action_views.action_counts(
+                action_selectors.visible_actions(request.user)
+            ),
         },
         status=400 if form.errors else 200,
     )

@@ -401,6 +401,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("RECONCILE_SECONDS", default=60.0),
     },
     "recover-stuck-runs": {"task": "reports.tasks.recover_stuck_runs", "schedule": 60.0},
+    "notify-overdue-actions": {"task": "actions.tasks.notify_overdue_actions", "schedule": 3600.0},
     "close-due-surveys": {"task": "surveys.tasks.close_due_surveys", "schedule": 60.0},
     "send-reminders": {"task": "surveys.tasks.send_reminders", "schedule": 15 * 60.0},
     # Question health of open surveys whose answers changed (reports.health); closed

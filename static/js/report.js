@@ -205,5 +205,30 @@
       .catch(function () { /* the table below holds the same numbers */ });
   }
 
+  /* Roadmap steps get a "Track as action" button when the reader may track actions (the
+     page then has the new-action form): it picks the step in the form and opens it. The
+     form works without this: its first select lists the roadmap. */
+  function trackButtons() {
+    var form = document.getElementById("new-action");
+    var select = form && form.querySelector("select[name=question]");
+    if (!select) { return; }
+    document.querySelectorAll(".roadmap li[data-question]").forEach(function (item) {
+      var key = item.getAttribute("data-question");
+      if (!select.querySelector("option[value='" + CSS.escape(key) + "']")) { return; }
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "track-action screen-only";
+      button.textContent = "Track as action";
+      button.addEventListener("click", function () {
+        select.value = key;
+        form.open = true;
+        form.scrollIntoView({ block: "start" });
+        select.focus();
+      });
+      item.appendChild(button);
+    });
+  }
+
+  trackButtons();
   if (window.echarts) { radar(); heatmap(); }
 })();

@@ -1,0 +1,207 @@
+"""Improvement actions on the reports: the team report's Actions section (create from the
+roadmap, change status, owner, due date, notes, link) and the organisation's list of
+actions with overdue ones first.
+
+Forms post here and come back to the report; a form with errors is shown again on the
+report, filled in as sent, with a 400. Rules live in actions.services (the API's too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Case, Count, Q, When
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from actions import selectors as action_selectors
+from actions.forms import ActionChangeForm, ActionForm, Choices
+from actions.models import Action
+from common.http import AuthenticatedHttpRequest
+from common.text import storable
+from maturity.models import Question
+from reports.models import TeamRecommendation
+from surveys.models import Membership, Survey, Team
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass
+class ActionRow:
+    """An action as the report lists it, with its change form when the reader may change
+    it."""
+
+    action: Action
+    overdue: bool
+    change_form: ActionChangeForm | None = None
+
+
+@dataclass
+class ActionsSection:
+    """The team report's Actions section: the team's actions (every round's), and the new
+    action form for those who may track actions."""
+
+    rows: list[ActionRow] = field(default_factory=list)
+    form: ActionForm | None = None
+
+
+def members_of(team: Team) -> Choices:
+    people = (
+        Membership.objects.filter(team=team, user__is_active=True)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return [(str(m.user_id), m.user.get_full_name() or m.user.get_username()) for m in people]
+
+
+def questions_of(survey: Survey, team: Team) -> Choices:
+    """The round's roadmap steps first (by rank), then every other question of the
+    round's framework: choices grouped for a <select>."""
+    steps = (
+        TeamRecommendation.objects.filter(
+            team_score__survey=survey, team_score__team=team, team_score__is_rollup=False
+        )
+        .select_related("question")
+        .order_by("rank")
+    )
+    roadmap = [(s.question.key, f"#{s.rank} {s.text[:120]}") for s in steps]
+    others = [
+        (q.key, q.text[:120])
+        for q in Question.objects.filter(framework=survey.framework_id).order_by("order")
+        if q.key not in {key for key, _ in roadmap}
+    ]
+    return [("Roadmap", roadmap), ("Other questions", others)] if roadmap else others
+
+
+def actions_section(
+    request: AuthenticatedHttpRequest,
+    team: Team,
+    survey: Survey,
+    *,
+    form: ActionForm | None = None,
+    change: tuple[int, ActionChangeForm] | None = None,
+) -> ActionsSection:
+    """The Actions section of ``team``'s report in ``survey`` for the reader: every
+    action of the team, overdue ones marked; forms for those who may use them (``form``
+    and ``change``: bound forms to show again with their errors)."""
+    user = request.user
+    can_track = action_selectors.can_track_actions(user, team)
+    today = timezone.localdate()
+    members = members_of(team) if can_track else []
+    rows = []
+    for action in action_selectors.team_actions(team):
+        row = ActionRow(action, action.is_overdue(today))
+        if change is not None and change[0] == action.pk:
+            row.change_form = change[1]
+        elif can_track or action.owner_id == user.pk:
+            row.change_form = ActionChangeForm(
+                members=members or members_of(team),
+                prefix=f"a{action.pk}",
+                initial={
+                    "status": action.status,
+                    "wont_do_reason": action.wont_do_reason,
+                    "owner": str(action.owner_id or ""),
+                    "due": action.due,
+                    "notes": action.notes,
+                    "external_url": action.external_url,
+                },
+            )
+        rows.append(row)
+    if form is None and can_track and survey.teams.filter(pk=team.pk).exists():
+        form = ActionForm(
+            questions=questions_of(survey, team),
+            members=members,
+            initial={"question": request.GET.get("question", "")},
+        )
+    return ActionsSection(rows=rows, form=form if can_track else None)
+
+
+# The organisation's actions: what a reader may read, 50 to a page.
+ORG_ACTIONS_PAGE = 50
+
+
+@dataclass(frozen=True)
+class ActionCounts:
+    """How the actions a reader sees stand: by status, overdue, and how done ones fared
+    in later rounds (``verified_share``: verified over those checked, in percent)."""
+
+    total: int
+    open: int
+    in_progress: int
+    done: int
+    wont_do: int
+    overdue: int
+    verified: int
+    not_reflected: int
+
+    @property
+    def verified_share(self) -> int | None:
+        checked = self.verified + self.not_reflected
+        return round(100 * self.verified / checked) if checked else None
+
+
+def action_counts(actions: Any) -> ActionCounts:
+    """Count ``actions`` (a queryset of Action) in one statement."""
+    status, verification = Action.Status, Action.Verification
+    figures = actions.aggregate(
+        total=Count("pk"),
+        open=Count("pk", filter=Q(status=status.OPEN)),
+        in_progress=Count("pk", filter=Q(status=status.IN_PROGRESS)),
+        done=Count("pk", filter=Q(status=status.DONE)),
+        wont_do=Count("pk", filter=Q(status=status.WONT_DO)),
+        overdue=Count("pk", filter=action_selectors.overdue_q()),
+        verified=Count("pk", filter=Q(status=status.DONE, verification=verification.VERIFIED)),
+        not_reflected=Count(
+            "pk", filter=Q(status=status.DONE, verification=verification.NOT_REFLECTED)
+        ),
+    )
+    return ActionCounts(**figures)
+
+
+@login_required
+def org_actions(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Every action the reader may read (admins: all; managers: their teams and those
+    below; members: their teams'), overdue first, filterable by status, team and
+    overdue, with the counts and the share of done actions verified by a later round."""
+    visible = action_selectors.visible_actions(request.user)
+    counts = action_counts(visible)
+    shown = visible
+    wanted_status = request.GET.get("status", "")
+    if wanted_status in Action.Status.values:
+        shown = shown.filter(status=wanted_status)
+    team_slug = request.GET.get("team", "")
+    if not storable(team_slug):
+        team_slug = ""
+    if team_slug:
+        shown = shown.filter(team__slug=team_slug[:64])
+    overdue = action_selectors.overdue_q()
+    if request.GET.get("overdue") == "1":
+        shown = shown.filter(overdue)
+    today = timezone.localdate()
+    ordered = shown.annotate(late=Case(When(overdue, then=0), default=1)).order_by(
+        "late", "due", "pk"
+    )
+    page = Paginator(ordered, ORG_ACTIONS_PAGE).get_page(request.GET.get("page"))
+    rows = [ActionRow(action, action.is_overdue(today)) for action in page.object_list]
+    teams = Team.objects.filter(pk__in=visible.values("team_id")).order_by("name")
+    return render(
+        request,
+        "reports/actions.html",
+        {
+            "counts": counts,
+            "rows": rows,
+            "page": page,
+            "teams": teams,
+            "statuses": Action.Status.choices,
+            "wanted": {
+                "status": wanted_status,
+                "team": team_slug,
+                "overdue": request.GET.get("overdue") == "1",
+            },
+        },
+    )
