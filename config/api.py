@@ -19,6 +19,7 @@ from evidence.api import EvidenceSpecView, TeamEvidenceDetailView, TeamEvidenceV
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
 from reports.api.evidence import SurveyEvidenceView
 from reports.api.exports import (
+    ActionExportView,
     AnswerExportView,
     ExportJobDownloadView,
     ExportJobsView,
@@ -111,6 +112,7 @@ urlpatterns = [
     ),
     path("exports/answers/", AnswerExportView.as_view(), name="api-export-answers"),
     path("exports/scores/", ScoreExportView.as_view(), name="api-export-scores"),
+    path("exports/actions/", ActionExportView.as_view(), name="api-export-actions"),
     path("exports/", ExportJobsView.as_view(), name="api-export-jobs"),
     path("exports/<int:job_id>/", ExportJobView.as_view(), name="api-export-job"),
     path(

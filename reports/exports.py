@@ -52,6 +52,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 from xlsxwriter.utility import xl_col_to_name
 
+from actions.models import Action
 from maturity.models import Choice, Dimension, Question
 from reports.models import (
     ApiToken,
@@ -67,7 +68,7 @@ from surveys.models import Answer, Response, Survey, Team
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
-KINDS = ("answers", "scores")
+KINDS = ("answers", "scores", "actions")
 FORMATS = ("csv", "json", "ndjson", "xlsx", "parquet")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -354,6 +355,37 @@ ANSWER_TEXT_COLUMNS = frozenset(
     }
 )
 SCORE_TEXT_COLUMNS = frozenset({"team", "dimension"})
+ACTION_COLUMNS = [
+    "action_id",
+    "team",
+    "survey_id",
+    "question_key",
+    "title",
+    "owner",
+    "due",
+    "status",
+    "wont_do_reason",
+    "verification",
+    "baseline_score",
+    "verified_score",
+    "verified_survey_id",
+    "external_url",
+    "created_at",
+    "updated_at",
+    "done_at",
+]
+ACTION_TEXT_COLUMNS = frozenset(
+    {
+        "team",
+        "question_key",
+        "title",
+        "owner",
+        "status",
+        "wont_do_reason",
+        "verification",
+        "external_url",
+    }
+)
 
 
 def _csv_formatters(columns: list[str], text_columns: frozenset[str]) -> list[Callable[[Any], str]]:
@@ -662,6 +694,80 @@ def scores_query(request: ExportRequest) -> Query:
     )
 
 
+def actions_query(request: ExportRequest) -> Query:
+    """Build the action export's SELECT: the improvement actions created from the round's
+    roadmap (of one team with ``team``; changed at or after ``since``), oldest first.
+
+    Actions name no respondent (``owner`` is the team member a manager chose), so anonymous
+    rounds export them too. ``due`` is a date (YYYY-MM-DD), times are UTC.
+    """
+    where = " WHERE a.survey_id = %s"
+    params: list[Any] = [request.survey.pk]
+    if request.team is not None:
+        where += " AND a.team_id = %s"
+        params.append(request.team.pk)
+    if request.since is not None:
+        where += " AND a.updated_at >= %s"
+        params.append(request.since)
+    user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    sql = (
+        "SELECT a.id, t.slug, a.survey_id, q.key, a.title, u.username, a.due, a.status,"  # noqa: S608
+        " a.wont_do_reason, a.verification, a.baseline_score, a.verified_score,"
+        " a.verified_survey_id, a.external_url, a.created_at, a.updated_at, a.done_at"
+        f" FROM {_table(Action)} a JOIN {_table(Team)} t ON t.id = a.team_id"
+        f" JOIN {_table(Question)} q ON q.id = a.question_id"
+        f" LEFT JOIN {user_table} u ON u.id = a.owner_id"
+        f"{where} ORDER BY a.id"
+    )
+
+    def convert(row: Sequence[Any]) -> Row:
+        due = row[6]
+        return (
+            *row[:6],
+            due.isoformat() if hasattr(due, "isoformat") else due,
+            *row[7:14],
+            *(iso(_utc(value)) for value in row[14:]),
+        )
+
+    import pyarrow as pa
+
+    return Query(
+        columns=ACTION_COLUMNS,
+        typed_sql=sql,
+        copy_sql=None,
+        params=params,
+        copy_params=params,
+        convert=convert,
+        text=_csv_formatters(ACTION_COLUMNS, ACTION_TEXT_COLUMNS),
+        arrow_types=[
+            pa.int64(),
+            pa.string(),
+            pa.int64(),
+            pa.string(),
+            pa.string(),
+            pa.string(),
+            pa.date32(),
+            pa.string(),
+            pa.string(),
+            pa.string(),
+            pa.int16(),
+            pa.int16(),
+            pa.int64(),
+            pa.string(),
+            pa.timestamp("us", tz="UTC"),
+            pa.timestamp("us", tz="UTC"),
+            pa.timestamp("us", tz="UTC"),
+        ],
+    )
+
+
+_QUERIES: dict[str, Callable[[ExportRequest], Query]] = {
+    "answers": answers_query,
+    "scores": scores_query,
+    "actions": actions_query,
+}
+
+
 class Export:
     """A prepared export: iterate ``stream()`` for its bytes; ``rows`` counts rows so far."""
 
@@ -671,8 +777,7 @@ class Export:
         self.rows = 0
         # Called with ``rows`` whenever it grows (an export job's progress).
         self.on_rows: Callable[[int], None] | None = None
-        builder = answers_query if request.kind == "answers" else scores_query
-        self.query = builder(request)
+        self.query = _QUERIES[request.kind](request)
 
     @property
     def content_type(self) -> str:
@@ -680,7 +785,7 @@ class Export:
 
     def estimated_rows(self) -> int:
         """Count the rows the export will have (for a progress bar)."""
-        if self.request.kind == "scores":
+        if self.request.kind in ("scores", "actions"):
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT COUNT(*) FROM ({self.query.typed_sql}) counted",  # noqa: S608
@@ -1172,6 +1277,9 @@ def export_rows_upper_bound(request: ExportRequest) -> int:
     The synchronous endpoints refuse an export above ``EXPORT_SYNC_MAX_ROWS`` with a 413.
     """
     survey = request.survey
+    if request.kind == "actions":
+        actions = Action.objects.filter(survey=survey)
+        return actions.filter(team=request.team).count() if request.team else actions.count()
     if request.kind == "scores":
         dimensions = Dimension.objects.filter(framework_id=survey.framework_id).count()
         return len(scored_team_ids(survey, request.team)) * (dimensions + 1)

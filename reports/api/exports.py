@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from common.api import ErrorSerializer, IsAdmin, request_user
 from reports.exports import (
+    ACTION_COLUMNS,
     ANSWER_COLUMNS,
     CONTENT_TYPES,
     FORMATS,
@@ -276,13 +277,43 @@ class ScoreExportView(_ExportView):
         return super().get(request)
 
 
+_ACTION_TYPES = {
+    "action_id": {"type": "integer"},
+    "survey_id": {"type": "integer"},
+    "owner": {"type": "string", "nullable": True},
+    "due": {"type": "string", "format": "date", "nullable": True},
+    "baseline_score": _NULLABLE_INT,
+    "verified_score": _NULLABLE_INT,
+    "verified_survey_id": _NULLABLE_INT,
+    "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"},
+    "done_at": {"type": "string", "format": "date-time", "nullable": True},
+}
+
+
+class ActionExportView(_ExportView):
+    kind = "actions"
+
+    @extend_schema(
+        operation_id="export_actions",
+        parameters=[ExportQuerySerializer],
+        responses=_responses(ACTION_COLUMNS, _ACTION_TYPES),
+        description="One row per improvement action created from the round's roadmap "
+        "(`since`: changed at or after), with its status, the next round's verdict "
+        "(`verification`: verified, not_reflected or empty) and the choices it compared "
+        f"(`baseline_score` -> `verified_score`). {_COMMON}",
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        return super().get(request)
+
+
 # --- export jobs -----------------------------------------------------------------------------
 
 
 class ExportJobCreateSerializer(ExportQuerySerializer):
     """The body of POST /api/v1/exports/: the synchronous endpoints' query, plus the kind."""
 
-    kind = serializers.ChoiceField(choices=KINDS, help_text="answers or scores.")
+    kind = serializers.ChoiceField(choices=KINDS, help_text="answers, scores or actions.")
 
 
 class ExportJobSerializer(serializers.ModelSerializer[ExportJob]):

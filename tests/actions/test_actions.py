@@ -448,3 +448,43 @@ def test_an_inactive_account_cannot_track(scored, team):
     MembershipFactory(team=team, user=gone, role="manager")
     with pytest.raises(services.ActionError):
         create(scored, team, gone)
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+
+def test_actions_in_every_export_format(client, scored, team, manager, member, admin_user):
+    import io
+
+    import pyarrow.parquet as pq
+    from openpyxl import load_workbook
+
+    create(
+        scored,
+        team,
+        manager,
+        title='=HYPERLINK("http://x")',
+        owner=member,
+        due=timezone.localdate(),
+    )
+    client.force_login(admin_user)
+    url = f"/api/v1/exports/actions/?survey={scored.pk}"
+    csv = b"".join(client.get(url + "&format=csv").streaming_content).decode()
+    header, row = csv.strip().split("\n")
+    assert header.startswith("action_id,team,survey_id,question_key,title,owner,due,status")
+    assert "'=HYPERLINK" in row and ",alice," in row and ",open," in row
+    rows = client.get(url + "&format=json")
+    data = __import__("json").loads(b"".join(rows.streaming_content))
+    assert data[0]["title"] == '=HYPERLINK("http://x")' and data[0]["due"] == str(
+        timezone.localdate()
+    )
+    table = pq.read_table(
+        io.BytesIO(b"".join(client.get(url + "&format=parquet").streaming_content))
+    )
+    assert table.num_rows == 1 and str(table.schema.field("due").type) == "date32[day]"
+    book = load_workbook(
+        io.BytesIO(b"".join(client.get(url + "&format=xlsx").streaming_content)), read_only=True
+    )
+    assert [c.value for c in next(book.active.iter_rows(min_row=2, max_row=2))][5] == "alice"
+    client.force_login(manager)
+    assert client.get(url).status_code == 403
