@@ -328,6 +328,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SurveyStatusEnum": "surveys.models.Survey.Status",
         "RunStatusEnum": "reports.models.AggregationRun.Status",
+        "ActionStatusEnum": "actions.models.Action.Status",
     },
 }
 
