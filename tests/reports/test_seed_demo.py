@@ -153,3 +153,16 @@ def test_a_demo_repository_confirms_some_answers_and_contradicts_others(seeded, 
     assert "Self-assessment vs evidence" in page
     assert "ci.security_scans is empty" in page
     assert 'data-verdict="contradicted"' in page and 'data-verdict="confirmed"' in page
+
+
+def test_the_demo_tracks_last_quarters_roadmap_as_actions(seeded):
+    from actions.models import Action
+
+    last, _ = rounds()
+    actions = list(Action.objects.filter(team__slug="recsys").order_by("pk"))
+    assert [a.status for a in actions] == ["done", "in_progress", "open"]
+    assert all(a.survey == last and a.owner.username == "alice" for a in actions)
+    assert actions[2].is_overdue()
+    # This quarter's scoring checked the done one (recsys answered it in version 2 too).
+    assert actions[0].verification in ("verified", "not_reflected")
+    assert "Tracked 3 actions of Recommendations." in seeded

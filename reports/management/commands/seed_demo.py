@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from actions import services as action_services
 from evidence import demo as demo_repositories
 from evidence import services as evidence_services
 from evidence.demo import demo_now
@@ -29,6 +30,7 @@ from evidence.models import Snapshot
 from maturity.evidence.snapshot import manifest_from_archive
 from maturity.models import Framework, Question
 from reports.health import question_health_refresh
+from reports.models import TeamRecommendation
 from reports.services import aggregate
 from surveys import services
 from surveys.models import Membership, Response, Survey, Team, TeamProfile
@@ -361,13 +363,43 @@ class Command(BaseCommand):
             evidence_services.snapshot_process(snapshot.pk)
             self.stdout.write(f"Evidence from {name} for {slug}: {manifest.n_files} files.")
 
-    def _score(self, *survey_ids: int) -> None:
+    def _score(self, last_id: int, current_id: int) -> None:
         self._upload_evidence()
-        for survey in Survey.objects.filter(pk__in=survey_ids).order_by("opens_at"):
+        for survey_id in (last_id, current_id):
+            survey = Survey.objects.get(pk=survey_id)
             run = aggregate(survey=survey)
             self.stdout.write(f"Scored {run.teams_scored} teams of '{survey.title}'.")
             # What the worker's survey-wide run does after scoring (reports.tasks).
             question_health_refresh(survey=survey)
+            if survey_id == last_id:
+                self._track_actions(survey)
+
+    def _track_actions(self, last: Survey) -> None:
+        """Recommendations took last quarter's first three roadmap steps as actions: the
+        first done (this quarter's scoring checks it), the second in progress, the third
+        overdue."""
+        maria = get_user_model().objects.get(username="maria")
+        team = Team.objects.get(slug="recsys")
+        steps = TeamRecommendation.objects.filter(
+            team_score__survey=last, team_score__team=team
+        ).order_by("rank")[:3]
+        today = timezone.localdate()
+        plans = [("done", today - timedelta(days=20)), ("in_progress", today + timedelta(days=30))]
+        plans.append(("open", today - timedelta(days=10)))
+        for step, (status, due) in zip(steps, plans, strict=False):
+            action = action_services.action_create(
+                action_services.ActionInput(
+                    team=team,
+                    survey=last,
+                    question_key=step.question.key,
+                    owner=get_user_model().objects.get(username="alice"),
+                    due=due,
+                ),
+                by=maria,
+            )
+            if status != "open":
+                action_services.action_update(action, {"status": status}, by=maria)
+        self.stdout.write(f"Tracked {len(steps)} actions of {team.name}.")
 
     def _print_credentials(self) -> None:
         self.stdout.write(
