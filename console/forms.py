@@ -71,6 +71,11 @@ class TeamForm(forms.Form):
         label="Parent team",
         empty_label="none (a top-level team)",
     )
+    members_track_actions = forms.BooleanField(
+        required=False,
+        label="Members track actions",
+        help_text="Members, not only managers, create and change the team's actions.",
+    )
 
     def __init__(self, *args: Any, team: Team | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

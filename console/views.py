@@ -111,7 +111,10 @@ def team_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             team = services.team_save(
-                team=Team(slug=data["slug"]), name=data["name"], parent=data["parent"]
+                team=Team(slug=data["slug"]),
+                name=data["name"],
+                parent=data["parent"],
+                members_track_actions=data["members_track_actions"],
             )
         except SurveyError as error:
             form.add_error(error.field, error.message)
@@ -136,7 +139,15 @@ def _team_page(
     page = Paginator(members, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "team": team,
-        "form": form or TeamForm(team=team, initial={"name": team.name, "parent": team.parent}),
+        "form": form
+        or TeamForm(
+            team=team,
+            initial={
+                "name": team.name,
+                "parent": team.parent,
+                "members_track_actions": team.members_track_actions,
+            },
+        ),
         "add_form": add_form or MemberAddForm(),
         "memberships": page,
         "roles": Membership.Role.choices,
@@ -155,7 +166,10 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         try:
             services.team_save(
-                team=team, name=form.cleaned_data["name"], parent=form.cleaned_data["parent"]
+                team=team,
+                name=form.cleaned_data["name"],
+                parent=form.cleaned_data["parent"],
+                members_track_actions=form.cleaned_data["members_track_actions"],
             )
         except SurveyError as error:
             form.add_error(error.field, error.message)

@@ -1760,11 +1760,13 @@ def parent_problem(team: Team | None, parent: Team | None) -> str | None:
 
 
 @transaction.atomic
-def team_save(*, team: Team, name: str, parent: Team | None) -> Team:
-    """Rename ``team`` and/or move it under ``parent`` (None: a top-level team); a new
-    team (no pk) is created. Raises SurveyError (field "parent") for a move that
-    parent_problem refuses. The parent chain is locked, so two concurrent moves cannot
-    make a loop."""
+def team_save(
+    *, team: Team, name: str, parent: Team | None, members_track_actions: bool | None = None
+) -> Team:
+    """Rename ``team`` and/or move it under ``parent`` (None: a top-level team), and set
+    whether its members track actions (None: unchanged); a new team (no pk) is created.
+    Raises SurveyError (field "parent") for a move that parent_problem refuses. The
+    parent chain is locked, so two concurrent moves cannot make a loop."""
     if parent is not None:
         list(Team.objects.select_for_update().filter(pk__in=_chain(parent)))
     problem = parent_problem(team if team.pk else None, parent)
@@ -1772,6 +1774,8 @@ def team_save(*, team: Team, name: str, parent: Team | None) -> Team:
         raise SurveyError(problem, code="invalid_parent", field="parent")
     team.name = name
     team.parent = parent
+    if members_track_actions is not None:
+        team.members_track_actions = members_track_actions
     team.save()
     return team
 

@@ -507,3 +507,21 @@ def test_a_big_team_page_lists_its_members_a_page_at_a_time(client, lead, team):
     page = client.get("/manage/teams/recsys/?page=2").content.decode()
     assert "p150" in page and "p000" not in page
     assert client.get("/manage/teams/recsys/?page=999").status_code == 200  # the last page
+
+
+def test_a_lead_lets_members_track_actions(client, lead, team, member):
+    client.force_login(lead)
+    page = client.get("/manage/teams/recsys/").content.decode()
+    assert 'name="members_track_actions"' in page
+    response = client.post(
+        "/manage/teams/recsys/", {"name": team.name, "members_track_actions": "on"}
+    )
+    assert response.status_code == 302
+    team.refresh_from_db()
+    assert team.members_track_actions
+    from actions.selectors import can_track_actions
+
+    assert can_track_actions(member, team)
+    client.post("/manage/teams/recsys/", {"name": team.name})  # the box unticked
+    team.refresh_from_db()
+    assert not team.members_track_actions
