@@ -7,7 +7,8 @@ listener, so imports keep flowing one way.
 Events and their payloads (JSON-ready dicts; every event also carries ``event`` and
 ``occurred_at`` added by the listener):
 
-- ``survey.opened`` / ``survey.closed``: ``{"survey": {"id", "title", "anonymous"}}``
+- ``survey.opened`` / ``survey.closed``: ``{"survey": {"id", "title", "anonymous", "opens_at",
+  "closes_at"}}``
 - ``scores.updated``: ``{"survey": {...}, "teams": [{"slug", "name", "score", "level"}]}``
 - ``team.level_changed``: ``{"survey": {...}, "team": {"slug", "name"}, "from": int|None,
   "to": int|None}``

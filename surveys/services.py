@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.zones import zone_of
+from common import events
 from common.db import insert_rows
 from common.errors import ApplicationError
 from common.times import when
@@ -240,15 +241,35 @@ def survey_clone(*, survey: Survey) -> Survey:
     return survey_save(survey=clone, changes={"teams": teams})
 
 
+def survey_event_ref(survey: Survey) -> dict[str, Any]:
+    """The round as ``survey.opened`` and ``survey.closed`` carry it (common.events): no
+    person, times in ISO 8601 UTC."""
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+    return {
+        "id": survey.pk,
+        "title": survey.title,
+        "anonymous": survey.anonymous,
+        "opens_at": iso(survey.opens_at),
+        "closes_at": iso(survey.closes_at),
+    }
+
+
 def survey_open(*, survey: Survey) -> Survey:
-    """Open a draft (or reopen a closed) survey for answers."""
+    """Open a draft (or reopen a closed) survey for answers; ``survey.opened`` is
+    published (after commit) when it was not open already."""
     if not survey.teams.exists():
         raise SurveyError("A survey needs at least one team before it opens.", code="no_teams")
+    was_open = survey.status == Survey.Status.OPEN
     survey.status = Survey.Status.OPEN
     survey.closed_at = None
     if survey.closes_at is not None and survey.closes_at <= timezone.now():
         survey.closes_at = None
     survey.save(update_fields=["status", "closes_at", "closed_at"])
+    if not was_open:
+        events.publish("survey.opened", {"survey": survey_event_ref(survey)})
     return survey
 
 
@@ -277,7 +298,8 @@ def survey_extend(*, survey: Survey, closes_at: datetime) -> Survey:
 
 @transaction.atomic
 def survey_close(*, survey: Survey) -> Survey:
-    """Close a survey and, once committed, score every team one final time.
+    """Close a survey and, once committed, score every team one final time (and publish
+    ``survey.closed`` when it was not closed already).
 
     The survey's row is locked first. Every write of answers holds a share lock on it
     while it checks that the survey is open (``_lock_open``), so closing waits for the
@@ -289,6 +311,7 @@ def survey_close(*, survey: Survey) -> Survey:
         locked.status = Survey.Status.CLOSED
         locked.closed_at = timezone.now()
         locked.save(update_fields=["status", "closed_at"])
+        events.publish("survey.closed", {"survey": survey_event_ref(locked)})
     survey.status, survey.closed_at = locked.status, locked.closed_at
     score_after_commit(survey.pk, None, "survey closed")
     return survey
