@@ -39,6 +39,12 @@ class ProfileForm(forms.Form):
         label="Time zone",
         help_text="Every time is shown in this zone, with its name.",
     )
+    weekly_digest = forms.BooleanField(
+        required=False,
+        label="Weekly digest",
+        help_text="Managers: a Monday e-mail with your teams' new scores, level changes and "
+        "overdue actions.",
+    )
 
     def __init__(self, *args: Any, default_zone: str = "UTC", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 @login_required
 def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Show and change the name (Django's first and last name: e-mails and pages show it)
-    and the time zone every time is shown in."""
+    """Show and change the name (Django's first and last name: e-mails and pages show it),
+    the time zone every time is shown in, and the weekly digest (managers)."""
     user = request.user
     stored = Profile.objects.filter(user=user).first()
     if request.method != "POST":
@@ -35,6 +35,7 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             "first_name": user.first_name,
             "last_name": user.last_name,
             "time_zone": stored.time_zone if stored else "",
+            "weekly_digest": stored.weekly_digest if stored else True,
         }
         form = ProfileForm(initial=initial, default_zone=settings.TIME_ZONE)
         context = {"form": form, "password_login": settings.PASSWORD_LOGIN}
@@ -47,7 +48,10 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     user.last_name = form.cleaned_data["last_name"]
     user.save(update_fields=["first_name", "last_name"])
     zone = form.cleaned_data["time_zone"]
-    Profile.objects.update_or_create(user=user, defaults={"time_zone": zone})
+    Profile.objects.update_or_create(
+        user=user,
+        defaults={"time_zone": zone, "weekly_digest": form.cleaned_data["weekly_digest"]},
+    )
     zones.remember(request, zone)
     messages.success(request, "Profile saved.")
     return redirect("profile")
