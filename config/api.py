@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from actions.api import ActionViewSet
 from evidence.api import EvidenceSpecView, TeamEvidenceDetailView, TeamEvidenceView
+from notifications.api import WebhookViewSet
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
 from reports.api.evidence import SurveyEvidenceView
 from reports.api.exports import (
@@ -65,6 +66,7 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("surveys", SurveyViewSet, basename="survey")
 router.register("aggregation-runs", AggregationRunViewSet, basename="aggregation-run")
 router.register("actions", ActionViewSet, basename="action")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("evidence/spec/", EvidenceSpecView.as_view(), name="api-evidence-spec"),

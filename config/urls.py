@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import views as account_views
 from config import health, observability
+from notifications import urls as notification_urls
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -20,7 +21,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("reports/", include("reports.urls")),
+    path("manage/webhooks/", include(notification_urls.console)),
     path("manage/", include("console.urls")),
+    path("notifications/", include(notification_urls.public)),
     path("", include("surveys.urls")),
 ]
 

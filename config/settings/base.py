@@ -11,6 +11,7 @@ from typing import Any
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 # Django's generic classes (ModelAdmin, InlineModelAdmin) cannot be subscripted at run time
@@ -396,6 +397,26 @@ EXPORT_FILE_SECONDS = env.int("EXPORT_FILE_SECONDS", default=24 * 3600)
 # Seconds a signed download URL (GET /api/v1/exports/{id}/) stays valid.
 EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=3600)
 
+# Webhooks and the weekly digest (notifications; README, "Webhooks and the weekly digest").
+# Off (the default): a webhook may only send to public internet addresses, checked at
+# registration, at each attempt and at each redirect (notifications.ssrf). Local
+# development and the tests turn it on, to send to 127.0.0.1.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# Failed deliveries in a row (retries exhausted, or refused for good) that disable a webhook.
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=10)
+# Days the delivery log is kept (beat prunes it daily).
+WEBHOOK_LOG_DAYS = env.int("WEBHOOK_LOG_DAYS", default=30)
+# Attempts per delivery, and the first retry's wait in seconds (each next one 4x longer,
+# +-20 %: 30 s, 2 min, 8 min, 32 min, ~2 h); a receiver's Retry-After is obeyed up to the max.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=3600.0)
+# Seconds to connect, and to wait for each read of the answer.
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=10.0)
+# A CA bundle (PEM file) to verify receivers' certificates with; empty: certifi's.
+WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
+
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {
         "task": "reports.tasks.reconcile_scores",
@@ -425,5 +446,19 @@ CELERY_BEAT_SCHEDULE = {
     "delete-expired-exports": {
         "task": "reports.tasks.delete_expired_exports",
         "schedule": env.float("EXPORT_CLEANUP_SECONDS", default=900.0),
+    },
+    # Webhook retries too long to wait in the broker, and deliveries whose message was lost.
+    "enqueue-due-webhook-deliveries": {
+        "task": "notifications.tasks.enqueue_due_deliveries",
+        "schedule": 60.0,
+    },
+    "prune-webhook-deliveries": {
+        "task": "notifications.tasks.prune_deliveries",
+        "schedule": 86400.0,
+    },
+    # Mondays at 07:00 in CELERY_TIMEZONE (the deployment's TIME_ZONE, UTC by default).
+    "weekly-digest": {
+        "task": "notifications.tasks.send_weekly_digest",
+        "schedule": crontab(minute="0", hour="7", day_of_week="1"),
     },
 }
