@@ -47,7 +47,7 @@ class WebhookSerializer(serializers.ModelSerializer[Webhook]):
     )
     format = serializers.ChoiceField(choices=Webhook.Format.choices, default=Webhook.Format.JSON)
     created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -96,7 +96,7 @@ class WebhookSerializer(serializers.ModelSerializer[Webhook]):
 
 class DeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
     requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     payload = serializers.JSONField(read_only=True, help_text="The event's payload (data).")
 

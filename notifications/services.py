@@ -211,21 +211,20 @@ def deliveries_create(
     data = orjson.loads(orjson.dumps(payload, default=str))
     now = occurred_at or timezone.now()
     event_id = uuid.uuid4()
-    with transaction.atomic():
-        deliveries = WebhookDelivery.objects.bulk_create(
-            WebhookDelivery(
-                webhook_id=webhook.pk,
-                event=event,
-                event_id=event_id,
-                occurred_at=now,
-                payload=data,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for webhook in webhooks
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            webhook_id=webhook.pk,
+            event=event,
+            event_id=event_id,
+            occurred_at=now,
+            payload=data,
+            created_at=now,
+            next_attempt_at=now,
         )
-        ids = [delivery.pk for delivery in deliveries]
-        transaction.on_commit(lambda: deliveries_enqueue(ids))
+        for webhook in webhooks
+    )
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: deliveries_enqueue(ids))
     return deliveries
 
 

@@ -107,6 +107,8 @@ def address_refusal(address: IPAddress) -> str | None:
             reason = address_refusal(embedded)
             if reason is not None:
                 return f"{reason}, embedded in IPv6"
+            if address in NAT64:  # DNS64's answer for a public IPv4-only host
+                return None
     for network, reason in REFUSED_NETWORKS:
         if address.version == network.version and address in network:
             return reason
