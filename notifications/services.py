@@ -3,8 +3,9 @@
 Webhooks: registered by those who run the programme (selectors.can_manage_webhooks;
 views and API check it). Each event published (common.events) becomes one
 ``WebhookDelivery`` per active webhook subscribed to it (``on_event_published``, the
-listener: two statements, no network) and a task per delivery once they are committed
-(notifications.tasks.deliver_webhook), which calls ``delivery_attempt``.
+listener: two statements, no request to any receiver) and a task per delivery once
+they are committed (notifications.tasks.deliver_webhook), which calls
+``delivery_attempt``.
 
 Attempts and retries. An attempt claims its delivery (a row lock, then the attempt
 counted and ``next_attempt_at`` pushed past the task's time limit), sends without holding
@@ -198,7 +199,8 @@ def deliveries_create(
     *, event: str, payload: Any, occurred_at: datetime | None = None
 ) -> list[WebhookDelivery]:
     """Record one pending delivery of ``event`` per active webhook subscribed to it (one
-    event id for them all) and queue each after commit; return them. No network."""
+    event id for them all) and queue each after commit; return them. Nothing is sent to
+    a receiver here (in eager mode, with no broker, the queued task runs at once)."""
     webhooks = [
         webhook
         for webhook in Webhook.objects.filter(active=True).only("pk", "events")
@@ -307,10 +309,11 @@ def _policy() -> transport.Policy:
     )
 
 
-def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | str | None:
-    """Take the delivery for one attempt: the delivery (attempt counted), "failed" when
-    its webhook is no longer active (then finished unsent), or None when there is
-    nothing to do."""
+def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | AttemptOutcome:
+    """Take the delivery for one attempt and return it (the attempt counted); or return
+    the outcome when there is nothing to send: ``skipped`` (gone, finished, not due, or
+    in flight elsewhere), ``failed`` (its webhook is no longer active: finished unsent,
+    not counted against the webhook)."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
@@ -319,16 +322,16 @@ def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | str | None:
             .first()
         )
         if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
-            return None
+            return AttemptOutcome("skipped")
         due = delivery.next_attempt_at
         if due is not None and due > now + timedelta(seconds=CLOCK_SKEW_SECONDS):
-            return None  # not yet, or an attempt in flight elsewhere
+            return AttemptOutcome("skipped")  # not yet, or an attempt in flight elsewhere
         if not delivery.webhook.active:
             delivery.status = WebhookDelivery.Status.FAILED
             delivery.error = "Not sent: the webhook was disabled or paused."
             delivery.next_attempt_at, delivery.completed_at = None, now
             delivery.save(update_fields=["status", "error", "next_attempt_at", "completed_at"])
-            return "failed"
+            return AttemptOutcome(WebhookDelivery.Status.FAILED)
         lease = settings.CELERY_TASK_TIME_LIMIT + LOST_MARGIN_SECONDS
         delivery.attempts += 1
         delivery.last_attempt_at = now
@@ -363,10 +366,8 @@ def delivery_attempt(delivery_id: int) -> AttemptOutcome:
     rules); return what came of it. Idempotent per attempt: a second call for the same
     attempt (a duplicate message) is ``skipped``."""
     claimed = _claim(delivery_id, timezone.now())
-    if claimed is None:
-        return AttemptOutcome("skipped")
-    if isinstance(claimed, str):
-        return AttemptOutcome(claimed)
+    if isinstance(claimed, AttemptOutcome):
+        return claimed
     body, headers = request_for(claimed)
     result = transport.post(claimed.webhook.url, body, headers, _policy())
     return _record(claimed, result, timezone.now())
