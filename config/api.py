@@ -14,6 +14,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from campaigns.api import CampaignViewSet
 from evidence.api import EvidenceSpecView, TeamEvidenceDetailView, TeamEvidenceView
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
 from reports.api.evidence import SurveyEvidenceView
@@ -62,6 +63,7 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("surveys", SurveyViewSet, basename="survey")
 router.register("aggregation-runs", AggregationRunViewSet, basename="aggregation-run")
+router.register("campaigns", CampaignViewSet, basename="campaign")
 
 urlpatterns = [
     path("evidence/spec/", EvidenceSpecView.as_view(), name="api-evidence-spec"),

@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("reports/", include("reports.urls")),
+    path("campaigns/", include("reports.campaign_urls")),
     path("manage/", include("console.urls")),
     path("", include("surveys.urls")),
 ]

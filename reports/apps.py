@@ -10,9 +10,13 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         from prometheus_client import REGISTRY
 
+        from campaigns.signals import campaign_changed
         from reports.metrics import MaturityCollector
+        from reports.tasks import enqueue_campaign_progress
 
         if not getattr(REGISTRY, "_maturity_registered", False):
             REGISTRY.register(MaturityCollector())
             # Our marker on prometheus' registry (ready() can run twice, e.g. in tests).
             REGISTRY._maturity_registered = True  # type: ignore[attr-defined]
+        # A new campaign, or a new parent or goal: its progress is computed by a worker.
+        campaign_changed.connect(enqueue_campaign_progress, dispatch_uid="reports-campaigns")

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from campaigns.selectors import reader_for, team_campaigns
 from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
 from maturity.selectors import framework_scale
@@ -153,6 +154,8 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "targets_fields": (
                 mark_safe(body["targets_html"]) if can_set_targets else None  # noqa: S308
             ),
+            # Outside the cached body: the campaigns covering the team, as the reader sees them.
+            "campaigns": team_campaigns(team, reader_for(request.user)),
         },
     )
 

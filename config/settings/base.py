@@ -146,6 +146,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # show_campaigns: the menu's Campaigns link (one statement, when shown).
+                "campaigns.context_processors.campaigns_menu",
             ],
             # {% load times %}: the one way to show a time to people (config/times.py).
             "libraries": {"times": "common.times"},
@@ -395,6 +397,10 @@ EXPORT_FILE_SECONDS = env.int("EXPORT_FILE_SECONDS", default=24 * 3600)
 # Seconds a signed download URL (GET /api/v1/exports/{id}/) stays valid.
 EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=3600)
 
+# Campaigns (issue 19): campaign.deadline_near is published once per campaign when its due
+# date is this many days away or fewer and some team does not meet the goal yet.
+CAMPAIGN_DEADLINE_NEAR_DAYS = env.int("CAMPAIGN_DEADLINE_NEAR_DAYS", default=14)
+
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {
         "task": "reports.tasks.reconcile_scores",
@@ -424,4 +430,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.delete_expired_exports",
         "schedule": env.float("EXPORT_CLEANUP_SECONDS", default=900.0),
     },
+    # Campaigns: progress recomputed (team tree changes: moves, archived teams), then
+    # campaign.deadline_near for those due within CAMPAIGN_DEADLINE_NEAR_DAYS.
+    "campaigns-daily": {"task": "reports.tasks.campaigns_daily", "schedule": 86400.0},
 }
