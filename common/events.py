@@ -15,7 +15,7 @@ Events and their payloads (JSON-ready dicts; every event also carries ``event`` 
 - ``action.created`` / ``action.overdue``: ``{"action": {"id", "title", "team", "question",
   "status", "due", "owner", "url"}}``
 - ``campaign.deadline_near``: ``{"campaign": {"id", "title", "due", "meeting", "not_meeting",
-  "not_assessed"}}``
+  "not_assessed", "url"}}`` (campaigns.services.campaign_deadlines_notify)
 
 No payload carries anything that names or identifies a respondent of an anonymous round:
 publishers pass team-level figures only (``owner`` of an action is a team member the

@@ -15,6 +15,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from actions.api import ActionViewSet
+from campaigns.api import CampaignViewSet
 from evidence.api import EvidenceSpecView, TeamEvidenceDetailView, TeamEvidenceView
 from notifications.api import WebhookViewSet
 from reports.api import schema  # noqa: F401  (registers the token scheme for OpenAPI)
@@ -67,6 +68,7 @@ router.register("surveys", SurveyViewSet, basename="survey")
 router.register("aggregation-runs", AggregationRunViewSet, basename="aggregation-run")
 router.register("actions", ActionViewSet, basename="action")
 router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("campaigns", CampaignViewSet, basename="campaign")
 
 urlpatterns = [
     path("evidence/spec/", EvidenceSpecView.as_view(), name="api-evidence-spec"),

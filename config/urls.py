@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("reports/", include("reports.urls")),
     path("manage/webhooks/", include(notification_urls.console)),
+    path("campaigns/", include("reports.campaign_urls")),
     path("manage/", include("console.urls")),
     path("notifications/", include(notification_urls.public)),
     path("", include("surveys.urls")),

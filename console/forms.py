@@ -7,6 +7,8 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils.text import slugify
 
+from campaigns.models import Campaign
+from campaigns.services import CampaignInput, campaign_problems
 from maturity.models import Framework
 from surveys.membership_import import MAX_IMPORT_BYTES
 from surveys.models import Membership, Survey, Team
@@ -227,3 +229,93 @@ class ExtendForm(forms.Form):
         if closes_at.year > LATEST_YEAR:
             raise forms.ValidationError(f"Choose a date up to {LATEST_YEAR}.")
         return closes_at
+
+
+class CampaignForm(forms.Form):
+    """A campaign as the lead sets it; checked by campaigns.services.campaign_problems (the
+    API's rules), whose messages land on the fields."""
+
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
+    parent = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        to_field_name="slug",
+        label="Every team under",
+        help_text="Its teams that take part in rounds, at any depth (itself only if it takes "
+        "part in rounds itself).",
+    )
+    goal_kind = forms.ChoiceField(
+        choices=Campaign.GoalKind.choices, label="Goal", widget=forms.RadioSelect
+    )
+    goal_key = forms.SlugField(
+        max_length=64,
+        label="Dimension or question key",
+        help_text="e.g. monitoring-feedback (a dimension) or drift-detection (a question).",
+        widget=forms.TextInput(attrs={"list": "goal-keys", "autocomplete": "off"}),
+    )
+    goal_minimum = forms.IntegerField(
+        min_value=0,
+        max_value=1000,
+        label="Minimum",
+        help_text="A level number (dimension goals) or a choice score (question goals).",
+    )
+    framework = forms.ChoiceField(
+        required=False,
+        label="Framework version",
+        help_text="The version the key and minimum are checked against.",
+    )
+    due = forms.DateField(label="Due", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, campaign: Campaign | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        self.resolved: CampaignInput | None = None
+        parent = cast("forms.ModelChoiceField[Team]", self.fields["parent"])
+        parent.queryset = _parents(set(), keep=campaign.parent_id if campaign else None)
+        framework = cast("forms.ChoiceField", self.fields["framework"])
+        framework.choices = [("", "The newest version that has the key")] + [
+            (f"{f.slug}:{f.version}", str(f))
+            for f in Framework.objects.filter(published=True).order_by("slug", "-version")
+        ]
+
+    def clean_framework(self) -> Framework | None:
+        value: str = self.cleaned_data.get("framework") or ""
+        if not value:
+            return None
+        slug, _, version = value.partition(":")
+        found = (
+            Framework.objects.filter(slug=slug, version=int(version), published=True).first()
+            if version.isdigit()
+            else None
+        )
+        if found is None:
+            raise forms.ValidationError("Choose one of the offered framework versions.")
+        return found
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        names = ("title", "parent", "goal_kind", "goal_key", "goal_minimum", "due")
+        if self.errors or any(data.get(name) is None for name in names):
+            return data
+        fields = {name: data[name] for name in (*names, "description", "framework")}
+        resolved, problems = campaign_problems(CampaignInput(**fields), campaign=self.campaign)
+        for name, messages in problems.items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+        self.resolved = None if problems else resolved
+        return data
+
+    @classmethod
+    def initial_of(cls, campaign: Campaign) -> dict[str, Any]:
+        return {
+            "title": campaign.title,
+            "description": campaign.description,
+            "parent": campaign.parent,
+            "goal_kind": campaign.goal_kind,
+            "goal_key": campaign.goal_key,
+            "goal_minimum": campaign.goal_minimum,
+            "framework": f"{campaign.framework.slug}:{campaign.framework.version}",
+            "due": campaign.due,
+        }

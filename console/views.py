@@ -16,15 +16,28 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, F, Q
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from campaigns import selectors as campaign_selectors
+from campaigns import services as campaign_services
+from campaigns.models import Campaign
+from campaigns.services import CampaignError
+from common.db import fits_primary_key
 from common.http import AuthenticatedHttpRequest
 from common.times import when
-from console.forms import ExtendForm, MemberAddForm, MembershipImportForm, SurveyForm, TeamForm
+from console.forms import (
+    CampaignForm,
+    ExtendForm,
+    MemberAddForm,
+    MembershipImportForm,
+    SurveyForm,
+    TeamForm,
+)
+from maturity.models import Dimension, Framework, Question
 from surveys import services
 from surveys.membership_import import (
     COLUMNS,
@@ -460,3 +473,106 @@ def survey_remind(request: AuthenticatedHttpRequest, survey_id: int) -> HttpResp
         people = "1 person" if sent == 1 else f"{sent} people"
         messages.success(request, f"Reminder sent to {people} who had not submitted.")
     return redirect("console-survey", survey_id=survey.pk)
+
+
+# --- campaigns (issue 19) ----------------------------------------------------------------------
+
+
+@lead_required
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    """Every campaign (active first, soonest due first) with its counts."""
+    campaigns = list(
+        Campaign.objects.select_related("parent", "framework").order_by(
+            F("archived_at").desc(nulls_first=True), "due", "pk"
+        )
+    )
+    counts = campaign_selectors.campaign_counts(
+        [c.pk for c in campaigns], campaign_selectors.EVERYONE
+    )
+    goals = campaign_selectors.goals(campaigns)
+    rows = [{"campaign": c, "goal": goals[c.pk], "counts": counts[c.pk]} for c in campaigns]
+    return render(request, "console/campaigns.html", {"rows": rows})
+
+
+def _key_options() -> list[str]:
+    """Dimension and question keys of the published frameworks, for the key field's list."""
+    frameworks = Framework.objects.filter(published=True)
+    dimensions = Dimension.objects.filter(framework__in=frameworks).values_list("key", flat=True)
+    questions = Question.objects.filter(framework__in=frameworks).values_list("key", flat=True)
+    return sorted(set(dimensions) | set(questions))
+
+
+def _campaign_form_page(
+    request: HttpRequest, form: CampaignForm, campaign: Campaign | None, status: int = 200
+) -> HttpResponse:
+    context = {"form": form, "campaign": campaign, "keys": _key_options()}
+    return render(request, "console/campaign_form.html", context, status=status)
+
+
+def _campaign_save(
+    request: AuthenticatedHttpRequest, form: CampaignForm, campaign: Campaign | None
+) -> Campaign | None:
+    """Create or change the campaign through the services; refusals become form errors."""
+    assert form.resolved is not None  # noqa: S101 - the form is valid
+    try:
+        if campaign is None:
+            return campaign_services.campaign_create(form.resolved, by=request.user)
+        return campaign_services.campaign_update(
+            campaign, form.resolved.as_changes(), by=request.user
+        )
+    except CampaignError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return None
+
+
+@lead_required
+def campaign_new(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Create a campaign; its progress is computed from the stored scores right after."""
+    if request.method != "POST":
+        initial = {"goal_kind": Campaign.GoalKind.DIMENSION}
+        return _campaign_form_page(request, CampaignForm(initial=initial), None)
+    form = CampaignForm(request.POST)
+    if form.is_valid():
+        campaign = _campaign_save(request, form, None)
+        if campaign is not None:
+            messages.success(
+                request, f'Campaign "{campaign.title}" created; its progress is being computed.'
+            )
+            return redirect("campaign", campaign_id=campaign.pk)
+    return _campaign_form_page(request, form, None, status=400)
+
+
+@lead_required
+def campaign_edit(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
+    """A campaign's settings (POST saves them), and archiving."""
+    if not fits_primary_key(Campaign, campaign_id):
+        raise Http404("No such campaign.")
+    campaign = get_object_or_404(
+        Campaign.objects.select_related("parent", "framework"), pk=campaign_id
+    )
+    if request.method != "POST":
+        form = CampaignForm(campaign=campaign, initial=CampaignForm.initial_of(campaign))
+        return _campaign_form_page(request, form, campaign)
+    form = CampaignForm(request.POST, campaign=campaign)
+    if form.is_valid() and _campaign_save(request, form, campaign) is not None:
+        messages.success(request, f'Campaign "{campaign.title}" saved.')
+        return redirect("console-campaign", campaign_id=campaign.pk)
+    return _campaign_form_page(request, form, campaign, status=400)
+
+
+@lead_required
+@require_POST
+def campaign_archive(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
+    """Archive a campaign (``action=archive``) or make it active again (``unarchive``)."""
+    if not fits_primary_key(Campaign, campaign_id):
+        raise Http404("No such campaign.")
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    archived = request.POST.get("action") != "unarchive"
+    campaign_services.campaign_archive(campaign, by=request.user, archived=archived)
+    messages.success(
+        request,
+        f'Campaign "{campaign.title}" archived.'
+        if archived
+        else f'Campaign "{campaign.title}" is active again; its progress is being computed.',
+    )
+    return redirect("console-campaign", campaign_id=campaign.pk)

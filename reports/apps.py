@@ -11,13 +11,16 @@ class ReportsConfig(AppConfig):
         from prometheus_client import REGISTRY
 
         from actions.signals import action_done
-        from reports.tasks import on_action_done
-
-        action_done.connect(on_action_done, dispatch_uid="reports.verify_action")
-
+        from campaigns.signals import campaign_changed
         from reports.metrics import MaturityCollector
+        from reports.tasks import enqueue_campaign_progress, on_action_done
+
+        # An action marked done is checked against the rounds scored since its own.
+        action_done.connect(on_action_done, dispatch_uid="reports.verify_action")
 
         if not getattr(REGISTRY, "_maturity_registered", False):
             REGISTRY.register(MaturityCollector())
             # Our marker on prometheus' registry (ready() can run twice, e.g. in tests).
             REGISTRY._maturity_registered = True  # type: ignore[attr-defined]
+        # A new campaign, or a new parent or goal: its progress is computed by a worker.
+        campaign_changed.connect(enqueue_campaign_progress, dispatch_uid="reports-campaigns")

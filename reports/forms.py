@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from common.text import text_problem
 from maturity.models import Dimension, Level
 from surveys.models import Team
 
@@ -64,3 +65,34 @@ class OrgTableForm(forms.Form):
         if parent is None:
             raise forms.ValidationError(f"There is no team “{slug}”.")
         return parent
+
+
+# The campaign page's team table (reports.campaign_views): sorts and the status filter.
+CAMPAIGN_SORTS = [
+    ("team", "team"),
+    ("status", "status"),
+    ("value", "current value"),
+    ("gap", "gap"),
+]
+
+
+class CampaignTableForm(forms.Form):
+    """The campaign page's query string: filter by status and by a piece of the team's
+    name, sort, and page. Invalid values are form errors (the page answers 400)."""
+
+    status = forms.ChoiceField(required=False, label="Status")
+    q = forms.CharField(required=False, max_length=100, label="Team name")
+    sort = forms.ChoiceField(choices=CAMPAIGN_SORTS, required=False)
+    dir = forms.ChoiceField(choices=[("asc", "ascending"), ("desc", "descending")], required=False)
+    page = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
+
+    def __init__(self, *args: Any, statuses: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", "Any status"), *statuses]  # type: ignore[attr-defined]
+
+    def clean_q(self) -> str:
+        value: str = self.cleaned_data.get("q") or ""
+        problem = text_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+        return value.strip()

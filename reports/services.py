@@ -34,7 +34,7 @@ from common import events
 from maturity import scoring
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.selectors import per_framework_version
-from reports import selectors
+from reports import campaign_progress, selectors
 from reports.action_verification import actions_verify
 from reports.evidence import RoundEvidence, cap_counts, round_evidence
 from reports.models import (
@@ -781,7 +781,8 @@ def _snapshot_states(survey: Survey, team_ids: Iterable[int]) -> SnapshotStates:
 def after_scoring(survey: Survey, scope: list[int], before: SnapshotStates) -> None:
     """What follows a run that wrote snapshots of (some of) ``scope``: the
     ``scores.updated`` event for the teams written, and ``team.level_changed`` for those
-    whose level moved (common.events).
+    whose level moved (common.events); then the progress of the campaigns covering them
+    (reports.campaign_progress).
 
     Teams whose results are withheld (an anonymous round while open, or too few
     respondents, or a roll-up over such a team) appear in ``scores.updated`` by name with
@@ -813,6 +814,7 @@ def after_scoring(survey: Survey, scope: list[int], before: SnapshotStates) -> N
             )
     events.publish("scores.updated", {"survey": survey_ref, "teams": teams})
     actions_verify(survey, written)
+    campaign_progress.campaigns_after_scoring(survey, sorted(written))
 
 
 def results_ready_notify(survey: Survey) -> int:

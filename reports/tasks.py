@@ -23,8 +23,11 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from campaigns import selectors as campaign_selectors
+from campaigns import services as campaign_services
+from campaigns.models import Campaign
 from common.redis import redis_client
-from reports import action_verification, exports, health, services
+from reports import action_verification, campaign_progress, exports, health, services
 from reports.models import AggregationRun, ExportJob
 from surveys.models import Survey
 
@@ -392,3 +395,36 @@ def on_action_done(sender: object, action_id: int, **kwargs: object) -> None:
         verify_action.delay(action_id)
     except RETRYABLE as error:
         logger.warning("broker unavailable, action %s not verified now: %s", action_id, error)
+
+
+# --- campaigns (issue 19) ---------------------------------------------------------------------
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=RETRYABLE, retry_backoff=2, max_retries=5)
+def refresh_campaign_progress(self: Task[Any, Any], campaign_id: int) -> dict[str, object]:
+    """Compute one campaign's progress from the stored scores and store it (idempotent):
+    queued after a campaign is created or its parent or goal changes."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return {"status": "skipped", "error": "no such campaign"}
+    done = campaign_progress.campaign_progress_refresh(campaign)
+    return {"status": "done", **done.counts.as_dict(), "milliseconds": done.milliseconds}
+
+
+def enqueue_campaign_progress(sender: object, campaign_id: int, **kwargs: object) -> None:
+    """Queue refresh_campaign_progress (campaigns.signals.campaign_changed, sent after the
+    commit); never raises: with the broker down, the daily refresh computes it."""
+    try:
+        refresh_campaign_progress.delay(campaign_id)
+    except RETRYABLE as error:
+        logger.warning("campaign %s: progress not queued: %s", campaign_id, error)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def campaigns_daily() -> dict[str, int]:
+    """Beat, daily: refresh every active campaign's progress (what no scoring run tells:
+    teams moved or archived, rounds reopened), then publish campaign.deadline_near for
+    those due soon that are not complete."""
+    refreshed = campaign_progress.campaigns_refresh(campaign_selectors.active_campaigns())
+    notified = campaign_services.campaign_deadlines_notify()
+    return {"refreshed": len(refreshed), "deadline_near": notified}

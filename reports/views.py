@@ -27,6 +27,7 @@ from actions import selectors as action_selectors
 from actions import services as action_services
 from actions.forms import ActionChangeForm, ActionForm
 from actions.models import Action
+from campaigns.selectors import reader_for, team_campaigns
 from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
 from maturity.selectors import framework_scale
@@ -181,6 +182,8 @@ def team_report_page(
             "actions": action_views.actions_section(
                 request, team, survey, form=action_form, change=action_change
             ),
+            # Outside the cached body: the campaigns covering the team, as the reader sees them.
+            "campaigns": team_campaigns(team, reader_for(request.user)),
         },
         status=status,
     )

@@ -147,6 +147,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # show_campaigns: the menu's Campaigns link (one statement, when shown).
+                "campaigns.context_processors.campaigns_menu",
             ],
             # {% load times %}: the one way to show a time to people (config/times.py).
             "libraries": {"times": "common.times"},
@@ -416,6 +418,9 @@ WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=10.0)
 # A CA bundle (PEM file) to verify receivers' certificates with; empty: certifi's.
 WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
+# Campaigns (issue 19): campaign.deadline_near is published once per campaign when its due
+# date is this many days away or fewer and some team does not meet the goal yet.
+CAMPAIGN_DEADLINE_NEAR_DAYS = env.int("CAMPAIGN_DEADLINE_NEAR_DAYS", default=14)
 
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {
@@ -461,4 +466,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.send_weekly_digest",
         "schedule": crontab(minute="0", hour="7", day_of_week="1"),
     },
+    # Campaigns: progress recomputed (team tree changes: moves, archived teams), then
+    # campaign.deadline_near for those due within CAMPAIGN_DEADLINE_NEAR_DAYS.
+    "campaigns-daily": {"task": "reports.tasks.campaigns_daily", "schedule": 86400.0},
 }

@@ -229,6 +229,42 @@
     });
   }
 
+
+  function burnupTooltip(data) {
+    return function (params) {
+      var index = params[0].dataIndex;
+      return "<strong>" + escapeHtml(data.rounds[index]) + "</strong> (" +
+        escapeHtml(data.dates[index]) + ")<br>" +
+        escapeHtml(data.meeting[index]) + " of " + escapeHtml(data.total[index]) +
+        " teams meet the goal";
+    };
+  }
+
+  /* A campaign's burn-up: teams meeting the goal after each round, beside the teams
+     counted; round titles are user text (SVG text on the axis, escaped in the tooltip). */
+  function burnup() {
+    var element = document.getElementById("burnup");
+    var data = readJson("burnup-data");
+    if (!element || !data || !data.rounds.length) { return; }
+    draw(element, function () {
+      return {
+        animation: false,
+        color: ["#1a9850", "#7b8794"],
+        tooltip: { trigger: "axis", confine: true, formatter: burnupTooltip(data) },
+        legend: { bottom: 0, left: "center", data: ["Teams meeting the goal", "Teams in the campaign"] },
+        grid: { left: 40, right: 20, top: 20, bottom: 70 },
+        xAxis: { type: "category", data: data.rounds, axisLabel: { fontSize: 11, hideOverlap: true } },
+        yAxis: { type: "value", minInterval: 1, min: 0 },
+        series: [
+          { name: "Teams meeting the goal", type: "line", data: data.meeting, areaStyle: { opacity: 0.2 },
+            symbolSize: 7 },
+          { name: "Teams in the campaign", type: "line", data: data.total, lineStyle: { type: "dashed" },
+            symbol: "none" }
+        ]
+      };
+    }, function () { return "fixed"; });
+  }
+
   trackButtons();
-  if (window.echarts) { radar(); heatmap(); }
+  if (window.echarts) { radar(); heatmap(); burnup(); }
 })();
