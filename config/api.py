@@ -40,6 +40,7 @@ from surveys.api import (
     TeamProfileView,
     TeamViewSet,
 )
+from trackers.api import ActionPushView, TrackerConnectionViewSet
 
 
 @extend_schema(exclude=True)
@@ -62,6 +63,7 @@ router.register("teams", TeamViewSet, basename="team")
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("surveys", SurveyViewSet, basename="survey")
 router.register("aggregation-runs", AggregationRunViewSet, basename="aggregation-run")
+router.register("trackers", TrackerConnectionViewSet, basename="tracker")
 
 urlpatterns = [
     path("evidence/spec/", EvidenceSpecView.as_view(), name="api-evidence-spec"),
@@ -116,6 +118,7 @@ urlpatterns = [
         ExportJobDownloadView.as_view(),
         name="api-export-job-download",
     ),
+    path("actions/<int:pk>/push/", ActionPushView.as_view(), name="api-action-push"),
     *router.urls,
     # [\s\S], not ".": a path with a newline (%0A) is an API path too, answered in JSON.
     # (Not the flag (?s): Django cannot reverse URLs through a pattern with flags.)

@@ -20,7 +20,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("reports/", include("reports.urls")),
+    path("manage/trackers/", include("trackers.console_urls")),
     path("manage/", include("console.urls")),
+    path("trackers/", include("trackers.urls")),
     path("", include("surveys.urls")),
 ]
 

@@ -395,6 +395,16 @@ EXPORT_FILE_SECONDS = env.int("EXPORT_FILE_SECONDS", default=24 * 3600)
 # Seconds a signed download URL (GET /api/v1/exports/{id}/) stays valid.
 EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=3600)
 
+# Issue trackers (issue 19, the trackers app). Tracker credentials are stored encrypted with
+# these Fernet keys, comma-separated: the first encrypts, every one decrypts, so a key is
+# rotated by putting a new one first (README, "Issue trackers"). Not SECRET_KEY: rotating
+# one must not lose the other. Empty: no connection can be created (trackers.W001).
+TRACKER_ENCRYPTION_KEY = env("TRACKER_ENCRYPTION_KEY", default="")
+# The fixed, public key local development and the tests use (never production's).
+DEV_TRACKER_ENCRYPTION_KEY = "bG9jYWwtZGV2LXRyYWNrZXIta2V5LW5vdC1zZWNyZXQ="
+# Minutes between polls of the trackers for the state of pushed issues (beat).
+TRACKER_POLL_MINUTES = env.float("TRACKER_POLL_MINUTES", default=15.0)
+
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {
         "task": "reports.tasks.reconcile_scores",
@@ -423,5 +433,10 @@ CELERY_BEAT_SCHEDULE = {
     "delete-expired-exports": {
         "task": "reports.tasks.delete_expired_exports",
         "schedule": env.float("EXPORT_CLEANUP_SECONDS", default=900.0),
+    },
+    # The state of issues pushed to trackers: closed -> done (trackers.services).
+    "poll-trackers": {
+        "task": "trackers.tasks.poll_trackers",
+        "schedule": TRACKER_POLL_MINUTES * 60.0,
     },
 }
