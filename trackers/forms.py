@@ -70,7 +70,8 @@ class ConnectionForm(forms.Form):
     def __init__(
         self, *args: Any, instance: TrackerConnection | None = None, **kwargs: Any
     ) -> None:
-        if instance is not None and not args and "initial" not in kwargs:
+        if instance is not None:
+            # Also with data: a disabled field (the provider) takes its initial value.
             kwargs["initial"] = {name: getattr(instance, name) for name in SETTINGS_FIELDS}
             kwargs["initial"]["team"] = instance.team.slug if instance.team else None
         super().__init__(*args, **kwargs)

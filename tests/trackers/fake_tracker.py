@@ -87,7 +87,7 @@ class Delivery:
 
     def send(self, url: str) -> int:
         """POST it over HTTP (to a live server); return the status."""
-        request = Request(url, data=self.body, method="POST", headers=self.headers)
+        request = Request(url, data=self.body, method="POST", headers=self.headers)  # noqa: S310
         request.add_header("Content-Type", "application/json")
         try:
             with urlopen(request, timeout=10) as response:  # noqa: S310 - a test's own URL
@@ -478,9 +478,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _jira(self, method: str, path: str, body: Any) -> None:
         user = self._jira_user()
-        if user is None or not any(
-            (p.email, p.token) == user for p in self.fake.jira.values()
-        ):
+        if user is None or not any((p.email, p.token) == user for p in self.fake.jira.values()):
             return self._send(
                 401, b"Client must be authenticated to access this resource.", "text/plain"
             )
@@ -548,6 +546,4 @@ class _Handler(BaseHTTPRequestHandler):
                 "resolution": None,
             },
         }
-        self._json(
-            201, {"id": issue_id, "key": key, "self": project.issues[issue_id]["self"]}
-        )
+        self._json(201, {"id": issue_id, "key": key, "self": project.issues[issue_id]["self"]})

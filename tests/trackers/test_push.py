@@ -98,9 +98,10 @@ def test_jira_without_labels_on_its_screen_still_gets_the_issue(fake, connect, a
     connect("jira")
     response = api(manager).post(push_url(action))
     assert response.status_code == 201, response.json()
-    assert "labels" not in fake.jira_issue("MLOPS-1")["fields"] or not fake.jira_issue(
-        "MLOPS-1"
-    )["fields"]["labels"]
+    assert (
+        "labels" not in fake.jira_issue("MLOPS-1")["fields"]
+        or not fake.jira_issue("MLOPS-1")["fields"]["labels"]
+    )
 
 
 def test_pushing_twice_returns_the_first_issue(fake, connect, action, manager):
