@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from actions.services import ActionInput, action_create
 from reports import health, services
 from reports.authentication import api_token_create
 from reports.exports import ExportRequest, export_job_create
@@ -31,6 +32,8 @@ from reports.models import AggregationRun
 from surveys import services as survey_services
 from surveys.models import Membership
 from tests.conftest import complete_answers
+from trackers.services import connection_create
+from trackers.validation import connection_clean
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 
@@ -77,7 +80,26 @@ def world(survey, team, other_team, member, manager, other_member, admin_user):
     services.aggregate(survey=survey)
     health.question_health_refresh(survey=survey)
     job = export_job_create(ExportRequest(kind="scores", survey=survey), owner=admin_user)
+    # A tracker nothing answers at (the discard port): pushes and tests are 502s.
+    tracker = connection_create(
+        values=connection_clean(
+            {
+                "provider": "github",
+                "name": "fuzz",
+                "base_url": "http://127.0.0.1:9",
+                "target": "acme/app",
+                "token": "fuzz-token",
+                "team": None,
+            },
+            instance=None,
+        ),
+        by=admin_user,
+    )
+    question_key = survey.framework.questions.order_by("order").first().key
+    action = action_create(ActionInput(team, survey, question_key), by=manager)
     return {
+        "tracker": tracker.pk,
+        "action": action.pk,
         "export_job": job.pk,
         "survey": survey.pk,
         "membership": Membership.objects.filter(user=member).first().pk,
@@ -90,6 +112,10 @@ def world(survey, team, other_team, member, manager, other_member, admin_user):
 def known_path_parameters(path: str, world: dict) -> dict:
     if "{survey_id}" in path or path.startswith("/api/v1/surveys/{id}"):
         return {"survey_id": world["survey"], "id": world["survey"], "slug": world["team"]}
+    if path.startswith("/api/v1/trackers/{id}"):
+        return {"id": world["tracker"]}
+    if path.startswith("/api/v1/actions/{pk}"):
+        return {"pk": world["action"]}
     if path.startswith("/api/v1/memberships/{id}"):
         return {"id": world["membership"]}
     if path.startswith("/api/v1/aggregation-runs/{id}"):
@@ -110,7 +136,7 @@ def test_api_conforms_to_its_openapi_schema(request, role, wsgi_app, world):
     headers = {"Authorization": f"Token {key}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 41  # every operation in config/api.py
+    assert len(operations) == 49  # every operation in config/api.py
     failures = []
     for operation in operations:
         known = {

@@ -78,8 +78,12 @@ class TrackerConnectionSerializer(serializers.ModelSerializer[TrackerConnection]
     issue_type = serializers.CharField(
         max_length=60, required=False, allow_blank=True, help_text='Jira only; "Task" if empty.'
     )
-    email = serializers.EmailField(
-        required=False, allow_blank=True, help_text="Jira only: the API token's account."
+    # Not an EmailField: "" (not Jira) would break its documented "email" format.
+    email = serializers.CharField(
+        max_length=254,
+        required=False,
+        allow_blank=True,
+        help_text="Jira only: the e-mail address of the API token's account.",
     )
     token = serializers.CharField(
         write_only=True,

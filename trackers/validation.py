@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import URLValidator, validate_email
 
 from common.text import text_problem
 from surveys.models import Team
@@ -155,6 +155,8 @@ def connection_clean(
     email = str(values.get("email") or "").strip()
     if is_jira and not email:
         errors["email"] = ["Jira needs the e-mail address of the API token's account."]
+    elif is_jira:
+        check("email", lambda: _email(email))
     cleaned["email"] = email if is_jira else ""
     token = str(values.get("token") or "")
     if instance is None and not token:
@@ -190,4 +192,12 @@ def _issue_type(value: str) -> str:
     problem = text_problem(value, max_length=60)
     if problem:
         raise ValidationError(problem)
+    return value
+
+
+def _email(value: str) -> str:
+    problem = text_problem(value, max_length=254)
+    if problem:
+        raise ValidationError(problem)
+    validate_email(value)
     return value

@@ -114,6 +114,9 @@ def test_jira_needs_an_email_and_a_project_key(admin_user):
     response = api(admin_user).post(URL, body, format="json")
     assert response.status_code == 400
     assert set(response.json()) >= {"email", "target", "base_url"}
+    body |= {"email": "not-an-address", "target": "OPS", "base_url": "https://a.atlassian.net"}
+    response = api(admin_user).post(URL, body, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["email"]
 
 
 def test_one_connection_per_team_and_one_for_all(fake, admin_user, team):
