@@ -36,6 +36,7 @@ _GITLAB_TARGET = re.compile(rf"[0-9]{{1,18}}|{_GITLAB_PATH_PART}(?:/{_GITLAB_PAT
 _JIRA_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,49}")
 _SECRET_CHARACTERS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 
+MOVED_NEEDS_TOKEN = "A new API address needs the token again: enter it."  # noqa: S105
 TARGET_HELP = {
     Provider.GITHUB: "owner/repository, e.g. acme/ml-platform",
     Provider.GITLAB: "the project's numeric id or its path, e.g. acme/ml/platform",
@@ -129,9 +130,10 @@ def connection_clean(
     """Check and normalise a connection's settings.
 
     ``values``: provider, name, base_url, target, issue_type, email, team (a Team or None),
-    token and webhook_secret ("" keeps the stored one; a token is required when
-    ``instance`` is None). Returns them cleaned: the default base URL filled in, the issue
-    type "Task" and an e-mail required for Jira, both blank for the others. Raises
+    token and webhook_secret ("" keeps the stored one; a token is required for a new
+    connection, and for a new API address: a stored token never goes to another host).
+    Returns them cleaned: the default base URL filled in, the issue type "Task" and an
+    e-mail required for Jira, both blank for the others. Raises
     ValidationError({field: [message]}).
     """
     cleaned = dict(values)
@@ -159,8 +161,11 @@ def connection_clean(
         check("email", lambda: _email(email))
     cleaned["email"] = email if is_jira else ""
     token = str(values.get("token") or "")
-    if instance is None and not token:
-        errors["token"] = ["Enter the API token."]
+    moved = instance is not None and cleaned.get("base_url", instance.base_url) != instance.base_url
+    if (instance is None or moved) and not token:
+        # A stored token only ever goes to the address it was entered for: whoever moves a
+        # connection elsewhere must know the token (or the old one would go to the new host).
+        errors["token"] = ["Enter the API token." if instance is None else MOVED_NEEDS_TOKEN]
     elif token:
         check("token", lambda: clean_secret(token, what="token"))
     secret = str(values.get("webhook_secret") or "")

@@ -198,3 +198,18 @@ def test_deleting_a_connection_stops_its_sync_and_keeps_the_actions_link(
     action.refresh_from_db()
     assert action.external_url.endswith("/issues/1")
     assert not TrackerConnection.objects.exists()
+
+
+def test_a_new_api_address_needs_the_token_again(fake, lead, connect):
+    """A stored token only goes where it was entered for: moving the connection to another
+    host (say, one that collects tokens) takes knowing the token."""
+    connection = connect("github")
+    url = f"{URL}{connection.pk}/"
+    moved = api(lead).patch(url, {"base_url": "https://collector.example"}, format="json")
+    assert moved.status_code == 400 and "token again" in moved.json()["token"][0]
+    connection.refresh_from_db()
+    assert connection.base_url == fake.github_url
+    same = api(lead).patch(url, {"base_url": fake.github_url + "/"}, format="json")
+    assert same.status_code == 200
+    with_token = {"base_url": "https://ghe.example/api/v3", "token": "another-token"}
+    assert api(lead).patch(url, with_token, format="json").status_code == 200
