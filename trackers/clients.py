@@ -291,6 +291,10 @@ class TrackerClient(ABC):
         self.session.max_redirects = MAX_REDIRECTS
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
+    def close(self) -> None:
+        """Close the client's pooled connections."""
+        self.session.close()
+
     @abstractmethod
     def check(self) -> str:
         """Read the repository or project; return a sentence saying what was found.

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from common.http import AuthenticatedHttpRequest
@@ -65,6 +66,7 @@ def _form_page(
     return render(request, "trackers/connection_form.html", context, status=status)
 
 
+@never_cache
 @lead_required
 def connection_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Connect a tracker (refused with a message while TRACKER_ENCRYPTION_KEY is unset)."""
@@ -85,6 +87,7 @@ def connection_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _form_page(request, form, status=400)
 
 
+@never_cache  # the page shows the webhook secret
 @lead_required
 def connection_edit(request: HttpRequest, connection_id: int) -> HttpResponse:
     """A connection: its settings (POST saves them), its webhook address and secret."""

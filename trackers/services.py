@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -227,11 +228,11 @@ def connection_test(connection: TrackerConnection) -> str:
     """Read the connection's repository or project (a GET); return what was found, as a
     sentence. Raises TrackerError (the tracker's refusal, mapped as for a push)."""
     _check_not_paused(connection, timezone.now())
-    client = client_for(connection)
-    try:
-        found = client.check()
-    except TrackerFailure as failure:
-        raise _failed(connection, failure) from None
+    with closing(client_for(connection)) as client:
+        try:
+            found = client.check()
+        except TrackerFailure as failure:
+            raise _failed(connection, failure) from None
     _record_success(connection)
     return found
 
@@ -416,12 +417,12 @@ def _claim(action: Action, by: User) -> tuple[TrackerLink, bool]:
 
 
 def _create_issue(connection: TrackerConnection, action: Action) -> CreatedIssue:
-    client = client_for(connection)
     draft = issue_draft(action)
-    try:
-        issue = client.create_issue(draft)
-    except TrackerFailure as failure:
-        raise _failed(connection, failure) from None
+    with closing(client_for(connection)) as client:
+        try:
+            issue = client.create_issue(draft)
+        except TrackerFailure as failure:
+            raise _failed(connection, failure) from None
     if not issue.url.startswith(("https://", "http://")) or len(issue.url) > 500:
         unusable = TrackerFailure(Failure.BAD_RESPONSE, "the new issue's address is not usable")
         raise _failed(connection, unusable)
@@ -542,13 +543,14 @@ def connection_poll(connection: TrackerConnection, *, limit: int = POLL_BATCH) -
         _record_error(connection, error.message)
         return PollResult(error=error.message)
     result = PollResult()
-    for link in selectors.pollable_links(connection, limit):
-        try:
-            _poll_link(client, link, result)
-        except TrackerFailure as failure:
-            result.error = _failed(connection, failure).message
-            result.transient = failure.kind == Failure.UNAVAILABLE
-            return result
+    with closing(client):
+        for link in selectors.pollable_links(connection, limit):
+            try:
+                _poll_link(client, link, result)
+            except TrackerFailure as failure:
+                result.error = _failed(connection, failure).message
+                result.transient = failure.kind == Failure.UNAVAILABLE
+                return result
     _record_success(connection, synced=True)
     return result
 

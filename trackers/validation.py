@@ -178,6 +178,8 @@ def connection_clean(
     name = str(values.get("name") or "").strip()
     if not name:
         errors["name"] = ["Give the connection a name."]
+    elif problem := text_problem(name, max_length=100):
+        errors["name"] = [problem]
     if errors:
         raise ValidationError(errors)
     return ConnectionSettings(

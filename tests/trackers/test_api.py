@@ -99,10 +99,16 @@ def test_defaults_fill_the_github_address_and_the_jira_issue_type(admin_user):
         ({"provider": "bitbucket"}, "provider", "valid choice"),
         ({"team": "no-such-team"}, "team", "not exist"),
         ({"name": "   "}, "name", "blank"),
+        ({"name": "a\ud800b"}, "name", "Surrogate"),
+        ({"target": "acme/\ud800"}, "target", "Surrogate"),
+        ({"base_url": "https://\ud800.example"}, "base_url", "Surrogate"),
+        ({"token": "tok\ud800en"}, "token", "Surrogate"),
     ],
 )
 def test_bad_settings_are_400_with_the_field(fake, admin_user, overrides, field, words):
-    response = api(admin_user).post(URL, github_body(fake, **overrides), format="json")
+    # json.dumps escapes lone surrogates (\ud800) as a client's JSON would.
+    body = json.dumps(github_body(fake, **overrides))
+    response = api(admin_user).post(URL, body, content_type="application/json")
     assert response.status_code == 400, response.json()
     assert field in response.json(), response.json()
     assert words in " ".join(response.json()[field])

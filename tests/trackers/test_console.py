@@ -33,7 +33,9 @@ def test_a_lead_connects_tests_edits_and_deletes_a_tracker(fake, client, lead):
     assert created.status_code == 302 and created["Location"] == reverse(
         "console-tracker", args=[connection.pk]
     )
-    page = client.get(created["Location"]).content.decode()
+    shown = client.get(created["Location"])
+    assert "no-store" in shown["Cache-Control"]  # it shows the webhook secret
+    page = shown.content.decode()
     assert "is connected" in page and services.webhook_url(connection) in page
     assert GITHUB_TOKEN not in page  # write-only
     assert services.webhook_secret(connection) in page  # to paste into GitHub
