@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from trackers import crypto
@@ -31,3 +32,19 @@ def encryption_key_usable(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         ]
     return [Error(problem, hint=KEY_HINT, id="trackers.E001")]
+
+
+@register(deploy=True)
+def encryption_key_not_public(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy``: the development key is public (it is in the settings' source),
+    so credentials under it are as good as plain text."""
+    if settings.DEV_TRACKER_ENCRYPTION_KEY not in crypto.configured_keys():
+        return []
+    return [
+        Warning(
+            "TRACKER_ENCRYPTION_KEY holds the public development key: tracker credentials "
+            "encrypted with it can be read by anyone with the database.",
+            hint=f"{KEY_HINT}; then rotate (README, Issue trackers).",
+            id="trackers.W002",
+        )
+    ]

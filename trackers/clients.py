@@ -154,17 +154,23 @@ def pause_seconds(status: int, headers: Mapping[str, str], body: Any, now: float
     wait = _retry_after(lowered.get("retry-after", ""), now)
     if wait is None and exhausted:
         reset = lowered.get("x-ratelimit-reset") or lowered.get("ratelimit-reset") or ""
-        wait = float(reset) - now if reset.strip().isdigit() else None
+        wait = float(reset) - now if _digits(reset) else None
     if wait is None:
         wait = DEFAULT_PAUSE_SECONDS
     return min(max(wait, 1.0), MAX_PAUSE_SECONDS)
+
+
+def _digits(value: str) -> bool:
+    """ASCII digits only ("²" is a digit to str.isdigit, not to float)."""
+    value = value.strip()
+    return value.isascii() and value.isdigit()
 
 
 def _retry_after(value: str, now: float) -> float | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if _digits(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -212,10 +218,13 @@ def _field_messages(value: Any) -> list[str]:
     return lines
 
 
-def _text(value: Any, name: str) -> str:
-    """A string or integer field of a tracker's answer, as text; BAD_RESPONSE otherwise."""
+def _text(value: Any, name: str, max_length: int = 64) -> str:
+    """A string or integer field of a tracker's answer, as text (an id, a key: at most
+    ``max_length`` characters); BAD_RESPONSE otherwise."""
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
         raise TrackerFailure(Failure.BAD_RESPONSE, f"the answer has no {name}")
+    if len(str(value)) > max_length:
+        raise TrackerFailure(Failure.BAD_RESPONSE, f"the answer's {name} is too long")
     return str(value)
 
 
@@ -414,7 +423,7 @@ class GitHubClient(TrackerClient):
         return CreatedIssue(
             external_id=_text(issue.get("id"), "id"),
             external_key=_text(issue.get("number"), "number"),
-            url=_text(issue.get("html_url"), "html_url"),
+            url=_text(issue.get("html_url"), "html_url", max_length=500),
             target=self.target,
             state=github_state(issue),
         )
@@ -451,7 +460,7 @@ class GitLabClient(TrackerClient):
         return CreatedIssue(
             external_id=_text(issue.get("id"), "id"),
             external_key=_text(issue.get("iid"), "iid"),
-            url=_text(issue.get("web_url"), "web_url"),
+            url=_text(issue.get("web_url"), "web_url", max_length=500),
             # The numeric project id: stable when the project is renamed or moved.
             target=_text(issue.get("project_id"), "project_id"),
             state=gitlab_state(issue),

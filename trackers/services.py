@@ -343,7 +343,8 @@ def issue_draft(action: Action) -> IssueDraft:
         ("Owner", (owner.get_full_name() or owner.get_username()) if owner else ""),
     )
     return IssueDraft(
-        title=action.title,
+        # One line: Jira refuses a summary with a line break.
+        title=" ".join(action.title.split()),
         intro=f"An improvement action of {action.team.name} from the MLOps maturity "
         f'assessment "{action.survey.title}".',
         facts=tuple((label, value) for label, value in facts if value),

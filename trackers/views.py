@@ -34,7 +34,7 @@ def _answer(status: int, message: str, **extra: str) -> JsonResponse:
 def _body(request: HttpRequest) -> bytes:
     """The raw body, at most WEBHOOK_MAX_BYTES; WebhookRefused (413, 400) otherwise."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit():
+    if not (declared.isascii() and declared.isdigit()):
         raise webhooks.WebhookRefused(400, "The Content-Length header is not a number.")
     if int(declared) > WEBHOOK_MAX_BYTES:
         raise webhooks.WebhookRefused(413, f"The body is larger than {WEBHOOK_MAX_BYTES} bytes.")

@@ -51,6 +51,9 @@ def test_pauses_are_bounded():
     assert pause_seconds(429, {"Retry-After": "99999999"}, None, NOW) == MAX_PAUSE_SECONDS
     assert pause_seconds(429, {"Retry-After": "0"}, None, NOW) == 1
     assert pause_seconds(429, {"Retry-After": "soon"}, None, NOW) == 60
+    assert pause_seconds(429, {"Retry-After": "²"}, None, NOW) == 60
+    odd_reset = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "١٢"}
+    assert pause_seconds(403, odd_reset, None, NOW) == 60
 
 
 def test_error_details_read_each_trackers_shape():
@@ -141,6 +144,7 @@ def test_issues_turned_off_are_gone(tracker):
         (b"<html>Sign in</html>", "did not answer JSON"),
         (b"[]", "no repository"),
         (b'{"id": 1, "number": "x"}', "no html_url"),
+        (b'{"id": 1, "number": "%s", "html_url": "https://x"}' % (b"9" * 65), "number is too long"),
         (b"x" * (3 * 1024 * 1024), "larger than 2 MB"),
     ],
 )
@@ -167,7 +171,7 @@ def test_an_answer_that_is_not_the_documented_one_is_a_bad_response(body, detail
     client = GitHubClient(f"http://127.0.0.1:{server.server_address[1]}", "a/b", GITHUB_TOKEN)
     try:
         with pytest.raises(TrackerFailure) as failed:
-            client.create_issue(DRAFT) if "html_url" in detail else client.check()
+            client.create_issue(DRAFT) if "number" in detail or "url" in detail else client.check()
     finally:
         server.shutdown()
         server.server_close()

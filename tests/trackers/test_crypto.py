@@ -100,6 +100,13 @@ def test_the_settings_check_warns_without_a_key_and_fails_a_bad_one(settings):
     assert error.id == "trackers.E001" and "Key 2" in error.msg
     settings.TRACKER_ENCRYPTION_KEY = f" {NEW_KEY} , {OLD_KEY} "
     assert checks.encryption_key_usable() == []
+    assert checks.encryption_key_not_public() == []
+
+
+def test_check_deploy_warns_about_the_public_development_key(settings):
+    settings.TRACKER_ENCRYPTION_KEY = f"{NEW_KEY},{settings.DEV_TRACKER_ENCRYPTION_KEY}"
+    [warning] = checks.encryption_key_not_public()
+    assert warning.id == "trackers.W002"
 
 
 def test_manage_py_check_warns_without_a_key():

@@ -414,6 +414,13 @@ def test_large_deliveries_are_413(fake, connect, client):
     assert response.status_code == 413
 
 
+def test_a_negative_content_length_is_400(fake, connect, client):
+    connection = connect("github")
+    url = reverse("tracker-webhook", kwargs={"public_id": connection.public_id})
+    response = client.generic("POST", url, b"{}", CONTENT_LENGTH="-1")
+    assert response.status_code == 400
+
+
 def test_webhooks_take_only_post(fake, connect, client):
     connection = connect("github")
     url = reverse("tracker-webhook", kwargs={"public_id": connection.public_id})
