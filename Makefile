@@ -76,6 +76,7 @@ check-deploy: $(VENV)/.runtime
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	SECRET_KEY="$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')}" \
 	ALLOWED_HOSTS="$${ALLOWED_HOSTS:-maturity.example.com}" \
+	TRACKER_ENCRYPTION_KEY="$${TRACKER_ENCRYPTION_KEY:-$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')}" \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean:

@@ -44,6 +44,7 @@ from surveys.api import (
     TeamProfileView,
     TeamViewSet,
 )
+from trackers.api import ActionPushView, TrackerConnectionViewSet
 
 
 @extend_schema(exclude=True)
@@ -69,6 +70,7 @@ router.register("aggregation-runs", AggregationRunViewSet, basename="aggregation
 router.register("actions", ActionViewSet, basename="action")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("trackers", TrackerConnectionViewSet, basename="tracker")
 
 urlpatterns = [
     path("evidence/spec/", EvidenceSpecView.as_view(), name="api-evidence-spec"),
@@ -124,6 +126,7 @@ urlpatterns = [
         ExportJobDownloadView.as_view(),
         name="api-export-job-download",
     ),
+    path("actions/<int:pk>/push/", ActionPushView.as_view(), name="api-action-push"),
     *router.urls,
     # [\s\S], not ".": a path with a newline (%0A) is an API path too, answered in JSON.
     # (Not the flag (?s): Django cannot reverse URLs through a pattern with flags.)

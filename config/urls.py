@@ -25,6 +25,9 @@ urlpatterns = [
     path("campaigns/", include("reports.campaign_urls")),
     path("manage/", include("console.urls")),
     path("notifications/", include(notification_urls.public)),
+    path("manage/trackers/", include("trackers.console_urls")),
+    path("manage/", include("console.urls")),
+    path("trackers/", include("trackers.urls")),
     path("", include("surveys.urls")),
 ]
 

@@ -64,7 +64,12 @@ def test_production_refuses_wildcard_allowed_hosts():
 
 
 def test_check_deploy_is_clean_with_production_settings():
-    result = run_deploy_check(SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="maturity.example.com")
+    # Without a tracker key the check warns (trackers.W001, tests/trackers/test_crypto.py).
+    result = run_deploy_check(
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="maturity.example.com",
+        TRACKER_ENCRYPTION_KEY="x7Qm9vLp2Rk3y4x7Qm9vLp2Rk3y4x7Qm9vLp2Rk3y4A=",
+    )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from actions.services import ActionInput, action_create
 from common.events import EVENTS
 from notifications.services import deliveries_create, webhook_create
 from reports import health, services
@@ -35,6 +36,8 @@ from surveys import services as survey_services
 from surveys.models import Membership
 from tests.campaign_world import make_campaign
 from tests.conftest import complete_answers
+from trackers.services import connection_create
+from trackers.validation import connection_clean
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 
@@ -88,7 +91,26 @@ def world(survey, team, other_team, member, manager, other_member, admin_user):
     [delivery] = deliveries_create(event="scores.updated", payload={"teams": []})
     campaign = make_campaign(team, dimension="monitoring-feedback", level=2)
     campaign_progress_refresh(campaign)
+    # A tracker nothing answers at (the discard port): pushes and tests are 502s.
+    tracker = connection_create(
+        values=connection_clean(
+            {
+                "provider": "github",
+                "name": "fuzz",
+                "base_url": "http://127.0.0.1:9",
+                "target": "acme/app",
+                "token": "fuzz-token",
+                "team": None,
+            },
+            instance=None,
+        ),
+        by=admin_user,
+    )
+    question_key = survey.framework.questions.order_by("order").first().key
+    action = action_create(ActionInput(team, survey, question_key), by=manager)
     return {
+        "tracker": tracker.pk,
+        "action": action.pk,
         "webhook": webhook.pk,
         "delivery": delivery.pk,
         "campaign": campaign.pk,
@@ -104,6 +126,10 @@ def world(survey, team, other_team, member, manager, other_member, admin_user):
 def known_path_parameters(path: str, world: dict) -> dict:
     if "{survey_id}" in path or path.startswith("/api/v1/surveys/{id}"):
         return {"survey_id": world["survey"], "id": world["survey"], "slug": world["team"]}
+    if path.startswith("/api/v1/trackers/{id}"):
+        return {"id": world["tracker"]}
+    if path.startswith("/api/v1/actions/{pk}"):
+        return {"pk": world["action"]}
     if path.startswith("/api/v1/memberships/{id}"):
         return {"id": world["membership"]}
     if path.startswith("/api/v1/aggregation-runs/{id}"):
@@ -128,7 +154,7 @@ def test_api_conforms_to_its_openapi_schema(request, role, wsgi_app, world):
     headers = {"Authorization": f"Token {key}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 58  # every operation in config/api.py
+    assert len(operations) == 66  # every operation in config/api.py
     failures = []
     for operation in operations:
         known = {

@@ -421,6 +421,15 @@ WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE", default="")
 # Campaigns (issue 19): campaign.deadline_near is published once per campaign when its due
 # date is this many days away or fewer and some team does not meet the goal yet.
 CAMPAIGN_DEADLINE_NEAR_DAYS = env.int("CAMPAIGN_DEADLINE_NEAR_DAYS", default=14)
+# Issue trackers (issue 19, the trackers app). Tracker credentials are stored encrypted with
+# these Fernet keys, comma-separated: the first encrypts, every one decrypts, so a key is
+# rotated by putting a new one first (README, "Issue trackers"). Not SECRET_KEY: rotating
+# one must not lose the other. Empty: no connection can be created (trackers.W001).
+TRACKER_ENCRYPTION_KEY = env("TRACKER_ENCRYPTION_KEY", default="")
+# The fixed, public key local development and the tests use (never production's).
+DEV_TRACKER_ENCRYPTION_KEY = "bG9jYWwtZGV2LXRyYWNrZXIta2V5LW5vdC1zZWNyZXQ="
+# Minutes between polls of the trackers for the state of pushed issues (beat).
+TRACKER_POLL_MINUTES = env.float("TRACKER_POLL_MINUTES", default=15.0)
 
 CELERY_BEAT_SCHEDULE = {
     "reconcile-scores": {
@@ -469,4 +478,9 @@ CELERY_BEAT_SCHEDULE = {
     # Campaigns: progress recomputed (team tree changes: moves, archived teams), then
     # campaign.deadline_near for those due within CAMPAIGN_DEADLINE_NEAR_DAYS.
     "campaigns-daily": {"task": "reports.tasks.campaigns_daily", "schedule": 86400.0},
+    # The state of issues pushed to trackers: closed -> done (trackers.services).
+    "poll-trackers": {
+        "task": "trackers.tasks.poll_trackers",
+        "schedule": TRACKER_POLL_MINUTES * 60.0,
+    },
 }

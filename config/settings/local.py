@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import DEV_TRACKER_ENCRYPTION_KEY, env
 
 DEBUG = env.bool("DEBUG", default=True)
 LOGGING["handlers"]["console"]["formatter"] = env("LOG_FORMAT", default="plain")  # noqa: F405
@@ -15,3 +15,5 @@ WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=True)
 # here, unless CONN_MAX_AGE says otherwise (the benchmarks, which serve with gunicorn, set
 # production's 60).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)  # noqa: F405
+# Tracker credentials under a fixed development key unless one is set (base.py).
+TRACKER_ENCRYPTION_KEY = env("TRACKER_ENCRYPTION_KEY", default=DEV_TRACKER_ENCRYPTION_KEY)

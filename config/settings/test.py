@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import DEV_TRACKER_ENCRYPTION_KEY, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -24,3 +24,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 _XDIST_WORKER = env("PYTEST_XDIST_WORKER", default="")
 if _XDIST_WORKER:
     CACHES["default"]["KEY_PREFIX"] = _XDIST_WORKER  # noqa: F405
+
+# Tracker credentials under a fixed development key unless one is set (base.py).
+TRACKER_ENCRYPTION_KEY = env("TRACKER_ENCRYPTION_KEY", default=DEV_TRACKER_ENCRYPTION_KEY)
