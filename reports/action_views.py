@@ -26,6 +26,8 @@ from common.text import storable
 from maturity.models import Question
 from reports.models import TeamRecommendation
 from surveys.models import Membership, Survey, Team
+from trackers import selectors as tracker_selectors
+from trackers.models import TrackerConnection, TrackerLink
 
 if TYPE_CHECKING:
     pass
@@ -39,6 +41,7 @@ class ActionRow:
     action: Action
     overdue: bool
     change_form: ActionChangeForm | None = None
+    link: TrackerLink | None = None  # the issue it was pushed as (trackers)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class ActionsSection:
 
     rows: list[ActionRow] = field(default_factory=list)
     form: ActionForm | None = None
+    tracker: TrackerConnection | None = None  # where those who may change them push them
 
 
 def members_of(team: Team) -> Choices:
@@ -112,13 +116,21 @@ def actions_section(
                 },
             )
         rows.append(row)
+    links = tracker_selectors.links_for(row.action.pk for row in rows)
+    for row in rows:
+        row.link = links.get(row.action.pk)
     if form is None and can_track and survey.teams.filter(pk=team.pk).exists():
         form = ActionForm(
             questions=questions_of(survey, team),
             members=members,
             initial={"question": request.GET.get("question", "")},
         )
-    return ActionsSection(rows=rows, form=form if can_track else None)
+    changeable = any(row.change_form is not None for row in rows)
+    return ActionsSection(
+        rows=rows,
+        form=form if can_track else None,
+        tracker=tracker_selectors.connection_for(team) if changeable else None,
+    )
 
 
 # The organisation's actions: what a reader may read, 50 to a page.
