@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import wraps
 from typing import TYPE_CHECKING, cast
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.db.models import Count, F, Q
@@ -39,6 +36,7 @@ from console.forms import (
 )
 from maturity.models import Dimension, Framework, Question
 from surveys import services
+from surveys.decorators import lead_required
 from surveys.membership_import import (
     COLUMNS,
     MembershipImport,
@@ -47,7 +45,7 @@ from surveys.membership_import import (
 )
 from surveys.membership_import import memberships_import as run_import
 from surveys.models import Membership, Reminder, Response, Survey, Team
-from surveys.selectors import participation, readable_team_ids, runs_programme
+from surveys.selectors import participation, readable_team_ids
 from surveys.services import SurveyError
 
 if TYPE_CHECKING:
@@ -55,20 +53,6 @@ if TYPE_CHECKING:
 
 View = Callable[..., HttpResponse]
 MEMBERS_PER_PAGE = 100  # a team page stays small whatever the team's size
-
-
-def lead_required(view: View) -> View:
-    """Sign-in first (a redirect to the login page), then 403 for those who do not run
-    the programme."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: AuthenticatedHttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not runs_programme(request.user):
-            raise PermissionDenied("The console is for those who run the programme.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @dataclass

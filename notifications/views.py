@@ -6,13 +6,10 @@ one-click unsubscribe (/notifications/unsubscribe/<token>/, for whoever holds th
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,24 +21,10 @@ from notifications import selectors, services
 from notifications.forms import WebhookForm
 from notifications.models import Webhook, WebhookDelivery
 from notifications.services import NotificationError
+from surveys.decorators import lead_required
 
 View = Callable[..., HttpResponse]
 DELIVERIES_PER_PAGE = 50
-
-
-def lead_required(view: View) -> View:
-    """Sign-in first (a redirect to the login page), then 403 for those who may not
-    manage webhooks: the console's rule (selectors.can_manage_webhooks is
-    surveys.selectors.runs_programme)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: AuthenticatedHttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not selectors.can_manage_webhooks(request.user):
-            raise PermissionDenied("The console is for those who run the programme.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _list_page(request: HttpRequest, form: WebhookForm, status: int = 200) -> HttpResponse:

@@ -5,38 +5,21 @@ anyone else signed in gets 403)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from common.http import AuthenticatedHttpRequest
-from surveys.selectors import runs_programme
+from surveys.decorators import lead_required
 from trackers import crypto, selectors, services
 from trackers.forms import ConnectionForm
 from trackers.models import TrackerConnection
 from trackers.services import TrackerError
 
 View = Callable[..., HttpResponse]
-
-
-def lead_required(view: View) -> View:
-    """Sign-in first (a redirect to the login page), then 403 for those who do not run
-    the programme (the console's own rule, console.views.lead_required)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: AuthenticatedHttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not runs_programme(request.user):
-            raise PermissionDenied("The console is for those who run the programme.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @lead_required
