@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from actions.models import Action
 from actions.selectors import action_url, overdue_q
+from campaigns import selectors as campaign_selectors
+from campaigns.models import Campaign
 from notifications.models import DigestSent, Webhook, WebhookDelivery
 from reports.models import TeamScore
 from reports.selectors import is_withheld, rollups_over_withheld
@@ -97,6 +99,22 @@ def _plural(count: int, noun: str, plural: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class CampaignStatus:
+    """An active campaign covering the manager's teams: how those teams stand, and how
+    many days are left (negative: overdue); ``near``: due within
+    CAMPAIGN_DEADLINE_NEAR_DAYS and not met yet (news for the digest)."""
+
+    campaign: Campaign
+    counts: campaign_selectors.Counts
+    days_left: int
+    link: str
+
+    @property
+    def near(self) -> bool:
+        return self.days_left <= settings.CAMPAIGN_DEADLINE_NEAR_DAYS and not self.counts.complete
+
+
+@dataclass(frozen=True)
 class Digest:
     """One manager's weekly digest: the teams they manage (and those below them), what
     changed since ``since``, times to be shown in ``zone`` (None: the deployment's)."""
@@ -107,18 +125,28 @@ class Digest:
     scores: list[NewScore]
     level_changes: list[LevelChange]
     overdue: list[OverdueAction]
+    campaigns: list[CampaignStatus]
 
     @property
     def empty(self) -> bool:
-        return not (self.scores or self.level_changes or self.overdue)
+        """Nothing to report: no new score, level change or overdue action, and no
+        campaign due soon (a campaign's standing alone is no news)."""
+        return not (
+            self.scores
+            or self.level_changes
+            or self.overdue
+            or any(status.near for status in self.campaigns)
+        )
 
     @property
     def summary(self) -> str:
         """ "2 new scores, 1 level change, 3 overdue actions" (the parts that are not 0)."""
+        near = sum(1 for status in self.campaigns if status.near)
         parts = [
             _plural(len(self.scores), "new score") if self.scores else "",
             _plural(len(self.level_changes), "level change") if self.level_changes else "",
             _plural(len(self.overdue), "overdue action") if self.overdue else "",
+            _plural(near, "campaign due soon", "campaigns due soon") if near else "",
         ]
         return ", ".join(part for part in parts if part) or "nothing new"
 
@@ -243,4 +271,27 @@ def digest_for(
         ],
         level_changes=_level_changes(rows, shown),
         overdue=[OverdueAction(action) for action in overdue],
+        campaigns=_campaigns(teams, today),
     )
+
+
+def _campaigns(teams: set[int], today: date) -> list[CampaignStatus]:
+    """The active campaigns covering ``teams``, counted over those teams only, soonest
+    due first. Two statements."""
+    reader = campaign_selectors.Reader(everything=False, full=frozenset(teams))
+    campaigns = list(
+        campaign_selectors.visible_campaigns(reader)
+        .filter(archived_at__isnull=True)
+        .order_by("due", "pk")
+    )
+    counts = campaign_selectors.campaign_counts([c.pk for c in campaigns], reader)
+    return [
+        CampaignStatus(
+            campaign,
+            counts[campaign.pk],
+            campaign_selectors.days_left(campaign.due, today),
+            campaign_selectors.campaign_url(campaign),
+        )
+        for campaign in campaigns
+        if counts[campaign.pk].total
+    ]

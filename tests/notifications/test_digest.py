@@ -231,3 +231,33 @@ def test_beat_sends_it_on_mondays_at_seven():
     entry = django_settings.CELERY_BEAT_SCHEDULE["weekly-digest"]
     assert entry["task"] == "notifications.tasks.send_weekly_digest"
     assert entry["schedule"] == crontab(minute="0", hour="7", day_of_week="1")
+
+
+def test_campaigns_covering_the_managers_teams_are_in_the_digest(history, manager, team):
+    from reports.campaign_progress import campaign_progress_refresh
+    from tests.campaign_world import make_campaign
+
+    parent = TeamFactory(slug="platform", name="Platform")
+    team.parent = parent
+    team.save()
+    first_dimension = history[1].framework.dimensions.order_by("order").first().key
+    soon = make_campaign(
+        parent,
+        dimension=first_dimension,
+        level=4,
+        due=timezone.localdate() + timedelta(days=5),
+        title="Level 4 <everywhere>",
+    )
+    campaign_progress_refresh(soon)
+    from notifications.selectors import digest_for
+
+    digest = digest_for(manager)
+    [status] = digest.campaigns
+    assert (status.counts.meeting, status.counts.total, status.days_left) == (0, 1, 5)
+    assert status.near and "1 campaign due soon" in digest.summary
+    services.digests_send()
+    [message] = mail.outbox
+    assert "“Level 4 <everywhere>”: 0 of 1 of your teams meet the goal; due" in message.body
+    assert "(5 days left)" in message.body
+    html = message.alternatives[0][0]
+    assert "Level 4 &lt;everywhere&gt;" in html and f"/campaigns/{soon.pk}/" in html
