@@ -166,3 +166,12 @@ def test_the_demo_tracks_last_quarters_roadmap_as_actions(seeded):
     # This quarter's scoring checked the done one (recsys answered it in version 2 too).
     assert actions[0].verification in ("verified", "not_reflected")
     assert "Tracked 3 actions of Recommendations." in seeded
+
+
+def test_the_demo_runs_a_campaign_across_ml_platform(seeded):
+    from campaigns.models import Campaign, CampaignTeamStatus
+
+    campaign = Campaign.objects.get()
+    assert campaign.parent.slug == "ml-platform" and campaign.goal_key == "monitoring-feedback"
+    assert CampaignTeamStatus.objects.filter(campaign=campaign).count() >= 5
+    assert f"Campaign '{campaign.title}':" in seeded

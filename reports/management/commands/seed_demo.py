@@ -23,12 +23,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from actions import services as action_services
+from campaigns import services as campaign_services
 from evidence import demo as demo_repositories
 from evidence import services as evidence_services
 from evidence.demo import demo_now
 from evidence.models import Snapshot
 from maturity.evidence.snapshot import manifest_from_archive
 from maturity.models import Framework, Question
+from reports.campaign_progress import campaign_progress_refresh
 from reports.health import question_health_refresh
 from reports.models import TeamRecommendation
 from reports.services import aggregate
@@ -373,6 +375,28 @@ class Command(BaseCommand):
             question_health_refresh(survey=survey)
             if survey_id == last_id:
                 self._track_actions(survey)
+        self._run_campaign()
+
+    def _run_campaign(self) -> None:
+        """The admin's campaign: every team under ML Platform at level 3 or higher in
+        monitoring by the end of next quarter (its progress from this quarter's scores)."""
+        campaign = campaign_services.campaign_create(
+            campaign_services.CampaignInput(
+                title="Monitoring at level 3 across ML Platform",
+                description="Every model in production is watched: drift, data quality, "
+                "performance against the business metric.",
+                parent=Team.objects.get(slug="ml-platform"),
+                goal_kind="dimension",
+                goal_key="monitoring-feedback",
+                goal_minimum=3,
+                due=timezone.localdate() + timedelta(days=120),
+            ),
+            by=get_user_model().objects.get(username="admin"),
+        )
+        counts = campaign_progress_refresh(campaign).counts
+        self.stdout.write(
+            f"Campaign '{campaign.title}': {counts.meeting} of {counts.total} teams meet it."
+        )
 
     def _track_actions(self, last: Survey) -> None:
         """Recommendations took last quarter's first three roadmap steps as actions: the
