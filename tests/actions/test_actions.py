@@ -488,3 +488,33 @@ def test_actions_in_every_export_format(client, scored, team, manager, member, a
     assert [c.value for c in next(book.active.iter_rows(min_row=2, max_row=2))][5] == "alice"
     client.force_login(manager)
     assert client.get(url).status_code == 403
+
+
+# --- found by breaking it (QA pass) -----------------------------------------------------------
+
+
+def test_a_withheld_baseline_never_gives_a_verdict_nor_a_baseline(
+    django_capture_on_commit_callbacks, framework, team, manager, member
+):
+    """An action from an anonymous round where the team is withheld (one respondent under
+    min_group_size 3): a later named round must not verify it, since baseline_score (and
+    the verdict) would reveal the lone respondent's answer."""
+    anonymous = SurveyFactory(
+        framework=framework,
+        teams=[team],
+        anonymous=True,
+        min_group_size=3,
+        opens_at=timezone.now() - timedelta(days=60),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(anonymous, team, member, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        survey_services.survey_close(survey=anonymous)
+    action = create(anonymous, team, manager)
+    services.action_update(action, {"status": "done"}, by=manager)
+    named = later_round(framework, [team])
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(named, team, member, 3)
+    action.refresh_from_db()
+    assert (action.verification, action.baseline_score, action.verified_score) == ("", None, None)
+
