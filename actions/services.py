@@ -182,7 +182,9 @@ def action_update(action: Action, changes: dict[str, Any], *, by: User | None) -
     if "owner" in changes:
         _check_owner(action.team, changes["owner"])
         action.owner = changes["owner"]
-    if "due" in changes:
+    if "due" in changes and changes["due"] != action.due:
+        # Only a new due date makes the action due for ``action.overdue`` again: the
+        # report's form sends the unchanged date with every change.
         _check_due(changes["due"], today=timezone.localdate())
         action.due = changes["due"]
         action.overdue_notified_at = None

@@ -224,8 +224,8 @@ def test_overdue_actions_are_announced_once(
         assert services.actions_overdue_notify() == 1
         assert services.actions_overdue_notify() == 0
     assert [name for name, _ in events] == ["action.overdue"]
-    # A new due date makes it due again.
-    services.action_update(action, {"due": timezone.localdate() - timedelta(days=1)}, by=manager)
+    # A new due date makes it due again (the same one does not: see below).
+    services.action_update(action, {"due": timezone.localdate() - timedelta(days=2)}, by=manager)
     assert services.actions_overdue_notify() == 1
 
 
@@ -517,4 +517,29 @@ def test_a_withheld_baseline_never_gives_a_verdict_nor_a_baseline(
         submit(named, team, member, 3)
     action.refresh_from_db()
     assert (action.verification, action.baseline_score, action.verified_score) == ("", None, None)
+
+
+def test_saving_an_unchanged_due_date_does_not_announce_overdue_again(
+    django_capture_on_commit_callbacks, client, scored, team, manager, events
+):
+    """The report's change form sends every field: saving notes on an overdue action must
+    not make it due for a second ``action.overdue``."""
+    late = timezone.localdate() - timedelta(days=3)
+    action = create(scored, team, manager, due=late)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.actions_overdue_notify() == 1
+    client.force_login(manager)
+    prefix = f"a{action.pk}-"
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {prefix + "status": "open", prefix + "due": late.isoformat(), prefix + "notes": "n"},
+    )
+    assert response.status_code == 302
+    response = client.patch(
+        f"/api/v1/actions/{action.pk}/", {"due": late.isoformat()}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.actions_overdue_notify() == 0
+    assert [name for name, _ in events].count("action.overdue") == 1
 
