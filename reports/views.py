@@ -252,7 +252,9 @@ def team_action_change(request: AuthenticatedHttpRequest, slug: str, pk: int) ->
     if not action_selectors.can_change_action(request.user, action):
         raise Http404("No such action.")
     form = ActionChangeForm(
-        request.POST, members=action_views.members_of(team), prefix=f"a{action.pk}"
+        request.POST,
+        members=action_views.owner_choices(action, action_views.members_of(team)),
+        prefix=f"a{action.pk}",
     )
     if form.is_valid():
         data = form.cleaned_data
@@ -263,7 +265,11 @@ def team_action_change(request: AuthenticatedHttpRequest, slug: str, pk: int) ->
             "notes": data["notes"],
             "external_url": data["external_url"],
         }
-        if action_selectors.can_track_actions(request.user, team):
+        # The owner only when another was chosen: the current one may be offered though
+        # no longer an active member (action_views.owner_choices), and is kept as is.
+        if action_selectors.can_track_actions(request.user, team) and data["owner"] != str(
+            action.owner_id or ""
+        ):
             changes["owner"] = _owner(team, data["owner"])
         try:
             action_services.action_update(action, changes, by=request.user)

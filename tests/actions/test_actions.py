@@ -543,3 +543,35 @@ def test_saving_an_unchanged_due_date_does_not_announce_overdue_again(
         assert services.actions_overdue_notify() == 0
     assert [name for name, _ in events].count("action.overdue") == 1
 
+
+@pytest.mark.parametrize("gone", ["deactivated", "left the team"])
+def test_changing_an_action_on_the_report_keeps_an_owner_who_is_gone(
+    client, scored, team, manager, gone
+):
+    """The change form listed only active members, so the owner's select fell back to
+    "Nobody yet" and saving any change silently dropped the owner."""
+    owner = MembershipFactory(team=team, user__username="chloe").user
+    action = create(scored, team, manager, owner=owner)
+    if gone == "deactivated":
+        owner.is_active = False
+        owner.save()
+    else:
+        owner.memberships.all().delete()
+    client.force_login(manager)
+    page = client.get(f"/reports/teams/{team.slug}/?survey={scored.pk}").content.decode()
+    prefix = f"a{action.pk}-"
+    assert f'<option value="{owner.pk}" selected>' in page
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {prefix + "status": "in_progress", prefix + "owner": str(owner.pk), prefix + "notes": "n"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    action.refresh_from_db()
+    assert action.owner == owner and action.status == "in_progress" and action.notes == "n"
+    # Choosing nobody still clears it.
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {prefix + "status": "in_progress", prefix + "owner": ""},
+    )
+    action.refresh_from_db()
+    assert response.status_code == 302 and action.owner is None
