@@ -17,8 +17,12 @@ Choices = list[tuple[str, Any]]
 
 class _Fields(forms.Form):
     owner = forms.ChoiceField(required=False, label="Owner")
+    # An <input type="date"> shows and sends YYYY-MM-DD only: a value in the locale's
+    # format (06/01/2027 in en-gb) is shown empty, and saving the form cleared the date.
     due = forms.DateField(
-        required=False, label="Due", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="Due",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     notes = forms.CharField(
         required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})

@@ -3,7 +3,9 @@ and the team report, audited, and verified by the next round's scores."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from auditlog.models import LogEntry
@@ -575,3 +577,80 @@ def test_changing_an_action_on_the_report_keeps_an_owner_who_is_gone(
     )
     action.refresh_from_db()
     assert response.status_code == 302 and action.owner is None
+
+
+class _FormFields(HTMLParser):
+    """The fields of the form posting to ``action`` as a browser submits it untouched: an
+    <input type="date"> whose value is not YYYY-MM-DD is empty (HTML's value sanitisation),
+    a <select> with no selected option submits its first one."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.fields = action, False, {}
+        self.select: str | None = None
+        self.first_option: str | None = None
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("action", "").startswith(self.action)
+        if not self.inside:
+            return
+        if tag == "input" and a.get("type") not in ("checkbox", "submit"):
+            value = a.get("value") or ""
+            if a.get("type") == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                value = ""
+            self.fields[a["name"]] = value
+        elif tag == "select":
+            self.select, self.first_option = a["name"], None
+        elif tag == "option" and self.select:
+            if self.first_option is None:
+                self.first_option = a.get("value", "")
+            if "selected" in a:
+                self.fields[self.select] = a.get("value", "")
+        elif tag == "textarea":
+            self.textarea = a["name"]
+            self.fields[self.textarea] = ""
+
+    def handle_data(self, data):
+        if self.textarea:
+            # A newline right after <textarea> is not part of its value.
+            so_far = self.fields[self.textarea]
+            self.fields[self.textarea] = so_far + (data if so_far else data.lstrip("\n"))
+
+    def handle_endtag(self, tag):
+        if tag == "select" and self.select:
+            self.fields.setdefault(self.select, self.first_option or "")
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+        elif tag == "form":
+            self.inside = False
+
+
+def test_saving_the_change_form_as_shown_changes_nothing(client, scored, team, manager, member):
+    """The due date was rendered in the locale's format (06/01/2027), which an
+    <input type="date"> cannot show: saving any change cleared the due date."""
+    due = timezone.localdate() + timedelta(days=40)
+    action = create(
+        scored, team, manager, owner=member, due=due, notes="Line one\nline two", title="T"
+    )
+    action.external_url = "https://example.com/issue/1"
+    action.save()
+    client.force_login(manager)
+    page = client.get(f"/reports/teams/{team.slug}/?survey={scored.pk}").content.decode()
+    url = f"/reports/teams/{team.slug}/actions/{action.pk}/"
+    form = _FormFields(url)
+    form.feed(page)
+    assert form.fields[f"a{action.pk}-due"] == due.isoformat()
+    response = client.post(f"{url}?survey={scored.pk}", form.fields)
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert (action.due, action.owner, action.status, action.notes, action.external_url) == (
+        due,
+        member,
+        "open",
+        "Line one\nline two",
+        "https://example.com/issue/1",
+    )
