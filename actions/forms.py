@@ -31,9 +31,16 @@ class _Fields(forms.Form):
         required=False, max_length=500, label="Link", assume_scheme="https"
     )
 
-    def __init__(self, *args: Any, members: Choices, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, members: Choices, with_owner: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["owner"]).choices = [("", "Nobody yet"), *members]
+        if with_owner:
+            cast(forms.ChoiceField, self.fields["owner"]).choices = [("", "Nobody yet"), *members]
+        else:
+            # Only those who track the team's actions assign them (an owner who does not
+            # changes the rest): no field whose choice would be ignored.
+            del self.fields["owner"]
 
 
 class ActionForm(_Fields):

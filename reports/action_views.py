@@ -111,7 +111,8 @@ def actions_section(
             row.change_form = change[1]
         elif can_track or action.owner_id == user.pk:
             row.change_form = ActionChangeForm(
-                members=owner_choices(action, members or members_of(team)),
+                members=owner_choices(action, members) if can_track else [],
+                with_owner=can_track,
                 prefix=f"a{action.pk}",
                 initial={
                     "status": action.status,

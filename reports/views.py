@@ -251,9 +251,11 @@ def team_action_change(request: AuthenticatedHttpRequest, slug: str, pk: int) ->
     action = get_object_or_404(Action, pk=pk, team=team)
     if not action_selectors.can_change_action(request.user, action):
         raise Http404("No such action.")
+    can_track = action_selectors.can_track_actions(request.user, team)
     form = ActionChangeForm(
         request.POST,
         members=action_views.owner_choices(action, action_views.members_of(team)),
+        with_owner=can_track,
         prefix=f"a{action.pk}",
     )
     if form.is_valid():
@@ -267,9 +269,7 @@ def team_action_change(request: AuthenticatedHttpRequest, slug: str, pk: int) ->
         }
         # The owner only when another was chosen: the current one may be offered though
         # no longer an active member (action_views.owner_choices), and is kept as is.
-        if action_selectors.can_track_actions(request.user, team) and data["owner"] != str(
-            action.owner_id or ""
-        ):
+        if can_track and data["owner"] != str(action.owner_id or ""):
             changes["owner"] = _owner(team, data["owner"])
         try:
             action_services.action_update(action, changes, by=request.user)

@@ -654,3 +654,38 @@ def test_saving_the_change_form_as_shown_changes_nothing(client, scored, team, m
         "Line one\nline two",
         "https://example.com/issue/1",
     )
+
+
+def test_an_owner_who_does_not_track_actions_cannot_give_the_action_away(
+    client, scored, team, manager, member
+):
+    """The team report ignored an owner's choice of another owner (saying "saved") while
+    the API applied it: one rule now, on both."""
+    colleague = MembershipFactory(team=team, user__username="chloe").user
+    action = create(scored, team, manager, owner=member)
+    client.force_login(member)
+    response = client.patch(
+        f"/api/v1/actions/{action.pk}/", {"owner": "chloe"}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    response = client.patch(
+        f"/api/v1/actions/{action.pk}/",
+        {"owner": member.username, "notes": "mine still"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    page = client.get(f"/reports/teams/{team.slug}/?survey={scored.pk}").content.decode()
+    prefix = f"a{action.pk}-"
+    assert f'name="{prefix}notes"' in page and f'name="{prefix}owner"' not in page
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {
+            prefix + "status": "in_progress",
+            prefix + "owner": str(colleague.pk),
+            prefix + "notes": "mine still",
+        },
+    )
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert action.owner == member and action.status == "in_progress"
+    assert action.notes == "mine still"
