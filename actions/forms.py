@@ -17,8 +17,12 @@ Choices = list[tuple[str, Any]]
 
 class _Fields(forms.Form):
     owner = forms.ChoiceField(required=False, label="Owner")
+    # An <input type="date"> shows and sends YYYY-MM-DD only: a value in the locale's
+    # format (06/01/2027 in en-gb) is shown empty, and saving the form cleared the date.
     due = forms.DateField(
-        required=False, label="Due", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="Due",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     notes = forms.CharField(
         required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
@@ -27,9 +31,16 @@ class _Fields(forms.Form):
         required=False, max_length=500, label="Link", assume_scheme="https"
     )
 
-    def __init__(self, *args: Any, members: Choices, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, members: Choices, with_owner: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["owner"]).choices = [("", "Nobody yet"), *members]
+        if with_owner:
+            cast(forms.ChoiceField, self.fields["owner"]).choices = [("", "Nobody yet"), *members]
+        else:
+            # Only those who track the team's actions assign them (an owner who does not
+            # changes the rest): no field whose choice would be ignored.
+            del self.fields["owner"]
 
 
 class ActionForm(_Fields):

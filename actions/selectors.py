@@ -2,7 +2,8 @@
 
 - Read: admins; the team's managers (and managers above it); its members.
 - Create and change: admins and the team's managers; members too when the team allows it
-  (``Team.members_track_actions``); an action's owner may always change it.
+  (``Team.members_track_actions``); an action's owner may always change it, but not
+  give it to someone else.
 """
 
 from __future__ import annotations

@@ -168,8 +168,8 @@ def action_update(action: Action, changes: dict[str, Any], *, by: User | None) -
 
     ``by`` None is the issue-tracker sync (trackers), which may only change the status;
     a person must be allowed (selectors.can_change_action: those who track the team's
-    actions, and the action's owner). Raises ActionError as action_create does, and for
-    a key not in CHANGEABLE.
+    actions, and the action's owner, who may not give it to someone else). Raises
+    ActionError as action_create does, and for a key not in CHANGEABLE.
     """
     unknown = sorted(set(changes) - set(CHANGEABLE))
     if unknown:
@@ -179,10 +179,20 @@ def action_update(action: Action, changes: dict[str, Any], *, by: User | None) -
     if by is not None and not selectors.can_change_action(by, action):
         raise ActionError("You may not change this action.", code="forbidden")
     action = Action.objects.select_for_update().get(pk=action.pk)
-    if "owner" in changes:
+    if "owner" in changes and changes["owner"] != action.owner:
+        if by is not None and not selectors.can_track_actions(by, action.team):
+            # The owner changes the rest of their action; assigning it is for those who
+            # track the team's actions (the team report offers them alone the field).
+            raise ActionError(
+                "Only those who track the team's actions may change its owner.",
+                code="forbidden",
+                field="owner",
+            )
         _check_owner(action.team, changes["owner"])
         action.owner = changes["owner"]
-    if "due" in changes:
+    if "due" in changes and changes["due"] != action.due:
+        # Only a new due date makes the action due for ``action.overdue`` again: the
+        # report's form sends the unchanged date with every change.
         _check_due(changes["due"], today=timezone.localdate())
         action.due = changes["due"]
         action.overdue_notified_at = None

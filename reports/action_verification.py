@@ -14,8 +14,10 @@ moved up at least one choice from the round the action came from, else ``not_ref
   respondents) and rounds where nobody answered the question are skipped, so a verdict
   never reveals a withheld result. While that round is open its verdict follows its
   scores; a later round never overrides an earlier round's verdict.
-- Without a baseline (nobody answered the question in the action's round) the action
-  stays unchecked.
+- Without a baseline (nobody answered the question in the action's round, or the
+  action's round withholds the team's result) the action stays unchecked: the baseline
+  is only taken from what that round shows, as the verdict only from what the later
+  round shows.
 """
 
 from __future__ import annotations
@@ -112,8 +114,13 @@ def actions_verify(survey: Survey, team_ids: Iterable[int]) -> int:
                 survey.framework, Framework.objects.get(pk=earlier.framework_id)
             )
         if earlier.pk not in baselines:
+            # Only what the action's round shows: a baseline from a withheld result (an
+            # anonymous round while open, a team under min_group_size) would reveal it,
+            # as baseline_score and through the verdict.
             ids = {a.team_id for a in candidates if a.survey_id == earlier.pk}
-            baselines[earlier.pk] = _choices(earlier, ids, shown_only=False)
+            baselines[earlier.pk] = _choices(
+                earlier, ids - rollups_over_withheld(earlier), shown_only=True
+            )
         baseline = baselines[earlier.pk].choices.get((action.team_id, action.question.key))
         now = _later_choice(
             later, action.team_id, action.question.key, matches_by_framework[earlier.framework_id]

@@ -63,6 +63,17 @@ def members_of(team: Team) -> Choices:
     return [(str(m.user_id), m.user.get_full_name() or m.user.get_username()) for m in people]
 
 
+def owner_choices(action: Action, members: Choices) -> Choices:
+    """``members`` (the team's active members), and the action's owner when they are no
+    longer among them (deactivated, or gone from the team): the change form must show
+    who owns the action, or saving any other change would silently drop the owner."""
+    owner = action.owner
+    if owner is None or any(value == str(owner.pk) for value, _ in members):
+        return members
+    name = owner.get_full_name() or owner.get_username()
+    return [*members, (str(owner.pk), f"{name} (no longer an active member)")]
+
+
 def questions_of(survey: Survey, team: Team) -> Choices:
     """The round's roadmap steps first (by rank), then every other question of the
     round's framework: choices grouped for a <select>."""
@@ -104,7 +115,8 @@ def actions_section(
             row.change_form = change[1]
         elif can_track or action.owner_id == user.pk:
             row.change_form = ActionChangeForm(
-                members=members or members_of(team),
+                members=owner_choices(action, members) if can_track else [],
+                with_owner=can_track,
                 prefix=f"a{action.pk}",
                 initial={
                     "status": action.status,

@@ -254,8 +254,12 @@ def team_action_change(request: AuthenticatedHttpRequest, slug: str, pk: int) ->
     action = get_object_or_404(Action, pk=pk, team=team)
     if not action_selectors.can_change_action(request.user, action):
         raise Http404("No such action.")
+    can_track = action_selectors.can_track_actions(request.user, team)
     form = ActionChangeForm(
-        request.POST, members=action_views.members_of(team), prefix=f"a{action.pk}"
+        request.POST,
+        members=action_views.owner_choices(action, action_views.members_of(team)),
+        with_owner=can_track,
+        prefix=f"a{action.pk}",
     )
     if form.is_valid():
         data = form.cleaned_data
@@ -266,7 +270,9 @@ def team_action_change(request: AuthenticatedHttpRequest, slug: str, pk: int) ->
             "notes": data["notes"],
             "external_url": data["external_url"],
         }
-        if action_selectors.can_track_actions(request.user, team):
+        # The owner only when another was chosen: the current one may be offered though
+        # no longer an active member (action_views.owner_choices), and is kept as is.
+        if can_track and data["owner"] != str(action.owner_id or ""):
             changes["owner"] = _owner(team, data["owner"])
         try:
             action_services.action_update(action, changes, by=request.user)

@@ -3,7 +3,9 @@ and the team report, audited, and verified by the next round's scores."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from auditlog.models import LogEntry
@@ -224,8 +226,8 @@ def test_overdue_actions_are_announced_once(
         assert services.actions_overdue_notify() == 1
         assert services.actions_overdue_notify() == 0
     assert [name for name, _ in events] == ["action.overdue"]
-    # A new due date makes it due again.
-    services.action_update(action, {"due": timezone.localdate() - timedelta(days=1)}, by=manager)
+    # A new due date makes it due again (the same one does not: see below).
+    services.action_update(action, {"due": timezone.localdate() - timedelta(days=2)}, by=manager)
     assert services.actions_overdue_notify() == 1
 
 
@@ -488,3 +490,202 @@ def test_actions_in_every_export_format(client, scored, team, manager, member, a
     assert [c.value for c in next(book.active.iter_rows(min_row=2, max_row=2))][5] == "alice"
     client.force_login(manager)
     assert client.get(url).status_code == 403
+
+
+# --- found by breaking it (QA pass) -----------------------------------------------------------
+
+
+def test_a_withheld_baseline_never_gives_a_verdict_nor_a_baseline(
+    django_capture_on_commit_callbacks, framework, team, manager, member
+):
+    """An action from an anonymous round where the team is withheld (one respondent under
+    min_group_size 3): a later named round must not verify it, since baseline_score (and
+    the verdict) would reveal the lone respondent's answer."""
+    anonymous = SurveyFactory(
+        framework=framework,
+        teams=[team],
+        anonymous=True,
+        min_group_size=3,
+        opens_at=timezone.now() - timedelta(days=60),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(anonymous, team, member, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        survey_services.survey_close(survey=anonymous)
+    action = create(anonymous, team, manager)
+    services.action_update(action, {"status": "done"}, by=manager)
+    named = later_round(framework, [team])
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(named, team, member, 3)
+    action.refresh_from_db()
+    assert (action.verification, action.baseline_score, action.verified_score) == ("", None, None)
+
+
+def test_saving_an_unchanged_due_date_does_not_announce_overdue_again(
+    django_capture_on_commit_callbacks, client, scored, team, manager, events
+):
+    """The report's change form sends every field: saving notes on an overdue action must
+    not make it due for a second ``action.overdue``."""
+    late = timezone.localdate() - timedelta(days=3)
+    action = create(scored, team, manager, due=late)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.actions_overdue_notify() == 1
+    client.force_login(manager)
+    prefix = f"a{action.pk}-"
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {prefix + "status": "open", prefix + "due": late.isoformat(), prefix + "notes": "n"},
+    )
+    assert response.status_code == 302
+    response = client.patch(
+        f"/api/v1/actions/{action.pk}/", {"due": late.isoformat()}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.actions_overdue_notify() == 0
+    assert [name for name, _ in events].count("action.overdue") == 1
+
+
+@pytest.mark.parametrize("gone", ["deactivated", "left the team"])
+def test_changing_an_action_on_the_report_keeps_an_owner_who_is_gone(
+    client, scored, team, manager, gone
+):
+    """The change form listed only active members, so the owner's select fell back to
+    "Nobody yet" and saving any change silently dropped the owner."""
+    owner = MembershipFactory(team=team, user__username="chloe").user
+    action = create(scored, team, manager, owner=owner)
+    if gone == "deactivated":
+        owner.is_active = False
+        owner.save()
+    else:
+        owner.memberships.all().delete()
+    client.force_login(manager)
+    page = client.get(f"/reports/teams/{team.slug}/?survey={scored.pk}").content.decode()
+    prefix = f"a{action.pk}-"
+    assert f'<option value="{owner.pk}" selected>' in page
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {prefix + "status": "in_progress", prefix + "owner": str(owner.pk), prefix + "notes": "n"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    action.refresh_from_db()
+    assert action.owner == owner and action.status == "in_progress" and action.notes == "n"
+    # Choosing nobody still clears it.
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {prefix + "status": "in_progress", prefix + "owner": ""},
+    )
+    action.refresh_from_db()
+    assert response.status_code == 302 and action.owner is None
+
+
+class _FormFields(HTMLParser):
+    """The fields of the form posting to ``action`` as a browser submits it untouched: an
+    <input type="date"> whose value is not YYYY-MM-DD is empty (HTML's value sanitisation),
+    a <select> with no selected option submits its first one."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.fields = action, False, {}
+        self.select: str | None = None
+        self.first_option: str | None = None
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("action", "").startswith(self.action)
+        if not self.inside:
+            return
+        if tag == "input" and a.get("type") not in ("checkbox", "submit"):
+            value = a.get("value") or ""
+            if a.get("type") == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                value = ""
+            self.fields[a["name"]] = value
+        elif tag == "select":
+            self.select, self.first_option = a["name"], None
+        elif tag == "option" and self.select:
+            if self.first_option is None:
+                self.first_option = a.get("value", "")
+            if "selected" in a:
+                self.fields[self.select] = a.get("value", "")
+        elif tag == "textarea":
+            self.textarea = a["name"]
+            self.fields[self.textarea] = ""
+
+    def handle_data(self, data):
+        if self.textarea:
+            # A newline right after <textarea> is not part of its value.
+            so_far = self.fields[self.textarea]
+            self.fields[self.textarea] = so_far + (data if so_far else data.lstrip("\n"))
+
+    def handle_endtag(self, tag):
+        if tag == "select" and self.select:
+            self.fields.setdefault(self.select, self.first_option or "")
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+        elif tag == "form":
+            self.inside = False
+
+
+def test_saving_the_change_form_as_shown_changes_nothing(client, scored, team, manager, member):
+    """The due date was rendered in the locale's format (06/01/2027), which an
+    <input type="date"> cannot show: saving any change cleared the due date."""
+    due = timezone.localdate() + timedelta(days=40)
+    action = create(
+        scored, team, manager, owner=member, due=due, notes="Line one\nline two", title="T"
+    )
+    action.external_url = "https://example.com/issue/1"
+    action.save()
+    client.force_login(manager)
+    page = client.get(f"/reports/teams/{team.slug}/?survey={scored.pk}").content.decode()
+    url = f"/reports/teams/{team.slug}/actions/{action.pk}/"
+    form = _FormFields(url)
+    form.feed(page)
+    assert form.fields[f"a{action.pk}-due"] == due.isoformat()
+    response = client.post(f"{url}?survey={scored.pk}", form.fields)
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert (action.due, action.owner, action.status, action.notes, action.external_url) == (
+        due,
+        member,
+        "open",
+        "Line one\nline two",
+        "https://example.com/issue/1",
+    )
+
+
+def test_an_owner_who_does_not_track_actions_cannot_give_the_action_away(
+    client, scored, team, manager, member
+):
+    """The team report ignored an owner's choice of another owner (saying "saved") while
+    the API applied it: one rule now, on both."""
+    colleague = MembershipFactory(team=team, user__username="chloe").user
+    action = create(scored, team, manager, owner=member)
+    client.force_login(member)
+    response = client.patch(
+        f"/api/v1/actions/{action.pk}/", {"owner": "chloe"}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    response = client.patch(
+        f"/api/v1/actions/{action.pk}/",
+        {"owner": member.username, "notes": "mine still"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    page = client.get(f"/reports/teams/{team.slug}/?survey={scored.pk}").content.decode()
+    prefix = f"a{action.pk}-"
+    assert f'name="{prefix}notes"' in page and f'name="{prefix}owner"' not in page
+    response = client.post(
+        f"/reports/teams/{team.slug}/actions/{action.pk}/?survey={scored.pk}",
+        {
+            prefix + "status": "in_progress",
+            prefix + "owner": str(colleague.pk),
+            prefix + "notes": "mine still",
+        },
+    )
+    assert response.status_code == 302
+    action.refresh_from_db()
+    assert action.owner == member and action.status == "in_progress"
+    assert action.notes == "mine still"
