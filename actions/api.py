@@ -35,6 +35,9 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
     owner = serializers.CharField(
         source="owner.username", read_only=True, allow_null=True, default=None
     )
+    external_url = serializers.CharField(
+        read_only=True, help_text="An http(s) address (the tracker's issue), or empty."
+    )
     overdue = serializers.SerializerMethodField()
     verified_survey = serializers.IntegerField(
         source="verified_survey_id", read_only=True, allow_null=True

@@ -116,6 +116,12 @@ def action_create(data: ActionInput, *, by: User) -> Action:
             code="not_in_round",
             field="survey",
         )
+    if data.team.archived_at is not None:
+        raise ActionError(
+            f"{data.team.name} is archived: it takes no new actions.",
+            code="team_archived",
+            field="team",
+        )
     question = _question_of(data.survey, data.question_key)
     _check_owner(data.team, data.owner)
     _check_due(data.due, today=timezone.localdate())

@@ -689,3 +689,16 @@ def test_an_owner_who_does_not_track_actions_cannot_give_the_action_away(
     action.refresh_from_db()
     assert action.owner == member and action.status == "in_progress"
     assert action.notes == "mine still"
+
+
+def test_an_archived_team_takes_no_new_actions(client, scored, team, manager):
+    team.archived_at = timezone.now()
+    team.save()
+    client.force_login(manager)
+    response = client.post(
+        "/api/v1/actions/",
+        {"team": team.slug, "survey": scored.pk, "question": first_key(scored)},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and "archived" in response.json()["team"][0]
+    assert not Action.objects.exists()
