@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from common import ssrf
 from common.events import EVENTS
 from common.text import text_problem
-from notifications import ssrf
 
 SECRET_MIN_LENGTH = 16
 SECRET_MAX_LENGTH = 256

@@ -50,8 +50,9 @@ from django.utils import timezone
 
 from accounts.models import Profile
 from accounts.zones import zone_of
+from common import ssrf
 from common.errors import ApplicationError
-from notifications import formats, rules, selectors, ssrf, transport
+from notifications import formats, rules, selectors, transport
 from notifications.models import DigestSent, Webhook, WebhookDelivery
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from notifications import ssrf
+from common import ssrf
 
 MAX_REDIRECTS = 3
 FOLLOWED_REDIRECTS = (301, 302, 307, 308)

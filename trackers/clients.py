@@ -3,7 +3,8 @@
 No Django here (a library, as Healthchecks keeps hc/lib): the services hand the clients a
 connection's decrypted settings and turn their failures into answers. Every request has a
 timeout (connect 5 s, read 15 s); responses are read up to MAX_RESPONSE_BYTES. Tokens go
-in the Authorization header only, which requests drops on a redirect to another host.
+in the Authorization header only, and redirects are never followed (the services
+check where the address leads before each use: common.ssrf).
 
 Documented shapes used (and served by tests/trackers/fake_tracker.py):
 
@@ -329,9 +330,16 @@ class TrackerClient(ABC):
         the tracker's message) or an answer that is not JSON (BAD_RESPONSE).
         """
         url = f"{self.base_url}{path}"
+        # Redirects are not followed: the API answers in place, and a hop could lead
+        # anywhere (the services check the address itself before each use: client_for).
         try:
             with self.session.request(
-                method, url, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True, **kwargs
+                method,
+                url,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                stream=True,
+                allow_redirects=False,
+                **kwargs,
             ) as response:
                 raw = _read_limited(response)
                 status, headers = response.status_code, response.headers
@@ -340,6 +348,12 @@ class TrackerClient(ABC):
                 Failure.UNAVAILABLE, f"no answer from {self.provider_name} ({type(error).__name__})"
             ) from None
         body = _json_or_none(raw)
+        if 300 <= status < 400:
+            raise TrackerFailure(
+                Failure.BAD_RESPONSE,
+                f"{self.provider_name} redirected ({status}); check the connection's address",
+                status=status,
+            )
         if 200 <= status < 300:
             if body is None:
                 raise TrackerFailure(

@@ -31,6 +31,7 @@ from django.utils import timezone
 from actions.models import Action
 from actions.selectors import action_url, can_change_action
 from actions.services import ActionError, action_update
+from common import ssrf
 from common.errors import ApplicationError
 from maturity.models import Choice
 from trackers import crypto, selectors
@@ -75,6 +76,7 @@ class TrackerError(ApplicationError):
         "forbidden": 403,
         "not_configured": 409,
         "credentials_unreadable": 409,
+        "address_refused": 409,
         "no_connection": 409,
         "already_linked": 409,
         "push_in_progress": 409,
@@ -212,16 +214,29 @@ def webhook_url(connection: TrackerConnection) -> str:
 def client_for(connection: TrackerConnection) -> TrackerClient:
     """Return the HTTP client of ``connection``, its token decrypted.
 
-    Raises TrackerError ``not_configured`` or ``credentials_unreadable``.
+    Raises TrackerError ``address_refused`` (the API address leads to a private,
+    loopback or link-local address and TRACKER_ALLOW_PRIVATE is off), ``not_configured``
+    or ``credentials_unreadable``.
     """
+    if not settings.TRACKER_ALLOW_PRIVATE:
+        # Checked at each use, not only when saved: the host's DNS may have changed since.
+        try:
+            ssrf.check_url(connection.base_url, allow_private=False)
+        except ssrf.UrlRefused as error:
+            raise TrackerError(
+                f"The tracker's address was refused: {error}", code="address_refused"
+            ) from None
     token = _plaintext(connection, connection.token_encrypted)
+    client: TrackerClient
     if connection.provider == TrackerConnection.Provider.GITHUB:
-        return GitHubClient(connection.base_url, connection.target, token)
-    if connection.provider == TrackerConnection.Provider.GITLAB:
-        return GitLabClient(connection.base_url, connection.target, token)
-    return JiraClient(
-        connection.base_url, connection.target, connection.email, token, connection.issue_type
-    )
+        client = GitHubClient(connection.base_url, connection.target, token)
+    elif connection.provider == TrackerConnection.Provider.GITLAB:
+        client = GitLabClient(connection.base_url, connection.target, token)
+    else:
+        client = JiraClient(
+            connection.base_url, connection.target, connection.email, token, connection.issue_type
+        )
+    return client
 
 
 def connection_test(connection: TrackerConnection) -> str:

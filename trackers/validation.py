@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
+from common import ssrf
 from common.text import text_problem
 from surveys.models import Team
 from trackers.models import TrackerConnection
@@ -62,6 +64,11 @@ def clean_base_url(provider: str, value: str) -> str:
         raise ValidationError("Leave credentials out of the address: enter them below.")
     if parts.query or parts.fragment:
         raise ValidationError("The address takes no query (?...) or fragment (#...).")
+    if not settings.TRACKER_ALLOW_PRIVATE:
+        try:  # the host's addresses must all be public (common.ssrf)
+            ssrf.check_url(value, allow_private=False)
+        except ssrf.UrlRefused as error:
+            raise ValidationError(str(error)) from None
     return value.rstrip("/")
 
 

@@ -401,7 +401,7 @@ EXPORT_DOWNLOAD_URL_SECONDS = env.int("EXPORT_DOWNLOAD_URL_SECONDS", default=360
 
 # Webhooks and the weekly digest (notifications; README, "Webhooks and the weekly digest").
 # Off (the default): a webhook may only send to public internet addresses, checked at
-# registration, at each attempt and at each redirect (notifications.ssrf). Local
+# registration, at each attempt and at each redirect (common.ssrf). Local
 # development and the tests turn it on, to send to 127.0.0.1.
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 # Failed deliveries in a row (retries exhausted, or refused for good) that disable a webhook.
@@ -428,6 +428,10 @@ CAMPAIGN_DEADLINE_NEAR_DAYS = env.int("CAMPAIGN_DEADLINE_NEAR_DAYS", default=14)
 TRACKER_ENCRYPTION_KEY = env("TRACKER_ENCRYPTION_KEY", default="")
 # The fixed, public key local development and the tests use (never production's).
 DEV_TRACKER_ENCRYPTION_KEY = "bG9jYWwtZGV2LXRyYWNrZXIta2V5LW5vdC1zZWNyZXQ="
+# Off (the default): a tracker's API address must resolve to public internet addresses only,
+# checked when a connection is saved and at every request (common.ssrf); local development
+# and the tests turn it on (the tests' fake trackers listen on 127.0.0.1).
+TRACKER_ALLOW_PRIVATE = env.bool("TRACKER_ALLOW_PRIVATE", default=False)
 # Minutes between polls of the trackers for the state of pushed issues (beat).
 TRACKER_POLL_MINUTES = env.float("TRACKER_POLL_MINUTES", default=15.0)
 

@@ -10,6 +10,7 @@ LOGGING["handlers"]["console"]["formatter"] = env("LOG_FORMAT", default="plain")
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Webhooks may go to 127.0.0.1 (a local receiver): never in production.
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=True)
+TRACKER_ALLOW_PRIVATE = env.bool("TRACKER_ALLOW_PRIVATE", default=True)
 # runserver starts a thread per request, and a persistent connection per thread is never
 # reused nor closed (48 idle connections after a burst of 45 requests): one per request
 # here, unless CONN_MAX_AGE says otherwise (the benchmarks, which serve with gunicorn, set

@@ -13,6 +13,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = []  # noqa: F405
 # Webhooks may go to 127.0.0.1 (a local receiver): never in production.
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=True)
+TRACKER_ALLOW_PRIVATE = env.bool("TRACKER_ALLOW_PRIVATE", default=True)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not :memory:, so the live server thread of browser tests and the test itself

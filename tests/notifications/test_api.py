@@ -145,7 +145,7 @@ def test_an_inside_address_is_refused_with_a_400(api, admin_user, url):
     response = api.post(API, body(url), format="json")
     assert response.status_code == 400
     [message] = response.json()["url"]
-    assert "webhooks are only sent to public internet addresses" in message
+    assert "only sent to public internet addresses" in message
     assert not Webhook.objects.exists()
 
 

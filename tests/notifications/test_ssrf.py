@@ -1,4 +1,4 @@
-"""The address rule (notifications.ssrf): only public addresses, judged on what a host
+"""The address rule (common.ssrf): only public addresses, judged on what a host
 resolves to, whatever way the host is written. Pure: no database."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from notifications import ssrf
+from common import ssrf
 
 REFUSED = [
     ("127.0.0.1", "loopback"),

@@ -219,3 +219,33 @@ def test_a_new_api_address_needs_the_token_again(fake, lead, connect):
     assert same.status_code == 200
     with_token = {"base_url": "https://ghe.example/api/v3", "token": "another-token"}
     assert api(lead).patch(url, with_token, format="json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://127.0.0.1:8080",
+        "http://localhost",
+        "http://169.254.169.254",
+        "http://[::1]:9000",
+        "http://2130706433",
+        "http://10.1.2.3/api/v4",
+    ],
+)
+def test_a_trackers_address_must_be_public_unless_allowed(admin_user, settings, address):
+    settings.TRACKER_ALLOW_PRIVATE = False
+    body = {"provider": "gitlab", "name": "GL", "base_url": address, "target": "1", "token": "t"}
+    response = api(admin_user).post(URL, body, format="json")
+    assert response.status_code == 400 and "base_url" in response.json()
+    assert not TrackerConnection.objects.exists()
+
+
+def test_a_saved_connection_whose_address_turned_private_is_refused_at_each_request(
+    fake, connect, admin_user, settings
+):
+    connection = connect("github")  # saved while private addresses were allowed
+    settings.TRACKER_ALLOW_PRIVATE = False
+    response = api(admin_user).post(f"{URL}{connection.pk}/test/")
+    assert response.status_code in (400, 409, 502), response.content
+    assert "address was refused" in json.dumps(response.json())
+    assert fake.requests_to("/github/repos/acme/ml-platform") == []

@@ -1,7 +1,9 @@
-"""Where a webhook may send: the address rule that keeps deliveries off the inside network.
+"""Where our servers may send: the address rule that keeps outbound requests (webhook
+deliveries, issue-tracker calls) off the inside network.
 
-A webhook URL is typed by a person and then fetched by our servers, so it must never reach
-what only our servers can reach (server-side request forgery): the loopback interface,
+A webhook URL (or a tracker's API address) is typed by a person and then fetched by our
+servers, so it must never reach what only our servers can reach (server-side request
+forgery): the loopback interface,
 the private and carrier-grade NAT ranges, link-local addresses (169.254.169.254 is the
 cloud metadata service), multicast, reserved and documentation ranges, and IPv6 forms that
 embed such an IPv4 address (IPv4-mapped, NAT64, 6to4). A host is allowed only when *every*
@@ -12,12 +14,13 @@ either.
 The rule is applied to the resolved addresses, never to the text of the host, so the
 spellings resolvers accept for 127.0.0.1 (``2130706433``, ``0x7f.1``, ``0177.0.0.1``,
 ``127.1``, ``localhost``, ``[::ffff:127.0.0.1]``) are all judged as what they resolve to.
-``transport`` connects to the very address checked here (no second lookup), so a name
-whose DNS answer changes between the check and the connection (DNS rebinding) gains
-nothing.
+``notifications.transport`` connects to the very address checked here (no second lookup),
+so a name whose DNS answer changes between the check and the connection (DNS rebinding)
+gains nothing.
 
-Pure: no Django. ``allow_private`` (the WEBHOOK_ALLOW_PRIVATE setting) lifts the address
-rule for local development and tests; the syntax rules always apply.
+Pure: no Django. ``allow_private`` (the WEBHOOK_ALLOW_PRIVATE and TRACKER_ALLOW_PRIVATE
+settings) lifts the address rule for local development and tests; the syntax rules always
+apply.
 """
 
 from __future__ import annotations
@@ -225,7 +228,7 @@ def checked_address(target: Target, *, allow_private: bool) -> IPAddress:
             reason = address_refusal(address)
             if reason is not None:
                 raise UrlRefused(
-                    f"{target.host} resolves to {address} ({reason}): webhooks are only "
+                    f"{target.host} resolves to {address} ({reason}): requests are only "
                     "sent to public internet addresses."
                 )
     return addresses[0]
