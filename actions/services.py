@@ -184,6 +184,8 @@ def action_update(action: Action, changes: dict[str, Any], *, by: User | None) -
         )
     if by is not None and not selectors.can_change_action(by, action):
         raise ActionError("You may not change this action.", code="forbidden")
+    if by is None and set(changes) - {"status", "wont_do_reason"}:
+        raise ActionError("The tracker sync changes only the status.", code="not_changeable")
     action = Action.objects.select_for_update().get(pk=action.pk)
     if "owner" in changes and changes["owner"] != action.owner:
         if by is not None and not selectors.can_track_actions(by, action.team):
@@ -224,7 +226,7 @@ def action_update(action: Action, changes: dict[str, Any], *, by: User | None) -
 
 def actions_overdue_notify(*, today: date | None = None) -> int:
     """Publish ``action.overdue`` once for each open or in-progress action past its due
-    date (beat, daily; a new due date makes it due again). Returns how many."""
+    date (beat, hourly; a new due date makes it due again). Returns how many."""
     today = today or timezone.localdate()
     count = 0
     overdue = Action.objects.filter(

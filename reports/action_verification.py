@@ -107,6 +107,7 @@ def actions_verify(survey: Survey, team_ids: Iterable[int]) -> int:
     matches_by_framework: dict[int, dict[str, tuple[str, ...]]] = {}
     baselines: dict[int, _Scored] = {}
     changed: list[Action] = []
+    confirmed = 0
     for action in candidates:
         earlier = action.survey
         if earlier.framework_id not in matches_by_framework:
@@ -132,6 +133,15 @@ def actions_verify(survey: Survey, team_ids: Iterable[int]) -> int:
             if now >= baseline + 1
             else Action.Verification.NOT_REFLECTED
         )
+        found = (baseline, now, verdict, survey.pk)
+        if (
+            action.baseline_score,
+            action.verified_score,
+            action.verification,
+            action.verified_survey_id,
+        ) == found:
+            confirmed += 1  # the same verdict again: nothing to write (or to audit)
+            continue
         action.baseline_score, action.verified_score = baseline, now
         action.verification, action.verified_survey = verdict, survey
         changed.append(action)
@@ -146,7 +156,7 @@ def actions_verify(survey: Survey, team_ids: Iterable[int]) -> int:
                 "updated_at",
             ]
         )
-    return len(changed)
+    return len(changed) + confirmed
 
 
 def action_verify(action_id: int) -> bool:

@@ -702,3 +702,30 @@ def test_an_archived_team_takes_no_new_actions(client, scored, team, manager):
     )
     assert response.status_code == 400 and "archived" in response.json()["team"][0]
     assert not Action.objects.exists()
+
+
+def test_the_same_verdict_again_writes_nothing(
+    django_capture_on_commit_callbacks, scored, framework, team, manager, member
+):
+    from reports import services as report_services
+
+    action = create(scored, team, manager)
+    services.action_update(action, {"status": "done"}, by=manager)
+    nxt = later_round(framework, [team])
+    with django_capture_on_commit_callbacks(execute=True):
+        submit(nxt, team, member, 2)
+    entries = LogEntry.objects.get_for_object(action).count()
+    action.refresh_from_db()
+    changed_at = action.updated_at
+    assert action.verification == "verified"
+    report_services.aggregate(survey=nxt)  # scored again, same answers
+    action.refresh_from_db()
+    assert action.updated_at == changed_at
+    assert LogEntry.objects.get_for_object(action).count() == entries
+
+
+def test_the_tracker_sync_changes_only_the_status(scored, team, manager):
+    action = create(scored, team, manager)
+    with pytest.raises(services.ActionError):
+        services.action_update(action, {"title": "renamed by a tracker"}, by=None)
+    assert services.action_update(action, {"status": "done"}, by=None).status == "done"
