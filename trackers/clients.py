@@ -37,6 +37,8 @@ from urllib.parse import quote
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
+from common.text import storable
+
 CONNECT_TIMEOUT = 5.0  # seconds
 READ_TIMEOUT = 15.0  # seconds
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
@@ -116,6 +118,7 @@ class TrackerFailure(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
+        detail = printable(detail)
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
@@ -219,6 +222,13 @@ def _field_messages(value: Any) -> list[str]:
     return lines
 
 
+def printable(value: str) -> str:
+    """``value`` without the characters PostgreSQL cannot store (NUL) or UTF-8 cannot
+    encode (lone surrogates): a tracker's text (a message, a state's name) is stored on
+    the link, the connection and the audit log, and must never make that a 500."""
+    return "".join(char for char in value if char != "\x00" and not "\ud800" <= char <= "\udfff")
+
+
 def _text(value: Any, name: str, max_length: int = 64) -> str:
     """A string or integer field of a tracker's answer, as text (an id, a key: at most
     ``max_length`` characters); BAD_RESPONSE otherwise."""
@@ -226,6 +236,8 @@ def _text(value: Any, name: str, max_length: int = 64) -> str:
         raise TrackerFailure(Failure.BAD_RESPONSE, f"the answer has no {name}")
     if len(str(value)) > max_length:
         raise TrackerFailure(Failure.BAD_RESPONSE, f"the answer's {name} is too long")
+    if not storable(str(value)):
+        raise TrackerFailure(Failure.BAD_RESPONSE, f"the answer's {name} is not text")
     return str(value)
 
 
@@ -253,7 +265,7 @@ def github_state(issue: Any) -> IssueState:
         return IssueState(Outcome.DONE, "closed")
     if reason == "not_planned":
         return IssueState(Outcome.NOT_PLANNED, "closed (not planned)")
-    return IssueState(Outcome.CLOSED_OTHER, f"closed ({str(reason)[:40]})")
+    return IssueState(Outcome.CLOSED_OTHER, f"closed ({printable(str(reason))[:40]})")
 
 
 def gitlab_state(issue: Any) -> IssueState:
@@ -278,13 +290,13 @@ def jira_state(issue: Any) -> IssueState:
     if not isinstance(category, str) or not category:
         raise TrackerFailure(Failure.BAD_RESPONSE, "the issue has no status category")
     name = status.get("name") if isinstance(status.get("name"), str) else category
-    label = str(name)[:64]
+    label = printable(str(name))[:64]
     if category != "done":
         return IssueState(Outcome.OPEN, label)
     resolution = fields.get("resolution")
     resolved_as = resolution.get("name") if isinstance(resolution, dict) else None
     if isinstance(resolved_as, str) and resolved_as.strip().lower() in JIRA_WONT_DO_RESOLUTIONS:
-        return IssueState(Outcome.NOT_PLANNED, f"{label} ({resolved_as})"[:64])
+        return IssueState(Outcome.NOT_PLANNED, f"{label} ({printable(resolved_as)})"[:64])
     return IssueState(Outcome.DONE, label)
 
 

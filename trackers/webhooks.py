@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from common.text import storable
 from trackers.clients import IssueState, TrackerFailure, github_state, gitlab_state, jira_state
 
 
@@ -97,7 +98,12 @@ def parse(provider: str, body: bytes, headers: Mapping[str, str]) -> WebhookEven
 
 
 def _identifier(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or str(value) == "":
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or str(value) == ""
+        or not storable(str(value))
+    ):
         raise WebhookRefused(400, f"{where} is missing or not an id.")
     return str(value)[:64]
 

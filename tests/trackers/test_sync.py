@@ -448,3 +448,41 @@ def test_a_webhook_over_real_http(fake, connect, action, manager, live_server):
     delivery = fake.github_webhook("acme/ml-platform", 1, "closed", WEBHOOK_SECRET)
     assert delivery.send(f"{live_server.url}{hook_url(link)}") == 200
     assert Action.objects.get(pk=action.pk).status == "done"
+
+
+# --- text a database cannot store ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["dup\x00licate", "dup\ud800licate"])
+def test_a_webhook_state_with_unstorable_text_is_kept_without_it(fake, pushed, action, client, bad):
+    """A state reason with NUL or a lone surrogate was stored in the link (and the audit
+    log) as is: PostgreSQL refused it and the webhook answered 500."""
+    link = pushed("github")
+    fake.github_set_state("acme/ml-platform", 1, "closed", bad)
+    response = fake.github_webhook("acme/ml-platform", 1, "closed", WEBHOOK_SECRET).post(
+        client, hook_url(link)
+    )
+    assert response.status_code == 200
+    link.refresh_from_db()
+    assert link.external_state == "closed (duplicate)"
+    assert status_of(action) == "open"
+
+
+@pytest.mark.parametrize("bad", ["\x00", "5\ud800"])
+def test_a_webhook_issue_id_with_unstorable_text_is_400(fake, pushed, client, bad):
+    link = pushed("github")
+    issue = {**fake.github_issue("acme/ml-platform", 1), "id": bad}
+    fake.repos["acme/ml-platform"].issues[1] = issue
+    response = fake.github_webhook("acme/ml-platform", 1, "closed", WEBHOOK_SECRET).post(
+        client, hook_url(link)
+    )
+    assert response.status_code == 400
+
+
+def test_a_polled_jira_status_with_unstorable_text_is_kept_without_it(fake, pushed, action):
+    link = pushed("jira")
+    fake.jira_set_status("MLOPS-1", "In\x00 review\ud800", "indeterminate")
+    tasks.poll_trackers()
+    link.refresh_from_db()
+    assert link.external_state == "In review"
+    assert TrackerConnection.objects.get(pk=link.connection_id).last_error == ""
