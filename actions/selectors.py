@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from actions.models import Action
 from surveys.models import Membership, Team
-from surveys.selectors import managed_team_ids
+from surveys.selectors import LOOK_UP, managed_team_ids
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -40,11 +40,15 @@ def visible_actions(user: User) -> QuerySet[Action]:
     return actions.filter(Q(team_id__in=teams) | Q(owner=user))
 
 
-def can_track_actions(user: User | AnonymousUser, team: Team) -> bool:
-    """Whether ``user`` may create actions for ``team`` and change any of them."""
+def can_track_actions(
+    user: User | AnonymousUser, team: Team, managed: set[int] | None = LOOK_UP
+) -> bool:
+    """Whether ``user`` may create actions for ``team`` and change any of them.
+    ``managed``: managed_team_ids(user), when the caller has it (one statement fewer)."""
     if not user.is_authenticated or not user.is_active:
         return False
-    managed = managed_team_ids(user)
+    if managed is LOOK_UP:
+        managed = managed_team_ids(user)
     if managed is None or team.pk in managed:
         return True
     return team.members_track_actions and Membership.objects.filter(user=user, team=team).exists()

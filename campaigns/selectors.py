@@ -28,7 +28,12 @@ from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, Que
 from campaigns.models import Campaign, CampaignProgress, CampaignTeamStatus
 from maturity.models import Dimension, Level, Question
 from surveys.models import Membership, Survey, Team
-from surveys.selectors import managed_team_ids, runs_programme, team_with_descendants
+from surveys.selectors import (
+    LOOK_UP,
+    managed_team_ids,
+    runs_programme,
+    team_with_descendants,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -154,14 +159,16 @@ EVERYONE = Reader(everything=True)
 NOBODY = Reader(everything=False)
 
 
-def reader_for(user: User | AnonymousUser) -> Reader:
+def reader_for(user: User | AnonymousUser, managed: set[int] | None = LOOK_UP) -> Reader:
     """Return what ``user`` may read of campaigns (NOBODY when signed out or inactive).
-    At most three statements."""
+    At most three statements. ``managed``: managed_team_ids(user), when the caller has it."""
     if not user.is_authenticated or not user.is_active:
         return NOBODY
     if runs_programme(user):
         return EVERYONE
-    managed = managed_team_ids(user) or set()
+    if managed is LOOK_UP:
+        managed = managed_team_ids(user)
+    managed = managed or set()
     mine = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
     return Reader(everything=False, full=frozenset(managed), member=frozenset(mine - managed))
 

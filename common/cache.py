@@ -1,17 +1,29 @@
 """The cache of pages, fragments and API pages: built once per version, never invalidated.
 
 A cached value's key carries the version of everything it depends on, so a change makes a
-new key (and the old entry simply expires) instead of needing invalidation.
+new key (and the old entry simply expires) instead of needing invalidation. Two kinds of
+version: one derived from the data a value shows (cached_build: fragments and API pages,
+keyed by what a statement reads), and the data revision that any write renews
+(cached_page: whole pages per reader, common.revisions), in front of the first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from collections.abc import Callable
+from functools import cache as once
 from typing import TypeVar
 
+from django.conf import settings
+from django.contrib.messages import get_messages
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.utils import timezone
+
+from common import revisions
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +32,10 @@ _ValueT = TypeVar("_ValueT")
 PAGE_CACHE_SECONDS = 600
 PAGE_KEY_PREFIX = "maturity:api-page:"
 FRAGMENT_KEY_PREFIX = "maturity:fragment:"
+WHOLE_PAGE_KEY_PREFIX = "maturity:page:"
+# How long a whole page is kept under one revision: the bound on staleness should a write
+# happen outside Django, or a revision renewal fail (common.revisions).
+PAGE_REVISION_SECONDS = 300
 
 
 def cached_build(
@@ -49,3 +65,77 @@ def cached_build(
 def version_digest(*parts: object) -> str:
     """Return the sha256 hex digest of ``parts``' repr: a cache key of a version tuple."""
     return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+@once
+def csrf_placeholder() -> str:
+    """The text a page cached whole carries where the reader's CSRF token goes: derived
+    from SECRET_KEY (no reader can write it into a page), hexadecimal (no escaping changes
+    it), the same in every process."""
+    key = settings.SECRET_KEY.encode()
+    return "csrf" + hmac.new(key, b"csrf-placeholder", hashlib.sha256).hexdigest()[:40]
+
+
+def _has_messages(request: HttpRequest) -> bool:
+    return hasattr(request, "_messages") and len(get_messages(request)) > 0
+
+
+def _cacheable(response: HttpResponse) -> bool:
+    """A 200 that sets no cookie (its headers are kept with it)."""
+    return response.status_code == 200 and not response.cookies  # noqa: PLR2004
+
+
+def cached_page(
+    request: HttpRequest, build: Callable[[], HttpResponse], *parts: object
+) -> HttpResponse:
+    """Return ``build()``'s response to ``request``, cached whole for this reader while no
+    write happens (the data revision, common.revisions).
+
+    Key: the revision, the reader, the full path with its query, the reader's time zone and
+    today's date there (overdue marks, days left), and ``parts`` (what else the page
+    depends on: a time bucket). The page is rendered once with a placeholder for the CSRF
+    token (common.context_processors.csrf_placeholder), and each response gets the
+    reader's token in its place, so forms on a cached page post. Built, not cached, when
+    settings.PAGE_REVISIONS is off (no cache shared by all processes), for anything but
+    GET, when the reader has messages waiting (shown once), when the response is not a
+    200 or sets a cookie, and when a write happened while it was built. A cached page
+    keeps the headers its view set (middleware adds its own to each response).
+    Raises what ``build`` raises.
+    """
+    if not settings.PAGE_REVISIONS or request.method != "GET" or _has_messages(request):
+        return build()
+    revision = revisions.current()
+    if revision is None:
+        return build()
+    reader = getattr(request, "user", None)
+    key = WHOLE_PAGE_KEY_PREFIX + version_digest(
+        revision,
+        getattr(reader, "pk", None),
+        request.get_full_path(),
+        timezone.get_current_timezone_name(),
+        timezone.localdate().isoformat(),
+        *parts,
+    )
+    try:
+        entry: tuple[dict[str, str], str] | None = cache.get(key)
+    except Exception as error:  # noqa: BLE001 - any cache failure: build it instead
+        logger.warning("page cache unavailable: %s", error)
+        entry = None
+    if entry is not None:
+        headers, body = entry
+        return HttpResponse(body.replace(csrf_placeholder(), get_token(request)), headers=headers)
+    request.csrf_placeholder = True  # type: ignore[attr-defined]
+    try:
+        response = build()
+    finally:
+        del request.csrf_placeholder  # type: ignore[attr-defined]
+    if response.streaming:
+        return response
+    body = response.content.decode(response.charset)
+    if _cacheable(response) and revisions.current() == revision:
+        try:
+            cache.set(key, (dict(response.headers), body), PAGE_REVISION_SECONDS)
+        except Exception as error:  # noqa: BLE001
+            logger.warning("page cache unavailable: %s", error)
+    response.content = body.replace(csrf_placeholder(), get_token(request)).encode(response.charset)
+    return response

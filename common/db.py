@@ -11,6 +11,8 @@ from django.db import connection, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from common import revisions
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -45,6 +47,8 @@ def insert_rows(
                             if row[index] is not None:
                                 row[index] = Jsonb(row[index])
                     copy.write_row(row)
+            # A COPY passes no execute wrapper: tell the data revision itself.
+            revisions.note_write(connection)
             return
         prepared = [
             [

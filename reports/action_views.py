@@ -17,10 +17,12 @@ from django.db.models import Case, Count, Q, When
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from actions import selectors as action_selectors
 from actions.forms import ActionChangeForm, ActionForm, Choices
 from actions.models import Action
+from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
 from common.http import AuthenticatedHttpRequest
 from common.text import storable
 from maturity.models import Question
@@ -50,7 +52,8 @@ class ActionsSection:
     action form for those who may track actions."""
 
     rows: list[ActionRow] = field(default_factory=list)
-    form: ActionForm | None = None
+    form_html: SafeString | None = None  # the new action form's fields, for those who track actions
+    form_open: bool = False  # shown open: it has errors, or a roadmap step was picked
     tracker: TrackerConnection | None = None  # where those who may change them push them
 
 
@@ -85,27 +88,51 @@ def questions_of(survey: Survey, team: Team) -> Choices:
         .order_by("rank")
     )
     roadmap = [(s.question.key, f"#{s.rank} {s.text[:120]}") for s in steps]
+    on_roadmap = {key for key, _ in roadmap}
     others = [
         (q.key, q.text[:120])
         for q in Question.objects.filter(framework=survey.framework_id).order_by("order")
-        if q.key not in {key for key, _ in roadmap}
+        if q.key not in on_roadmap
     ]
     return [("Roadmap", roadmap), ("Other questions", others)] if roadmap else others
 
 
-def actions_section(
+def _new_action_form(
+    request: AuthenticatedHttpRequest, team: Team, survey: Survey, members: Choices, version: str
+) -> str:
+    """The new action form's fields, rendered once per team report version (``version``:
+    the digest of the body it sits under, which holds the round's roadmap and framework),
+    the team's members (names included) and the step picked (``?question=``): the
+    question list is every question of the framework, and rendering it on each view cost
+    more than the rest of the page (BENCHMARKS.md, "Report pages")."""
+    picked = request.GET.get("question", "")
+
+    def build() -> str:
+        form = ActionForm(
+            questions=questions_of(survey, team), members=members, initial={"question": picked}
+        )
+        return str(form.as_div())
+
+    digest = version_digest("new-action", version, members, picked)
+    return cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
+
+
+def actions_section(  # noqa: PLR0913 - the report's parts, all keyword-only
     request: AuthenticatedHttpRequest,
     team: Team,
     survey: Survey,
     *,
+    managed: set[int] | None,
+    version: str,
     form: ActionForm | None = None,
     change: tuple[int, ActionChangeForm] | None = None,
 ) -> ActionsSection:
     """The Actions section of ``team``'s report in ``survey`` for the reader: every
     action of the team, overdue ones marked; forms for those who may use them (``form``
-    and ``change``: bound forms to show again with their errors)."""
+    and ``change``: bound forms to show again with their errors). ``managed``:
+    managed_team_ids(reader); ``version``: the digest of the report body it sits under."""
     user = request.user
-    can_track = action_selectors.can_track_actions(user, team)
+    can_track = action_selectors.can_track_actions(user, team, managed)
     today = timezone.localdate()
     members = members_of(team) if can_track else []
     rows = []
@@ -131,16 +158,17 @@ def actions_section(
     links = tracker_selectors.links_for(row.action.pk for row in rows)
     for row in rows:
         row.link = links.get(row.action.pk)
-    if form is None and can_track and survey.teams.filter(pk=team.pk).exists():
-        form = ActionForm(
-            questions=questions_of(survey, team),
-            members=members,
-            initial={"question": request.GET.get("question", "")},
-        )
+    form_html = None
+    if can_track and form is not None:
+        form_html = form.as_div()
+    elif can_track and survey.teams.filter(pk=team.pk).exists():
+        # A rendered form (fields escaped by Django's widgets), cached as text.
+        form_html = mark_safe(_new_action_form(request, team, survey, members, version))  # noqa: S308
     changeable = any(row.change_form is not None for row in rows)
     return ActionsSection(
         rows=rows,
-        form=form if can_track else None,
+        form_html=form_html,
+        form_open=bool(form is not None and form.errors) or bool(request.GET.get("question")),
         tracker=tracker_selectors.connection_for(team) if changeable else None,
     )
 

@@ -6,6 +6,8 @@ Teams a user may not read are 404, like everywhere else.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 import orjson
@@ -28,7 +30,7 @@ from actions import services as action_services
 from actions.forms import ActionChangeForm, ActionForm
 from actions.models import Action
 from campaigns.selectors import reader_for, team_campaigns
-from common.cache import FRAGMENT_KEY_PREFIX, cached_build, version_digest
+from common.cache import FRAGMENT_KEY_PREFIX, cached_build, cached_page, version_digest
 from common.http import AuthenticatedHttpRequest
 from maturity.selectors import framework_scale
 from reports import action_views, exports, selectors, services
@@ -101,8 +103,11 @@ class TeamReportBody(TypedDict):
     targets_html: str
 
 
-def team_report_body(survey: Survey, team: Team, *, rollup: bool = False) -> TeamReportBody:
-    """Return the team report's body for ``team`` in ``survey``, rendered once per version.
+def team_report_body(
+    survey: Survey, team: Team, *, rollup: bool = False
+) -> tuple[TeamReportBody, str]:
+    """Return the team report's body for ``team`` in ``survey``, rendered once per version,
+    and the digest of that version (fragments built from the same data key on it).
 
     The body (everything but the page around it and the targets form, which carry the
     reader's CSRF token) depends on no reader: anyone who may read the team reads the same
@@ -137,7 +142,7 @@ def team_report_body(survey: Survey, team: Team, *, rollup: bool = False) -> Tea
         return {"html": html, "withheld": report.withheld, "targets_html": targets_html}
 
     digest = version_digest("team-report", timezone.get_current_timezone_name(), *version)
-    return cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build)
+    return cached_build(f"{FRAGMENT_KEY_PREFIX}{digest}", build), digest
 
 
 def resolve_team_round(
@@ -165,7 +170,7 @@ def team_report_page(
     reader's parts: downloads, targets, the Actions section (with ``action_form`` or
     ``action_change`` shown again with their errors, answered with ``status``)."""
     takes_part = getattr(survey, "takes_part", True)
-    body = team_report_body(survey, team, rollup=not takes_part)
+    body, version = team_report_body(survey, team, rollup=not takes_part)
     can_set_targets = _can_set_targets(managed, team) and not body["withheld"]
     return render(
         request,
@@ -180,19 +185,37 @@ def team_report_page(
                 mark_safe(body["targets_html"]) if can_set_targets else None  # noqa: S308
             ),
             "actions": action_views.actions_section(
-                request, team, survey, form=action_form, change=action_change
+                request,
+                team,
+                survey,
+                managed=managed,
+                version=version,
+                form=action_form,
+                change=action_change,
             ),
             # Outside the cached body: the campaigns covering the team, as the reader sees them.
-            "campaigns": team_campaigns(team, reader_for(request.user)),
+            "campaigns": team_campaigns(team, reader_for(request.user, managed)),
         },
         status=status,
     )
 
 
+def _whole_page(
+    request: AuthenticatedHttpRequest, build: Callable[[], HttpResponse]
+) -> HttpResponse:
+    """A report page cached whole per reader while nothing is written (common.cache.cached_page),
+    renewed at least every selectors.OPEN_ROUND_RENEWAL seconds (open rounds judge evidence
+    by the time)."""
+    return cached_page(request, build, int(time.time()) // selectors.OPEN_ROUND_RENEWAL)
+
+
 @login_required
 def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    managed, team, survey, surveys = resolve_team_round(request, slug)
-    return team_report_page(request, managed, team, survey, surveys)
+    def build() -> HttpResponse:
+        managed, team, survey, surveys = resolve_team_round(request, slug)
+        return team_report_page(request, managed, team, survey, surveys)
+
+    return _whole_page(request, build)
 
 
 def _owner(team: Team, raw: str) -> User | None:
@@ -472,6 +495,10 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     The body is rendered once per version (_org_version) and cached; an invalid query
     string answers 400 with the errors above the unfiltered table.
     """
+    return _whole_page(request, lambda: _org_report_page(request))
+
+
+def _org_report_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     managed = survey_selectors.managed_team_ids(request.user)
     survey, readable, surveys = _org_survey(request, managed)
     if survey is None:
@@ -512,6 +539,10 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
 def org_heatmap(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The organisation heatmap's data (selectors.org_heatmap) for the page's query string:
     every team it matches, not one page; cached under the page's version."""
+    return _whole_page(request, lambda: _org_heatmap_data(request))
+
+
+def _org_heatmap_data(request: AuthenticatedHttpRequest) -> HttpResponse:
     managed = survey_selectors.managed_team_ids(request.user)
     survey, readable, _ = _org_survey(request, managed)
     if survey is None:

@@ -353,12 +353,13 @@ def managed_team_ids(user: User) -> set[int] | None:
     return team_with_descendants(direct)
 
 
-# ``managed`` not given: readable_team_ids looks it up.
-_LOOK_UP: Any = object()
+# ``managed`` not given: the selector looks it up (managed_team_ids). Callers that have it
+# already pass it (a page asks several selectors).
+LOOK_UP: Any = object()
 
 
 def readable_team_ids(
-    user: User | AnonymousUser, survey: Survey, managed: set[int] | None = _LOOK_UP
+    user: User | AnonymousUser, survey: Survey, managed: set[int] | None = LOOK_UP
 ) -> set[int]:
     """Return the survey's teams whose results ``user`` may read (none when signed out).
 
@@ -369,7 +370,7 @@ def readable_team_ids(
     if not user.is_authenticated:
         return set()
     survey_teams = survey.teams.all()
-    if managed is _LOOK_UP:
+    if managed is LOOK_UP:
         managed = managed_team_ids(user)
     if managed is None:
         return set(survey_teams.values_list("id", flat=True))
@@ -381,14 +382,14 @@ def readable_team_ids(
     return set(survey_teams.filter(pk__in=wanted).values_list("id", flat=True))
 
 
-def readable_surveys(user: User, managed: set[int] | None = _LOOK_UP) -> QuerySet[Survey]:
+def readable_surveys(user: User, managed: set[int] | None = LOOK_UP) -> QuerySet[Survey]:
     """Surveys a user may see: all for admins, else those with one of their teams.
 
     ``managed``: managed_team_ids(user), when the caller has it."""
     if user.is_staff:
         return Survey.objects.all()
     memberships = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
-    if managed is _LOOK_UP:
+    if managed is LOOK_UP:
         direct = {team for team, role in memberships if role == Membership.Role.MANAGER}
         managed = team_with_descendants(direct)
     teams = {team for team, _ in memberships} | (managed or set())

@@ -15,13 +15,15 @@ MLOPS_V2_YAML = MLOPS_YAML.with_name("mlops-v2.yaml")
 @pytest.fixture(autouse=True)
 def _fresh_page_cache(settings):
     """Cached API pages are keyed by ids and timestamps; a rolled-back test can leave an
-    entry whose key a later test (same ids, a frozen clock) would hit: drop them all."""
+    entry whose key a later test (same ids, a frozen clock) would hit: drop them all, and
+    the data revision (common.revisions) that whole pages are kept under."""
     yield
     import redis
     from django.core.cache import cache
 
     from common.api import PAGE_KEY_PREFIX
     from common.redis import redis_client
+    from common.revisions import REVISION_KEY
 
     try:
         if settings.REDIS_URL:
@@ -29,6 +31,7 @@ def _fresh_page_cache(settings):
             own = settings.CACHES["default"].get("KEY_PREFIX", "")
             for key in client.scan_iter(match=f"{own}:*{PAGE_KEY_PREFIX}*", count=1000):
                 client.delete(key)
+            cache.delete(REVISION_KEY)
         else:
             cache.clear()
     except redis.ConnectionError:

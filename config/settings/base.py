@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "axes",
     "auditlog",
     "drf_spectacular_sidecar",
+    "common",
     "maturity",
     "accounts",
     "surveys",
@@ -149,6 +150,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 # show_campaigns: the menu's Campaigns link (one statement, when shown).
                 "campaigns.context_processors.campaigns_menu",
+                # A placeholder for the CSRF token in pages cached whole (common.cache).
+                "common.context_processors.csrf_placeholder",
             ],
             # {% load times %}: the one way to show a time to people (config/times.py).
             "libraries": {"times": "common.times"},
@@ -242,6 +245,10 @@ CACHES = {
 # Sessions read from the shared cache first (a database read per request saved, measured in
 # benchmarks/reports.py), written through to the database. Only with Redis: a per-process
 # cache would keep a session alive in other processes after a log-out.
+# Report pages cached whole per reader under the data revision (common.revisions): only
+# with a cache all processes share, since a write renews the revision in that cache.
+PAGE_REVISIONS = env.bool("PAGE_REVISIONS", default=bool(REDIS_URL))
+
 SESSION_ENGINE = (
     "django.contrib.sessions.backends.cached_db"
     if REDIS_URL
