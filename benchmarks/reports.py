@@ -12,6 +12,9 @@ with config/gunicorn.py (its workers and threads). Measured, in one run:
   of JSON, from the cache), the team report and organisation page as an admin and as the
   manager of one team, and the heatmap data; median, p95 and bytes;
 - with 8 concurrent clients (wrk, keep-alive): p50, p95, p99 and requests/s of the same;
+- with 8 clients again, the team report and organisation pages while the data revision
+  is renewed every ``--renew-every`` seconds (as any write elsewhere renews it: the
+  whole-page cache then misses and pages are built from their versioned fragments);
 - in-process, what a page costs when its cache is cold (the first view after a scoring
   run): building the team report and the organisation page (selectors and template).
 
@@ -33,11 +36,15 @@ import argparse
 import http.client
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault(
@@ -225,6 +232,30 @@ def concurrent(path: str, headers: dict[str, str], seconds: int, script: Path) -
     return {name: float(value) for name, value in re.findall(r"^(\w+) ([\d.]+)$", output, re.M)}
 
 
+@contextmanager
+def renewing_revision(every: float) -> Iterator[None]:
+    """Renew the web processes' data revision (common.revisions) every ``every`` seconds,
+    as writes elsewhere do (what any committed write does to the cached pages)."""
+    from django.core.cache.backends.redis import RedisCache
+
+    from common.revisions import REVISION_KEY
+
+    shared = RedisCache(BENCH_REDIS, {})
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(every):
+            shared.set(REVISION_KEY, secrets.token_hex(8), None)
+
+    thread = threading.Thread(target=renew, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def cold_builds(survey, runs: int) -> list[list[str]]:  # type: ignore[no-untyped-def]
     """What the first view after a scoring run costs: the pages' bodies built in-process."""
     from django.contrib.auth.models import User
@@ -295,6 +326,25 @@ def measure(teams: int, options: argparse.Namespace, script: Path) -> None:
                     f"{load['errors']:.0f}",
                 ]
             )
+        # While writes land elsewhere (autosaves, scoring runs), every write renews the data
+        # revision, and a page is rebuilt from its versioned fragments on its next view.
+        for name, path, headers in endpoints(survey, cookies)[1:4]:
+            with renewing_revision(options.renew_every):
+                load = concurrent(path, headers, options.seconds, script)
+            rows.append(
+                [
+                    f"{name}, revision renewed every {options.renew_every * 1000:.0f} ms",
+                    "",
+                    "",
+                    "",
+                    f"{load['p50']:.1f}",
+                    f"{load['p95']:.1f}",
+                    f"{load['p99']:.1f}",
+                    f"{load['rps']:.0f}",
+                    f"{load['p95'] / baseline:.1f}x",
+                    f"{load['errors']:.0f}",
+                ]
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
@@ -330,6 +380,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per page")
     parser.add_argument("--cold-runs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--renew-every",
+        type=float,
+        default=0.1,
+        help="seconds between data revision renewals in the 'while writes land' rows",
+    )
     options = parser.parse_args()
     setup_django()
     redis_client = claim_redis(BENCH_REDIS)
