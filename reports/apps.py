@@ -13,8 +13,15 @@ class ReportsConfig(AppConfig):
         from actions.signals import action_done
         from campaigns.signals import campaign_changed
         from reports.metrics import MaturityCollector
-        from reports.tasks import enqueue_campaign_progress, on_action_done
+        from reports.signals import scores_written
+        from reports.tasks import (
+            enqueue_campaign_progress,
+            enqueue_scoring_followup,
+            on_action_done,
+        )
 
+        # What follows scoring runs (figures, action verdicts, campaigns): once per burst.
+        scores_written.connect(enqueue_scoring_followup, dispatch_uid="reports.followup")
         # An action marked done is checked against the rounds scored since its own.
         action_done.connect(on_action_done, dispatch_uid="reports.verify_action")
 

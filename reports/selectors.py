@@ -571,8 +571,10 @@ def level_counts(
 
 def figures_version(survey: Survey, version: tuple[object, ...]) -> str:
     """Return the digest SurveyFigures.version holds for ``survey`` at snapshot ``version``
-    (snapshot_version): the snapshots and the settings that decide what is withheld."""
-    return version_digest(survey.anonymous, survey.status, survey.min_group_size, *version)
+    (snapshot_version): the snapshots and the settings that decide what is withheld. The
+    status as text: a survey whose status was just set in code holds the enum member, whose
+    repr differs from the text read back (the worker's figures then never matched)."""
+    return version_digest(survey.anonymous, str(survey.status), survey.min_group_size, *version)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ for ever, and enqueues their work again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypedDict
@@ -103,6 +104,78 @@ def enqueue_survey_aggregation(
     except Exception:
         logger.exception("aggregation run %s failed", run.pk)  # eager mode, see above
     return run
+
+
+# What follows scoring runs (services.scoring_followup), coalesced per survey: the teams
+# written since the last follow-up, and a marker that one is queued.
+FOLLOWUP_TTL_SECONDS = 3600
+
+
+def _followup_keys(survey_id: int) -> tuple[str, str]:
+    return f"maturity:followup-teams:{survey_id}", f"maturity:followup-queued:{survey_id}"
+
+
+def enqueue_scoring_followup(
+    sender: object, survey: Survey, team_ids: list[int], **kwargs: object
+) -> None:
+    """reports.signals.scores_written: queue scoring_followup for the survey, once for a
+    burst of runs (the written teams gather in a Redis set until it runs, COALESCE_SECONDS
+    later); run it right here when tasks run eagerly, or when Redis or the broker cannot
+    be reached (the run then pays for it, as it did before). Never raises into the run."""
+    client = _redis()
+    if client is not None:
+        teams_key, queued_key = _followup_keys(survey.pk)
+        try:
+            pipe = client.pipeline()
+            if team_ids:
+                pipe.sadd(teams_key, *team_ids)
+            pipe.expire(teams_key, FOLLOWUP_TTL_SECONDS)
+            pipe.set(queued_key, "1", nx=True, ex=FOLLOWUP_TTL_SECONDS)
+            if not pipe.execute()[-1]:
+                return  # a queued follow-up will read these teams too
+            # celery-types declares countdown a float (see enqueue_team_aggregation).
+            scoring_followup.apply_async((survey.pk,), countdown=COALESCE_SECONDS)
+            return
+        except RETRYABLE as error:
+            logger.warning("survey %s: scoring follow-up done in the run: %s", survey.pk, error)
+            with contextlib.suppress(redis.RedisError):
+                client.delete(queued_key)
+    try:
+        services.scoring_followup(survey, team_ids)
+    except Exception:
+        # The scores are stored: a failed follow-up must not fail the run. Figures are
+        # computed by the next page that needs them, campaigns by the daily refresh.
+        logger.exception("survey %s: scoring follow-up failed", survey.pk)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, autoretry_for=RETRYABLE,
+             retry_backoff=2, max_retries=5)  # fmt: skip
+def scoring_followup(self: Task[Any, Any], survey_id: int) -> int:
+    """Run services.scoring_followup for the teams scoring runs of the survey wrote since
+    the last one (queued by enqueue_scoring_followup). Returns how many teams. The marker
+    is cleared before the teams are read, so a run from then on queues another follow-up;
+    on failure the teams go back to the set for the retry."""
+    client = _redis()
+    teams_key, queued_key = _followup_keys(survey_id)
+    team_ids: list[int] = []
+    if client is not None:
+        pipe = client.pipeline()
+        pipe.delete(queued_key)
+        pipe.smembers(teams_key)
+        pipe.delete(teams_key)
+        team_ids = sorted(int(member) for member in pipe.execute()[1])
+    survey = Survey.objects.select_related("framework").filter(pk=survey_id).first()
+    if survey is None:
+        return 0
+    try:
+        services.scoring_followup(survey, team_ids)
+    except Exception:
+        if client is not None and team_ids:
+            with contextlib.suppress(redis.RedisError):
+                client.sadd(teams_key, *team_ids)
+                client.expire(teams_key, FOLLOWUP_TTL_SECONDS)
+        raise
+    return len(team_ids)
 
 
 class TaskOptions(TypedDict):

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
 from maturity import scoring
+from reports import selectors
 from reports import services as report_services
 from reports.models import (
     AggregationRun,
@@ -21,9 +22,9 @@ from reports.models import (
     TeamRecommendation,
     TeamScore,
 )
-from reports.tasks import reconcile_scores, recover_stuck_runs
+from reports.tasks import enqueue_scoring_followup, reconcile_scores, recover_stuck_runs
 from surveys import services
-from surveys.models import Response
+from surveys.models import Response, Survey
 from tests.conftest import api_answers, complete_answers
 from tests.factories import MembershipFactory
 from tests.integration.conftest import (
@@ -236,3 +237,27 @@ def test_broker_outage_loses_nothing_and_reconcile_catches_up(
     team_score = wait_for(lambda: scored(team, 1), message="reconciled scores")
     assert team_score.score == 100.0
     assert AggregationRun.objects.get(team=team).trigger == "reconcile"
+
+
+def test_what_follows_scoring_runs_is_done_once_for_a_burst(
+    real_celery, redis_url, survey, team, other_team, member
+):
+    """Runs that finish while a follow-up waits in the queue join it: two runs announced
+    before the worker is free queue one follow-up, which reads both teams. Then the
+    worker's own runs leave the survey-wide figures stored and current."""
+    enqueue_scoring_followup(sender=Survey, survey=survey, team_ids=[team.pk])
+    enqueue_scoring_followup(sender=Survey, survey=survey, team_ids=[other_team.pk, team.pk])
+    worker = real_celery()
+    done = re.compile(r"scoring_followup\[[^\]]+\] succeeded in [\d.]+s: (\d+)")
+    ran = wait_for(lambda: done.findall(worker.log.read_text()), message="the follow-up")
+    assert ran == ["2"], "one follow-up, for both teams"
+
+    submit(survey, team, member, 3)
+    submit(survey, other_team, MembershipFactory(team=other_team).user, 1)
+    wait_for(lambda: scored(team, 1) and scored(other_team, 1), message="both teams' scores")
+    figures = wait_for(
+        lambda: selectors.stored_figures(survey, selectors.snapshot_version(survey)),
+        message="the figures of the current scores, stored by the worker",
+    )
+    assert figures.teams_scored == 2
+    assert len(done.findall(worker.log.read_text())) <= 3, "at most one per run"

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from reports import selectors, services
 from reports.models import SurveyFigures, TeamScore
-from surveys.models import Team
+from surveys.models import Survey, Team
 from tests.factories import MembershipFactory, SurveyFactory, TeamFactory
 from tests.reports.test_trends_across_versions import submit as submit_one
 
@@ -248,3 +248,18 @@ def test_another_teams_score_renews_a_team_report_only_when_it_moves_a_median_sh
 
     Team.objects.filter(pk=teams[1].pk).update(name="Renamed", updated_at=timezone.now())
     assert version_of_b0() != moved
+
+
+def test_the_figures_version_reads_a_status_set_in_code_as_stored(org):
+    """A survey whose status was just set in code holds the enum member: the figures the
+    worker stores with it must match the version a page computes from the row read back."""
+    survey, _ = org
+    survey.status = Survey.Status.CLOSED
+    survey.save(update_fields=["status"])
+    version = selectors.snapshot_version(survey)
+    read_back = Survey.objects.get(pk=survey.pk)
+    assert selectors.figures_version(survey, version) == selectors.figures_version(
+        read_back, version
+    )
+    services.survey_figures_refresh(survey)
+    assert selectors.stored_figures(read_back, selectors.snapshot_version(read_back))
