@@ -549,6 +549,8 @@ def record_response_dimension_scores(
     dimensions = sorted(
         Dimension.objects.filter(framework_id=survey.framework_id).values_list("id", flat=True)
     )
+    if not dimensions:
+        return 0
     is_new, new_params = _one_of("r.id", unrecorded)
     is_asked, asked_params = _asked_pairs_sql(plans, teams)
     sums = ", ".join(
@@ -573,17 +575,20 @@ def record_response_dimension_scores(
         f"WHEN {dimension} THEN 100 * p.s{index} / p.w{index}"
         for index, dimension in enumerate(dimensions)
     )
+    # The dimensions as literal rows rather than the table: PostgreSQL then knows there are
+    # a handful, puts the responses outside the loop and sorts each one's few rows
+    # (incremental sort) instead of all of them (0.1-0.2 s of the insert at 200,100 rows).
+    every_dimension = " UNION ALL ".join(f"SELECT {dimension} AS id" for dimension in dimensions)
     insert = Query(
         f"INSERT INTO {_RESPONSE_DIMENSIONS} (response_id, dimension_id, score)"  # noqa: S608
         f" SELECT r.id, dim.id, CASE dim.id {score} END"
         f" FROM {Response._meta.db_table} r"
-        f" CROSS JOIN {Dimension._meta.db_table} dim"
+        f" CROSS JOIN ({every_dimension}) dim"
         f" LEFT JOIN {_PENDING} p ON p.response_id = r.id"
-        " WHERE dim.framework_id = %s AND r.survey_id = %s AND r.status = 'submitted'"
-        f" AND {is_new}"
+        f" WHERE r.survey_id = %s AND r.status = 'submitted' AND {is_new}"
         " ORDER BY r.id, dim.id"
         " ON CONFLICT DO NOTHING",
-        [survey.framework_id, survey.pk, *new_params],
+        [survey.pk, *new_params],
         [],
         many_teams=many_teams,
     )
