@@ -525,9 +525,9 @@ def record_response_dimension_scores(
     because PostgreSQL never runs an ``INSERT ... SELECT`` in parallel, and grouped by
     response because it estimates as many (response, dimension) groups as answers and then
     aggregates after the Gather, never partially in the workers. On 1,000,500 answers
-    (200,100 rows) the sums took 0.7-1.0 s and the insert 0.7-1.0 s on a loaded 2-core VM
-    (computing the rows took 1.7-2.0 s before): the insert of that many rows, with its
-    ``ON CONFLICT`` check, is now half of the recording.
+    (200,100 rows), on a 2-core VM at load 1-4, the sums took 0.7-1.05 s (computing the
+    rows took 1.7-2.0 s before) and the insert 0.86-1.33 s: the insert of that many rows,
+    with its ``ON CONFLICT`` check, is now the larger half of the recording.
     """
     if plans is None:
         plans = round_plans(survey, team_ids)
