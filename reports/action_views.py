@@ -97,6 +97,13 @@ def questions_of(survey: Survey, team: Team) -> Choices:
     return [("Roadmap", roadmap), ("Other questions", others)] if roadmap else others
 
 
+def _takes_part(survey: Survey, team: Team) -> bool:
+    """Whether ``team`` takes ``survey`` (a roll-up's parent does not): the annotation the
+    report's round lookup reads with the round (reports.views._surveys_of), else asked."""
+    known: bool | None = getattr(survey, "takes_part", None)
+    return known if known is not None else survey.teams.filter(pk=team.pk).exists()
+
+
 def _new_action_form(
     request: AuthenticatedHttpRequest, team: Team, survey: Survey, members: Choices, version: str
 ) -> str:
@@ -161,7 +168,7 @@ def actions_section(  # noqa: PLR0913 - the report's parts, all keyword-only
     form_html = None
     if can_track and form is not None:
         form_html = form.as_div()
-    elif can_track and survey.teams.filter(pk=team.pk).exists():
+    elif can_track and _takes_part(survey, team):
         # A rendered form (fields escaped by Django's widgets), cached as text.
         form_html = mark_safe(_new_action_form(request, team, survey, members, version))  # noqa: S308
     changeable = any(row.change_form is not None for row in rows)
