@@ -11,8 +11,8 @@ and, for any that may write (anything but SELECT and transaction control; a ``WI
 without INSERT, UPDATE or DELETE reads), replaces the token: after the commit (so no
 reader can keep what it read before the commit under the new token), and before the
 writing connection's own next read of it (a reader in the same transaction, or a test's,
-sees its change). Writes to tables no page
-shows (sessions, sign-in attempts: EXEMPT_TABLES) are left out, so that browsing writes
+sees its change). Writes no page shows (sessions, sign-in attempts: EXEMPT_TABLES; the
+time of a sign-in: EXEMPT_STATEMENTS) are left out, so that browsing and signing in write
 nothing that renews the pages. A COPY into a table (common.db.insert_rows) calls
 ``changed`` itself; so does a change of settings (tests). Writes outside Django (psql)
 are not seen: cached pages expire after PAGE_REVISION_SECONDS at the latest.
@@ -44,6 +44,14 @@ REVISION_KEY = "maturity:data-revision"
 # bookkeeping. Browsing writes these; leaving them out keeps browsing from renewing pages.
 EXEMPT_TABLES = frozenset(
     {"django_session", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog"}
+)
+
+# Django's store of last_login at each sign-in (django.contrib.auth.models.update_last_login),
+# exactly as the ORM writes it: no page shows it, and renewing there would drop every
+# reader's pages whenever anyone signs in. Should Django ever word it otherwise, sign-ins
+# renew the revision again: a cost, never a stale page.
+EXEMPT_STATEMENTS = frozenset(
+    {'UPDATE "auth_user" SET "last_login" = %s WHERE "auth_user"."id" = %s'}
 )
 
 _READS = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "SET ", "SHOW",
@@ -89,7 +97,10 @@ def changed(**_: Any) -> None:
 
 def may_write(sql: str) -> bool:
     """Tell whether ``sql`` may change a table a page shows (conservative: yes when
-    unsure). Transaction control and reads do not; writes to EXEMPT_TABLES do not."""
+    unsure). Transaction control and reads do not; writes to EXEMPT_TABLES and
+    EXEMPT_STATEMENTS do not."""
+    if sql in EXEMPT_STATEMENTS:
+        return False
     head = sql.lstrip()[:9].upper()
     if head.startswith(_READS):
         return False

@@ -186,6 +186,16 @@ def test_reading_and_signing_in_keep_the_revision(client, scored, team, manager)
     assert revisions.current() == before
 
 
+def test_signing_in_keeps_the_revision(client, scored, team, manager):
+    """Django stores last_login at each sign-in: no page shows it, and renewing the
+    revision there would drop every reader's cached pages whenever anyone signs in."""
+    before = revisions.current()
+    client.force_login(manager)
+    manager.refresh_from_db()
+    assert manager.last_login is not None, "the sign-in was stored"
+    assert revisions.current() == before
+
+
 @pytest.mark.parametrize(
     ("sql", "writes"),
     [
