@@ -67,11 +67,13 @@ def current() -> str | None:
     When this thread's connection wrote in a transaction not yet committed (a view that
     writes and then reads, a test), the token is renewed first: what it wrote is visible
     to it, not to others, so the revision other readers see needs no change until the
-    commit."""
+    commit. Once that transaction is over there is nothing left to renew: its commit
+    renewed the token, or it was rolled back."""
     connection = connections[DEFAULT_DB_ALIAS]
     if getattr(connection, "revision_pending", False):
         connection.revision_pending = False  # type: ignore[attr-defined]
-        changed()
+        if connection.in_atomic_block:
+            changed()
     try:
         token: str | None = cache.get(REVISION_KEY)
         if token is None:

@@ -196,6 +196,20 @@ def test_signing_in_keeps_the_revision(client, scored, team, manager):
     assert revisions.current() == before
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_transaction_renews_the_revision_no_more(scored, team):
+    """The write of a committed transaction renewed the revision when it committed, and a
+    rolled back one changed nothing: the connection's next read keeps the revision."""
+    with transaction.atomic():
+        Team.objects.filter(pk=team.pk).update(name="Renamed team")
+    committed = cache.get(revisions.REVISION_KEY)
+    assert revisions.current() == committed
+    with transaction.atomic():
+        Team.objects.filter(pk=team.pk).update(name="Again")
+        transaction.set_rollback(True)
+    assert revisions.current() == committed
+
+
 @pytest.mark.parametrize(
     ("sql", "writes"),
     [
