@@ -200,13 +200,23 @@ def team_report_page(
     )
 
 
+# The query parameters each page cached whole reads (the round; the new action form's step;
+# the organisation table's query, OrgTableForm): any other query is built, not cached.
+TEAM_REPORT_READS = frozenset({"survey", "question"})
+ORG_REPORT_READS = frozenset({"survey", "sort", "dir", "parent", "level", "dimension", "page"})
+
+
 def _whole_page(
-    request: AuthenticatedHttpRequest, build: Callable[[], HttpResponse]
+    request: AuthenticatedHttpRequest,
+    build: Callable[[], HttpResponse],
+    reads: frozenset[str],
 ) -> HttpResponse:
     """A report page cached whole per reader while nothing is written (common.cache.cached_page),
     renewed at least every selectors.OPEN_ROUND_RENEWAL seconds (open rounds judge evidence
-    by the time)."""
-    return cached_page(request, build, int(time.time()) // selectors.OPEN_ROUND_RENEWAL)
+    by the time). ``reads``: the query parameters the page reads."""
+    return cached_page(
+        request, build, int(time.time()) // selectors.OPEN_ROUND_RENEWAL, reads=reads
+    )
 
 
 @login_required
@@ -215,7 +225,7 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         managed, team, survey, surveys = resolve_team_round(request, slug)
         return team_report_page(request, managed, team, survey, surveys)
 
-    return _whole_page(request, build)
+    return _whole_page(request, build, TEAM_REPORT_READS)
 
 
 def _owner(team: Team, raw: str) -> User | None:
@@ -495,7 +505,7 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     The body is rendered once per version (_org_version) and cached; an invalid query
     string answers 400 with the errors above the unfiltered table.
     """
-    return _whole_page(request, lambda: _org_report_page(request))
+    return _whole_page(request, lambda: _org_report_page(request), ORG_REPORT_READS)
 
 
 def _org_report_page(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -539,7 +549,7 @@ def _org_report_page(request: AuthenticatedHttpRequest) -> HttpResponse:
 def org_heatmap(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The organisation heatmap's data (selectors.org_heatmap) for the page's query string:
     every team it matches, not one page; cached under the page's version."""
-    return _whole_page(request, lambda: _org_heatmap_data(request))
+    return _whole_page(request, lambda: _org_heatmap_data(request), ORG_REPORT_READS)
 
 
 def _org_heatmap_data(request: AuthenticatedHttpRequest) -> HttpResponse:

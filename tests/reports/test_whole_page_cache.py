@@ -186,6 +186,27 @@ def test_reading_and_signing_in_keep_the_revision(client, scored, team, manager)
     assert revisions.current() == before
 
 
+@pytest.mark.parametrize(
+    ("page", "query"),
+    [(0, "&utm_source=mail"), (0, "&survey={survey}"), (1, "&x=1"), (2, "&sort=name&sort=name")],
+    ids=["tracking tag", "repeated", "unread", "repeated, heatmap"],
+)
+def test_a_query_the_page_does_not_read_mints_no_cached_copy(
+    client, scored, team, manager, page, query
+):
+    """Only the query parameters a page reads, each once, key its cached copy: any other
+    query string (a tracking tag, junk, a repeat) is built each time, so that nobody can
+    fill the shared cache with copies of a 200 kB page by varying it."""
+    client.force_login(manager)
+    url = pages(scored, team)[page] + query.format(survey=scored.pk)
+    client.get(url)
+    client.get(url)
+    with CaptureQueriesContext(connection) as statements:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert len(statements) > 2, "built, not served from the cache"
+
+
 def test_signing_in_keeps_the_revision(client, scored, team, manager):
     """Django stores last_login at each sign-in: no page shows it, and renewing the
     revision there would drop every reader's cached pages whenever anyone signs in."""
