@@ -70,6 +70,13 @@ def _surveys_of(team: Team, user: User, managed: set[int] | None) -> list[Survey
     return list(surveys.filter(members_see_results=True))
 
 
+def _id_of(text: str) -> int | None:
+    """The id ``text`` (a query parameter) names; None when it names none: not plain ASCII
+    digits, or more of them than an id has (Python refuses to read 4,301 digits or more
+    as an int: a ValueError, a 500)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None  # noqa: PLR2004
+
+
 def _resolve(
     request: AuthenticatedHttpRequest, slug: str, managed: set[int] | None
 ) -> tuple[Team, Survey, list[Survey]]:
@@ -79,9 +86,8 @@ def _resolve(
         raise Http404("No report for you here.")
     wanted = request.GET.get("survey", "")
     if wanted:
-        if not (wanted.isascii() and wanted.isdigit()):
-            raise Http404("No such survey.")
-        survey = next((s for s in surveys if s.pk == int(wanted)), None)
+        chosen = _id_of(wanted)
+        survey = next((s for s in surveys if s.pk == chosen), None)
         if survey is None:
             raise Http404("No such survey.")
     else:
@@ -440,7 +446,7 @@ def _org_survey(request: AuthenticatedHttpRequest, managed: set[int] | None) -> 
     if not surveys:
         return OrgSurvey(None, None, [])
     wanted = request.GET.get("survey", "")
-    chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    chosen = _id_of(wanted)
     survey = next((s for s in surveys if s.pk == chosen), None)
     if wanted and survey is None:
         raise Http404("No such survey.")
@@ -581,7 +587,7 @@ def question_health(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not surveys:
         return render(request, "reports/question_health.html", {"report": None, "surveys": []})
     wanted = request.GET.get("survey", "")
-    chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    chosen = _id_of(wanted)
     survey = next((s for s in surveys if s.pk == chosen), None)
     if wanted and survey is None:
         raise Http404("No such survey.")
