@@ -11,11 +11,12 @@ and, for any that may write (anything but SELECT and transaction control; a ``WI
 without INSERT, UPDATE or DELETE reads), replaces the token: after the commit (so no
 reader can keep what it read before the commit under the new token), and before the
 writing connection's own next read of it (a reader in the same transaction, or a test's,
-sees its change). Writes no page shows (sessions, sign-in attempts: EXEMPT_TABLES; the
-time of a sign-in: EXEMPT_STATEMENTS) are left out, so that browsing and signing in write
-nothing that renews the pages. A COPY into a table (common.db.insert_rows) calls
-``changed`` itself; so does a change of settings (tests). Writes outside Django (psql)
-are not seen: cached pages expire after PAGE_REVISION_SECONDS at the latest.
+sees its change). Writes no page shows (sessions, sign-in attempts, API tokens' last use:
+EXEMPT_TABLES; the time of a sign-in: EXEMPT_STATEMENTS) are left out, so that browsing,
+signing in and reading the API write nothing that renews the pages. A COPY into a table
+(common.db.insert_rows) calls ``changed`` itself; so does a change of settings (tests).
+Writes outside Django (psql) are not seen: cached pages expire after PAGE_REVISION_SECONDS
+at the latest.
 
 A token, not a counter: when the key is evicted or the cache emptied, the next reader
 makes a new one, which no cached page is stored under, so a lost revision can only cost
@@ -40,10 +41,18 @@ logger = logging.getLogger(__name__)
 REVISION_KEY = "maturity:data-revision"
 
 # Tables whose writes no cached page shows: the session store (the reader's time zone and
-# messages are part of a page's key or keep it from the cache) and django-axes' sign-in
-# bookkeeping. Browsing writes these; leaving them out keeps browsing from renewing pages.
+# messages are part of a page's key or keep it from the cache), django-axes' sign-in
+# bookkeeping and the API's tokens (each records its last use once a minute: a dashboard
+# polling the API would drop every page each minute). Browsing writes these; leaving them
+# out keeps browsing from renewing pages.
 EXEMPT_TABLES = frozenset(
-    {"django_session", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog"}
+    {
+        "django_session",
+        "axes_accessattempt",
+        "axes_accesslog",
+        "axes_accessfailurelog",
+        "reports_apitoken",
+    }
 )
 
 # Django's store of last_login at each sign-in (django.contrib.auth.models.update_last_login),

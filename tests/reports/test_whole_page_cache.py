@@ -18,11 +18,13 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from rest_framework.test import APIClient
 
 from common import revisions
 from common.cache import csrf_placeholder
 from common.db import insert_rows
 from reports import services
+from reports.authentication import api_token_create
 from surveys.models import DimensionTarget, Membership, Survey, Team
 from tests.factories import MembershipFactory, UserFactory
 from tests.reports.test_reports import answer
@@ -214,6 +216,19 @@ def test_signing_in_keeps_the_revision(client, scored, team, manager):
     client.force_login(manager)
     manager.refresh_from_db()
     assert manager.last_login is not None, "the sign-in was stored"
+    assert revisions.current() == before
+
+
+def test_reading_the_api_with_a_token_keeps_the_revision(scored, team, manager):
+    """An API client's read records its token's last use (once a minute): no page shows
+    it, and a dashboard polling the API must not drop every reader's pages each minute."""
+    token, key = api_token_create(user=manager, name="dashboard")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    before = revisions.current()
+    assert api.get("/api/v1/teams/").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None, "the last use was written"
     assert revisions.current() == before
 
 
