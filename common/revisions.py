@@ -14,7 +14,8 @@ writing connection's own next read of it (a reader in the same transaction, or a
 sees its change). Writes no page shows (sessions, sign-in attempts, API tokens' last use:
 EXEMPT_TABLES; the time of a sign-in: EXEMPT_STATEMENTS) are left out, so that browsing,
 signing in and reading the API write nothing that renews the pages. A COPY into a table
-(common.db.insert_rows) calls ``changed`` itself; so does a change of settings (tests).
+(common.db.insert_rows, scoring's child rows) calls ``note_write`` itself; a change of
+settings (tests) calls ``changed``.
 Writes outside Django (psql) are not seen: cached pages expire after PAGE_REVISION_SECONDS
 at the latest.
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pandas as pd
 import pytest
 from django.core.cache import cache
 from django.core.signals import setting_changed
@@ -25,6 +26,7 @@ from common.cache import csrf_placeholder
 from common.db import insert_rows
 from reports import services
 from reports.authentication import api_token_create
+from reports.services import _insert_frame
 from surveys.models import DimensionTarget, Membership, Survey, Team
 from tests.factories import MembershipFactory, UserFactory
 from tests.reports.test_reports import answer
@@ -173,6 +175,20 @@ def test_a_copy_renews_the_revision(scored, team):
     before = revisions.current()
     insert_rows(DimensionTarget, ["team_id", "dimension_key", "target_level", "updated_at"],
                 [[team.pk, "copy", 2, "2026-01-01T00:00:00Z"]])  # fmt: skip
+    assert revisions.current() != before
+
+
+def test_a_copy_of_scores_renews_the_revision(scored, team):
+    """Scoring copies its child rows (reports.services._insert_frame) past the execute
+    wrapper, like insert_rows: it must tell the revision itself, not count on a statement
+    before it in the same transaction."""
+    before = revisions.current()
+    frame = pd.DataFrame(
+        {"team_id": [team.pk], "dimension_key": ["copy"], "target_level": [2],
+         "updated_at": [timezone.now()]}
+    )  # fmt: skip
+    _insert_frame(DimensionTarget, frame)
+    assert DimensionTarget.objects.filter(team=team, dimension_key="copy").exists()
     assert revisions.current() != before
 
 
