@@ -103,6 +103,25 @@ def test_each_response_carries_the_readers_own_token_and_its_forms_post(scored, 
     assert "Targets saved" not in client.get(url).content.decode()
 
 
+def test_a_process_under_another_secret_key_builds_its_own_page(
+    client, scored, team, manager, monkeypatch
+):
+    """While a new SECRET_KEY rolls out, processes under the old and the new key share the
+    cache: a page one cached carries its placeholder, which the other would not replace
+    (the reader would get a token that fails, and see the placeholder)."""
+    client.force_login(manager)
+    url = pages(scored, team)[0]
+    client.get(url)
+    client.get(url)  # cached under this process's placeholder
+    old = csrf_placeholder()
+    for name in ("common.cache.csrf_placeholder", "common.context_processors.placeholder"):
+        monkeypatch.setattr(name, lambda: "csrf" + "0" * 40)  # derived from another key
+    response = client.get(url)
+    assert response.status_code == 200
+    assert old not in response.content.decode()
+    assert TOKEN.search(response.content.decode())
+
+
 def _saved(team: Team) -> None:
     team.name = "Renamed team"
     team.save()
