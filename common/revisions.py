@@ -113,7 +113,8 @@ def may_write(sql: str) -> bool:
     EXEMPT_STATEMENTS do not."""
     if sql in EXEMPT_STATEMENTS:
         return False
-    head = sql.lstrip()[:9].upper()
+    # A statement opening with "(" is a compound SELECT (QuerySet.union() on PostgreSQL).
+    head = sql.lstrip("( \t\r\n")[:9].upper()
     if head.startswith(_READS):
         return False
     if head.startswith("WITH"):

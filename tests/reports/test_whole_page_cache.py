@@ -289,6 +289,8 @@ def test_a_finished_transaction_renews_the_revision_no_more(scored, team):
         ("SAVEPOINT s1", False),
         ("RELEASE SAVEPOINT s1", False),
         ("WITH RECURSIVE up(id) AS (SELECT 1) SELECT id FROM up", False),
+        # QuerySet.union() on PostgreSQL: each part in parentheses.
+        ('(SELECT "id" FROM "surveys_team") UNION (SELECT "id" FROM "surveys_team")', False),
         ('INSERT INTO "surveys_team" ("name") VALUES (%s)', True),
         ('UPDATE "surveys_team" SET "name" = %s', True),
         ("delete from surveys_membership where id = 1", True),
