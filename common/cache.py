@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cache as once
 from typing import TypeVar
 
@@ -85,24 +85,40 @@ def _cacheable(response: HttpResponse) -> bool:
     return response.status_code == 200 and not response.cookies  # noqa: PLR2004
 
 
+def _reads_only(request: HttpRequest, reads: Collection[str]) -> bool:
+    """Whether the query string holds only parameters in ``reads``, each at most once."""
+    return all(name in reads and len(values) == 1 for name, values in request.GET.lists())
+
+
 def cached_page(
-    request: HttpRequest, build: Callable[[], HttpResponse], *parts: object
+    request: HttpRequest,
+    build: Callable[[], HttpResponse],
+    *parts: object,
+    reads: Collection[str],
 ) -> HttpResponse:
     """Return ``build()``'s response to ``request``, cached whole for this reader while no
     write happens (the data revision, common.revisions).
 
-    Key: the revision, the reader, the full path with its query, the reader's time zone and
-    today's date there (overdue marks, days left), and ``parts`` (what else the page
-    depends on: a time bucket). The page is rendered once with a placeholder for the CSRF
-    token (common.context_processors.csrf_placeholder), and each response gets the
-    reader's token in its place, so forms on a cached page post. Built, not cached, when
+    Key: the revision, the placeholder, the reader, the full path with its query, the
+    reader's time zone and today's date there (overdue marks, days left), and ``parts``
+    (what else the page depends on: a time bucket; ``reads``: the query parameters the page
+    reads). The page is rendered once with a placeholder for the CSRF token
+    (common.context_processors.csrf_placeholder), and each response gets the reader's
+    token in its place, so forms on a cached page post. Built, not cached, when
     settings.PAGE_REVISIONS is off (no cache shared by all processes), for anything but
-    GET, when the reader has messages waiting (shown once), when the response is not a
-    200 or sets a cookie, and when a write happened while it was built. A cached page
+    GET, when the query string holds a parameter not in ``reads`` or one twice (a tracking
+    tag, junk: nobody may fill the cache with copies of a page by varying its query), when
+    the reader has messages waiting (shown once), when the response is not a 200 or sets
+    a cookie, and when a write happened while it was built. A cached page
     keeps the headers its view set (middleware adds its own to each response).
     Raises what ``build`` raises.
     """
-    if not settings.PAGE_REVISIONS or request.method != "GET" or _has_messages(request):
+    if (
+        not settings.PAGE_REVISIONS
+        or request.method != "GET"
+        or not _reads_only(request, reads)
+        or _has_messages(request)
+    ):
         return build()
     revision = revisions.current()
     if revision is None:
@@ -110,6 +126,9 @@ def cached_page(
     reader = getattr(request, "user", None)
     key = WHOLE_PAGE_KEY_PREFIX + version_digest(
         revision,
+        # Processes under another SECRET_KEY (while a new one rolls out) share the cache
+        # but not the placeholder: each keeps to the pages it can fill in.
+        csrf_placeholder(),
         getattr(reader, "pk", None),
         request.get_full_path(),
         timezone.get_current_timezone_name(),

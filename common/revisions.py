@@ -11,11 +11,13 @@ and, for any that may write (anything but SELECT and transaction control; a ``WI
 without INSERT, UPDATE or DELETE reads), replaces the token: after the commit (so no
 reader can keep what it read before the commit under the new token), and before the
 writing connection's own next read of it (a reader in the same transaction, or a test's,
-sees its change). Writes to tables no page
-shows (sessions, sign-in attempts: EXEMPT_TABLES) are left out, so that browsing writes
-nothing that renews the pages. A COPY into a table (common.db.insert_rows) calls
-``changed`` itself; so does a change of settings (tests). Writes outside Django (psql)
-are not seen: cached pages expire after PAGE_REVISION_SECONDS at the latest.
+sees its change). Writes no page shows (sessions, sign-in attempts, API tokens' last use:
+EXEMPT_TABLES; the time of a sign-in: EXEMPT_STATEMENTS) are left out, so that browsing,
+signing in and reading the API write nothing that renews the pages. A COPY into a table
+(common.db.insert_rows, scoring's child rows) calls ``note_write`` itself; a change of
+settings (tests) calls ``changed``.
+Writes outside Django (psql) are not seen: cached pages expire after PAGE_REVISION_SECONDS
+at the latest.
 
 A token, not a counter: when the key is evicted or the cache emptied, the next reader
 makes a new one, which no cached page is stored under, so a lost revision can only cost
@@ -40,10 +42,26 @@ logger = logging.getLogger(__name__)
 REVISION_KEY = "maturity:data-revision"
 
 # Tables whose writes no cached page shows: the session store (the reader's time zone and
-# messages are part of a page's key or keep it from the cache) and django-axes' sign-in
-# bookkeeping. Browsing writes these; leaving them out keeps browsing from renewing pages.
+# messages are part of a page's key or keep it from the cache), django-axes' sign-in
+# bookkeeping and the API's tokens (each records its last use once a minute: a dashboard
+# polling the API would drop every page each minute). Browsing writes these; leaving them
+# out keeps browsing from renewing pages.
 EXEMPT_TABLES = frozenset(
-    {"django_session", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog"}
+    {
+        "django_session",
+        "axes_accessattempt",
+        "axes_accesslog",
+        "axes_accessfailurelog",
+        "reports_apitoken",
+    }
+)
+
+# Django's store of last_login at each sign-in (django.contrib.auth.models.update_last_login),
+# exactly as the ORM writes it: no page shows it, and renewing there would drop every
+# reader's pages whenever anyone signs in. Should Django ever word it otherwise, sign-ins
+# renew the revision again: a cost, never a stale page.
+EXEMPT_STATEMENTS = frozenset(
+    {'UPDATE "auth_user" SET "last_login" = %s WHERE "auth_user"."id" = %s'}
 )
 
 _READS = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "SET ", "SHOW",
@@ -59,11 +77,13 @@ def current() -> str | None:
     When this thread's connection wrote in a transaction not yet committed (a view that
     writes and then reads, a test), the token is renewed first: what it wrote is visible
     to it, not to others, so the revision other readers see needs no change until the
-    commit."""
+    commit. Once that transaction is over there is nothing left to renew: its commit
+    renewed the token, or it was rolled back."""
     connection = connections[DEFAULT_DB_ALIAS]
     if getattr(connection, "revision_pending", False):
         connection.revision_pending = False  # type: ignore[attr-defined]
-        changed()
+        if connection.in_atomic_block:
+            changed()
     try:
         token: str | None = cache.get(REVISION_KEY)
         if token is None:
@@ -89,8 +109,12 @@ def changed(**_: Any) -> None:
 
 def may_write(sql: str) -> bool:
     """Tell whether ``sql`` may change a table a page shows (conservative: yes when
-    unsure). Transaction control and reads do not; writes to EXEMPT_TABLES do not."""
-    head = sql.lstrip()[:9].upper()
+    unsure). Transaction control and reads do not; writes to EXEMPT_TABLES and
+    EXEMPT_STATEMENTS do not."""
+    if sql in EXEMPT_STATEMENTS:
+        return False
+    # A statement opening with "(" is a compound SELECT (QuerySet.union() on PostgreSQL).
+    head = sql.lstrip("( \t\r\n")[:9].upper()
     if head.startswith(_READS):
         return False
     if head.startswith("WITH"):

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Model, Sum
 from django.utils import timezone
 
-from common import events
+from common import events, revisions
 from maturity import scoring
 from maturity.models import Choice, Dimension, Framework, Question
 from maturity.selectors import per_framework_version
@@ -1176,6 +1176,8 @@ def _insert_frame(model: type[Model], frame: pd.DataFrame) -> None:
                 f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
             ) as copy:
                 copy.write(memoryview(data.getvalue()))
+            # A COPY passes no execute wrapper: tell the data revision itself.
+            revisions.note_write(connection)
             return
         rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
         placeholders = ", ".join(["%s"] * len(frame.columns))

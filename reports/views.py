@@ -70,6 +70,13 @@ def _surveys_of(team: Team, user: User, managed: set[int] | None) -> list[Survey
     return list(surveys.filter(members_see_results=True))
 
 
+def _id_of(text: str) -> int | None:
+    """The id ``text`` (a query parameter) names; None when it names none: not plain ASCII
+    digits, or more of them than an id has (Python refuses to read 4,301 digits or more
+    as an int: a ValueError, a 500)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None  # noqa: PLR2004
+
+
 def _resolve(
     request: AuthenticatedHttpRequest, slug: str, managed: set[int] | None
 ) -> tuple[Team, Survey, list[Survey]]:
@@ -79,9 +86,8 @@ def _resolve(
         raise Http404("No report for you here.")
     wanted = request.GET.get("survey", "")
     if wanted:
-        if not (wanted.isascii() and wanted.isdigit()):
-            raise Http404("No such survey.")
-        survey = next((s for s in surveys if s.pk == int(wanted)), None)
+        chosen = _id_of(wanted)
+        survey = next((s for s in surveys if s.pk == chosen), None)
         if survey is None:
             raise Http404("No such survey.")
     else:
@@ -200,13 +206,23 @@ def team_report_page(
     )
 
 
+# The query parameters each page cached whole reads (the round; the new action form's step;
+# the organisation table's query, OrgTableForm): any other query is built, not cached.
+TEAM_REPORT_READS = frozenset({"survey", "question"})
+ORG_REPORT_READS = frozenset({"survey", "sort", "dir", "parent", "level", "dimension", "page"})
+
+
 def _whole_page(
-    request: AuthenticatedHttpRequest, build: Callable[[], HttpResponse]
+    request: AuthenticatedHttpRequest,
+    build: Callable[[], HttpResponse],
+    reads: frozenset[str],
 ) -> HttpResponse:
     """A report page cached whole per reader while nothing is written (common.cache.cached_page),
     renewed at least every selectors.OPEN_ROUND_RENEWAL seconds (open rounds judge evidence
-    by the time)."""
-    return cached_page(request, build, int(time.time()) // selectors.OPEN_ROUND_RENEWAL)
+    by the time). ``reads``: the query parameters the page reads."""
+    return cached_page(
+        request, build, int(time.time()) // selectors.OPEN_ROUND_RENEWAL, reads=reads
+    )
 
 
 @login_required
@@ -215,7 +231,7 @@ def team_report(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         managed, team, survey, surveys = resolve_team_round(request, slug)
         return team_report_page(request, managed, team, survey, surveys)
 
-    return _whole_page(request, build)
+    return _whole_page(request, build, TEAM_REPORT_READS)
 
 
 def _owner(team: Team, raw: str) -> User | None:
@@ -430,7 +446,7 @@ def _org_survey(request: AuthenticatedHttpRequest, managed: set[int] | None) -> 
     if not surveys:
         return OrgSurvey(None, None, [])
     wanted = request.GET.get("survey", "")
-    chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    chosen = _id_of(wanted)
     survey = next((s for s in surveys if s.pk == chosen), None)
     if wanted and survey is None:
         raise Http404("No such survey.")
@@ -495,7 +511,7 @@ def org_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     The body is rendered once per version (_org_version) and cached; an invalid query
     string answers 400 with the errors above the unfiltered table.
     """
-    return _whole_page(request, lambda: _org_report_page(request))
+    return _whole_page(request, lambda: _org_report_page(request), ORG_REPORT_READS)
 
 
 def _org_report_page(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -539,7 +555,7 @@ def _org_report_page(request: AuthenticatedHttpRequest) -> HttpResponse:
 def org_heatmap(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The organisation heatmap's data (selectors.org_heatmap) for the page's query string:
     every team it matches, not one page; cached under the page's version."""
-    return _whole_page(request, lambda: _org_heatmap_data(request))
+    return _whole_page(request, lambda: _org_heatmap_data(request), ORG_REPORT_READS)
 
 
 def _org_heatmap_data(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -571,7 +587,7 @@ def question_health(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not surveys:
         return render(request, "reports/question_health.html", {"report": None, "surveys": []})
     wanted = request.GET.get("survey", "")
-    chosen = int(wanted) if wanted.isascii() and wanted.isdigit() else None
+    chosen = _id_of(wanted)
     survey = next((s for s in surveys if s.pk == chosen), None)
     if wanted and survey is None:
         raise Http404("No such survey.")

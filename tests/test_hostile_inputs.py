@@ -247,9 +247,11 @@ def test_hostile_manager_forms_are_refused_with_messages(client, survey, team, m
 
 def test_hostile_report_parameters_are_not_found(client, survey, manager):
     client.force_login(manager)
-    for query in ("abc", "99999999999999999999999", "1%00", "-1", "%C2%B2", "%D9%A3"):
+    # 5,000 digits: more than Python turns into an int (sys.get_int_max_str_digits).
+    for query in ("abc", "99999999999999999999999", "9" * 5000, "1%00", "-1", "%C2%B2", "%D9%A3"):
         assert client.get(f"/reports/teams/recsys/?survey={query}").status_code == 404
         assert client.get(f"/reports/?survey={query}").status_code == 404
+        assert client.get(f"/reports/heatmap.json?survey={query}").status_code == 404
 
 
 def test_a_login_with_hostile_fields_is_refused(client):

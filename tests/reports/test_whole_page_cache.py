@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pandas as pd
 import pytest
 from django.core.cache import cache
 from django.core.signals import setting_changed
@@ -18,11 +19,14 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from rest_framework.test import APIClient
 
 from common import revisions
 from common.cache import csrf_placeholder
 from common.db import insert_rows
 from reports import services
+from reports.authentication import api_token_create
+from reports.services import _insert_frame
 from surveys.models import DimensionTarget, Membership, Survey, Team
 from tests.factories import MembershipFactory, UserFactory
 from tests.reports.test_reports import answer
@@ -97,6 +101,25 @@ def test_each_response_carries_the_readers_own_token_and_its_forms_post(scored, 
     assert "Targets saved" in shown
     assert DimensionTarget.objects.get(team=team, dimension_key=dimension.key).target_level == 3
     assert "Targets saved" not in client.get(url).content.decode()
+
+
+def test_a_process_under_another_secret_key_builds_its_own_page(
+    client, scored, team, manager, monkeypatch
+):
+    """While a new SECRET_KEY rolls out, processes under the old and the new key share the
+    cache: a page one cached carries its placeholder, which the other would not replace
+    (the reader would get a token that fails, and see the placeholder)."""
+    client.force_login(manager)
+    url = pages(scored, team)[0]
+    client.get(url)
+    client.get(url)  # cached under this process's placeholder
+    old = csrf_placeholder()
+    for name in ("common.cache.csrf_placeholder", "common.context_processors.placeholder"):
+        monkeypatch.setattr(name, lambda: "csrf" + "0" * 40)  # derived from another key
+    response = client.get(url)
+    assert response.status_code == 200
+    assert old not in response.content.decode()
+    assert TOKEN.search(response.content.decode())
 
 
 def _saved(team: Team) -> None:
@@ -174,6 +197,20 @@ def test_a_copy_renews_the_revision(scored, team):
     assert revisions.current() != before
 
 
+def test_a_copy_of_scores_renews_the_revision(scored, team):
+    """Scoring copies its child rows (reports.services._insert_frame) past the execute
+    wrapper, like insert_rows: it must tell the revision itself, not count on a statement
+    before it in the same transaction."""
+    before = revisions.current()
+    frame = pd.DataFrame(
+        {"team_id": [team.pk], "dimension_key": ["copy"], "target_level": [2],
+         "updated_at": [timezone.now()]}
+    )  # fmt: skip
+    _insert_frame(DimensionTarget, frame)
+    assert DimensionTarget.objects.filter(team=team, dimension_key="copy").exists()
+    assert revisions.current() != before
+
+
 def test_reading_and_signing_in_keep_the_revision(client, scored, team, manager):
     client.force_login(manager)
     url = pages(scored, team)[0]
@@ -187,6 +224,64 @@ def test_reading_and_signing_in_keep_the_revision(client, scored, team, manager)
 
 
 @pytest.mark.parametrize(
+    ("page", "query"),
+    [(0, "&utm_source=mail"), (0, "&survey={survey}"), (1, "&x=1"), (2, "&sort=name&sort=name")],
+    ids=["tracking tag", "repeated", "unread", "repeated, heatmap"],
+)
+def test_a_query_the_page_does_not_read_mints_no_cached_copy(
+    client, scored, team, manager, page, query
+):
+    """Only the query parameters a page reads, each once, key its cached copy: any other
+    query string (a tracking tag, junk, a repeat) is built each time, so that nobody can
+    fill the shared cache with copies of a 200 kB page by varying it."""
+    client.force_login(manager)
+    url = pages(scored, team)[page] + query.format(survey=scored.pk)
+    client.get(url)
+    client.get(url)
+    with CaptureQueriesContext(connection) as statements:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert len(statements) > 2, "built, not served from the cache"
+
+
+def test_signing_in_keeps_the_revision(client, scored, team, manager):
+    """Django stores last_login at each sign-in: no page shows it, and renewing the
+    revision there would drop every reader's cached pages whenever anyone signs in."""
+    before = revisions.current()
+    client.force_login(manager)
+    manager.refresh_from_db()
+    assert manager.last_login is not None, "the sign-in was stored"
+    assert revisions.current() == before
+
+
+def test_reading_the_api_with_a_token_keeps_the_revision(scored, team, manager):
+    """An API client's read records its token's last use (once a minute): no page shows
+    it, and a dashboard polling the API must not drop every reader's pages each minute."""
+    token, key = api_token_create(user=manager, name="dashboard")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    before = revisions.current()
+    assert api.get("/api/v1/teams/").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None, "the last use was written"
+    assert revisions.current() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_transaction_renews_the_revision_no_more(scored, team):
+    """The write of a committed transaction renewed the revision when it committed, and a
+    rolled back one changed nothing: the connection's next read keeps the revision."""
+    with transaction.atomic():
+        Team.objects.filter(pk=team.pk).update(name="Renamed team")
+    committed = cache.get(revisions.REVISION_KEY)
+    assert revisions.current() == committed
+    with transaction.atomic():
+        Team.objects.filter(pk=team.pk).update(name="Again")
+        transaction.set_rollback(True)
+    assert revisions.current() == committed
+
+
+@pytest.mark.parametrize(
     ("sql", "writes"),
     [
         ("SELECT 1", False),
@@ -194,6 +289,8 @@ def test_reading_and_signing_in_keep_the_revision(client, scored, team, manager)
         ("SAVEPOINT s1", False),
         ("RELEASE SAVEPOINT s1", False),
         ("WITH RECURSIVE up(id) AS (SELECT 1) SELECT id FROM up", False),
+        # QuerySet.union() on PostgreSQL: each part in parentheses.
+        ('(SELECT "id" FROM "surveys_team") UNION (SELECT "id" FROM "surveys_team")', False),
         ('INSERT INTO "surveys_team" ("name") VALUES (%s)', True),
         ('UPDATE "surveys_team" SET "name" = %s', True),
         ("delete from surveys_membership where id = 1", True),
