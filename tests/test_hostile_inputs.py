@@ -100,6 +100,7 @@ API_CASES = [
     Api("page_size=abc", "get", "/api/v1/teams/?page_size=abc", 400),
     Api("page_size=0", "get", "/api/v1/frameworks/?page_size=0", 400),
     Api("page_size over the maximum", "get", "/api/v1/surveys/?page_size=100000", 400),
+    Api("page_size of 5,000 digits", "get", "/api/v1/surveys/?page_size=" + "9" * 5000, 400),
     Api("page_size on scores", "get", "/api/v1/surveys/{survey}/scores/?page_size=abc", 400),
     Api("a filter with a NUL", "get", "/api/v1/teams/?name=a%00b", 400),
     Api("export ?survey=abc", "get", "/api/v1/exports/answers/?survey=abc", 400, as_admin=True),
