@@ -9,12 +9,14 @@ keyed by what a statement reads), and the data revision that any write renews
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Callable, Collection
 from functools import cache as once
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.messages import get_messages
@@ -45,21 +47,73 @@ def cached_build(
 
     The one way pages and fragments are cached: the key must carry the version of
     everything the value depends on (so nothing is ever served stale, and nothing needs
-    invalidating). When the cache is unreachable the value is built each time and the
-    outage logged: a cache outage must not become an outage of the pages.
+    invalidating). One process builds a missing value while the others asking for it wait
+    for it (_single_flight). When the cache is unreachable the value is built each time and
+    the outage logged: a cache outage must not become an outage of the pages.
     """
+    value: _ValueT | None = _get(key)
+    if value is not None:
+        return value
+
+    def build_and_store() -> _ValueT:
+        built = build()
+        _set(key, built, seconds)
+        return built
+
+    return _single_flight(key, build_and_store)
+
+
+# A missing value is built by the first process that asks (it marks the key as being
+# built); the others wait for it, polling, instead of building the same value at once (8
+# clients of a page after a renewal: 8 builds of 130 ms on 2 cores), for at most
+# BUILD_WAIT_SECONDS, then build it themselves. The mark expires should its builder die.
+BUILD_WAIT_SECONDS = 3.0
+BUILD_MARK_SECONDS = 30
+_POLL_SECONDS = 0.01
+
+
+def _get(key: str) -> Any:
     try:
-        value: _ValueT | None = cache.get(key)
+        return cache.get(key)
     except Exception as error:  # noqa: BLE001 - any cache failure: build it instead
         logger.warning("page cache unavailable: %s", error)
-        value = None
-    if value is None:
-        value = build()
-        try:
-            cache.set(key, value, seconds)
-        except Exception as error:  # noqa: BLE001
-            logger.warning("page cache unavailable: %s", error)
-    return value
+        return None
+
+
+def _set(key: str, value: object, seconds: int) -> None:
+    try:
+        cache.set(key, value, seconds)
+    except Exception as error:  # noqa: BLE001
+        logger.warning("page cache unavailable: %s", error)
+
+
+def _single_flight(key: str, build_and_store: Callable[[], _ValueT]) -> _ValueT:
+    """Return ``build_and_store()``, unless another process is building ``key``: then what
+    it stored under ``key`` once done (or, when it stored nothing or took longer than
+    BUILD_WAIT_SECONDS, ``build_and_store()`` after all)."""
+    mark = f"{key}:building"
+    try:
+        claimed = bool(cache.add(mark, 1, BUILD_MARK_SECONDS))
+    except Exception:  # noqa: BLE001 - no cache: nobody to wait for
+        claimed = True
+    if not claimed:
+        deadline = time.monotonic() + BUILD_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+            try:
+                found = cache.get_many([key, mark])
+            except Exception:  # noqa: BLE001
+                break
+            if key in found:
+                return cast(_ValueT, found[key])
+            if mark not in found:
+                break  # built, but not stored (not cacheable): build it here
+        return build_and_store()
+    try:
+        return build_and_store()
+    finally:
+        with contextlib.suppress(Exception):
+            cache.delete(mark)
 
 
 def version_digest(*parts: object) -> str:
@@ -135,14 +189,21 @@ def cached_page(
         timezone.localdate().isoformat(),
         *parts,
     )
-    try:
-        entry: tuple[dict[str, str], str] | None = cache.get(key)
-    except Exception as error:  # noqa: BLE001 - any cache failure: build it instead
-        logger.warning("page cache unavailable: %s", error)
-        entry = None
-    if entry is not None:
-        headers, body = entry
-        return HttpResponse(body.replace(csrf_placeholder(), get_token(request)), headers=headers)
+    entry: tuple[dict[str, str], str] | HttpResponse | None = _get(key)
+    if entry is None:
+        entry = _single_flight(key, lambda: _build_page(request, build, key, revision))
+    if isinstance(entry, HttpResponse):
+        return entry  # built here and not cacheable, or streaming: as it is
+    headers, body = entry
+    return HttpResponse(body.replace(csrf_placeholder(), get_token(request)), headers=headers)
+
+
+def _build_page(
+    request: HttpRequest, build: Callable[[], HttpResponse], key: str, revision: str
+) -> tuple[dict[str, str], str] | HttpResponse:
+    """Build the page with the CSRF placeholder; store it under ``key`` when cacheable and
+    nothing was written meanwhile. Returns the stored (headers, body), else the response
+    with the reader's token in place."""
     request.csrf_placeholder = True  # type: ignore[attr-defined]
     try:
         response = build()
@@ -152,9 +213,8 @@ def cached_page(
         return response
     body = response.content.decode(response.charset)
     if _cacheable(response) and revisions.current() == revision:
-        try:
-            cache.set(key, (dict(response.headers), body), PAGE_REVISION_SECONDS)
-        except Exception as error:  # noqa: BLE001
-            logger.warning("page cache unavailable: %s", error)
+        entry = (dict(response.headers), body)
+        _set(key, entry, PAGE_REVISION_SECONDS)
+        return entry
     response.content = body.replace(csrf_placeholder(), get_token(request)).encode(response.charset)
     return response
