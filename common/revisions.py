@@ -134,7 +134,8 @@ def note_write(connection: BaseDatabaseWrapper) -> None:
     # Entries are (savepoint ids, callback, robust) since Django 4.2; the stubs say pairs.
     pending = [entry[1] for entry in connection.run_on_commit]
     if not any(callback is changed for callback in pending):
-        transaction.on_commit(changed, using=connection.alias)
+        # Robust: a failing callback registered before it must not skip the renewal.
+        transaction.on_commit(changed, using=connection.alias, robust=True)
 
 
 def _watch(
