@@ -391,6 +391,8 @@ def goals(campaigns: Iterable[Campaign]) -> dict[int, Goal]:
     """Return each campaign's Goal (keyed by campaign id). Three statements at most,
     whatever the number of campaigns."""
     campaigns = list(campaigns)
+    if not campaigns:
+        return {}
     dimension_q, question_q, level_q = Q(pk__in=[]), Q(pk__in=[]), Q(pk__in=[])
     for campaign in campaigns:
         if campaign.dimension_key:
@@ -441,6 +443,8 @@ def team_campaigns(team: Team, reader: Reader) -> list[TeamCampaign]:
         .order_by("campaign__due", "campaign_id")
         .values_list("campaign_id", *ROW_FIELDS)
     )
+    if not stored:
+        return []
     campaigns = Campaign.objects.in_bulk([values[0] for values in stored])
     described = goals(campaigns.values())
     return [

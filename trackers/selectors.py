@@ -50,7 +50,10 @@ def links_for(action_ids: Iterable[int]) -> dict[int, TrackerLink]:
     A link's ``status`` says whether it is linked (``url``, ``display_key`` and
     ``external_state`` describe the issue), being pushed, or broken (the issue is gone).
     """
-    links = TrackerLink.objects.filter(action_id__in=list(action_ids)).select_related("connection")
+    ids = list(action_ids)
+    if not ids:
+        return {}
+    links = TrackerLink.objects.filter(action_id__in=ids).select_related("connection")
     return {link.action_id: link for link in links}
 
 
